@@ -1,0 +1,215 @@
+//! [`Account`]: one device's account over its encrypted store — the handle
+//! the rest of Rankfile (the transport, the bindings, the CLI) drives.
+//!
+//! An `Account` owns its database connection and is used from one thread at a
+//! time: libsignal's futures are not `Send`, and SQLite has one writer. The
+//! transport runs it on a dedicated thread and talks to it by messages.
+
+use std::path::Path;
+
+use prost::Message as _;
+
+use crate::account_id::AccountId;
+use crate::clock::now_ms;
+use crate::contact::{self, Contact};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::identity::LocalIdentity;
+use crate::message::{self, StoredMessage};
+use crate::prekeys;
+use crate::safety::SafetyNumber;
+use crate::session;
+use crate::store::signal::{Pending, SignalCache};
+use crate::store::{DatabaseKey, Store};
+
+/// One device's account.
+pub struct Account {
+    pub(crate) store: Store,
+    pub(crate) cache: SignalCache,
+    pub(crate) me: LocalIdentity,
+    pub(crate) events: Vec<Event>,
+}
+
+impl Account {
+    /// Creates a new account in a new store at `path`: an identity key, a
+    /// registration ID, and the first prekeys.
+    pub fn create(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        let mut store = Store::create(path, key)?;
+        let me = LocalIdentity::generate()?;
+        {
+            let tx = store.write()?;
+            me.save(&tx)?;
+            prekeys::initial(&tx, &me)?;
+            tx.commit()?;
+        }
+        Ok(Self::with(store, me))
+    }
+
+    /// Opens the account in the store at `path`.
+    pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        let store = Store::open(path, key)?;
+        let me = LocalIdentity::load(store.conn())?;
+        Ok(Self::with(store, me))
+    }
+
+    fn with(store: Store, me: LocalIdentity) -> Self {
+        Account {
+            cache: SignalCache::new(me.key_pair, me.registration_id),
+            store,
+            me,
+            events: Vec::new(),
+        }
+    }
+
+    /// This account's ID.
+    pub fn id(&self) -> AccountId {
+        self.me.account_id()
+    }
+
+    /// This device's ID within the account.
+    pub fn device_id(&self) -> u32 {
+        u32::from(self.me.device_id)
+    }
+
+    /// The public identity key, serialized.
+    pub fn identity_key(&self) -> Vec<u8> {
+        self.me.key_pair.identity_key().serialize().to_vec()
+    }
+
+    /// Events raised since the last call, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// This device's prekey bundle, as protobuf bytes to hand to another
+    /// device (directly, by QR code, or through the relay's directory). Each
+    /// call hands out a fresh one-time prekey and applies the prekey policy.
+    pub fn prekey_bundle(&mut self) -> Result<Vec<u8>> {
+        let tx = self.store.write()?;
+        prekeys::maintain(&tx, &self.me, now_ms())?;
+        let bundle = prekeys::export_bundle(&tx, &self.me)?;
+        tx.commit()?;
+        Ok(bundle.encode_to_vec())
+    }
+
+    /// Applies the prekey policy (rotation, retirement, replenishment) as of
+    /// `now_ms`. Returns whether anything changed.
+    pub fn maintain_prekeys_at(&mut self, now_ms: i64) -> Result<bool> {
+        let tx = self.store.write()?;
+        let changed = prekeys::maintain(&tx, &self.me, now_ms)?;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Adds a contact from its bundle and opens a session with it (PQXDH).
+    /// The bundle's identity key must hash to its account ID.
+    pub fn add_contact(&mut self, name: &str, bundle: &[u8]) -> Result<AccountId> {
+        let imported = prekeys::import_bundle(bundle)?;
+        let them = imported.account_id;
+        if them == self.id() {
+            return Err(Error::FromSelf);
+        }
+        let device = u32::from(imported.device_id()?);
+        let tx = self.store.write()?;
+        if let Some(c) = contact::get(&tx, &them)? {
+            if c.pending_successor.is_some() {
+                return Err(Error::IdentityChangePending(them));
+            }
+        }
+        if contact::replaced_by(&tx, &them)?.is_some() {
+            return Err(Error::IdentityChangePending(them));
+        }
+        let mut pending = Pending::default();
+        session::start(&tx, &self.cache, &mut pending, &imported)?;
+        let identity = *imported.bundle.identity_key()?;
+        contact::upsert(&tx, &them, device, name, &identity)?;
+        pending.flush(&tx)?;
+        tx.commit()?;
+        self.cache.absorb(pending);
+        Ok(them)
+    }
+
+    /// All contacts.
+    pub fn contacts(&self) -> Result<Vec<Contact>> {
+        contact::list(self.store.conn())
+    }
+
+    /// One contact.
+    pub fn contact(&self, id: &AccountId) -> Result<Contact> {
+        contact::get(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))
+    }
+
+    /// Renames a contact.
+    pub fn rename_contact(&mut self, id: &AccountId, name: &str) -> Result<()> {
+        let c = self.contact(id)?;
+        let key = contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
+        contact::upsert(self.store.conn(), id, c.device_id, name, &key)
+    }
+
+    /// The safety number between this account and a contact.
+    pub fn safety_number(&self, id: &AccountId) -> Result<SafetyNumber> {
+        let key = contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
+        SafetyNumber::compute(&self.id(), self.me.key_pair.identity_key(), id, &key)
+    }
+
+    /// Checks the other phone's scanned safety-number QR payload and, when it
+    /// matches, marks the contact verified.
+    pub fn verify_contact(&mut self, id: &AccountId, scanned: &[u8]) -> Result<()> {
+        if !self.safety_number(id)?.matches_scanned(scanned)? {
+            return Err(Error::SafetyNumberMismatch);
+        }
+        contact::set_verified(self.store.conn(), id, true)
+    }
+
+    /// Marks a contact verified after the user compared the digits by eye.
+    pub fn mark_verified(&mut self, id: &AccountId) -> Result<()> {
+        self.contact(id)?;
+        contact::set_verified(self.store.conn(), id, true)
+    }
+
+    /// Accepts that `contact`'s pending successor replaces it: the contact moves
+    /// to the new account, unverified, and its held messages become visible.
+    /// Returns the new account ID.
+    pub fn accept_identity_change(&mut self, contact: &AccountId) -> Result<AccountId> {
+        let tx = self.store.write()?;
+        let new = contact::accept_successor(&tx, contact)?;
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Rejects `contact`'s pending successor; its held messages are deleted.
+    pub fn reject_identity_change(&mut self, contact: &AccountId) -> Result<()> {
+        let tx = self.store.write()?;
+        contact::reject_successor(&tx, contact)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A page of the conversation with `peer`, newest first.
+    pub fn history(&self, peer: &AccountId, before_id: Option<i64>, limit: u32) -> Result<Vec<StoredMessage>> {
+        message::history(self.store.conn(), peer, before_id, limit)
+    }
+
+    /// Number of stored messages.
+    pub fn message_count(&self) -> Result<u64> {
+        message::count(self.store.conn())
+    }
+
+    /// Every row of the store, for tests and diagnostics that must show that
+    /// nothing changed (see [`Store::dump`]). Holds plaintext; never log it.
+    pub fn dump_database(&self) -> Result<String> {
+        self.store.dump()
+    }
+
+    /// The database file's path.
+    pub fn database_path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Panic wipe: destroys the store's files so nothing can be recovered from
+    /// them. The app must also delete the database key from the OS keystore.
+    pub fn wipe(self) -> Result<()> {
+        let Account { store, .. } = self;
+        store.wipe()
+    }
+}

@@ -1,0 +1,128 @@
+//! The core's error type. Messages name ids, counts and lengths, never keys,
+//! plaintext or database contents.
+
+use crate::account_id::AccountId;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database key does not open this database (or the file is not a database).
+    #[error("the database key does not open this database")]
+    WrongDatabaseKey,
+    /// A store was to be created where one already exists.
+    #[error("a store already exists at this path")]
+    StoreExists,
+    /// A store was to be opened where there is none.
+    #[error("no store exists at this path")]
+    StoreMissing,
+    /// The store was written by a newer version of Rankfile.
+    #[error("the store's schema version {found} is newer than this build understands ({supported})")]
+    SchemaTooNew { found: u32, supported: u32 },
+    /// The store exists but holds no account (it was never initialised).
+    #[error("the store holds no account")]
+    NoAccount,
+    /// A database key of the wrong length.
+    #[error("a database key must be 32 bytes, got {0}")]
+    DatabaseKeyLength(usize),
+
+    /// An account ID's text form did not parse or its checksum failed.
+    #[error("not a valid account ID: {0}")]
+    InvalidAccountId(&'static str),
+    /// A prekey bundle that is malformed or whose signatures do not verify.
+    #[error("invalid prekey bundle: {0}")]
+    InvalidBundle(&'static str),
+    /// An envelope that does not parse or is missing a field.
+    #[error("invalid envelope: {0}")]
+    InvalidEnvelope(&'static str),
+    /// Decrypted content that does not parse.
+    #[error("invalid message content: {0}")]
+    InvalidContent(&'static str),
+    /// The ciphertext failed to decrypt or authenticate.
+    #[error("the message could not be decrypted ({0})")]
+    DecryptionFailed(&'static str),
+    /// An identity key that does not hash to the account ID it claims: a swapped key.
+    /// It can never be accepted.
+    #[error("the identity key presented for account {0} does not belong to it")]
+    IdentityMismatch(AccountId),
+    /// The peer's identity changed and the user has not accepted the change yet.
+    #[error("the identity of {0} changed; it must be accepted before messages flow")]
+    IdentityChangePending(AccountId),
+    /// No session exists with this peer: import its bundle first.
+    #[error("no session with {0}")]
+    NoSession(AccountId),
+    /// The session does not use the post-quantum ratchet (SPQR): refused as a downgrade.
+    #[error("the session with {0} lacks the post-quantum ratchet; refused as a downgrade")]
+    PostQuantumRequired(AccountId),
+    /// A message from our own account (a reflection): refused.
+    #[error("a message addressed from our own account was refused")]
+    FromSelf,
+    /// No contact by this account ID.
+    #[error("no contact {0}")]
+    UnknownContact(AccountId),
+    /// A safety-number comparison that did not match.
+    #[error("the safety numbers do not match")]
+    SafetyNumberMismatch,
+    /// A message larger than the core accepts.
+    #[error("message too large: {len} bytes, at most {max}")]
+    MessageTooLarge { len: usize, max: usize },
+
+    /// libsignal reported an error not covered by a variant above.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The database reported an error.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A file-system error (panic wipe, opening).
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        // rusqlite's messages carry SQLite's text, which names tables and
+        // constraints but never row values.
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => Error::WrongDatabaseKey,
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<libsignal_protocol::SignalProtocolError> for Error {
+    fn from(e: libsignal_protocol::SignalProtocolError) -> Self {
+        use libsignal_protocol::SignalProtocolError as E;
+        match e {
+            E::InvalidMessage(..)
+            | E::CiphertextMessageTooShort(_)
+            | E::InvalidProtobufEncoding
+            | E::NoKeyTypeIdentifier
+            | E::InvalidSessionStructure(_) => Error::DecryptionFailed("bad message"),
+            E::DuplicatedMessage(..) => Error::DecryptionFailed("message key already used"),
+            E::LegacyCiphertextVersion(_) | E::UnrecognizedCiphertextVersion(_) => {
+                Error::DecryptionFailed("unsupported message version")
+            }
+            E::InvalidPreKeyId | E::InvalidSignedPreKeyId | E::InvalidKyberPreKeyId => {
+                Error::DecryptionFailed("unknown prekey")
+            }
+            E::SignatureValidationFailed => Error::InvalidBundle("signature does not verify"),
+            E::BadKeyType(_)
+            | E::BadKeyLength(..)
+            | E::BadKEMKeyType(_)
+            | E::WrongKEMKeyType(..)
+            | E::BadKEMKeyLength(..)
+            | E::BadKEMCiphertextLength(..) => Error::DecryptionFailed("malformed key"),
+            // Our own store callbacks box a core error; give it back unchanged.
+            E::ApplicationCallbackError(_, inner) => match inner.downcast::<Error>() {
+                Ok(core) => *core,
+                Err(other) => Error::Protocol(other.to_string()),
+            },
+            // Other variants carry libsignal's own text: addresses (account IDs
+            // here) and counters, never key material.
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}

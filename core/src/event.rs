@@ -1,0 +1,21 @@
+//! Events for the app: what changed, in the order it happened. The app drains
+//! them after each operation (the transport turns this into one stream).
+
+use crate::account_id::AccountId;
+
+/// Something the app should show or act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message was stored and can be shown.
+    MessageStored { peer: AccountId, message_id: i64 },
+    /// A message from an account awaiting the user's decision was stored, held.
+    MessageHeld { from: AccountId, message_id: i64 },
+    /// An account we had not met opened a session with us.
+    ContactAdded { account: AccountId },
+    /// `new_account` claims to replace `contact`; accept or reject it.
+    IdentityChanged { contact: AccountId, new_account: AccountId },
+    /// Someone presented an identity key that does not belong to `account`:
+    /// a swapped key, refused.
+    IdentityMismatch { account: AccountId },
+}

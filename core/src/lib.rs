@@ -1,0 +1,39 @@
+//! Rankfile's core: an account's identity, 1:1 end-to-end encrypted sessions on
+//! libsignal (PQXDH and the SPQR post-quantum ratchet), and the encrypted store
+//! on the device (SQLCipher).
+//!
+//! The entry point is [`Account`]. It has no FFI types and does no networking:
+//! the relay transport and the uniffi bindings sit on top of it.
+
+#![deny(unsafe_code)]
+
+mod account;
+mod account_id;
+mod clock;
+mod contact;
+mod error;
+mod event;
+mod identity;
+mod message;
+mod prekeys;
+mod receive;
+mod safety;
+mod send;
+mod session;
+mod store;
+
+pub use account::Account;
+pub use account_id::{AccountId, ACCOUNT_ID_LEN};
+pub use contact::{Contact, MAX_CONTACT_NAME};
+pub use error::{Error, Result};
+pub use event::Event;
+pub use identity::PRIMARY_DEVICE_ID;
+pub use message::{StoredMessage, ENVELOPE_ID_LEN, MAX_TEXT_LEN};
+pub use prekeys::{
+    import_bundle, ImportedBundle, ONE_TIME_BATCH, ONE_TIME_LOW_WATER, SIGNED_PREKEY_RETENTION_MS,
+    SIGNED_PREKEY_ROTATION_MS,
+};
+pub use receive::{Received, MAX_ENVELOPE_LEN};
+pub use safety::SafetyNumber;
+pub use send::OutgoingEnvelope;
+pub use store::{DatabaseKey, Store, DATABASE_KEY_LEN, SCHEMA_VERSION};

@@ -1,0 +1,212 @@
+//! Stored 1:1 messages and the content codec: what goes inside the ciphertext.
+
+use prost::Message as _;
+use rand::RngCore;
+use rankfile_proto::v1 as pb;
+use rusqlite::{params, Connection, Row};
+
+use crate::account_id::AccountId;
+use crate::error::{Error, Result};
+
+/// Largest text body accepted, in bytes.
+pub const MAX_TEXT_LEN: usize = 64 * 1024;
+/// Encoded content is padded to a multiple of this many bytes, so ciphertext
+/// lengths reveal only a coarse size.
+const PADDING_BLOCK: usize = 64;
+/// Bytes of an envelope ID.
+pub const ENVELOPE_ID_LEN: usize = 16;
+
+/// A message as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredMessage {
+    /// The local row ID, stable for the message's life on this device.
+    pub id: i64,
+    pub peer: AccountId,
+    pub outgoing: bool,
+    pub body: String,
+    /// The sender's clock when written, ms since the epoch.
+    pub sent_at_ms: i64,
+    /// When this device stored it, ms since the epoch.
+    pub stored_at_ms: i64,
+    /// Held back until the user decides on an identity change.
+    pub held: bool,
+    /// The envelope ID the message travelled under.
+    pub envelope_id: [u8; ENVELOPE_ID_LEN],
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+type Raw = (i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>);
+
+fn decode(raw: Raw) -> Result<StoredMessage> {
+    let (id, peer, outgoing, body, sent_at_ms, stored_at_ms, state, envelope_id) = raw;
+    Ok(StoredMessage {
+        id,
+        peer: AccountId::from_bytes(&peer)?,
+        outgoing,
+        body,
+        sent_at_ms,
+        stored_at_ms,
+        held: state == 1,
+        envelope_id: envelope_id
+            .try_into()
+            .map_err(|_| Error::Storage("stored envelope id is malformed".into()))?,
+    })
+}
+
+/// A page of the conversation with `peer`, newest first, starting below
+/// `before_id` when given. Held messages are included and marked.
+pub(crate) fn history(
+    conn: &Connection,
+    peer: &AccountId,
+    before_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<StoredMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, peer, outgoing, body, sent_at, stored_at, state, envelope_id FROM messages
+         WHERE peer = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![&peer.as_bytes()[..], before_id.unwrap_or(i64::MAX), limit],
+        from_row,
+    )?;
+    rows.map(|r| decode(r?)).collect()
+}
+
+/// Number of stored messages (all peers, both directions).
+pub(crate) fn count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+}
+
+pub(crate) struct NewMessage<'a> {
+    pub envelope_id: &'a [u8; ENVELOPE_ID_LEN],
+    pub peer: &'a AccountId,
+    pub outgoing: bool,
+    pub body: &'a str,
+    pub sent_at_ms: i64,
+    pub stored_at_ms: i64,
+    pub held: bool,
+}
+
+pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        &m.envelope_id[..],
+        &m.peer.as_bytes()[..],
+        m.outgoing,
+        m.body,
+        m.sent_at_ms,
+        m.stored_at_ms,
+        i64::from(m.held)
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Encodes a text message's content, padded.
+pub(crate) fn encode_text(body: &str, sent_at_ms: i64, replaces: Option<&AccountId>) -> Result<Vec<u8>> {
+    if body.len() > MAX_TEXT_LEN {
+        return Err(Error::MessageTooLarge {
+            len: body.len(),
+            max: MAX_TEXT_LEN,
+        });
+    }
+    let mut content = pb::Content {
+        sent_at_ms: u64::try_from(sent_at_ms).unwrap_or(0),
+        body: Some(pb::content::Body::Text(pb::Text {
+            body: body.to_string(),
+        })),
+        replaces_account_id: replaces.map(|r| r.as_bytes().to_vec()).unwrap_or_default(),
+        padding: Vec::new(),
+    };
+    // The filler field costs a tag byte and a length byte (it is never over
+    // 127 bytes) besides itself, and must not be empty (prost would omit it).
+    let bare = content.encoded_len() + 2;
+    let fill = match (PADDING_BLOCK - bare % PADDING_BLOCK) % PADDING_BLOCK {
+        0 => PADDING_BLOCK,
+        n => n,
+    };
+    let mut padding = vec![0u8; fill];
+    rand::rng().fill_bytes(&mut padding);
+    content.padding = padding;
+    Ok(content.encode_to_vec())
+}
+
+/// Decoded content of a text message.
+pub(crate) struct TextContent {
+    pub body: String,
+    pub sent_at_ms: i64,
+    pub replaces: Option<AccountId>,
+}
+
+pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
+    let c = pb::Content::decode(bytes).map_err(|_| Error::InvalidContent("not a content message"))?;
+    let replaces = if c.replaces_account_id.is_empty() {
+        None
+    } else {
+        Some(
+            AccountId::from_bytes(&c.replaces_account_id)
+                .map_err(|_| Error::InvalidContent("bad replaced account id"))?,
+        )
+    };
+    match c.body {
+        Some(pb::content::Body::Text(t)) => {
+            if t.body.len() > MAX_TEXT_LEN {
+                return Err(Error::InvalidContent("text too long"));
+            }
+            Ok(TextContent {
+                body: t.body,
+                sent_at_ms: i64::try_from(c.sent_at_ms).unwrap_or(i64::MAX),
+                replaces,
+            })
+        }
+        None => Err(Error::InvalidContent("no body")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_padded_to_blocks_and_round_trips() {
+        for len in [0, 1, 50, 61, 62, 63, 64, 200, 1000] {
+            let body = "x".repeat(len);
+            let bytes = encode_text(&body, 42, None).expect("encode");
+            assert_eq!(bytes.len() % PADDING_BLOCK, 0, "len {len} → {}", bytes.len());
+            let back = decode_content(&bytes).expect("decode");
+            assert_eq!(back.body, body);
+            assert_eq!(back.sent_at_ms, 42);
+            assert!(back.replaces.is_none());
+        }
+    }
+
+    #[test]
+    fn oversize_text_is_refused() {
+        let body = "x".repeat(MAX_TEXT_LEN + 1);
+        assert!(matches!(
+            encode_text(&body, 0, None),
+            Err(Error::MessageTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_content_is_a_typed_error() {
+        assert!(matches!(decode_content(&[0xff, 0xff, 0xff]), Err(Error::InvalidContent(_))));
+        assert!(matches!(decode_content(&[]), Err(Error::InvalidContent(_))));
+    }
+}

@@ -1,0 +1,183 @@
+//! The send path: encrypt one message to a contact, and commit the advanced
+//! ratchet, the message and the outgoing envelope before the ciphertext may
+//! leave the device. A crash at any point therefore never makes the core use a
+//! message key twice: either the commit happened and the envelope waits in the
+//! outbox, or it did not and the ratchet never moved.
+
+use std::time::SystemTime;
+
+use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
+use prost::Message as _;
+use rand::RngCore;
+use rankfile_proto::v1 as pb;
+use rusqlite::{params, OptionalExtension};
+
+use crate::account::Account;
+use crate::account_id::AccountId;
+use crate::clock::now_ms;
+use crate::contact;
+use crate::error::{Error, Result};
+use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::session;
+use crate::store::signal::{address, Pending, SignalStores};
+
+/// An envelope committed to the outbox, ready for the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutgoingEnvelope {
+    pub envelope_id: [u8; ENVELOPE_ID_LEN],
+    pub recipient: AccountId,
+    pub recipient_device: u32,
+    /// The encoded `Envelope`.
+    pub bytes: Vec<u8>,
+}
+
+impl Account {
+    /// Encrypts `body` to contact `to` and commits it. The returned envelope is
+    /// also in the outbox until [`Account::confirm_sent`].
+    pub fn send_text(&mut self, to: &AccountId, body: &str) -> Result<OutgoingEnvelope> {
+        self.send_content(to, body, None)
+    }
+
+    /// Like [`Account::send_text`], and asks the recipient to recognise this
+    /// account as the successor of `previous` (this person's earlier account).
+    /// The recipient's core holds the message until its user accepts.
+    pub fn send_text_as_successor(
+        &mut self,
+        to: &AccountId,
+        body: &str,
+        previous: &AccountId,
+    ) -> Result<OutgoingEnvelope> {
+        self.send_content(to, body, Some(previous))
+    }
+
+    fn send_content(
+        &mut self,
+        to: &AccountId,
+        body: &str,
+        replaces: Option<&AccountId>,
+    ) -> Result<OutgoingEnvelope> {
+        let me = self.id();
+        let device_id = self.device_id();
+        let tx = self.store.write()?;
+        let c = contact::get(&tx, to)?.ok_or(Error::UnknownContact(*to))?;
+        if c.pending_successor.is_some() || contact::replaced_by(&tx, to)?.is_some() {
+            return Err(Error::IdentityChangePending(*to));
+        }
+        let device = DeviceId::try_from(c.device_id)
+            .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
+        let addr = address(to, device);
+        let sent_at_ms = now_ms();
+        let plaintext = message::encode_text(body, sent_at_ms, replaces)?;
+
+        let mut pending = Pending::default();
+        let stores = SignalStores::new(&tx, &self.cache, &mut pending);
+        let record = stores.session(&addr.to_string())?.ok_or(Error::NoSession(*to))?;
+        if !session::has_post_quantum_ratchet(&record) {
+            return Err(Error::PostQuantumRequired(*to));
+        }
+        if !session::usable_for_sending(&record, SystemTime::now()) {
+            return Err(Error::NoSession(*to));
+        }
+        let ciphertext = futures::executor::block_on(message_encrypt(
+            &plaintext,
+            &addr,
+            &mut stores.view(),
+            &mut stores.view(),
+            SystemTime::now(),
+            &mut rand::rng(),
+        ))?;
+        stores.commit_op()?;
+        let kind = match ciphertext.message_type() {
+            CiphertextMessageType::PreKey => pb::envelope::Kind::PrekeyMessage,
+            CiphertextMessageType::Whisper => pb::envelope::Kind::SignalMessage,
+            _ => return Err(Error::Protocol("unexpected ciphertext type".into())),
+        };
+        let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
+        rand::rng().fill_bytes(&mut envelope_id);
+        let bytes = pb::Envelope {
+            id: envelope_id.to_vec(),
+            sender_account_id: me.as_bytes().to_vec(),
+            sender_device_id: device_id,
+            kind: kind as i32,
+            ciphertext: ciphertext.serialize().to_vec(),
+        }
+        .encode_to_vec();
+
+        message::insert(
+            &tx,
+            &NewMessage {
+                envelope_id: &envelope_id,
+                peer: to,
+                outgoing: true,
+                body,
+                sent_at_ms,
+                stored_at_ms: sent_at_ms,
+                held: false,
+            },
+        )?;
+        tx.prepare_cached(
+            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![&envelope_id[..], &to.as_bytes()[..], c.device_id, &bytes, sent_at_ms])?;
+        pending.flush(&tx)?;
+        tx.commit()?;
+        self.cache.absorb(pending);
+        Ok(OutgoingEnvelope {
+            envelope_id,
+            recipient: *to,
+            recipient_device: c.device_id,
+            bytes,
+        })
+    }
+
+    /// Envelopes committed but not yet confirmed by the relay, oldest first.
+    /// After a restart, the transport sends these again; the recipient stores
+    /// each once, whatever the number of copies.
+    pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
+        let mut stmt = self.store.conn().prepare(
+            "SELECT envelope_id, recipient, recipient_device, envelope FROM outbox ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, recipient, recipient_device, bytes) = row?;
+            Ok(OutgoingEnvelope {
+                envelope_id: id
+                    .try_into()
+                    .map_err(|_| Error::Storage("stored envelope id is malformed".into()))?,
+                recipient: AccountId::from_bytes(&recipient)?,
+                recipient_device,
+                bytes,
+            })
+        })
+        .collect()
+    }
+
+    /// The relay has durably taken the envelope: drop it from the outbox.
+    /// Returns whether it was there.
+    pub fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+        let n = self
+            .store
+            .conn()
+            .execute("DELETE FROM outbox WHERE envelope_id = ?1", [&envelope_id[..]])?;
+        Ok(n > 0)
+    }
+
+    /// Whether an envelope is still waiting in the outbox.
+    pub fn in_outbox(&self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+        Ok(self
+            .store
+            .conn()
+            .query_row("SELECT 1 FROM outbox WHERE envelope_id = ?1", [&envelope_id[..]], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+}

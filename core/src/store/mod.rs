@@ -1,0 +1,123 @@
+//! The encrypted device store: one SQLCipher database per account.
+//!
+//! Opening happens in a fixed order — key, check the key, pragmas, WAL,
+//! migrations — in [`open`]. The rest of the core reaches the database through
+//! [`Store`], which hands out one write transaction at a time: libsignal's
+//! operations for one envelope, and everything that envelope changes, run inside
+//! one of them.
+
+mod key;
+mod migrations;
+mod open;
+pub(crate) mod signal;
+mod wipe;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use key::{DatabaseKey, DATABASE_KEY_LEN};
+pub use migrations::SCHEMA_VERSION;
+
+use crate::error::Result;
+
+/// An open, unlocked store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Creates a new store at `path`, encrypted with `key`. Fails with
+    /// [`Error::StoreExists`](crate::Error::StoreExists) if anything is there.
+    pub fn create(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        let conn = open::create(path, key)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the store at `path`. A wrong key is
+    /// [`Error::WrongDatabaseKey`](crate::Error::WrongDatabaseKey); a missing file
+    /// is [`Error::StoreMissing`](crate::Error::StoreMissing), never a new
+    /// empty database.
+    pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
+        let conn = open::open_existing(path, key)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction never fails halfway for want of it.
+    pub(crate) fn write(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Read-only access for queries outside a transaction.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Panic wipe: closes the store and destroys its files so that nothing can
+    /// be read back from what is left on disk. See [`wipe`].
+    pub fn wipe(self) -> Result<()> {
+        let Store { conn, path } = self;
+        // Close first so SQLite holds no handle to the files being destroyed.
+        conn.close().map_err(|(_, e)| e)?;
+        wipe::destroy_database_files(&path)
+    }
+}
+
+impl Store {
+    /// Every row of every table, in a fixed order, one line per row: for tests
+    /// and diagnostics that must show a database did not change. It holds
+    /// plaintext, like the store itself; never log it.
+    pub fn dump(&self) -> Result<String> {
+        let mut tables: Vec<String> = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            for t in rows {
+                tables.push(t?);
+            }
+        }
+        let mut out = String::new();
+        for table in tables {
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM \"{table}\""))?;
+            let columns = stmt.column_count();
+            let mut lines: Vec<String> = Vec::new();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let mut line = format!("{table}:");
+                for i in 0..columns {
+                    let v: rusqlite::types::Value = row.get(i)?;
+                    line.push_str(&format!(" {v:?}"));
+                }
+                lines.push(line);
+            }
+            lines.sort();
+            for l in lines {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+        out.push_str(&format!(
+            "user_version: {}\n",
+            self.conn
+                .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+        ));
+        Ok(out)
+    }
+}

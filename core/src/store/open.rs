@@ -1,0 +1,80 @@
+//! Opening a SQLCipher database, in one fixed order: key → key check → pragmas
+//! → WAL → migrations.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::key::DatabaseKey;
+use super::migrations;
+use crate::error::{Error, Result};
+
+/// Creates a new database at `path`. Refuses if a file is already there, and
+/// removes what it made if any step fails.
+pub(super) fn create(path: &Path, key: &DatabaseKey) -> Result<Connection> {
+    if path.exists() {
+        return Err(Error::StoreExists);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let result = Connection::open_with_flags(path, flags)
+        .map_err(Error::from)
+        .and_then(|mut conn| {
+            prepare(&mut conn, key)?;
+            Ok(conn)
+        });
+    if result.is_err() {
+        // Best effort: a half-made store must not be mistaken for a real one.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(super::wipe::with_suffix(path, suffix));
+        }
+    }
+    result
+}
+
+/// Opens an existing database. Never creates one.
+pub(super) fn open_existing(path: &Path, key: &DatabaseKey) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(Error::StoreMissing);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    prepare(&mut conn, key)?;
+    Ok(conn)
+}
+
+fn prepare(conn: &mut Connection, key: &DatabaseKey) -> Result<()> {
+    // 1. The key, before anything touches the file.
+    let pragma = key.pragma_value();
+    conn.pragma_update(None, "key", pragma.as_str())?;
+    drop(pragma);
+
+    // 2. Prove the key: the first read of an encrypted page fails with
+    //    SQLITE_NOTADB under a wrong key.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| match Error::from(e) {
+            Error::WrongDatabaseKey => Error::WrongDatabaseKey,
+            other => other,
+        })?;
+
+    // 3. Pragmas that hold for the connection's lifetime.
+    //    Deleted content is overwritten with zeros, not left in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    //    Temporary tables and indices stay in memory, never in plaintext temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+
+    // 4. WAL, outside any transaction (SQLite refuses the switch inside one).
+    //    FULL makes every commit fsync the WAL: a committed envelope survives
+    //    power loss, which is what lets us acknowledge it to the relay.
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Storage(format!("journal mode is {mode}, not WAL")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+
+    // 5. Schema.
+    migrations::migrate(conn)?;
+    Ok(())
+}

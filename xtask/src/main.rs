@@ -1,0 +1,89 @@
+//! `cargo xtask`: the project's build glue.
+//!
+//! libsignal's build scripts (and ours) compile protobuf schemas and need
+//! `protoc`. Rather than asking every developer and CI machine to install one,
+//! xtask takes the binary that the `protoc-bin-vendored` crate ships, points
+//! `PROTOC` at it and runs cargo. Every cargo invocation that builds libsignal
+//! goes through here (or exports `PROTOC=$(cargo xtask protoc-path)` first), so
+//! the build scripts always see the same `PROTOC` and are not rerun needlessly.
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args…]
+
+commands:
+  demo [args…]     run the demo: accounts exchanging end-to-end encrypted messages
+  test [args…]     run the whole test suite (cargo test --workspace)
+  bench [args…]    run the benchmarks (cargo bench …)
+  lint             cargo fmt --check and cargo clippy -D warnings
+  cargo [args…]    run any cargo command with PROTOC set
+  protoc-path      print the path of the vendored protoc
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(command) = args.next() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<String> = args.collect();
+    let protoc = match protoc_bin_vendored::protoc_bin_path() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("xtask: no vendored protoc for this machine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cargo_args: Vec<String> = match command.as_str() {
+        "protoc-path" => {
+            println!("{}", protoc.display());
+            return ExitCode::SUCCESS;
+        }
+        "demo" => ["run", "--package", "rankfile-core", "--example", "demo", "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(rest)
+            .collect(),
+        "test" => ["test", "--workspace"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(rest)
+            .collect(),
+        "bench" => std::iter::once("bench".to_string()).chain(rest).collect(),
+        "cargo" => rest,
+        "lint" => {
+            let fmt = run(&protoc, &["fmt", "--all", "--check"]);
+            if fmt != ExitCode::SUCCESS {
+                return fmt;
+            }
+            return run(
+                &protoc,
+                &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            );
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let refs: Vec<&str> = cargo_args.iter().map(String::as_str).collect();
+    run(&protoc, &refs)
+}
+
+/// Runs cargo with `args` and `PROTOC` set, passing its exit code on.
+fn run(protoc: &std::path::Path, args: &[&str]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    match Command::new(cargo).args(args).env("PROTOC", protoc).status() {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("xtask: could not run cargo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
