@@ -6,6 +6,7 @@ fn main() {
         "schemas/rankfile/bundle.proto",
         "schemas/rankfile/envelope.proto",
         "schemas/rankfile/content.proto",
+        "schemas/rankfile/relay.proto",
     ];
     let protoc = match std::env::var_os("PROTOC") {
         Some(p) => std::path::PathBuf::from(p),
