@@ -1,0 +1,2 @@
+//! Relay load benchmark.
+fn main() {}

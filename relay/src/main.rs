@@ -1,0 +1,2 @@
+//! The `rankfile-relay` binary.
+fn main() {}
