@@ -1,1 +1,46 @@
 //! Rankfile's relay: a store-and-forward server for end-to-end encrypted messages.
+//!
+//! It authenticates devices by a signature from their identity key, keeps one
+//! mailbox per device, publishes prekeys, issues sealed-sender certificates,
+//! fans out multi-recipient sealed messages and stores encrypted attachments —
+//! all over WebSocket on TLS, with the protocol in `proto/schemas/rankfile/relay.proto`.
+//! It never sees plaintext, and for sealed messages never learns the sender.
+//!
+//! Start one in-process with [`start`] (bind `127.0.0.1:0` via [`Config::local`]),
+//! read its address and certificate fingerprint from the [`RelayHandle`], and stop
+//! it with [`RelayHandle::shutdown`].
+
+#![deny(unsafe_code)]
+#![warn(clippy::unwrap_used)]
+
+mod attachment;
+mod auth;
+mod config;
+mod connection;
+mod directory;
+mod error;
+mod frame;
+mod hub;
+mod limits;
+mod mailbox;
+mod relay;
+mod sealed;
+mod server;
+mod shutdown;
+mod storage;
+mod tls;
+
+pub use auth::{account_id_for, auth_message, AuthError};
+pub use config::{Args, Config};
+pub use connection::websocket_config;
+pub use error::{Error, Result};
+pub use frame::{now_ms, PROTOCOL_VERSION};
+pub use limits::{MAX_ATTACHMENT_CHUNK, MAX_FRAME_BYTES};
+pub use sealed::{aci_string, SENDER_CERTIFICATE_LIFETIME_MS};
+pub use server::{start, start_with_store, RelayHandle};
+pub use storage::{
+    AccessKey, AccountId, AciAccount, Address, AttachmentMeta, Cursor, DeviceRecord, MailboxId,
+    NewMessage, PreKeyUpload, Priority, PublicPreKey, RelayStore, SqliteStore, StoredMessage,
+    SweepOutcome, TakenBundle,
+};
+pub use tls::fingerprint_of;

@@ -1,0 +1,266 @@
+//! Relay configuration: a TOML file, overridden by `RANKFILE_RELAY_*` environment
+//! variables, overridden by command-line flags; safe defaults for everything.
+//!
+//! The defaults bind to loopback only and keep data in a local directory, so a
+//! relay started without thought exposes nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Everything the relay can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Directory for the database, attachment blobs, the self-signed certificate
+    /// and the sealed-sender keys.
+    pub data_dir: PathBuf,
+    /// PEM certificate chain; with `tls_key`. Absent: a self-signed certificate
+    /// is made (once) in `data_dir`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Open connections at most; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Seconds a new connection has for TLS, WebSocket and Auth/Anonymous.
+    pub handshake_timeout_secs: u64,
+    /// Seconds of silence after which the relay pings; twice that and it hangs up.
+    pub keepalive_secs: u64,
+    /// Seconds a flush to a client may take before the relay hangs up (slow reader).
+    pub write_timeout_secs: u64,
+    /// Seconds a stored message is kept if never acknowledged.
+    pub message_ttl_secs: u64,
+    /// Seconds between sweeps of expired messages and attachments.
+    pub sweep_interval_secs: u64,
+    /// Largest envelope (or per-recipient sealed message) accepted.
+    pub max_envelope_bytes: usize,
+    /// Messages one device's mailbox may hold.
+    pub mailbox_quota: u64,
+    /// Deliveries pushed to one connection and not yet acknowledged, at most.
+    pub delivery_window: usize,
+    /// Bundle fetches a device may make in a burst.
+    pub fetch_burst: u32,
+    /// Bundle fetches per minute a device regains.
+    pub fetch_per_minute: u32,
+    /// Largest attachment blob.
+    pub attachment_max_bytes: u64,
+    /// Seconds an attachment is kept.
+    pub attachment_ttl_secs: u64,
+    /// Write requests committed together in one transaction, at most.
+    pub group_commit_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            data_dir: PathBuf::from("rankfile-relay-data"),
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 50_000,
+            handshake_timeout_secs: 10,
+            keepalive_secs: 45,
+            write_timeout_secs: 30,
+            message_ttl_secs: 30 * 24 * 3600,
+            sweep_interval_secs: 3600,
+            max_envelope_bytes: 128 * 1024,
+            mailbox_quota: 50_000,
+            delivery_window: 128,
+            fetch_burst: 60,
+            fetch_per_minute: 60,
+            attachment_max_bytes: 100 * 1024 * 1024,
+            attachment_ttl_secs: 30 * 24 * 3600,
+            group_commit_max: 2048,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for an in-process relay: loopback, any free port, data in
+    /// `data_dir`.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            ..Config::default()
+        }
+    }
+
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Config(what.to_owned()));
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.delivery_window == 0 || self.group_commit_max == 0 {
+            return bad("delivery_window and group_commit_max must be at least 1");
+        }
+        if self.max_envelope_bytes == 0 || self.max_envelope_bytes > crate::limits::MAX_FRAME_BYTES
+        {
+            return bad("max_envelope_bytes must be between 1 and the frame limit");
+        }
+        if self.handshake_timeout_secs == 0 || self.keepalive_secs == 0 {
+            return bad("timeouts must be at least one second");
+        }
+        Ok(())
+    }
+
+    /// Seconds as a `Duration`, for the timeouts.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// The keepalive interval.
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs)
+    }
+}
+
+/// Command-line flags; each may also come from its `RANKFILE_RELAY_*` variable.
+#[derive(Debug, Parser)]
+#[command(name = "rankfile-relay", version, about = "Rankfile relay server")]
+pub struct Args {
+    /// TOML configuration file.
+    #[arg(long, env = "RANKFILE_RELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:7443).
+    #[arg(long, env = "RANKFILE_RELAY_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Data directory (default ./rankfile-relay-data).
+    #[arg(long, env = "RANKFILE_RELAY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PEM certificate chain (with --tls-key); default: self-signed in the data directory.
+    #[arg(long, env = "RANKFILE_RELAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "RANKFILE_RELAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Open connections at most.
+    #[arg(long, env = "RANKFILE_RELAY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds an unacknowledged message is kept.
+    #[arg(long, env = "RANKFILE_RELAY_MESSAGE_TTL_SECS")]
+    pub message_ttl_secs: Option<u64>,
+    /// Seconds between expiry sweeps.
+    #[arg(long, env = "RANKFILE_RELAY_SWEEP_INTERVAL_SECS")]
+    pub sweep_interval_secs: Option<u64>,
+    /// Messages one device's mailbox may hold.
+    #[arg(long, env = "RANKFILE_RELAY_MAILBOX_QUOTA")]
+    pub mailbox_quota: Option<u64>,
+    /// Unacknowledged deliveries per connection.
+    #[arg(long, env = "RANKFILE_RELAY_DELIVERY_WINDOW")]
+    pub delivery_window: Option<usize>,
+    /// Bundle fetches per device in a burst.
+    #[arg(long, env = "RANKFILE_RELAY_FETCH_BURST")]
+    pub fetch_burst: Option<u32>,
+    /// Write requests per group commit.
+    #[arg(long, env = "RANKFILE_RELAY_GROUP_COMMIT_MAX")]
+    pub group_commit_max: Option<usize>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `rankfile_relay=debug`.
+    #[arg(long, env = "RANKFILE_RELAY_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Args {
+    /// The file's configuration (or the defaults) with environment and flags on top.
+    pub fn into_config(self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.bind {
+            c.bind = v;
+        }
+        if let Some(v) = self.data_dir {
+            c.data_dir = v;
+        }
+        if let Some(v) = self.tls_cert {
+            c.tls_cert = Some(v);
+        }
+        if let Some(v) = self.tls_key {
+            c.tls_key = Some(v);
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v;
+        }
+        if let Some(v) = self.message_ttl_secs {
+            c.message_ttl_secs = v;
+        }
+        if let Some(v) = self.sweep_interval_secs {
+            c.sweep_interval_secs = v;
+        }
+        if let Some(v) = self.mailbox_quota {
+            c.mailbox_quota = v;
+        }
+        if let Some(v) = self.delivery_window {
+            c.delivery_window = v;
+        }
+        if let Some(v) = self.fetch_burst {
+            c.fetch_burst = v;
+        }
+        if let Some(v) = self.group_commit_max {
+            c.group_commit_max = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_valid() {
+        let c = Config::default();
+        assert!(c.bind.ip().is_loopback());
+        c.validate().expect("defaults valid");
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nmailbox_quota = 7\n").expect("write");
+        let args = Args::parse_from([
+            "rankfile-relay",
+            "--config",
+            path.to_str().expect("utf8"),
+            "--mailbox-quota",
+            "9",
+        ]);
+        let c = args.into_config().expect("config");
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.mailbox_quota, 9);
+    }
+
+    #[test]
+    fn unknown_key_refused() {
+        assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+
+    #[test]
+    fn cert_without_key_refused() {
+        let c = Config {
+            tls_cert: Some("x.pem".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

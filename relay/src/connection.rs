@@ -1,0 +1,449 @@
+//! One client connection: TLS and WebSocket handshakes, Hello, Auth or
+//! Anonymous, then requests and pushed deliveries until either side goes.
+//!
+//! Each connection is one task with one loop. Requests that wait on the store
+//! (sends wait for the group commit) run as futures in a bounded queue, so a
+//! client can pipeline sends without the relay buffering without limit; past
+//! the bound the relay simply stops reading that client. Deliveries are read from
+//! the store when the hub wakes the connection, up to the window of
+//! unacknowledged messages.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+use tokio_rustls::server::TlsStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::attachment::{self, Upload};
+use crate::auth::{self, Challenge};
+use crate::directory::{self, Identity};
+use crate::error::{Error, Result};
+use crate::frame::{self, now_ms, outcome, reply, Refusal};
+use crate::hub::Slot;
+use crate::limits::{
+    MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_REFUSALS, WS_READ_BUFFER,
+};
+use crate::mailbox::{self, Delivery};
+use crate::relay::Relay;
+use crate::shutdown::Shutdown;
+use crate::storage::MailboxId;
+
+type Ws = WebSocketStream<TlsStream<TcpStream>>;
+type Pending = Pin<Box<dyn Future<Output = Option<pb::ServerFrame>> + Send>>;
+
+/// Acknowledged IDs accepted in one Ack frame.
+const MAX_ACK_IDS: usize = 4096;
+
+/// The WebSocket settings: small buffers (most connections idle) and the frame limit.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * MAX_FRAME_BYTES)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+/// Who is on the other end.
+enum Role {
+    /// Hello sent, waiting for Auth or Anonymous; counts refused frames.
+    Pending { refusals: u32 },
+    /// Sealed sends and attachments only.
+    Anonymous,
+    /// An authenticated device.
+    Device(Box<Session>),
+}
+
+struct Session {
+    mailbox: MailboxId,
+    identity: Identity,
+    slot: Arc<Slot>,
+    delivery: Delivery,
+}
+
+/// Why the loop ended (for the debug log only).
+enum End {
+    Closed,
+    Refused,
+    Displaced,
+    Shutdown,
+    Idle,
+}
+
+struct Connection {
+    relay: Arc<Relay>,
+    ws: Ws,
+    challenge: Challenge,
+    role: Role,
+    pending: FuturesOrdered<Pending>,
+    upload: Option<Box<Upload>>,
+    out: Vec<pb::ServerFrame>,
+    last_heard: Instant,
+    pinged: bool,
+    started: Instant,
+}
+
+/// Serves one accepted TCP connection to its end.
+pub async fn serve(
+    relay: Arc<Relay>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    mut shutdown: Shutdown,
+) {
+    let started = Instant::now();
+    let handshake = async {
+        let tls = acceptor.accept(tcp).await?;
+        let ws = tokio_tungstenite::accept_async_with_config(tls, Some(websocket_config())).await?;
+        Ok::<_, Error>(ws)
+    };
+    let ws = tokio::select! {
+        r = timeout(relay.config.handshake_timeout(), handshake) => match r {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => { tracing::debug!(error = %e, "handshake failed"); return; }
+            Err(_) => { tracing::debug!("handshake timed out"); return; }
+        },
+        _ = shutdown.recv() => return,
+    };
+    let mut conn = Connection {
+        relay,
+        ws,
+        challenge: auth::new_challenge(),
+        role: Role::Pending { refusals: 0 },
+        pending: FuturesOrdered::new(),
+        upload: None,
+        out: Vec::new(),
+        last_heard: Instant::now(),
+        pinged: false,
+        started,
+    };
+    let end = conn.run(&mut shutdown).await;
+    conn.finish(end).await;
+}
+
+async fn mail(role: &Role) {
+    match role {
+        Role::Device(s) => s.slot.notify.notified().await,
+        _ => std::future::pending().await,
+    }
+}
+
+impl Connection {
+    async fn run(&mut self, shutdown: &mut Shutdown) -> Result<End> {
+        let hello = pb::Hello {
+            version: frame::PROTOCOL_VERSION,
+            challenge: self.challenge.to_vec(),
+            server_time_ms: now_ms(),
+            trust_root: self.relay.trust_root.clone(),
+        };
+        self.out.push(reply(0, Out::Hello(hello)));
+        loop {
+            self.deliver().await?;
+            self.flush().await?;
+            let deadline = self.deadline();
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => return Ok(End::Shutdown),
+                Some(done) = self.pending.next(), if !self.pending.is_empty() => {
+                    if let Some(f) = done { self.out.push(f); }
+                }
+                _ = mail(&self.role) => {
+                    if let Role::Device(s) = &mut self.role {
+                        if s.slot.is_displaced() { return Ok(End::Displaced); }
+                        s.delivery.wanted = true;
+                    }
+                }
+                msg = self.ws.next(), if self.pending.len() < MAX_PENDING_REQUESTS => {
+                    if let Some(end) = self.on_read(msg).await? { return Ok(end); }
+                    // Take whatever else has already arrived before flushing, so
+                    // replies to a burst of requests share TLS records.
+                    while self.pending.len() < MAX_PENDING_REQUESTS && self.out.len() < 64 {
+                        let Some(msg) = self.ws.next().now_or_never() else { break };
+                        if let Some(end) = self.on_read(msg).await? { return Ok(end); }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if matches!(self.role, Role::Pending { .. }) || self.pinged { return Ok(End::Idle); }
+                    self.pinged = true;
+                    self.ws.feed(Message::Ping(Vec::new().into())).await?;
+                }
+            }
+        }
+    }
+
+    /// When the connection next needs attention if nothing arrives.
+    fn deadline(&self) -> Instant {
+        match self.role {
+            Role::Pending { .. } => self.started + self.relay.config.handshake_timeout(),
+            _ => self.last_heard + self.relay.config.keepalive(),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let write = async {
+            for f in self.out.drain(..) {
+                self.ws.feed(Message::binary(frame::encode(&f))).await?;
+            }
+            self.ws.flush().await?;
+            Ok::<_, Error>(())
+        };
+        let limit = Duration::from_secs(self.relay.config.write_timeout_secs.max(1));
+        timeout(limit, write)
+            .await
+            .map_err(|_| Error::WebSocket("write timed out".into()))?
+    }
+
+    /// Pushes stored mail while the window has room.
+    async fn deliver(&mut self) -> Result<()> {
+        let Role::Device(s) = &mut self.role else {
+            return Ok(());
+        };
+        let limit = s.delivery.room(self.relay.config.delivery_window);
+        if !s.delivery.wanted || limit == 0 {
+            return Ok(());
+        }
+        let messages = self
+            .relay
+            .store
+            .fetch(s.mailbox, s.delivery.cursor, now_ms(), limit)
+            .await?;
+        s.delivery.push(messages, limit, &mut self.out);
+        Ok(())
+    }
+
+    /// Handles one read from the socket; `Some` ends the connection.
+    async fn on_read(
+        &mut self,
+        msg: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Option<End>> {
+        let msg = match msg {
+            None => return Ok(Some(End::Closed)),
+            Some(Ok(m)) => m,
+            Some(Err(tungstenite::Error::Capacity(_))) => {
+                return self
+                    .refuse_and_close(0, Refusal::too_large("frame too large"))
+                    .await;
+            }
+            Some(Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed)) => {
+                return Ok(Some(End::Closed));
+            }
+            Some(Err(e)) => return Err(e.into()),
+        };
+        self.last_heard = Instant::now();
+        self.pinged = false;
+        match msg {
+            Message::Binary(bytes) => match frame::decode(&bytes) {
+                Ok((request_id, body)) => self.on_request(request_id, body).await,
+                Err((request_id, refusal)) => self.refuse_and_close(request_id, refusal).await,
+            },
+            Message::Text(_) => {
+                self.refuse_and_close(0, Refusal::malformed("text frames are not spoken"))
+                    .await
+            }
+            Message::Close(_) => Ok(Some(End::Closed)),
+            // Pings are answered by tungstenite itself; pongs only prove liveness.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
+        }
+    }
+
+    async fn refuse_and_close(&mut self, request_id: u64, refusal: Refusal) -> Result<Option<End>> {
+        tracing::debug!(code = ?refusal.code, "refusing and closing");
+        self.out.push(refusal.into_frame(request_id));
+        // Best effort: the peer may already be gone.
+        let _ = self.flush().await;
+        Ok(Some(End::Refused))
+    }
+
+    fn later<F>(&mut self, request_id: u64, f: F)
+    where
+        F: Future<Output = frame::Reply> + Send + 'static,
+    {
+        self.pending
+            .push_back(Box::pin(f.map(move |r| Some(outcome(request_id, r)))));
+    }
+
+    async fn on_request(&mut self, request_id: u64, body: In) -> Result<Option<End>> {
+        let relay = self.relay.clone();
+        match (&mut self.role, body) {
+            (Role::Pending { .. }, In::Auth(a)) => return self.login(request_id, a).await,
+            (Role::Pending { .. }, In::Anonymous(_)) => {
+                self.role = Role::Anonymous;
+                self.out.push(reply(request_id, Out::Ok(pb::Ok {})));
+            }
+            (_, In::Auth(_) | In::Anonymous(_)) => {
+                self.out.push(
+                    Refusal::new(Code::AlreadyAuthenticated, "already authenticated")
+                        .into_frame(request_id),
+                );
+            }
+            (Role::Pending { refusals }, _) => {
+                *refusals += 1;
+                if *refusals >= MAX_UNAUTHENTICATED_REFUSALS {
+                    return self
+                        .refuse_and_close(
+                            request_id,
+                            Refusal::new(Code::NotAuthenticated, "authenticate first"),
+                        )
+                        .await;
+                }
+                self.out.push(
+                    Refusal::new(Code::NotAuthenticated, "authenticate first")
+                        .into_frame(request_id),
+                );
+            }
+            (_, In::Ping(_)) => self.out.push(reply(
+                request_id,
+                Out::Pong(pb::Pong {
+                    server_time_ms: now_ms(),
+                }),
+            )),
+            (_, In::SendSealed(req)) => self.later(request_id, async move {
+                mailbox::send_sealed(&relay, req).await
+            }),
+            (_, In::SendMultiSealed(req)) => {
+                self.later(
+                    request_id,
+                    async move { mailbox::send_multi(&relay, req).await },
+                )
+            }
+            (_, In::PutAttachment(req)) => {
+                let r = attachment::put(&relay, &mut self.upload, req).await;
+                self.out.push(outcome(request_id, r));
+            }
+            (_, In::GetAttachment(req)) => {
+                self.later(
+                    request_id,
+                    async move { attachment::get(&relay, req).await },
+                )
+            }
+            (Role::Anonymous, _) => {
+                self.out.push(
+                    Refusal::new(Code::NotAuthenticated, "not allowed anonymously")
+                        .into_frame(request_id),
+                );
+            }
+            (Role::Device(s), body) => {
+                let me = s.mailbox;
+                let identity = s.identity.clone();
+                match body {
+                    In::Ack(ack) => {
+                        if ack.ids.len() > MAX_ACK_IDS {
+                            self.out.push(
+                                Refusal::too_large("too many ids in one ack")
+                                    .into_frame(request_id),
+                            );
+                            return Ok(None);
+                        }
+                        s.delivery.acked(&ack.ids);
+                        self.pending.push_back(Box::pin(async move {
+                            if let Err(e) = relay.store.ack(me, ack.ids).await {
+                                tracing::warn!(error = %e, "ack failed");
+                            }
+                            None
+                        }));
+                    }
+                    In::Send(req) => {
+                        self.later(request_id, async move { mailbox::send(&relay, req).await })
+                    }
+                    In::UploadPrekeys(req) => self.later(request_id, async move {
+                        directory::upload(&relay, me, &identity, req).await
+                    }),
+                    In::PrekeyCount(_) => {
+                        self.later(
+                            request_id,
+                            async move { directory::count(&relay, me).await },
+                        )
+                    }
+                    In::FetchBundle(req) => self.later(request_id, async move {
+                        directory::fetch(&relay, me, req).await
+                    }),
+                    In::SetAccessKey(req) => self.later(request_id, async move {
+                        directory::set_access_key(&relay, me, req).await
+                    }),
+                    In::SenderCertificate(_) => {
+                        let r = directory::sender_certificate(&relay, me, &identity);
+                        self.out.push(outcome(request_id, r));
+                    }
+                    // Handled above for every role.
+                    In::Auth(_)
+                    | In::Anonymous(_)
+                    | In::Ping(_)
+                    | In::SendSealed(_)
+                    | In::SendMultiSealed(_)
+                    | In::PutAttachment(_)
+                    | In::GetAttachment(_) => {}
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn login(&mut self, request_id: u64, a: pb::Auth) -> Result<Option<End>> {
+        let (mailbox, key) = match auth::verify(
+            &self.challenge,
+            &a.account_id,
+            a.device_id,
+            &a.identity_key,
+            &a.signature,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                return self
+                    .refuse_and_close(request_id, Refusal::new(Code::AuthFailed, e.to_string()))
+                    .await
+            }
+        };
+        let now = now_ms();
+        if self
+            .relay
+            .store
+            .register_device(mailbox, key.serialize().to_vec(), now)
+            .await?
+        {
+            tracing::debug!(?mailbox, "device registered");
+        }
+        let queued = self.relay.store.queued(mailbox, now).await?;
+        let slot = self.relay.hub.register(mailbox);
+        self.role = Role::Device(Box::new(Session {
+            mailbox,
+            identity: Arc::new(key),
+            slot,
+            delivery: Delivery::new(),
+        }));
+        self.out
+            .push(reply(request_id, Out::AuthOk(pb::AuthOk { queued })));
+        Ok(None)
+    }
+
+    async fn finish(mut self, end: Result<End>) {
+        match &end {
+            Ok(End::Closed) | Ok(End::Idle) | Ok(End::Displaced) | Ok(End::Refused) => {}
+            Ok(End::Shutdown) => {
+                let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+        }
+        if let Role::Device(s) = &self.role {
+            self.relay.hub.unregister(&s.mailbox, &s.slot);
+        }
+        if let Some(up) = self.upload.take() {
+            up.discard().await;
+        }
+        if !matches!(end, Ok(End::Shutdown)) {
+            let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
+        }
+    }
+}

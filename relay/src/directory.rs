@@ -1,0 +1,234 @@
+//! The prekey directory: what devices publish so others can open sessions with
+//! them, a cache of device records, and the rate limit on bundle fetches.
+//!
+//! Every uploaded key is parsed and its signature checked against the uploading
+//! device's identity key; a fetch consumes one one-time EC key and one one-time
+//! Kyber key atomically (in the store's single writer), so two fetchers never get
+//! the same one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use libsignal_protocol::{kem, IdentityKey, PublicKey};
+use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
+
+use crate::error::Result;
+use crate::frame::{fixed, Refusal, Reply};
+use crate::limits::{TokenBucket, MAX_DEVICE_ID, MAX_ONE_TIME_PREKEYS, MAX_PREKEYS_PER_UPLOAD};
+use crate::relay::Relay;
+use crate::storage::{AccessKey, MailboxId, PreKeyUpload, PublicPreKey, RelayStore};
+
+/// A device as the relay needs it on every send.
+#[derive(Debug, Clone)]
+pub struct CachedDevice {
+    /// Its unidentified-access key, once set.
+    pub access_key: Option<AccessKey>,
+}
+
+/// Device records cached in memory; the store stays the truth.
+#[derive(Debug, Default)]
+pub struct DeviceCache {
+    map: Mutex<HashMap<MailboxId, CachedDevice>>,
+}
+
+impl DeviceCache {
+    /// A device's record, from the cache or the store; `None` if unknown.
+    pub async fn get(&self, store: &dyn RelayStore, m: MailboxId) -> Result<Option<CachedDevice>> {
+        if let Some(d) = self.map.lock().ok().and_then(|map| map.get(&m).cloned()) {
+            return Ok(Some(d));
+        }
+        let Some(record) = store.device(m).await? else {
+            return Ok(None);
+        };
+        let d = CachedDevice {
+            access_key: record.access_key,
+        };
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(m, d.clone());
+        }
+        Ok(Some(d))
+    }
+
+    /// Updates a cached record after the store changed it.
+    pub fn set_access_key(&self, m: MailboxId, key: AccessKey) {
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(
+                m,
+                CachedDevice {
+                    access_key: Some(key),
+                },
+            );
+        }
+    }
+}
+
+/// Bundle-fetch rate limits, per requesting device.
+#[derive(Debug, Default)]
+pub struct FetchLimiter {
+    buckets: Mutex<HashMap<MailboxId, TokenBucket>>,
+}
+
+impl FetchLimiter {
+    /// Takes a token for `who`, or refuses with RATE_LIMITED.
+    pub fn check(&self, who: MailboxId, burst: u32, per_minute: u32) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() > 100_000 {
+            // Forget full buckets so the map cannot grow without bound.
+            buckets.retain(|_, b| !b.is_full(now));
+        }
+        let bucket = buckets
+            .entry(who)
+            .or_insert_with(|| TokenBucket::new(burst, f64::from(per_minute) / 60.0));
+        bucket.take(now).map_err(Refusal::rate_limited)
+    }
+}
+
+fn signed_key(
+    k: &pb::SignedPreKey,
+    identity: &IdentityKey,
+    kyber: bool,
+) -> Result<PublicPreKey, Refusal> {
+    let parses = if kyber {
+        kem::PublicKey::deserialize(&k.public_key).is_ok()
+    } else {
+        PublicKey::deserialize(&k.public_key).is_ok()
+    };
+    if !parses {
+        return Err(Refusal::malformed("prekey did not parse"));
+    }
+    if !identity
+        .public_key()
+        .verify_signature(&k.public_key, &k.signature)
+    {
+        return Err(Refusal::malformed("prekey signature does not verify"));
+    }
+    Ok(PublicPreKey {
+        id: k.id,
+        public_key: k.public_key.clone(),
+        signature: k.signature.clone(),
+    })
+}
+
+/// Checks an upload against the device's identity key.
+pub fn check_upload(
+    req: &pb::UploadPreKeys,
+    identity: &IdentityKey,
+) -> Result<PreKeyUpload, Refusal> {
+    if req.one_time_prekeys.len() > MAX_PREKEYS_PER_UPLOAD
+        || req.one_time_kyber_prekeys.len() > MAX_PREKEYS_PER_UPLOAD
+    {
+        return Err(Refusal::too_large("too many prekeys in one upload"));
+    }
+    let mut up = PreKeyUpload {
+        registration_id: req.registration_id,
+        ..PreKeyUpload::default()
+    };
+    up.signed_prekey = req
+        .signed_prekey
+        .as_ref()
+        .map(|k| signed_key(k, identity, false))
+        .transpose()?;
+    up.kyber_last_resort = req
+        .kyber_last_resort
+        .as_ref()
+        .map(|k| signed_key(k, identity, true))
+        .transpose()?;
+    for k in &req.one_time_prekeys {
+        PublicKey::deserialize(&k.public_key)
+            .map_err(|_| Refusal::malformed("prekey did not parse"))?;
+        up.one_time.push(PublicPreKey {
+            id: k.id,
+            public_key: k.public_key.clone(),
+            signature: Vec::new(),
+        });
+    }
+    for k in &req.one_time_kyber_prekeys {
+        up.one_time_kyber.push(signed_key(k, identity, true)?);
+    }
+    Ok(up)
+}
+
+/// UploadPreKeys.
+pub async fn upload(
+    relay: &Relay,
+    me: MailboxId,
+    identity: &IdentityKey,
+    req: pb::UploadPreKeys,
+) -> Reply {
+    let up = check_upload(&req, identity)?;
+    relay
+        .store
+        .upload_prekeys(me, up, MAX_ONE_TIME_PREKEYS)
+        .await?;
+    Ok(Out::Ok(pb::Ok {}))
+}
+
+/// PreKeyCountRequest.
+pub async fn count(relay: &Relay, me: MailboxId) -> Reply {
+    let (ec, kyber) = relay.store.prekey_counts(me).await?;
+    Ok(Out::PrekeyCount(pb::PreKeyCount {
+        one_time_prekeys: ec,
+        one_time_kyber_prekeys: kyber,
+    }))
+}
+
+/// FetchBundle: rate-limited per requesting device.
+pub async fn fetch(relay: &Relay, me: MailboxId, req: pb::FetchBundle) -> Reply {
+    let account = fixed::<20>(&req.account_id, "account id must be 20 bytes")?;
+    if req.device_id == 0 || req.device_id > MAX_DEVICE_ID {
+        return Err(Refusal::malformed("device id out of range"));
+    }
+    relay
+        .fetch_limits
+        .check(me, relay.config.fetch_burst, relay.config.fetch_per_minute)?;
+    let target = MailboxId {
+        account,
+        device: req.device_id,
+    };
+    let Some(b) = relay.store.take_bundle(target).await? else {
+        return Err(Refusal::not_found("no bundle for that device"));
+    };
+    Ok(Out::Bundle(pb::PreKeyBundle {
+        identity_key: b.identity_key,
+        account_id: account.to_vec(),
+        registration_id: b.registration_id,
+        device_id: req.device_id,
+        one_time_prekey_id: b.one_time.as_ref().map(|k| k.id),
+        one_time_prekey: b.one_time.map(|k| k.public_key).unwrap_or_default(),
+        signed_prekey_id: b.signed_prekey.id,
+        signed_prekey: b.signed_prekey.public_key,
+        signed_prekey_signature: b.signed_prekey.signature,
+        kyber_prekey_id: b.kyber.id,
+        kyber_prekey: b.kyber.public_key,
+        kyber_prekey_signature: b.kyber.signature,
+    }))
+}
+
+/// SetAccessKey.
+pub async fn set_access_key(relay: &Relay, me: MailboxId, req: pb::SetAccessKey) -> Reply {
+    let key = fixed::<16>(&req.access_key, "access key must be 16 bytes")?;
+    relay.store.set_access_key(me, key).await?;
+    relay.devices.set_access_key(me, key);
+    Ok(Out::Ok(pb::Ok {}))
+}
+
+/// SenderCertificateRequest.
+pub fn sender_certificate(relay: &Relay, me: MailboxId, identity: &IdentityKey) -> Reply {
+    let (certificate, expires_at_ms) = relay.keys.issue(
+        &me.account,
+        me.device,
+        &identity.serialize(),
+        crate::frame::now_ms(),
+    )?;
+    Ok(Out::SenderCertificate(pb::SenderCertificate {
+        certificate,
+        expires_at_ms,
+    }))
+}
+
+/// Shared for the connection: the device's identity, parsed once at login.
+pub type Identity = Arc<IdentityKey>;

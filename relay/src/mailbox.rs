@@ -1,0 +1,294 @@
+//! Mailboxes: the three kinds of send, and the delivery state of a connected
+//! device (cursor, bounded in-flight window).
+//!
+//! A send is answered only after the store has committed it (fsync); the
+//! recipients' connections are woken after that, and read the messages from
+//! the store. Nothing about a sealed send's sender is stored.
+
+use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
+
+use crate::frame::{fixed, now_ms, priority_from_wire, priority_to_wire, Refusal, Reply};
+use crate::limits::MAX_DEVICE_ID;
+use crate::relay::Relay;
+use crate::sealed::{access_key_matches, fan_out};
+use crate::storage::{AccessKey, Cursor, MailboxId, NewMessage, Priority, StoredMessage};
+
+fn recipient(account: &[u8], device: u32) -> Result<MailboxId, Refusal> {
+    let account = fixed::<20>(account, "recipient account id must be 20 bytes")?;
+    if device == 0 || device > MAX_DEVICE_ID {
+        return Err(Refusal::malformed("recipient device id out of range"));
+    }
+    Ok(MailboxId { account, device })
+}
+
+fn check_size(relay: &Relay, envelope: &[u8]) -> Result<(), Refusal> {
+    if envelope.is_empty() {
+        return Err(Refusal::malformed("empty envelope"));
+    }
+    if envelope.len() > relay.config.max_envelope_bytes {
+        return Err(Refusal::too_large("envelope too large"));
+    }
+    Ok(())
+}
+
+fn new_message(
+    relay: &Relay,
+    mailbox: MailboxId,
+    priority: Priority,
+    sealed: bool,
+    envelope: Vec<u8>,
+) -> NewMessage {
+    let now = now_ms();
+    NewMessage {
+        mailbox,
+        priority,
+        sealed,
+        envelope,
+        stored_at_ms: now,
+        expires_at_ms: now.saturating_add(relay.config.message_ttl_secs.saturating_mul(1000)),
+    }
+}
+
+async fn store_and_wake(relay: &Relay, messages: Vec<NewMessage>) -> Result<(), Refusal> {
+    let mut boxes: Vec<MailboxId> = messages.iter().map(|m| m.mailbox).collect();
+    boxes.dedup();
+    relay
+        .store
+        .enqueue(messages, relay.config.mailbox_quota)
+        .await?;
+    relay.hub.wake_all(&boxes);
+    Ok(())
+}
+
+/// SendMessage: an identified send from an authenticated device.
+pub async fn send(relay: &Relay, req: pb::SendMessage) -> Reply {
+    let to = recipient(&req.recipient_account_id, req.recipient_device_id)?;
+    let priority = priority_from_wire(req.priority)?;
+    check_size(relay, &req.envelope)?;
+    if relay.devices.get(relay.store.as_ref(), to).await?.is_none() {
+        return Err(Refusal::not_found("unknown recipient"));
+    }
+    store_and_wake(
+        relay,
+        vec![new_message(relay, to, priority, false, req.envelope)],
+    )
+    .await?;
+    Ok(Out::SendResult(pb::SendResult::default()))
+}
+
+/// SendSealed: authorised by the recipient's access key, sender unknown.
+pub async fn send_sealed(relay: &Relay, req: pb::SendSealed) -> Reply {
+    let to = recipient(&req.recipient_account_id, req.recipient_device_id)?;
+    let priority = priority_from_wire(req.priority)?;
+    check_size(relay, &req.envelope)?;
+    let Some(device) = relay.devices.get(relay.store.as_ref(), to).await? else {
+        return Err(Refusal::not_found("unknown recipient"));
+    };
+    if !access_key_matches(device.access_key.as_ref(), &req.access_key) {
+        return Err(Refusal::unauthorized("wrong access key"));
+    }
+    store_and_wake(
+        relay,
+        vec![new_message(relay, to, priority, true, req.envelope)],
+    )
+    .await?;
+    Ok(Out::SendResult(pb::SendResult::default()))
+}
+
+/// SendMultiSealed: one upload, fanned out to every addressed device.
+///
+/// Recipients the relay does not know (or devices of theirs it does not know)
+/// are listed back and get nothing; the access key must be the XOR of the known
+/// recipients' keys (all devices of one account must share a key).
+pub async fn send_multi(relay: &Relay, req: pb::SendMultiSealed) -> Reply {
+    let priority = priority_from_wire(req.priority)?;
+    let presented = fixed::<16>(&req.access_key, "access key must be 16 bytes")?;
+    let recipients = fan_out(&req.payload).map_err(Refusal::malformed)?;
+    let acis: Vec<[u8; 16]> = recipients.iter().filter_map(|r| r.aci).collect();
+    let accounts = relay.store.accounts_by_aci(acis).await?;
+
+    let mut combined: AccessKey = [0u8; 16];
+    let mut messages = Vec::new();
+    let mut unknown = Vec::new();
+    for r in recipients {
+        let Some(account) = r
+            .aci
+            .and_then(|aci| accounts.iter().find(|a| a.account[..16] == aci))
+        else {
+            unknown.push(r.service_id);
+            continue;
+        };
+        let mut key: Option<AccessKey> = None;
+        let mut targets = Vec::new();
+        for device in &r.devices {
+            let Some((_, device_key)) = account.devices.iter().find(|(d, _)| d == device) else {
+                continue;
+            };
+            let Some(device_key) = device_key else {
+                return Err(Refusal::unauthorized("recipient has no access key"));
+            };
+            match &key {
+                Some(k) if k != device_key => {
+                    return Err(Refusal::unauthorized(
+                        "recipient devices disagree on access key",
+                    ))
+                }
+                _ => key = Some(*device_key),
+            }
+            targets.push(MailboxId {
+                account: account.account,
+                device: *device,
+            });
+        }
+        let Some(key) = key else {
+            unknown.push(r.service_id);
+            continue;
+        };
+        if r.received.len() > relay.config.max_envelope_bytes {
+            return Err(Refusal::too_large("message too large"));
+        }
+        for (c, k) in combined.iter_mut().zip(key.iter()) {
+            *c ^= k;
+        }
+        for target in targets {
+            messages.push(new_message(
+                relay,
+                target,
+                priority,
+                true,
+                r.received.clone(),
+            ));
+        }
+    }
+    if !messages.is_empty() {
+        if !access_key_matches(Some(&combined), &presented) {
+            return Err(Refusal::unauthorized("wrong access key"));
+        }
+        store_and_wake(relay, messages).await?;
+    }
+    Ok(Out::SendResult(pb::SendResult {
+        unknown_recipients: unknown,
+    }))
+}
+
+/// The delivery state of one authenticated connection.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Last IDs pushed, per priority.
+    pub cursor: Cursor,
+    /// Pushed and not yet acknowledged (bounded by the delivery window).
+    pub in_flight: Vec<u64>,
+    /// Whether the stored backlog has been pushed (QueueEmpty sent).
+    pub caught_up: bool,
+    /// Whether the store may hold messages not yet pushed.
+    pub wanted: bool,
+}
+
+impl Delivery {
+    /// A fresh state: everything in the mailbox is to be pushed.
+    pub fn new() -> Self {
+        Delivery {
+            cursor: Cursor::default(),
+            in_flight: Vec::new(),
+            caught_up: false,
+            wanted: true,
+        }
+    }
+
+    /// Room left in the window.
+    pub fn room(&self, window: usize) -> usize {
+        window.saturating_sub(self.in_flight.len())
+    }
+
+    /// Records fetched messages as pushed and makes their frames. `limit` is what
+    /// was asked for: fewer means the mailbox has no more right now.
+    pub fn push(
+        &mut self,
+        messages: Vec<StoredMessage>,
+        limit: usize,
+        out: &mut Vec<pb::ServerFrame>,
+    ) {
+        let drained = messages.len() < limit;
+        for m in messages {
+            match m.priority {
+                Priority::High => self.cursor.high = self.cursor.high.max(m.id),
+                Priority::Normal => self.cursor.normal = self.cursor.normal.max(m.id),
+            }
+            self.in_flight.push(m.id);
+            out.push(crate::frame::reply(
+                0,
+                Out::Deliver(pb::Deliver {
+                    id: m.id,
+                    envelope: m.envelope,
+                    priority: priority_to_wire(m.priority),
+                    sealed: m.sealed,
+                    stored_at_ms: m.stored_at_ms,
+                }),
+            ));
+        }
+        if drained {
+            self.wanted = false;
+            if !self.caught_up {
+                self.caught_up = true;
+                out.push(crate::frame::reply(0, Out::QueueEmpty(pb::QueueEmpty {})));
+            }
+        }
+    }
+
+    /// Records acknowledgements: frees window room for the IDs that were in flight.
+    pub fn acked(&mut self, ids: &[u64]) {
+        let before = self.in_flight.len();
+        self.in_flight.retain(|id| !ids.contains(id));
+        if self.in_flight.len() != before {
+            // Window room opened: there may be more waiting behind it.
+            self.wanted = true;
+        }
+    }
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u64, priority: Priority) -> StoredMessage {
+        StoredMessage {
+            id,
+            priority,
+            sealed: false,
+            stored_at_ms: 0,
+            envelope: vec![1],
+        }
+    }
+
+    #[test]
+    fn cursor_window_and_queue_empty() {
+        let mut d = Delivery::new();
+        let mut out = Vec::new();
+        d.push(
+            vec![msg(5, Priority::High), msg(2, Priority::Normal)],
+            2,
+            &mut out,
+        );
+        assert_eq!(d.cursor, Cursor { high: 5, normal: 2 });
+        assert_eq!(out.len(), 2);
+        assert!(d.wanted && !d.caught_up);
+        assert_eq!(d.room(3), 1);
+        d.push(vec![msg(7, Priority::Normal)], 1, &mut out);
+        assert!(d.wanted);
+        d.push(vec![], 1, &mut out);
+        assert!(d.caught_up && !d.wanted);
+        assert!(matches!(
+            out.last().and_then(|f| f.body.as_ref()),
+            Some(Out::QueueEmpty(_))
+        ));
+        d.acked(&[2, 99]);
+        assert_eq!(d.in_flight, vec![5, 7]);
+        assert!(d.wanted);
+    }
+}

@@ -1,0 +1,81 @@
+//! The state every connection shares: configuration, store, keys, the hub of
+//! connected devices, caches and rate limits; and the periodic expiry sweep.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::attachment;
+use crate::config::Config;
+use crate::directory::{DeviceCache, FetchLimiter};
+use crate::error::Result;
+use crate::frame::now_ms;
+use crate::hub::Hub;
+use crate::sealed::ServerKeys;
+use crate::shutdown::Shutdown;
+use crate::storage::RelayStore;
+
+/// Shared relay state.
+pub struct Relay {
+    /// The configuration it was started with.
+    pub config: Config,
+    /// Where everything durable lives.
+    pub store: Arc<dyn RelayStore>,
+    /// Sealed-sender trust root and server certificate.
+    pub keys: ServerKeys,
+    /// Connected devices.
+    pub hub: Hub,
+    /// Device records for sends.
+    pub devices: DeviceCache,
+    /// Bundle-fetch rate limits.
+    pub fetch_limits: FetchLimiter,
+    /// The trust root's public key, as sent in Hello.
+    pub trust_root: Vec<u8>,
+}
+
+impl Relay {
+    /// Assembles the shared state.
+    pub fn new(config: Config, store: Arc<dyn RelayStore>, keys: ServerKeys) -> Result<Self> {
+        attachment::prepare(&config.data_dir)?;
+        let trust_root = keys.trust_root();
+        Ok(Relay {
+            config,
+            store,
+            keys,
+            hub: Hub::default(),
+            devices: DeviceCache::default(),
+            fetch_limits: FetchLimiter::default(),
+            trust_root,
+        })
+    }
+
+    /// Deletes expired messages and attachments once.
+    pub async fn sweep_once(&self) -> Result<()> {
+        let outcome = self.store.sweep(now_ms()).await?;
+        attachment::remove_blobs(&self.config.data_dir, &outcome.attachments).await;
+        if outcome.messages > 0 || !outcome.attachments.is_empty() {
+            tracing::info!(
+                messages = outcome.messages,
+                attachments = outcome.attachments.len(),
+                "expired"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sweeps expired data every `sweep_interval_secs` until shutdown.
+pub async fn run_sweeper(relay: Arc<Relay>, mut shutdown: Shutdown) {
+    let every = Duration::from_secs(relay.config.sweep_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tick.tick() => {
+                if let Err(e) = relay.sweep_once().await {
+                    tracing::warn!(error = %e, "expiry sweep failed");
+                }
+            }
+        }
+    }
+}

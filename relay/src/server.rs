@@ -1,0 +1,159 @@
+//! The listener: a connection-limit permit before each accept, accept errors
+//! retried with backoff, one task per connection, and graceful shutdown that
+//! waits for every task.
+//!
+//! `start` is the library entry point: the binary, the tests and the end-to-end
+//! suites all start relays through it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::connection;
+use crate::error::Result;
+use crate::relay::{run_sweeper, Relay};
+use crate::sealed::ServerKeys;
+use crate::shutdown::{Shutdown, ShutdownController, ShutdownSource};
+use crate::storage::{RelayStore, SqliteStore};
+use crate::tls;
+
+/// Longest pause between accept retries.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A running relay.
+#[derive(Debug)]
+pub struct RelayHandle {
+    addr: SocketAddr,
+    fingerprint: String,
+    trust_root: Vec<u8>,
+    controller: ShutdownController,
+}
+
+impl RelayHandle {
+    /// The address it listens on (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Lower-case hex SHA-256 of its TLS certificate's DER: what clients pin.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The sealed-sender trust root (libsignal public key, 33 bytes).
+    pub fn trust_root(&self) -> &[u8] {
+        &self.trust_root
+    }
+
+    /// The machine-readable startup line.
+    pub fn startup_line(&self) -> String {
+        format!(
+            "rankfile-relay listening on {} fingerprint {}",
+            self.addr, self.fingerprint
+        )
+    }
+
+    /// Stops accepting, tells every connection to close, and waits until all
+    /// tasks have finished (every acknowledged message is already on disk).
+    pub async fn shutdown(self) {
+        self.controller.shutdown().await;
+    }
+}
+
+/// Starts a relay on the current tokio runtime with the SQLite store in
+/// `config.data_dir`.
+pub async fn start(config: Config) -> Result<RelayHandle> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = SqliteStore::open(&config.data_dir, config.group_commit_max)?;
+    start_with_store(config, Arc::new(store)).await
+}
+
+/// Starts a relay over any store.
+pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Result<RelayHandle> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let tls = tls::load_or_create(&config)?;
+    let keys = ServerKeys::load_or_create(&config.data_dir)?;
+    let listener = TcpListener::bind(config.bind).await?;
+    let addr = listener.local_addr()?;
+    let max_connections = config.max_connections;
+    let relay = Arc::new(Relay::new(config, store, keys)?);
+    let trust_root = relay.trust_root.clone();
+
+    let controller = ShutdownController::new();
+    let source = controller
+        .source()
+        .ok_or_else(|| crate::error::Error::Config("shutdown already begun".into()))?;
+    tokio::spawn(run_sweeper(relay.clone(), source.listener()));
+    let acceptor = TlsAcceptor::from(tls.server_config);
+    let limit = Arc::new(Semaphore::new(max_connections));
+    let accept_shutdown = source.listener();
+    tokio::spawn(accept_loop(
+        relay,
+        listener,
+        acceptor,
+        limit,
+        source,
+        accept_shutdown,
+    ));
+
+    Ok(RelayHandle {
+        addr,
+        fingerprint: tls.fingerprint,
+        trust_root,
+        controller,
+    })
+}
+
+async fn accept_loop(
+    relay: Arc<Relay>,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    limit: Arc<Semaphore>,
+    source: ShutdownSource,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        // The permit comes first: at the limit the relay stops accepting and new
+        // clients wait in the kernel's backlog instead of eating memory here.
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shutdown.recv() => return,
+        };
+        let tcp = tokio::select! {
+            s = accept(&listener) => s,
+            _ = shutdown.recv() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let relay = relay.clone();
+        let acceptor = acceptor.clone();
+        let conn_shutdown = source.listener();
+        tokio::spawn(async move {
+            connection::serve(relay, acceptor, tcp, conn_shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Accepts one connection, retrying errors (out of file descriptors, a client
+/// that reset before accept) with doubling pauses.
+async fn accept(listener: &TcpListener) -> TcpStream {
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match listener.accept().await {
+            // The peer address is deliberately not kept or logged.
+            Ok((stream, _)) => return stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
