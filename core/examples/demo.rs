@@ -146,7 +146,7 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         }
         organizer.account().verify_contact(&w, &sn_w.scannable)?;
         worker.account().verify_contact(&o, &sn_o.scannable)?;
-        step(t0, &format!("{organizer_name} ⇄ {worker_name}: PQXDH sessions; safety number {} … verified", &sn_o.digits[..17]));
+        step(t0, &format!("{organizer_name} ⇄ {worker_name}: PQXDH sessions; safety number {} verified by QR", sn_o.digits));
     }
 
     let ids: Vec<AccountId> = phones.iter_mut().map(|p| p.account().id()).collect();
@@ -157,7 +157,7 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let mut rng = rand::rng();
 
     // Round 1: the organizer writes to everyone; each worker answers.
-    let mut send = |phones: &mut Vec<Phone>, from: usize, to: usize, text: &str,
+    let send = |phones: &mut Vec<Phone>, from: usize, to: usize, text: &str,
                     sent_at: &mut HashMap<[u8; 16], Instant>| -> Result<(), Box<dyn std::error::Error>> {
         let e = phones[from].account().send_text(&ids[to], text)?;
         sent_at.insert(e.envelope_id, Instant::now());
@@ -173,7 +173,7 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     }
     step(t0, &format!("{}: sent {} messages (each committed before it left the phone)", phones[0].name, phones.len() - 1));
 
-    let mut deliver = |phones: &mut Vec<Phone>, who: usize, latencies: &mut Vec<f64>,
+    let deliver = |phones: &mut Vec<Phone>, who: usize, latencies: &mut Vec<f64>,
                        sent_at: &HashMap<[u8; 16], Instant>| -> Result<(usize, usize), Box<dyn std::error::Error>> {
         let mut inbox = std::mem::take(&mut phones[who].inbox);
         inbox.shuffle(&mut rand::rng());

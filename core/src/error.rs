@@ -116,13 +116,37 @@ impl From<libsignal_protocol::SignalProtocolError> for Error {
             | E::BadKEMKeyLength(..)
             | E::BadKEMCiphertextLength(..) => Error::DecryptionFailed("malformed key"),
             // Our own store callbacks box a core error; give it back unchanged.
-            E::ApplicationCallbackError(_, inner) => match inner.downcast::<Error>() {
-                Ok(core) => *core,
-                Err(other) => Error::Protocol(other.to_string()),
-            },
+            E::ApplicationCallbackError(_, inner) => {
+                let inner: &(dyn std::error::Error + 'static) = &*inner;
+                match inner.downcast_ref::<CallbackError>() {
+                    Some(CallbackError::IdentityMismatch(id)) => Error::IdentityMismatch(*id),
+                    Some(CallbackError::Storage(s)) => Error::Storage(s.clone()),
+                    None => Error::Protocol(inner.to_string()),
+                }
+            }
             // Other variants carry libsignal's own text: addresses (account IDs
             // here) and counters, never key material.
             other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// What our libsignal store callbacks report through libsignal, which wants
+/// errors that are `UnwindSafe` (so not [`Error`] itself, which can hold an
+/// `io::Error`). [`Error::from`] turns it back.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallbackError {
+    #[error("the identity key presented for account {0} does not belong to it")]
+    IdentityMismatch(AccountId),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl From<Error> for CallbackError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::IdentityMismatch(id) => CallbackError::IdentityMismatch(id),
+            other => CallbackError::Storage(other.to_string()),
         }
     }
 }

@@ -87,7 +87,8 @@ pub(crate) fn history(
 
 /// Number of stored messages (all peers, both directions).
 pub(crate) fn count(conn: &Connection) -> Result<u64> {
-    Ok(conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?)
+    let n: i64 = conn.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 pub(crate) struct NewMessage<'a> {

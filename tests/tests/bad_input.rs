@@ -210,6 +210,7 @@ proptest! {
         prop_assert!(r.is_err(), "corrupted envelope accepted: {:?}", r);
         prop_assert_eq!(before, bob.dump_database().expect("dump"));
         // The uncorrupted envelope is still readable.
-        prop_assert!(matches!(bob.receive(&env.bytes), Ok(Received::Stored { .. })));
+        let genuine = bob.receive(&env.bytes);
+        prop_assert!(matches!(genuine, Ok(Received::Stored { .. })), "genuine envelope: {:?}", genuine);
     }
 }

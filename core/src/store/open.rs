@@ -45,6 +45,10 @@ pub(super) fn open_existing(path: &Path, key: &DatabaseKey) -> Result<Connection
 }
 
 fn prepare(conn: &mut Connection, key: &DatabaseKey) -> Result<()> {
+    // SQLCipher logs failed page decryptions (a wrong key) to stderr by
+    // default; the typed error says it all, and logs must stay quiet.
+    conn.pragma_update(None, "cipher_log_level", "NONE")?;
+
     // 1. The key, before anything touches the file.
     let pragma = key.pragma_value();
     conn.pragma_update(None, "key", pragma.as_str())?;

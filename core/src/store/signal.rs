@@ -33,7 +33,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 use crate::account_id::AccountId;
-use crate::error::Error;
+use crate::error::{CallbackError, Error};
 
 type SignalResult<T> = Result<T, SignalProtocolError>;
 
@@ -65,13 +65,6 @@ impl SignalCache {
         }
         self.sessions.extend(pending.sessions);
         self.identities.extend(pending.identities);
-    }
-
-    /// Drops everything cached about one address (after an out-of-band change
-    /// such as a contact being deleted).
-    pub(crate) fn forget(&mut self, address: &str) {
-        self.sessions.remove(address);
-        self.identities.remove(address);
     }
 }
 
@@ -137,7 +130,7 @@ pub(crate) fn address(account: &AccountId, device: libsignal_protocol::DeviceId)
 }
 
 fn storage_err(e: impl Into<Error>) -> SignalProtocolError {
-    SignalProtocolError::ApplicationCallbackError("store", Box::new(e.into()))
+    SignalProtocolError::ApplicationCallbackError("store", Box::new(CallbackError::from(e.into())))
 }
 
 impl<'t, 'c> SignalStores<'t, 'c> {
@@ -434,6 +427,7 @@ impl KyberPreKeyStore for View<'_, '_, '_> {
                 let signed = u32::from(ec_prekey_id);
                 let base = base_key.serialize().to_vec();
                 let seen_before: bool = self
+                    .0
                     .tx
                     .prepare_cached(
                         "SELECT EXISTS (SELECT 1 FROM kyber_last_resort_uses
