@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::account_id::AccountId;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
+use crate::settings::ACCESS_KEY_LEN;
 
 /// Longest contact name kept, in bytes.
 pub const MAX_CONTACT_NAME: usize = 256;
@@ -130,6 +131,21 @@ pub(crate) fn insert_if_new(
         )?
         .execute(params![&id.as_bytes()[..], device_id, &identity.serialize()[..], now_ms()])?;
     Ok(n > 0)
+}
+
+pub(crate) fn set_access_key(conn: &Connection, id: &AccountId, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
+    conn.prepare_cached("UPDATE contacts SET access_key = ?2 WHERE account_id = ?1")?
+        .execute(params![&id.as_bytes()[..], &key[..]])?;
+    Ok(())
+}
+
+/// The contact's access key, once learnt from one of its messages.
+pub(crate) fn access_key(conn: &Connection, id: &AccountId) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
+    let v: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT access_key FROM contacts WHERE account_id = ?1")?
+        .query_row([&id.as_bytes()[..]], |r| r.get(0))
+        .optional()?;
+    Ok(v.flatten().and_then(|k| k.try_into().ok()))
 }
 
 pub(crate) fn set_verified(conn: &Connection, id: &AccountId, verified: bool) -> Result<()> {

@@ -63,10 +63,23 @@ pub enum Error {
     /// A safety-number comparison that did not match.
     #[error("the safety numbers do not match")]
     SafetyNumberMismatch,
+    /// The relay presented a sealed-sender trust root other than the one
+    /// recorded at first contact.
+    #[error("the relay's sealed-sender trust root changed")]
+    RelayTrustRootChanged,
     /// A message larger than the core accepts.
     #[error("message too large: {len} bytes, at most {max}")]
     MessageTooLarge { len: usize, max: usize },
 
+    /// Not connected to the relay just now; the operation needs it.
+    #[error("not connected to the relay")]
+    Offline,
+    /// The relay refused a request.
+    #[error("the relay refused: {code}: {message}")]
+    Relay { code: String, message: String },
+    /// The connection to the relay failed.
+    #[error("connection to the relay failed: {0}")]
+    Transport(String),
     /// libsignal reported an error not covered by a variant above.
     #[error("protocol error: {0}")]
     Protocol(String),

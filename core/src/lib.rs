@@ -17,10 +17,15 @@ mod identity;
 mod message;
 mod prekeys;
 mod receive;
+mod relay_link;
 mod safety;
+mod sealed;
+mod settings;
+mod failpoint;
 mod send;
 mod session;
 mod store;
+pub mod transport;
 
 pub use account::Account;
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};
@@ -33,7 +38,10 @@ pub use prekeys::{
     import_bundle, ImportedBundle, ONE_TIME_BATCH, ONE_TIME_LOW_WATER, SIGNED_PREKEY_RETENTION_MS,
     SIGNED_PREKEY_ROTATION_MS,
 };
-pub use receive::{Received, MAX_ENVELOPE_LEN};
+pub use receive::{Inbound, Received, MAX_ENVELOPE_LEN};
+pub use sealed::service_uuid;
+pub use settings::ACCESS_KEY_LEN;
+pub use relay_link::{auth_message, AUTH_DOMAIN};
 pub use safety::SafetyNumber;
 pub use send::OutgoingEnvelope;
 pub use store::{DatabaseKey, Store, DATABASE_KEY_LEN, SCHEMA_VERSION};

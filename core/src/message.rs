@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, Row};
 
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
+use crate::settings::ACCESS_KEY_LEN;
 
 /// Largest text body accepted, in bytes.
 pub const MAX_TEXT_LEN: usize = 64 * 1024;
@@ -119,7 +120,12 @@ pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
 }
 
 /// Encodes a text message's content, padded.
-pub(crate) fn encode_text(body: &str, sent_at_ms: i64, replaces: Option<&AccountId>) -> Result<Vec<u8>> {
+pub(crate) fn encode_text(
+    body: &str,
+    sent_at_ms: i64,
+    replaces: Option<&AccountId>,
+    access_key: &[u8; ACCESS_KEY_LEN],
+) -> Result<Vec<u8>> {
     if body.len() > MAX_TEXT_LEN {
         return Err(Error::MessageTooLarge {
             len: body.len(),
@@ -132,6 +138,7 @@ pub(crate) fn encode_text(body: &str, sent_at_ms: i64, replaces: Option<&Account
             body: body.to_string(),
         })),
         replaces_account_id: replaces.map(|r| r.as_bytes().to_vec()).unwrap_or_default(),
+        sender_access_key: access_key.to_vec(),
         padding: Vec::new(),
     };
     // The filler field costs a tag byte and a length byte (it is never over
@@ -152,6 +159,7 @@ pub(crate) struct TextContent {
     pub body: String,
     pub sent_at_ms: i64,
     pub replaces: Option<AccountId>,
+    pub sender_access_key: Option<[u8; ACCESS_KEY_LEN]>,
 }
 
 pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
@@ -164,6 +172,11 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
                 .map_err(|_| Error::InvalidContent("bad replaced account id"))?,
         )
     };
+    let sender_access_key = match c.sender_access_key.len() {
+        0 => None,
+        ACCESS_KEY_LEN => c.sender_access_key.as_slice().try_into().ok(),
+        _ => return Err(Error::InvalidContent("bad access key")),
+    };
     match c.body {
         Some(pb::content::Body::Text(t)) => {
             if t.body.len() > MAX_TEXT_LEN {
@@ -173,6 +186,7 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
                 body: t.body,
                 sent_at_ms: i64::try_from(c.sent_at_ms).unwrap_or(i64::MAX),
                 replaces,
+                sender_access_key,
             })
         }
         None => Err(Error::InvalidContent("no body")),
@@ -187,12 +201,13 @@ mod tests {
     fn content_is_padded_to_blocks_and_round_trips() {
         for len in [0, 1, 50, 61, 62, 63, 64, 200, 1000] {
             let body = "x".repeat(len);
-            let bytes = encode_text(&body, 42, None).expect("encode");
+            let bytes = encode_text(&body, 42, None, &[7; ACCESS_KEY_LEN]).expect("encode");
             assert_eq!(bytes.len() % PADDING_BLOCK, 0, "len {len} → {}", bytes.len());
             let back = decode_content(&bytes).expect("decode");
             assert_eq!(back.body, body);
             assert_eq!(back.sent_at_ms, 42);
             assert!(back.replaces.is_none());
+            assert_eq!(back.sender_access_key, Some([7; ACCESS_KEY_LEN]));
         }
     }
 
@@ -200,7 +215,7 @@ mod tests {
     fn oversize_text_is_refused() {
         let body = "x".repeat(MAX_TEXT_LEN + 1);
         assert!(matches!(
-            encode_text(&body, 0, None),
+            encode_text(&body, 0, None, &[7; ACCESS_KEY_LEN]),
             Err(Error::MessageTooLarge { .. })
         ));
     }

@@ -16,6 +16,7 @@ use libsignal_protocol::{
     message_decrypt_prekey, message_decrypt_signal, DeviceId, IdentityKey, PreKeySignalMessage,
     SignalMessage, SignalProtocolError,
 };
+use sha2::{Digest, Sha256};
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
 use rusqlite::{params, Transaction};
@@ -26,7 +27,10 @@ use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::failpoint::failpoint;
 use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::sealed::{self, Inner};
+use crate::settings;
 use crate::session;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
 
@@ -47,46 +51,62 @@ pub enum Received {
     Duplicate,
 }
 
+/// One message as it arrives from the relay.
+#[derive(Clone, Copy, Debug)]
+pub enum Inbound<'a> {
+    /// An identified `Envelope` (sender named in clear to the relay).
+    Envelope(&'a [u8]),
+    /// A sealed-sender message: the sender is inside, under encryption.
+    Sealed(&'a [u8]),
+}
+
+impl Inbound<'_> {
+    /// The key under which a redelivery is recognised: the sender's envelope ID,
+    /// or for a sealed message a hash of its bytes (a resend from the sender's
+    /// outbox carries the same bytes).
+    fn dedup_id(&self) -> Result<[u8; ENVELOPE_ID_LEN]> {
+        match self {
+            Inbound::Envelope(bytes) => {
+                let e = pb::Envelope::decode(*bytes).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
+                e.id.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::InvalidEnvelope("bad envelope id"))
+            }
+            Inbound::Sealed(bytes) => {
+                let digest = Sha256::digest(bytes);
+                let mut id = [0u8; ENVELOPE_ID_LEN];
+                id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
+                Ok(id)
+            }
+        }
+    }
+}
+
 /// A parsed envelope, before decryption.
 struct Parsed {
-    id: [u8; ENVELOPE_ID_LEN],
     sender: AccountId,
     device: DeviceId,
-    ciphertext: Ciphertext,
+    ciphertext: Inner,
 }
 
-enum Ciphertext {
-    PreKey(PreKeySignalMessage),
-    Signal(SignalMessage),
-}
-
-fn parse(bytes: &[u8]) -> Result<Parsed> {
-    if bytes.len() > MAX_ENVELOPE_LEN {
-        return Err(Error::InvalidEnvelope("too large"));
-    }
+fn parse_identified(bytes: &[u8]) -> Result<Parsed> {
     let e = pb::Envelope::decode(bytes).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
-    let id: [u8; ENVELOPE_ID_LEN] = e
-        .id
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::InvalidEnvelope("bad envelope id"))?;
     let sender = AccountId::from_bytes(&e.sender_account_id)
         .map_err(|_| Error::InvalidEnvelope("bad sender"))?;
     let device =
         DeviceId::try_from(e.sender_device_id).map_err(|_| Error::InvalidEnvelope("bad device"))?;
     let ciphertext = match pb::envelope::Kind::try_from(e.kind) {
-        Ok(pb::envelope::Kind::PrekeyMessage) => Ciphertext::PreKey(
+        Ok(pb::envelope::Kind::PrekeyMessage) => Inner::PreKey(
             PreKeySignalMessage::try_from(e.ciphertext.as_slice())
                 .map_err(|_| Error::DecryptionFailed("malformed prekey message"))?,
         ),
-        Ok(pb::envelope::Kind::SignalMessage) => Ciphertext::Signal(
+        Ok(pb::envelope::Kind::SignalMessage) => Inner::Signal(
             SignalMessage::try_from(e.ciphertext.as_slice())
                 .map_err(|_| Error::DecryptionFailed("malformed message"))?,
         ),
         _ => return Err(Error::InvalidEnvelope("unknown kind")),
     };
     Ok(Parsed {
-        id,
         sender,
         device,
         ciphertext,
@@ -94,29 +114,46 @@ fn parse(bytes: &[u8]) -> Result<Parsed> {
 }
 
 impl Account {
-    /// Receives one envelope in its own transaction.
+    /// Receives one identified envelope in its own transaction.
     pub fn receive(&mut self, envelope: &[u8]) -> Result<Received> {
-        let mut results = self.receive_batch(&[envelope])?;
+        self.receive_one(Inbound::Envelope(envelope))
+    }
+
+    /// Receives one sealed-sender message in its own transaction.
+    pub fn receive_sealed(&mut self, message: &[u8]) -> Result<Received> {
+        self.receive_one(Inbound::Sealed(message))
+    }
+
+    fn receive_one(&mut self, inbound: Inbound<'_>) -> Result<Received> {
+        let mut results = self.receive_all(&[inbound])?;
         results.pop().unwrap_or(Err(Error::InvalidEnvelope("empty batch")))
     }
 
-    /// Receives many envelopes in one transaction (one fsync). The outer error
-    /// is a storage failure: nothing was committed. Otherwise each envelope has
-    /// its own outcome; a failed one left no trace.
+    /// Receives many identified envelopes in one transaction; see
+    /// [`Account::receive_all`].
     pub fn receive_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Result<Received>>> {
+        let inbound: Vec<Inbound<'_>> = envelopes.iter().map(|e| Inbound::Envelope(e)).collect();
+        self.receive_all(&inbound)
+    }
+
+    /// Receives many messages in one transaction (one fsync). The outer error
+    /// is a storage failure: nothing was committed. Otherwise each message has
+    /// its own outcome; a failed one left no trace.
+    pub fn receive_all(&mut self, envelopes: &[Inbound<'_>]) -> Result<Vec<Result<Received>>> {
         let me = self.id();
+        let trust_root = settings::trust_root(self.store.conn())?;
         let tx = self.store.write()?;
         let mut pending = Pending::default();
         let mut seen = HashSet::new();
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(envelopes.len());
-        for bytes in envelopes {
+        for inbound in envelopes {
             let outcome = receive_one(
                 &tx,
                 &self.cache,
                 &mut pending,
-                &me,
-                bytes,
+                (&me, trust_root.as_deref()),
+                *inbound,
                 &mut seen,
                 &mut events,
             );
@@ -128,6 +165,7 @@ impl Account {
             }
         }
         pending.flush(&tx)?;
+        failpoint("receive_before_commit");
         tx.commit()?;
         self.cache.absorb(pending);
         self.events.extend(events);
@@ -139,24 +177,42 @@ fn receive_one(
     tx: &Transaction<'_>,
     cache: &SignalCache,
     pending: &mut Pending,
-    me: &AccountId,
-    bytes: &[u8],
+    (me, trust_root): (&AccountId, Option<&[u8]>),
+    inbound: Inbound<'_>,
     seen: &mut HashSet<[u8; ENVELOPE_ID_LEN]>,
     events: &mut Vec<Event>,
 ) -> Result<Received> {
-    let env = parse(bytes)?;
+    let bytes = match inbound {
+        Inbound::Envelope(b) | Inbound::Sealed(b) => b,
+    };
+    if bytes.len() > MAX_ENVELOPE_LEN {
+        return Err(Error::InvalidEnvelope("too large"));
+    }
+    let dedup_id = inbound.dedup_id()?;
+    if seen.contains(&dedup_id) || already_received(tx, &dedup_id)? {
+        return Ok(Received::Duplicate);
+    }
+    let stores = SignalStores::new(tx, cache, pending);
+    let env = match inbound {
+        Inbound::Envelope(b) => parse_identified(b)?,
+        Inbound::Sealed(b) => {
+            let root = trust_root.ok_or(Error::DecryptionFailed("no trust root for sealed sender yet"))?;
+            let u = sealed::unseal(stores.view(), b, root)?;
+            Parsed {
+                sender: u.sender,
+                device: u.device,
+                ciphertext: u.message,
+            }
+        }
+    };
     if env.sender == *me {
         return Err(Error::FromSelf);
     }
-    if seen.contains(&env.id) || already_received(tx, &env.id)? {
-        return Ok(Received::Duplicate);
-    }
 
     let addr = address(&env.sender, env.device);
-    let stores = SignalStores::new(tx, cache, pending);
     let decrypted = futures::executor::block_on(async {
         match &env.ciphertext {
-            Ciphertext::PreKey(m) => {
+            Inner::PreKey(m) => {
                 message_decrypt_prekey(
                     m,
                     &addr,
@@ -169,7 +225,7 @@ fn receive_one(
                 )
                 .await
             }
-            Ciphertext::Signal(m) => {
+            Inner::Signal(m) => {
                 message_decrypt_signal(
                     m,
                     &addr,
@@ -209,14 +265,17 @@ fn receive_one(
     // Everything checked: from here on the envelope's effects are written.
     stores.commit_op()?;
     tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
-        .execute(params![&env.id[..], now_ms()])?;
-    seen.insert(env.id);
+        .execute(params![&dedup_id[..], now_ms()])?;
+    seen.insert(dedup_id);
 
     let held = decide_contact(tx, &env.sender, u32::from(env.device), &identity, content.replaces, events)?;
+    if let Some(key) = content.sender_access_key {
+        contact::set_access_key(tx, &env.sender, &key)?;
+    }
     let message_id = message::insert(
         tx,
         &NewMessage {
-            envelope_id: &env.id,
+            envelope_id: &dedup_id,
             peer: &env.sender,
             outgoing: false,
             body: &content.body,

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
 use prost::Message as _;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use rankfile_proto::v1 as pb;
 use rusqlite::{params, OptionalExtension};
 
@@ -18,8 +19,21 @@ use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::sealed;
 use crate::session;
+use crate::settings::{self, ACCESS_KEY_LEN};
 use crate::store::signal::{address, Pending, SignalStores};
+
+/// A sender certificate is not used for sending within this long of its expiry.
+const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
+
+/// Whether a stored sender certificate parses and stays valid for `margin_ms`.
+pub(crate) fn certificate_valid_for(cert: &[u8], margin_ms: i64) -> bool {
+    libsignal_protocol::SenderCertificate::deserialize(cert)
+        .and_then(|c| c.expiration())
+        .map(|exp| i64::try_from(exp.epoch_millis()).unwrap_or(i64::MAX) > now_ms() + margin_ms)
+        .unwrap_or(false)
+}
 
 /// An envelope committed to the outbox, ready for the relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +42,13 @@ pub struct OutgoingEnvelope {
     pub envelope_id: [u8; ENVELOPE_ID_LEN],
     pub recipient: AccountId,
     pub recipient_device: u32,
-    /// The encoded `Envelope`.
+    /// What goes to the relay: a sealed-sender message when `sealed`, else an
+    /// encoded identified `Envelope`.
     pub bytes: Vec<u8>,
+    /// Sealed sender: the relay does not learn who sent it.
+    pub sealed: bool,
+    /// The recipient's access key, which the relay checks for sealed messages.
+    pub access_key: Option<[u8; ACCESS_KEY_LEN]>,
 }
 
 impl Account {
@@ -68,7 +87,14 @@ impl Account {
             .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
         let addr = address(to, device);
         let sent_at_ms = now_ms();
-        let plaintext = message::encode_text(body, sent_at_ms, replaces)?;
+        let own_access_key = settings::access_key(&tx)?;
+        let plaintext = message::encode_text(body, sent_at_ms, replaces, &own_access_key)?;
+        // Sealed when we know the recipient's access key and hold a sender
+        // certificate that is still valid; identified otherwise (the first
+        // message to a new contact, before its access key has reached us).
+        let their_access_key = contact::access_key(&tx, to)?;
+        let certificate = settings::sender_certificate(&tx)?
+            .filter(|c| certificate_valid_for(c, SEND_CERTIFICATE_MARGIN_MS));
 
         let mut pending = Pending::default();
         let stores = SignalStores::new(&tx, &self.cache, &mut pending);
@@ -87,22 +113,35 @@ impl Account {
             SystemTime::now(),
             &mut rand::rng(),
         ))?;
-        stores.commit_op()?;
-        let kind = match ciphertext.message_type() {
-            CiphertextMessageType::PreKey => pb::envelope::Kind::PrekeyMessage,
-            CiphertextMessageType::Whisper => pb::envelope::Kind::SignalMessage,
-            _ => return Err(Error::Protocol("unexpected ciphertext type".into())),
+        let (bytes, access_key, envelope_id) = match (their_access_key, certificate) {
+            (Some(key), Some(cert)) => {
+                let bytes = sealed::seal(stores.view(), &addr, &cert, &ciphertext)?;
+                // The receiver recognises a sealed message by its hash.
+                let digest = Sha256::digest(&bytes);
+                let mut id = [0u8; ENVELOPE_ID_LEN];
+                id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
+                (bytes, Some(key), id)
+            }
+            _ => {
+                let kind = match ciphertext.message_type() {
+                    CiphertextMessageType::PreKey => pb::envelope::Kind::PrekeyMessage,
+                    CiphertextMessageType::Whisper => pb::envelope::Kind::SignalMessage,
+                    _ => return Err(Error::Protocol("unexpected ciphertext type".into())),
+                };
+                let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
+                rand::rng().fill_bytes(&mut envelope_id);
+                let bytes = pb::Envelope {
+                    id: envelope_id.to_vec(),
+                    sender_account_id: me.as_bytes().to_vec(),
+                    sender_device_id: device_id,
+                    kind: kind as i32,
+                    ciphertext: ciphertext.serialize().to_vec(),
+                }
+                .encode_to_vec();
+                (bytes, None, envelope_id)
+            }
         };
-        let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
-        rand::rng().fill_bytes(&mut envelope_id);
-        let bytes = pb::Envelope {
-            id: envelope_id.to_vec(),
-            sender_account_id: me.as_bytes().to_vec(),
-            sender_device_id: device_id,
-            kind: kind as i32,
-            ciphertext: ciphertext.serialize().to_vec(),
-        }
-        .encode_to_vec();
+        stores.commit_op()?;
 
         message::insert(
             &tx,
@@ -117,10 +156,18 @@ impl Account {
             },
         )?;
         tx.prepare_cached(
-            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![&envelope_id[..], &to.as_bytes()[..], c.device_id, &bytes, sent_at_ms])?;
+        .execute(params![
+            &envelope_id[..],
+            &to.as_bytes()[..],
+            c.device_id,
+            &bytes,
+            sent_at_ms,
+            access_key.is_some(),
+            access_key.as_ref().map(|k| &k[..])
+        ])?;
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
@@ -129,6 +176,8 @@ impl Account {
             recipient: *to,
             recipient_device: c.device_id,
             bytes,
+            sealed: access_key.is_some(),
+            access_key,
         })
     }
 
@@ -137,7 +186,7 @@ impl Account {
     /// each once, whatever the number of copies.
     pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
         let mut stmt = self.store.conn().prepare(
-            "SELECT envelope_id, recipient, recipient_device, envelope FROM outbox ORDER BY seq",
+            "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key FROM outbox ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -145,11 +194,15 @@ impl Account {
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, u32>(2)?,
                 r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, recipient, recipient_device, bytes) = row?;
+            let (id, recipient, recipient_device, bytes, sealed, access_key) = row?;
             Ok(OutgoingEnvelope {
+                sealed,
+                access_key: access_key.and_then(|k| k.try_into().ok()),
                 envelope_id: id
                     .try_into()
                     .map_err(|_| Error::Storage("stored envelope id is malformed".into()))?,

@@ -92,3 +92,54 @@ pub fn introduce(a: &mut Phone, b: &mut Phone) {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// An in-process relay on loopback for scenario tests.
+pub mod relay {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use rankfile_core::transport::{parse_fingerprint, RelayAddress};
+    use rankfile_relay::{Config, RelayHandle};
+
+    /// Starts a relay with its data in `dir` on a fresh loopback port.
+    pub async fn start(dir: &Path) -> RelayHandle {
+        rankfile_relay::start(Config::local(dir)).await.expect("relay starts")
+    }
+
+    /// Starts a relay on a given address (to restart one where it was).
+    pub async fn start_at(dir: &Path, addr: std::net::SocketAddr) -> RelayHandle {
+        let mut config = Config::local(dir);
+        config.bind = addr;
+        for _ in 0..50 {
+            match rankfile_relay::start(config.clone()).await {
+                Ok(h) => return h,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        panic!("the relay did not restart on {addr}");
+    }
+
+    /// What a client needs to reach `relay`.
+    pub fn address(relay: &RelayHandle) -> RelayAddress {
+        RelayAddress {
+            addr: relay.local_addr(),
+            fingerprint: parse_fingerprint(relay.fingerprint()).expect("fingerprint"),
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

@@ -38,6 +38,12 @@ impl DatabaseKey {
         DatabaseKey(bytes)
     }
 
+    /// The key's bytes, for handing a key this side generated to the OS
+    /// keystore (or, in tests, to another process). Keep the borrow short.
+    pub fn expose_for_keystore(&self) -> &[u8; DATABASE_KEY_LEN] {
+        &self.0
+    }
+
     /// The SQLCipher `PRAGMA key` value: a raw key (`x'…'`), so SQLCipher skips
     /// its passphrase KDF. The string is zeroized when dropped.
     pub(crate) fn pragma_value(&self) -> Zeroizing<String> {

@@ -1,0 +1,58 @@
+//! Small named values in the `settings` table: this account's
+//! unidentified-access key, the relay's sealed-sender trust root, and the
+//! current sender certificate.
+
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// Bytes of an unidentified-access key.
+pub const ACCESS_KEY_LEN: usize = 16;
+
+const ACCESS_KEY: &str = "access_key";
+const TRUST_ROOT: &str = "trust_root";
+const SENDER_CERTIFICATE: &str = "sender_certificate";
+
+pub(crate) fn get(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn put(conn: &Connection, name: &str, value: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)")?
+        .execute(params![name, value])?;
+    Ok(())
+}
+
+/// This account's access key, made on first use. Contacts learn it inside our
+/// messages; the relay admits sealed messages to us only with it.
+pub(crate) fn access_key(conn: &Connection) -> Result<[u8; ACCESS_KEY_LEN]> {
+    if let Some(v) = get(conn, ACCESS_KEY)? {
+        return v
+            .try_into()
+            .map_err(|_| Error::Storage("stored access key is malformed".into()));
+    }
+    let mut key = [0u8; ACCESS_KEY_LEN];
+    rand::rng().fill_bytes(&mut key);
+    put(conn, ACCESS_KEY, &key)?;
+    Ok(key)
+}
+
+pub(crate) fn trust_root(conn: &Connection) -> Result<Option<Vec<u8>>> {
+    get(conn, TRUST_ROOT)
+}
+
+pub(crate) fn set_trust_root(conn: &Connection, key: &[u8]) -> Result<()> {
+    put(conn, TRUST_ROOT, key)
+}
+
+pub(crate) fn sender_certificate(conn: &Connection) -> Result<Option<Vec<u8>>> {
+    get(conn, SENDER_CERTIFICATE)
+}
+
+pub(crate) fn set_sender_certificate(conn: &Connection, cert: &[u8]) -> Result<()> {
+    put(conn, SENDER_CERTIFICATE, cert)
+}

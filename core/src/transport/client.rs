@@ -1,0 +1,445 @@
+//! [`Client`]: the account plus its connection manager.
+
+use std::time::Duration;
+
+use rankfile_proto::v1 as pb;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::actor::AccountHandle;
+use super::backoff::Backoff;
+use super::link::{self, Link, RelayAddress};
+use crate::account::Account;
+use crate::account_id::AccountId;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::identity::PRIMARY_DEVICE_ID;
+use crate::message::ENVELOPE_ID_LEN;
+use crate::prekeys::ONE_TIME_LOW_WATER;
+use crate::receive::Inbound;
+use crate::send::OutgoingEnvelope;
+
+/// Events buffered for slow subscribers; one that falls further behind gets
+/// `Lagged` and should re-read state from the account.
+const EVENT_BUFFER: usize = 4096;
+/// Deliveries decrypted and committed together (one transaction, one fsync).
+const RECEIVE_BATCH: usize = 256;
+/// Outbox envelopes sent to the relay at once, awaiting their durable replies.
+const SEND_WINDOW: usize = 64;
+/// A ping when the link has been quiet this long.
+const KEEPALIVE: Duration = Duration::from_secs(25);
+/// Commands queued for the connection manager.
+const COMMAND_QUEUE: usize = 64;
+
+/// Something for the app to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// From the account: a message stored, a contact added, an identity change…
+    Core(Event),
+    /// The connection to the relay changed.
+    Connection(ConnectionState),
+    /// An outgoing message moved on.
+    Delivery {
+        envelope_id: [u8; ENVELOPE_ID_LEN],
+        recipient: AccountId,
+        state: DeliveryState,
+    },
+    /// A delivery that can never be read (corrupt, or from an account with no
+    /// session): acknowledged so the relay drops it.
+    Undecryptable { reason: String },
+}
+
+/// The connection to the relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    Connecting,
+    /// Logged in; `queued` messages waited in the mailbox.
+    Connected { queued: u64 },
+    /// Lost or refused; the next attempt comes after `retry_in_ms`.
+    Disconnected { reason: String, retry_in_ms: u64 },
+    Stopped,
+}
+
+/// Where an outgoing message is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// Encrypted and committed on this phone; waiting for the relay.
+    Queued,
+    /// The relay has it durably; it is the relay's to deliver.
+    Sent,
+    /// The relay refused it for good (unknown recipient, wrong access key…).
+    Failed { reason: String },
+}
+
+/// The manager's outlets: the event stream and the current connection state.
+struct Events {
+    stream: broadcast::Sender<ClientEvent>,
+    state: watch::Sender<ConnectionState>,
+}
+
+impl Events {
+    fn send(&self, e: ClientEvent) {
+        if let ClientEvent::Connection(s) = &e {
+            let _ = self.state.send(s.clone());
+        }
+        let _ = self.stream.send(e);
+    }
+}
+
+enum Command {
+    FlushOutbox,
+    FetchBundle {
+        account: AccountId,
+        reply: oneshot::Sender<Result<Vec<u8>>>,
+    },
+}
+
+/// An account connected to its relay.
+pub struct Client {
+    account: AccountHandle,
+    events: broadcast::Sender<ClientEvent>,
+    state: watch::Receiver<ConnectionState>,
+    commands: mpsc::Sender<Command>,
+    shutdown: watch::Sender<bool>,
+    manager: JoinHandle<()>,
+    done: oneshot::Receiver<Account>,
+}
+
+impl Client {
+    /// Takes the account and starts connecting to `relay`. Call inside a tokio
+    /// runtime.
+    pub fn start(account: Account, relay: RelayAddress) -> Result<Client> {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (handle, done) = AccountHandle::spawn(account, events.clone())?;
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let manager = tokio::spawn(manage(
+            handle.clone(),
+            relay,
+            Events { stream: events.clone(), state: state_tx },
+            command_rx,
+            shutdown_rx,
+        ));
+        Ok(Client {
+            account: handle,
+            events,
+            state,
+            commands,
+            shutdown,
+            manager,
+            done,
+        })
+    }
+
+    /// A new subscription to the event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.events.subscribe()
+    }
+
+    /// The connection's state now. `Connected` means logged in and set up
+    /// (access key, sender certificate and prekeys in place at the relay).
+    pub fn connection_state(&self) -> ConnectionState {
+        self.state.borrow().clone()
+    }
+
+    /// Encrypts and commits a message, then sends it when connected. The
+    /// message survives an app restart in the outbox until the relay has it.
+    pub async fn send_text(&self, to: AccountId, body: String) -> Result<OutgoingEnvelope> {
+        let sent = self.account.call(move |a| a.send_text(&to, &body)).await??;
+        let _ = self.events.send(ClientEvent::Delivery {
+            envelope_id: sent.envelope_id,
+            recipient: to,
+            state: DeliveryState::Queued,
+        });
+        // A full queue already holds a flush that will take this one too.
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(sent)
+    }
+
+    /// Fetches `account`'s bundle from the relay's directory and adds it as a
+    /// contact, opening a session. Needs a connection.
+    pub async fn add_contact_from_relay(&self, name: String, account: AccountId) -> Result<AccountId> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::FetchBundle { account, reply })
+            .await
+            .map_err(|_| Error::Offline)?;
+        let bundle = rx.await.map_err(|_| Error::Offline)??;
+        self.account
+            .call(move |a| a.add_contact(&name, &bundle))
+            .await?
+    }
+
+    /// Runs `f` with the account on its thread (history, contacts, safety
+    /// numbers…).
+    pub async fn with_account<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Account) -> R + Send + 'static,
+    {
+        self.account.call(f).await
+    }
+
+    /// Disconnects, stops the manager and gives the account back.
+    pub async fn shutdown(self) -> Result<Account> {
+        let Client {
+            account,
+            shutdown,
+            manager,
+            done,
+            commands,
+            ..
+        } = self;
+        let _ = shutdown.send(true);
+        let _ = manager.await;
+        drop(commands);
+        drop(account);
+        done.await
+            .map_err(|_| Error::Transport("the account thread has stopped".into()))
+    }
+}
+
+async fn manage(
+    account: AccountHandle,
+    relay: RelayAddress,
+    events: Events,
+    mut commands: mpsc::Receiver<Command>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        events.send(ClientEvent::Connection(ConnectionState::Connecting));
+        let outcome = connected(&account, &relay, &events, &mut commands, &mut shutdown, &mut backoff).await;
+        let reason = match outcome {
+            Ok(()) => break,
+            Err(e) => e.to_string(),
+        };
+        let delay = backoff.next_delay();
+        events.send(ClientEvent::Connection(ConnectionState::Disconnected {
+            reason,
+            retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        }));
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                _ = shutdown.changed() => break,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::FetchBundle { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
+                    Some(Command::FlushOutbox) => {}
+                    None => break,
+                },
+            }
+        }
+    }
+    events.send(ClientEvent::Connection(ConnectionState::Stopped));
+}
+
+/// One connection's life: log in, set up, then serve until it breaks (`Err`)
+/// or the client shuts down (`Ok`).
+async fn connected(
+    account: &AccountHandle,
+    relay: &RelayAddress,
+    events: &Events,
+    commands: &mut mpsc::Receiver<Command>,
+    shutdown: &mut watch::Receiver<bool>,
+    backoff: &mut Backoff,
+) -> Result<()> {
+    let (ws, hello) = link::open(relay).await?;
+    let root = hello.trust_root;
+    account.call(move |a| a.set_relay_trust_root(&root)).await??;
+    let challenge = hello.challenge;
+    let auth = account.call(move |a| a.sign_relay_challenge(&challenge)).await??;
+    let (link, mut deliveries, queued) = link::start(ws, Some(auth)).await?;
+    backoff.reset();
+    set_up(account, &link).await?;
+    events.send(ClientEvent::Connection(ConnectionState::Connected { queued }));
+    flush_outbox(account, &link, &events.stream).await?;
+
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            first = deliveries.recv() => {
+                let Some(first) = first else {
+                    return Err(Error::Transport("the relay closed the connection".into()));
+                };
+                let mut batch = vec![first];
+                while batch.len() < RECEIVE_BATCH {
+                    match deliveries.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
+                receive(account, &link, &events.stream, batch).await?;
+            }
+            cmd = commands.recv() => match cmd {
+                None => return Ok(()),
+                Some(Command::FlushOutbox) => flush_outbox(account, &link, &events.stream).await?,
+                Some(Command::FetchBundle { account: who, reply }) => {
+                    let r = fetch_bundle(&link, who).await;
+                    let _ = reply.send(r);
+                }
+            },
+            _ = keepalive.tick() => {
+                if !link.is_open() {
+                    return Err(Error::Transport("the connection closed".into()));
+                }
+                link.request(pb::client_frame::Body::Ping(pb::Ping {})).await?;
+            }
+        }
+    }
+}
+
+/// After login: the access key, a sender certificate, and the prekey stock.
+async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
+    let key = account.call(|a| a.access_key()).await??;
+    link.request(pb::client_frame::Body::SetAccessKey(pb::SetAccessKey {
+        access_key: key.to_vec(),
+    }))
+    .await?;
+    if account.call(|a| a.needs_sender_certificate()).await?? {
+        match link
+            .request(pb::client_frame::Body::SenderCertificate(pb::SenderCertificateRequest {}))
+            .await?
+        {
+            pb::server_frame::Body::SenderCertificate(c) => {
+                account
+                    .call(move |a| a.set_sender_certificate(&c.certificate))
+                    .await??;
+            }
+            _ => return Err(Error::Transport("unexpected answer to a certificate request".into())),
+        }
+    }
+    let count = match link
+        .request(pb::client_frame::Body::PrekeyCount(pb::PreKeyCountRequest {}))
+        .await?
+    {
+        pb::server_frame::Body::PrekeyCount(c) => c,
+        _ => return Err(Error::Transport("unexpected answer to a prekey count".into())),
+    };
+    if count.one_time_prekeys < ONE_TIME_LOW_WATER || count.one_time_kyber_prekeys < ONE_TIME_LOW_WATER {
+        let first_upload = count.one_time_prekeys == 0 && count.one_time_kyber_prekeys == 0;
+        let upload = account
+            .call(move |a| {
+                if first_upload {
+                    a.prekeys_for_upload()
+                } else {
+                    a.replenish_prekeys()
+                }
+            })
+            .await??;
+        link.request(pb::client_frame::Body::UploadPrekeys(upload)).await?;
+    }
+    Ok(())
+}
+
+/// Sends every outbox envelope, a window at a time, and drops each from the
+/// outbox once the relay confirms it is durable.
+async fn flush_outbox(account: &AccountHandle, link: &Link, events: &broadcast::Sender<ClientEvent>) -> Result<()> {
+    let outbox = account.call(|a| a.outbox()).await??;
+    for window in outbox.chunks(SEND_WINDOW) {
+        let sends = window.iter().map(|e| async move {
+            let body = if e.sealed {
+                pb::client_frame::Body::SendSealed(pb::SendSealed {
+                    recipient_account_id: e.recipient.as_bytes().to_vec(),
+                    recipient_device_id: e.recipient_device,
+                    access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
+                    envelope: e.bytes.clone(),
+                    priority: pb::Priority::Normal as i32,
+                })
+            } else {
+                pb::client_frame::Body::Send(pb::SendMessage {
+                    recipient_account_id: e.recipient.as_bytes().to_vec(),
+                    recipient_device_id: e.recipient_device,
+                    envelope: e.bytes.clone(),
+                    priority: pb::Priority::Normal as i32,
+                })
+            };
+            (e, link.request(body).await)
+        });
+        for (e, result) in futures_util::future::join_all(sends).await {
+            let state = match result {
+                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => DeliveryState::Sent,
+                Ok(_) => DeliveryState::Failed {
+                    reason: "the relay does not know the recipient".into(),
+                },
+                // Refused for good: drop it from the outbox and say so.
+                Err(Error::Relay { code, message }) if permanent(&code) => DeliveryState::Failed {
+                    reason: format!("{code}: {message}"),
+                },
+                // Anything else (the link broke): keep it for the next connection.
+                Err(other) => return Err(other),
+            };
+            let id = e.envelope_id;
+            account.call(move |a| a.confirm_sent(&id)).await??;
+            let _ = events.send(ClientEvent::Delivery {
+                envelope_id: e.envelope_id,
+                recipient: e.recipient,
+                state,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Relay refusals that retrying will not cure.
+fn permanent(code: &str) -> bool {
+    matches!(code, "NOT_FOUND" | "UNAUTHORIZED" | "TOO_LARGE" | "MALFORMED")
+}
+
+async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
+    use prost::Message as _;
+    match link
+        .request(pb::client_frame::Body::FetchBundle(pb::FetchBundle {
+            account_id: who.as_bytes().to_vec(),
+            device_id: u32::from(PRIMARY_DEVICE_ID),
+        }))
+        .await?
+    {
+        pb::server_frame::Body::Bundle(b) => Ok(b.encode_to_vec()),
+        _ => Err(Error::Transport("unexpected answer to a bundle request".into())),
+    }
+}
+
+/// Decrypts and commits a batch of deliveries, then acknowledges them. A
+/// storage failure acknowledges nothing: the relay will deliver them again.
+async fn receive(
+    account: &AccountHandle,
+    link: &Link,
+    events: &broadcast::Sender<ClientEvent>,
+    batch: Vec<pb::Deliver>,
+) -> Result<()> {
+    let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
+    let results = account
+        .call(move |a| {
+            let inbound: Vec<Inbound<'_>> = batch
+                .iter()
+                .map(|d| {
+                    if d.sealed {
+                        Inbound::Sealed(&d.envelope)
+                    } else {
+                        Inbound::Envelope(&d.envelope)
+                    }
+                })
+                .collect();
+            a.receive_all(&inbound)
+        })
+        .await??;
+    for r in &results {
+        if let Err(e) = r {
+            let _ = events.send(ClientEvent::Undecryptable { reason: e.to_string() });
+        }
+    }
+    // Committed (durably: WAL fsync) — now the relay may forget them.
+    link.notify(pb::client_frame::Body::Ack(pb::Ack { ids })).await
+}

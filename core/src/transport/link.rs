@@ -1,0 +1,257 @@
+//! One live, authenticated connection to the relay: WebSocket over pinned TLS,
+//! with requests and replies matched by request ID while the relay pushes
+//! deliveries on the same socket.
+//!
+//! A reader task routes replies to their waiting requests and deliveries to a
+//! bounded channel; a writer task owns the socket's sending half. When either
+//! ends, the link is dead and every waiting request fails.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use rankfile_proto::v1 as pb;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::tls::{client_config, FINGERPRINT_LEN};
+use crate::error::{Error, Result};
+
+/// Largest frame accepted from the relay.
+pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// How long connecting (TCP, TLS, WebSocket, hello) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for its reply.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deliveries buffered between the socket and the receive loop; past this the
+/// reader stops reading, and TCP pushes back on the relay.
+const DELIVERY_QUEUE: usize = 1024;
+/// Frames queued for the writer.
+const SEND_QUEUE: usize = 256;
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<pb::ServerFrame>>>>;
+
+/// Where the relay is and which certificate it must present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayAddress {
+    pub addr: SocketAddr,
+    pub fingerprint: [u8; FINGERPRINT_LEN],
+}
+
+/// A connected, authenticated link.
+pub(crate) struct Link {
+    out: mpsc::Sender<pb::ClientFrame>,
+    pending: Pending,
+    next_id: AtomicU64,
+}
+
+/// What the relay said on connecting.
+pub(crate) struct Hello {
+    pub challenge: Vec<u8>,
+    pub trust_root: Vec<u8>,
+}
+
+fn frame(request_id: u64, body: pb::client_frame::Body) -> pb::ClientFrame {
+    pb::ClientFrame {
+        version: pb::ProtocolVersion::ProtocolVersion1 as u32,
+        request_id,
+        body: Some(body),
+    }
+}
+
+fn transport(e: impl std::fmt::Display) -> Error {
+    Error::Transport(e.to_string())
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Opens TLS and WebSocket to the relay and reads its Hello.
+pub(crate) async fn open(relay: &RelayAddress) -> Result<(Ws, Hello)> {
+    tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let tcp = TcpStream::connect(relay.addr).await.map_err(transport)?;
+        tcp.set_nodelay(true).map_err(transport)?;
+        let config = client_config(relay.fingerprint).map_err(transport)?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from("relay.rankfile.invalid").map_err(transport)?;
+        let tls = connector.connect(name, tcp).await.map_err(transport)?;
+        let mut ws_config = WebSocketConfig::default();
+        ws_config.max_message_size = Some(MAX_FRAME_LEN);
+        ws_config.max_frame_size = Some(MAX_FRAME_LEN);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(
+            "wss://relay.rankfile.invalid/v1",
+            tls,
+            Some(ws_config),
+        )
+        .await
+        .map_err(transport)?;
+        let hello = match read_frame(&mut ws).await?.body {
+            Some(pb::server_frame::Body::Hello(h)) => h,
+            Some(pb::server_frame::Body::Error(e)) => return Err(relay_error(&e)),
+            _ => return Err(Error::Transport("the relay did not say hello".into())),
+        };
+        if hello.version != pb::ProtocolVersion::ProtocolVersion1 as u32 {
+            return Err(Error::Transport(format!("relay speaks protocol {}", hello.version)));
+        }
+        Ok((
+            ws,
+            Hello {
+                challenge: hello.challenge,
+                trust_root: hello.trust_root,
+            },
+        ))
+    })
+    .await
+    .map_err(|_| Error::Transport("connecting to the relay timed out".into()))?
+}
+
+/// Sends `Auth` (or `Anonymous` when `auth` is `None`) and waits for the answer,
+/// then starts the reader and writer. Returns the link, the deliveries, and how
+/// many messages wait in the mailbox.
+pub(crate) async fn start(
+    mut ws: Ws,
+    auth: Option<pb::Auth>,
+) -> Result<(Link, mpsc::Receiver<pb::Deliver>, u64)> {
+    let first = match auth {
+        Some(a) => pb::client_frame::Body::Auth(a),
+        None => pb::client_frame::Body::Anonymous(pb::Anonymous {}),
+    };
+    let authenticated = matches!(first, pb::client_frame::Body::Auth(_));
+    ws.send(WsMessage::binary(frame(1, first).encode_to_vec()))
+        .await
+        .map_err(transport)?;
+    let mut queued = 0;
+    if authenticated {
+        let reply = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut ws))
+            .await
+            .map_err(|_| Error::Transport("login timed out".into()))??;
+        match reply.body {
+            Some(pb::server_frame::Body::AuthOk(ok)) => queued = ok.queued,
+            Some(pb::server_frame::Body::Error(e)) => return Err(relay_error(&e)),
+            _ => return Err(Error::Transport("unexpected answer to login".into())),
+        }
+    }
+    let (mut sink, mut stream) = ws.split();
+    let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let (out, mut out_rx) = mpsc::channel::<pb::ClientFrame>(SEND_QUEUE);
+    let (deliver_tx, deliver_rx) = mpsc::channel(DELIVERY_QUEUE);
+
+    tokio::spawn(async move {
+        while let Some(f) = out_rx.recv().await {
+            if sink.send(WsMessage::binary(f.encode_to_vec())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let reader_pending = pending.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = stream.next().await {
+            let Ok(msg) = msg else { break };
+            let bytes = match msg {
+                WsMessage::Binary(b) => b,
+                WsMessage::Close(_) => break,
+                _ => continue,
+            };
+            let Ok(f) = pb::ServerFrame::decode(bytes.as_ref()) else { break };
+            match f.body {
+                Some(pb::server_frame::Body::Deliver(d)) => {
+                    if deliver_tx.send(d).await.is_err() {
+                        break;
+                    }
+                }
+                _ if f.request_id != 0 => {
+                    let waiter = reader_pending
+                        .lock()
+                        .ok()
+                        .and_then(|mut p| p.remove(&f.request_id));
+                    if let Some(w) = waiter {
+                        let _ = w.send(f);
+                    }
+                }
+                Some(pb::server_frame::Body::Error(_)) => break,
+                _ => {}
+            }
+        }
+        // Dead link: fail every waiting request by dropping its sender.
+        if let Ok(mut p) = reader_pending.lock() {
+            p.clear();
+        }
+    });
+    Ok((
+        Link {
+            out,
+            pending,
+            next_id: AtomicU64::new(2),
+        },
+        deliver_rx,
+        queued,
+    ))
+}
+
+async fn read_frame(ws: &mut Ws) -> Result<pb::ServerFrame> {
+    loop {
+        match ws.next().await {
+            Some(Ok(WsMessage::Binary(b))) => {
+                return pb::ServerFrame::decode(b.as_ref())
+                    .map_err(|_| Error::Transport("the relay sent a malformed frame".into()))
+            }
+            Some(Ok(WsMessage::Close(_))) | None => {
+                return Err(Error::Transport("the relay closed the connection".into()))
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(transport(e)),
+        }
+    }
+}
+
+pub(crate) fn relay_error(e: &pb::Error) -> Error {
+    let code = pb::error::Code::try_from(e.code).unwrap_or(pb::error::Code::Unspecified);
+    Error::Relay {
+        code: code.as_str_name().to_string(),
+        message: e.message.chars().take(200).collect(),
+    }
+}
+
+impl Link {
+    /// Sends a request and waits for its reply; a relay `Error` becomes
+    /// [`Error::Relay`].
+    pub(crate) async fn request(&self, body: pb::client_frame::Body) -> Result<pb::server_frame::Body> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .map_err(|_| Error::Transport("link state poisoned".into()))?
+            .insert(id, tx);
+        if self.out.send(frame(id, body)).await.is_err() {
+            return Err(Error::Transport("the connection is closed".into()));
+        }
+        let reply = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+            .await
+            .map_err(|_| Error::Transport("the relay did not answer in time".into()))?
+            .map_err(|_| Error::Transport("the connection closed".into()))?;
+        match reply.body {
+            Some(pb::server_frame::Body::Error(e)) => Err(relay_error(&e)),
+            Some(b) => Ok(b),
+            None => Err(Error::Transport("empty reply".into())),
+        }
+    }
+
+    /// Sends a frame that takes no reply (an Ack).
+    pub(crate) async fn notify(&self, body: pb::client_frame::Body) -> Result<()> {
+        self.out
+            .send(frame(0, body))
+            .await
+            .map_err(|_| Error::Transport("the connection is closed".into()))
+    }
+
+    /// Whether the writer is still running.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.out.is_closed()
+    }
+}

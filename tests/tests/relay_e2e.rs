@@ -1,0 +1,263 @@
+//! Phones talking through a real relay over TLS on loopback: three accounts,
+//! an offline recipient, a relay restarted mid-conversation, a phone killed
+//! between decrypt and commit, and what the relay's database holds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rankfile_core::transport::{Client, ClientEvent, ConnectionState, DeliveryState};
+use rankfile_core::{Account, AccountId, DatabaseKey};
+use rankfile_tests::{contains, eventually, relay};
+
+struct Device {
+    client: Client,
+    id: AccountId,
+    path: std::path::PathBuf,
+    key: DatabaseKey,
+}
+
+fn new_account(dir: &Path, name: &str) -> (Account, std::path::PathBuf, DatabaseKey) {
+    let path = dir.join(format!("{name}.db"));
+    let key = DatabaseKey::generate();
+    (Account::create(&path, &key).expect("account"), path, key)
+}
+
+async fn online(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Device {
+    let (account, path, key) = new_account(dir, name);
+    let id = account.id();
+    let client = Client::start(account, relay::address(relay)).expect("client");
+    // Logged in and prekeys published once the relay can hand out a bundle.
+    wait_connected(&client).await;
+    Device { client, id, path, key }
+}
+
+async fn wait_connected(client: &Client) {
+    eventually(20, "the client is set up with the relay", || async {
+        matches!(client.connection_state(), ConnectionState::Connected { .. })
+    })
+    .await;
+}
+
+async fn incoming(client: &Client, from: AccountId) -> Vec<String> {
+    client
+        .with_account(move |a| {
+            let mut h: Vec<String> = a
+                .history(&from, None, 10_000)
+                .expect("history")
+                .into_iter()
+                .filter(|m| !m.outgoing)
+                .map(|m| m.body)
+                .collect();
+            h.sort();
+            h
+        })
+        .await
+        .expect("account")
+}
+
+async fn wait_for_messages(client: &Client, from: AccountId, n: usize) -> Vec<String> {
+    eventually(30, &format!("{n} messages arrive"), || async { incoming(client, from).await.len() >= n }).await;
+    incoming(client, from).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_accounts_exchange_messages_through_the_relay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay_dir = dir.path().join("relay");
+    let relay = relay::start(&relay_dir).await;
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    let carol = online(dir.path(), "carol", &relay).await;
+
+    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bob's bundle");
+    alice.client.add_contact_from_relay("carol".into(), carol.id).await.expect("carol's bundle");
+    bob.client.add_contact_from_relay("carol".into(), carol.id).await.expect("carol's bundle");
+
+    let mut events = alice.client.subscribe();
+    for i in 0..5 {
+        alice.client.send_text(bob.id, format!("to bob {i}")).await.expect("send");
+        alice.client.send_text(carol.id, format!("to carol {i}")).await.expect("send");
+        bob.client.send_text(carol.id, format!("bob to carol {i}")).await.expect("send");
+    }
+    let got = wait_for_messages(&bob.client, alice.id, 5).await;
+    assert_eq!(got, (0..5).map(|i| format!("to bob {i}")).collect::<Vec<_>>());
+    wait_for_messages(&carol.client, alice.id, 5).await;
+    wait_for_messages(&carol.client, bob.id, 5).await;
+
+    // Replies go back sealed: Bob learnt Alice's access key from her messages.
+    let reply = bob.client.send_text(alice.id, "got them".into()).await.expect("reply");
+    assert!(reply.sealed, "a reply to a known contact is sealed");
+    wait_for_messages(&alice.client, bob.id, 1).await;
+    let reply = carol.client.send_text(alice.id, "me too".into()).await.expect("reply");
+    assert!(reply.sealed);
+    wait_for_messages(&alice.client, carol.id, 1).await;
+    // And Alice's later messages to Bob are sealed too.
+    let later = alice.client.send_text(bob.id, "sealed now".into()).await.expect("send");
+    assert!(later.sealed);
+    wait_for_messages(&bob.client, alice.id, 6).await;
+
+    // Alice saw her messages reach the relay.
+    let mut sent = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, ClientEvent::Delivery { state: DeliveryState::Sent, .. }) {
+            sent += 1;
+        }
+    }
+    assert!(sent >= 10, "delivery events: {sent}");
+    for d in [&alice, &bob, &carol] {
+        let outbox = d.client.with_account(|a| a.outbox().expect("outbox")).await.expect("a");
+        assert!(outbox.is_empty(), "everything was confirmed by the relay");
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay_dir = dir.path().join("relay");
+    let relay = relay::start(&relay_dir).await;
+    let addr = relay.local_addr();
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
+
+    // Bob goes offline (app closed).
+    let Device { client, id: bob_id, path: bob_path, key: bob_key } = bob;
+    drop(client.shutdown().await.expect("bob stops"));
+
+    let secret = "strike vote on thursday, keep it off the company chat";
+    for i in 0..10 {
+        alice.client.send_text(bob_id, format!("{secret} #{i}")).await.expect("send");
+    }
+    eventually(20, "the relay has Alice's messages", || async {
+        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+    })
+    .await;
+
+    // The relay's database holds the messages, but no plaintext.
+    let raw = std::fs::read(relay_dir.join("relay.db")).unwrap_or_default();
+    let wal = std::fs::read(relay_dir.join("relay.db-wal")).unwrap_or_default();
+    assert!(!contains(&raw, b"strike vote") && !contains(&wal, b"strike vote"));
+
+    // The relay goes down in the middle; Alice keeps writing into her outbox.
+    relay.shutdown().await;
+    for i in 10..15 {
+        alice.client.send_text(bob_id, format!("{secret} #{i}")).await.expect("send while relay is down");
+    }
+    let relay = relay::start_at(&relay_dir, addr).await;
+    eventually(30, "Alice's outbox drains after the restart", || async {
+        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+    })
+    .await;
+
+    // Bob comes back and receives everything, once.
+    let account = Account::open(&bob_path, &bob_key).expect("reopen");
+    let bob = Client::start(account, relay::address(&relay)).expect("client");
+    wait_connected(&bob).await;
+    let got = wait_for_messages(&bob, alice.id, 15).await;
+    let mut expected: Vec<String> = (0..15).map(|i| format!("{secret} #{i}")).collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(incoming(&bob, alice.id).await.len(), 15, "nothing stored twice");
+    let account = bob.shutdown().await.expect("stop");
+    let raw = std::fs::read(&bob_path).expect("bob's db");
+    assert!(!contains(&raw, b"strike vote"));
+    drop(account);
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_messages_on_the_relay_carry_no_sender() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay_dir = dir.path().join("relay");
+    let relay = relay::start(&relay_dir).await;
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
+    alice.client.send_text(bob.id, "hello".into()).await.expect("send");
+    wait_for_messages(&bob.client, alice.id, 1).await;
+    // Bob replies until he is offline; his replies to Alice are sealed.
+    let Device { client: alice_client, id: alice_id, .. } = alice;
+    drop(alice_client.shutdown().await.expect("alice stops"));
+    for i in 0..5 {
+        let e = bob.client.send_text(alice_id, format!("reply {i}")).await.expect("send");
+        assert!(e.sealed);
+    }
+    eventually(20, "the relay has Bob's replies", || async {
+        bob.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+    })
+    .await;
+    let conn = rusqlite::Connection::open(relay_dir.join("relay.db")).expect("open relay db");
+    let rows: Vec<(bool, Vec<u8>)> = conn
+        .prepare("SELECT sealed, envelope FROM messages")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 5);
+    for (sealed, envelope) in rows {
+        assert!(sealed);
+        assert!(!contains(&envelope, bob.id.as_bytes()), "the sender's account ID is hidden");
+        assert!(!contains(&envelope, &bob.id.as_bytes()[..16]));
+        assert!(!contains(&envelope, b"reply"));
+    }
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_killed_between_decrypt_and_commit_stores_the_message_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay::start(&dir.path().join("relay")).await;
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
+    let Device { client, id: bob_id, path: bob_path, key: bob_key } = bob;
+    drop(client.shutdown().await.expect("bob stops"));
+    for i in 0..3 {
+        alice.client.send_text(bob_id, format!("m{i}")).await.expect("send");
+    }
+    eventually(20, "sent", || async {
+        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+    })
+    .await;
+
+    let phone = env!("CARGO_BIN_EXE_rankfile-test-phone");
+    let run = |failpoint: Option<&str>| {
+        let mut cmd = std::process::Command::new(phone);
+        cmd.arg(&bob_path)
+            .arg(relay.local_addr().to_string())
+            .arg(relay.fingerprint())
+            .arg("3")
+            .env("RANKFILE_TEST_DB_KEY", hex::encode(bob_key_bytes(&bob_key)));
+        if let Some(f) = failpoint {
+            cmd.env("RANKFILE_FAILPOINT", f);
+        }
+        cmd.output().expect("run the phone")
+    };
+    // First run dies after decrypting, before the commit.
+    let crashed = run(Some("receive_before_commit"));
+    // Killed by SIGABRT at the failpoint: no exit code.
+    assert_eq!(crashed.status.code(), None, "the phone was meant to die at the failpoint");
+    let account = Account::open(&bob_path, &bob_key).expect("open after the crash");
+    assert_eq!(account.message_count().expect("count"), 0, "nothing was committed");
+    drop(account);
+    // Second run: the relay delivers again (nothing was acknowledged).
+    let ok = run(None);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let account = Account::open(&bob_path, &bob_key).expect("open");
+    let mut bodies: Vec<String> = account
+        .history(&alice.id, None, 100)
+        .expect("history")
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["m0", "m1", "m2"]);
+    relay.shutdown().await;
+}
+
+fn bob_key_bytes(key: &DatabaseKey) -> Vec<u8> {
+    key.expose_for_keystore().to_vec()
+}
