@@ -22,8 +22,8 @@ use criterion::{criterion_group, Criterion};
 use libsignal_protocol::{
     message_decrypt, message_encrypt, process_prekey_bundle, CiphertextMessage, DeviceId,
     GenericSignedPreKey, IdentityKeyPair, IdentityKeyStore, InMemSignalProtocolStore, KeyPair,
-    KyberPreKeyRecord, KyberPreKeyStore, PreKeyBundle, PreKeyRecord, PreKeyStore,
-    ProtocolAddress, SessionStore, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
+    KyberPreKeyRecord, KyberPreKeyStore, PreKeyBundle, PreKeyRecord, PreKeyStore, ProtocolAddress,
+    SessionStore, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
 };
 use rankfile_core::{Account, DatabaseKey};
 use rusqlite::{params, Connection};
@@ -75,7 +75,8 @@ struct CorePair {
 }
 
 fn core_pair(dir: &Path) -> CorePair {
-    let mut alice = Account::create(&dir.join("alice.db"), &DatabaseKey::generate()).expect("alice");
+    let mut alice =
+        Account::create(&dir.join("alice.db"), &DatabaseKey::generate()).expect("alice");
     let mut bob_key = DatabaseKey::generate();
     let mut bob = Account::create(&dir.join("bob.db"), &bob_key).expect("bob");
     let bundle = bob.prekey_bundle().expect("bundle");
@@ -129,7 +130,12 @@ fn bare_pair() -> BarePair {
     block_on(bob.save_pre_key(1.into(), &PreKeyRecord::new(1.into(), &pre))).expect("save");
     block_on(bob.save_signed_pre_key(
         1.into(),
-        &SignedPreKeyRecord::new(1.into(), Timestamp::from_epoch_millis(0), &signed, &signed_sig),
+        &SignedPreKeyRecord::new(
+            1.into(),
+            Timestamp::from_epoch_millis(0),
+            &signed,
+            &signed_sig,
+        ),
     ))
     .expect("save");
     block_on(bob.save_kyber_pre_key(1.into(), &kyber)).expect("save");
@@ -168,7 +174,11 @@ fn bare_pair() -> BarePair {
     pair
 }
 
-fn bare_encrypt(store: &mut InMemSignalProtocolStore, to: &ProtocolAddress, m: &[u8]) -> CiphertextMessage {
+fn bare_encrypt(
+    store: &mut InMemSignalProtocolStore,
+    to: &ProtocolAddress,
+    m: &[u8],
+) -> CiphertextMessage {
     block_on(message_encrypt(
         m,
         to,
@@ -180,7 +190,11 @@ fn bare_encrypt(store: &mut InMemSignalProtocolStore, to: &ProtocolAddress, m: &
     .expect("encrypt")
 }
 
-fn bare_decrypt(store: &mut InMemSignalProtocolStore, from: &ProtocolAddress, c: &CiphertextMessage) -> Vec<u8> {
+fn bare_decrypt(
+    store: &mut InMemSignalProtocolStore,
+    from: &ProtocolAddress,
+    c: &CiphertextMessage,
+) -> Vec<u8> {
     block_on(message_decrypt(
         c,
         from,
@@ -202,12 +216,15 @@ fn floor_db(path: &Path) -> Connection {
     let _ = key;
     conn.pragma_update(None, "key", format!("x'{}'", "5a".repeat(32)))
         .expect("key");
-    conn.pragma_update(None, "secure_delete", "ON").expect("pragma");
-    conn.pragma_update(None, "temp_store", "MEMORY").expect("pragma");
+    conn.pragma_update(None, "secure_delete", "ON")
+        .expect("pragma");
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .expect("pragma");
     let _: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
         .expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL").expect("pragma");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("pragma");
     conn.execute_batch(
         "CREATE TABLE sessions (address TEXT PRIMARY KEY, record BLOB NOT NULL) WITHOUT ROWID;
          CREATE TABLE messages (id INTEGER PRIMARY KEY, envelope_id BLOB NOT NULL UNIQUE,
@@ -218,7 +235,12 @@ fn floor_db(path: &Path) -> Connection {
     conn
 }
 
-fn floor_commit(conn: &mut Connection, address: &ProtocolAddress, store: &InMemSignalProtocolStore, body: &str) {
+fn floor_commit(
+    conn: &mut Connection,
+    address: &ProtocolAddress,
+    store: &InMemSignalProtocolStore,
+    body: &str,
+) {
     let record = block_on(store.session_store.load_session(address))
         .expect("load")
         .expect("session");
@@ -226,7 +248,10 @@ fn floor_commit(conn: &mut Connection, address: &ProtocolAddress, store: &InMemS
     let tx = conn.transaction().expect("tx");
     tx.prepare_cached("INSERT OR REPLACE INTO sessions (address, record) VALUES (?1, ?2)")
         .expect("prepare")
-        .execute(params![address.to_string(), record.serialize().expect("serialize")])
+        .execute(params![
+            address.to_string(),
+            record.serialize().expect("serialize")
+        ])
         .expect("session row");
     tx.prepare_cached(
         "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at) VALUES (?1, ?2, 0, ?3, 0, 0)",
@@ -248,7 +273,9 @@ fn interactive(c: &mut Criterion) {
     let bob_id = core.bob.id();
 
     let mut group = c.benchmark_group("interactive");
-    group.sample_size(60).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(60)
+        .measurement_time(Duration::from_secs(8));
     group.bench_function("core", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -303,7 +330,9 @@ fn catchup(c: &mut Criterion) {
     let bob_key = DatabaseKey::generate();
     let mut alice = Account::create(&alice_path, &DatabaseKey::generate()).expect("alice");
     let mut bob = Account::create(&bob_path, &bob_key).expect("bob");
-    alice.add_contact("bob", &bob.prekey_bundle().expect("bundle")).expect("contact");
+    alice
+        .add_contact("bob", &bob.prekey_bundle().expect("bundle"))
+        .expect("contact");
     let e = alice.send_text(&bob.id(), "hi").expect("send");
     bob.receive(&e.bytes).expect("recv");
     let r = bob.send_text(&alice.id(), "hi").expect("send");
@@ -324,7 +353,9 @@ fn catchup(c: &mut Criterion) {
         .collect();
 
     let mut group = c.benchmark_group("catchup_10000");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("core", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

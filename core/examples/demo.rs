@@ -41,18 +41,25 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { phones: 3, data: None };
+    let mut args = Args {
+        phones: 3,
+        data: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--phones" => {
                 let v = it.next().ok_or("--phones needs a number")?;
-                args.phones = v.parse().map_err(|_| format!("--phones: `{v}` is not a number"))?;
+                args.phones = v
+                    .parse()
+                    .map_err(|_| format!("--phones: `{v}` is not a number"))?;
                 if !(2..=200).contains(&args.phones) {
                     return Err("--phones must be between 2 and 200".into());
                 }
             }
-            "--data" => args.data = Some(PathBuf::from(it.next().ok_or("--data needs a directory")?)),
+            "--data" => {
+                args.data = Some(PathBuf::from(it.next().ok_or("--data needs a directory")?))
+            }
             "-h" | "--help" => {
                 println!("usage: demo [--phones N] [--data DIR]");
                 std::process::exit(0);
@@ -109,7 +116,9 @@ fn step(t0: Instant, text: &str) {
 
 fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let t0 = Instant::now();
-    let names = ["maria", "kwame", "li", "ana", "tomasz", "fatima", "joe", "priya"];
+    let names = [
+        "maria", "kwame", "li", "ana", "tomasz", "fatima", "joe", "priya",
+    ];
     let mut phones: Vec<Phone> = Vec::new();
     for i in 0..args.phones {
         let name = if i < names.len() {
@@ -119,12 +128,29 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         };
         let path = dir.join(format!("{name}.db"));
         if path.exists() {
-            return Err(format!("{} already exists; use an empty --data directory", path.display()).into());
+            return Err(format!(
+                "{} already exists; use an empty --data directory",
+                path.display()
+            )
+            .into());
         }
         let key = DatabaseKey::generate();
         let account = Account::create(&path, &key)?;
-        step(t0, &format!("{name}: new identity {} (encrypted store {})", account.id(), path.display()));
-        phones.push(Phone { name, account: Some(account), path, key, inbox: Vec::new() });
+        step(
+            t0,
+            &format!(
+                "{name}: new identity {} (encrypted store {})",
+                account.id(),
+                path.display()
+            ),
+        );
+        phones.push(Phone {
+            name,
+            account: Some(account),
+            path,
+            key,
+            inbox: Vec::new(),
+        });
     }
 
     // The organizer (phone 0) and each worker scan each other's QR codes:
@@ -146,7 +172,13 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         }
         organizer.account().verify_contact(&w, &sn_w.scannable)?;
         worker.account().verify_contact(&o, &sn_o.scannable)?;
-        step(t0, &format!("{organizer_name} ⇄ {worker_name}: PQXDH sessions; safety number {} verified by QR", sn_o.digits));
+        step(
+            t0,
+            &format!(
+                "{organizer_name} ⇄ {worker_name}: PQXDH sessions; safety number {} verified by QR",
+                sn_o.digits
+            ),
+        );
     }
 
     let ids: Vec<AccountId> = phones.iter_mut().map(|p| p.account().id()).collect();
@@ -157,8 +189,12 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let mut rng = rand::rng();
 
     // Round 1: the organizer writes to everyone; each worker answers.
-    let send = |phones: &mut Vec<Phone>, from: usize, to: usize, text: &str,
-                    sent_at: &mut HashMap<[u8; 16], Instant>| -> Result<(), Box<dyn std::error::Error>> {
+    let send = |phones: &mut Vec<Phone>,
+                from: usize,
+                to: usize,
+                text: &str,
+                sent_at: &mut HashMap<[u8; 16], Instant>|
+     -> Result<(), Box<dyn std::error::Error>> {
         let e = phones[from].account().send_text(&ids[to], text)?;
         sent_at.insert(e.envelope_id, Instant::now());
         phones[from].account().confirm_sent(&e.envelope_id)?;
@@ -168,13 +204,29 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         Ok(())
     };
     for w in 1..phones.len() {
-        send(&mut phones, 0, w, "Meeting tonight, 19:00, the usual place. Don't use the work phones.", &mut sent_at)?;
+        send(
+            &mut phones,
+            0,
+            w,
+            "Meeting tonight, 19:00, the usual place. Don't use the work phones.",
+            &mut sent_at,
+        )?;
         sent += 1;
     }
-    step(t0, &format!("{}: sent {} messages (each committed before it left the phone)", phones[0].name, phones.len() - 1));
+    step(
+        t0,
+        &format!(
+            "{}: sent {} messages (each committed before it left the phone)",
+            phones[0].name,
+            phones.len() - 1
+        ),
+    );
 
-    let deliver = |phones: &mut Vec<Phone>, who: usize, latencies: &mut Vec<f64>,
-                       sent_at: &HashMap<[u8; 16], Instant>| -> Result<(usize, usize), Box<dyn std::error::Error>> {
+    let deliver = |phones: &mut Vec<Phone>,
+                   who: usize,
+                   latencies: &mut Vec<f64>,
+                   sent_at: &HashMap<[u8; 16], Instant>|
+     -> Result<(usize, usize), Box<dyn std::error::Error>> {
         let mut inbox = std::mem::take(&mut phones[who].inbox);
         inbox.shuffle(&mut rand::rng());
         let refs: Vec<&[u8]> = inbox.iter().map(Vec::as_slice).collect();
@@ -202,26 +254,77 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
     let offline = phones.len() - 1;
     for w in 1..offline {
         let (stored, dup) = deliver(&mut phones, w, &mut latencies, &sent_at)?;
-        step(t0, &format!("{}: stored {stored}, recognised {dup} redelivered copies", phones[w].name));
-        send(&mut phones, w, 0, "I'll be there. Bringing two from the night shift.", &mut sent_at)?;
+        step(
+            t0,
+            &format!(
+                "{}: stored {stored}, recognised {dup} redelivered copies",
+                phones[w].name
+            ),
+        );
+        send(
+            &mut phones,
+            w,
+            0,
+            "I'll be there. Bringing two from the night shift.",
+            &mut sent_at,
+        )?;
         sent += 1;
     }
     if phones.len() > 2 {
         phones[1].restart()?;
-        step(t0, &format!("{}: app restarted; store reopened with its key", phones[1].name));
+        step(
+            t0,
+            &format!(
+                "{}: app restarted; store reopened with its key",
+                phones[1].name
+            ),
+        );
     }
     let (stored, dup) = deliver(&mut phones, 0, &mut latencies, &sent_at)?;
-    step(t0, &format!("{}: stored {stored} replies, dropped {dup} duplicates", phones[0].name));
+    step(
+        t0,
+        &format!(
+            "{}: stored {stored} replies, dropped {dup} duplicates",
+            phones[0].name
+        ),
+    );
 
     // While the last worker is offline, the organizer keeps writing.
     for i in 0..5 {
-        send(&mut phones, 0, offline, &format!("Update {}: the list of demands is ready for the vote.", i + 1), &mut sent_at)?;
+        send(
+            &mut phones,
+            0,
+            offline,
+            &format!(
+                "Update {}: the list of demands is ready for the vote.",
+                i + 1
+            ),
+            &mut sent_at,
+        )?;
         sent += 1;
     }
-    step(t0, &format!("{}: offline; 5 more messages wait for them", phones[offline].name));
+    step(
+        t0,
+        &format!(
+            "{}: offline; 5 more messages wait for them",
+            phones[offline].name
+        ),
+    );
     let (stored, dup) = deliver(&mut phones, offline, &mut latencies, &sent_at)?;
-    step(t0, &format!("{}: back online, caught up in one transaction: {stored} stored, {dup} duplicates", phones[offline].name));
-    send(&mut phones, offline, 0, "Read everything. Count me in for the vote.", &mut sent_at)?;
+    step(
+        t0,
+        &format!(
+            "{}: back online, caught up in one transaction: {stored} stored, {dup} duplicates",
+            phones[offline].name
+        ),
+    );
+    send(
+        &mut phones,
+        offline,
+        0,
+        "Read everything. Count me in for the vote.",
+        &mut sent_at,
+    )?;
     sent += 1;
     let (stored, _) = deliver(&mut phones, 0, &mut latencies, &sent_at)?;
     let _ = stored;
@@ -249,17 +352,28 @@ fn run(args: &Args, dir: &Path) -> Result<String, Box<dyn std::error::Error>> {
         return Err(format!("{} messages stored more than once", total_stored - sent).into());
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!();
     println!("summary");
     println!("  phones            {}", phones.len());
     println!("  messages sent     {sent}");
     println!("  stored once each  {total_stored}");
     println!("  delivery latency  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (send → decrypted and committed)", pct(0.5), pct(0.99), pct(1.0));
-    println!("  databases         {} (SQLCipher; no plaintext on disk)", dir.display());
+    println!(
+        "  databases         {} (SQLCipher; no plaintext on disk)",
+        dir.display()
+    );
     if lost > 0 {
         return Err(format!("{lost} messages lost").into());
     }
     let _ = &mut rng;
-    Ok(format!("demo ok: phones={} messages={sent} lost=0", phones.len()))
+    Ok(format!(
+        "demo ok: phones={} messages={sent} lost=0",
+        phones.len()
+    ))
 }

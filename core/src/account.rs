@@ -19,6 +19,7 @@ use crate::message::{self, StoredMessage};
 use crate::prekeys;
 use crate::safety::SafetyNumber;
 use crate::session;
+use crate::settings;
 use crate::store::signal::{Pending, SignalCache};
 use crate::store::{DatabaseKey, Store};
 
@@ -27,6 +28,7 @@ pub struct Account {
     pub(crate) store: Store,
     pub(crate) cache: SignalCache,
     pub(crate) me: LocalIdentity,
+    pub(crate) settings: settings::Cached,
     pub(crate) events: Vec<Event>,
 }
 
@@ -42,23 +44,24 @@ impl Account {
             prekeys::initial(&tx, &me)?;
             tx.commit()?;
         }
-        Ok(Self::with(store, me))
+        Self::with(store, me)
     }
 
     /// Opens the account in the store at `path`.
     pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
         let store = Store::open(path, key)?;
         let me = LocalIdentity::load(store.conn())?;
-        Ok(Self::with(store, me))
+        Self::with(store, me)
     }
 
-    fn with(store: Store, me: LocalIdentity) -> Self {
-        Account {
+    fn with(store: Store, me: LocalIdentity) -> Result<Self> {
+        Ok(Account {
             cache: SignalCache::new(me.key_pair, me.registration_id),
+            settings: settings::Cached::load(store.conn())?,
             store,
             me,
             events: Vec::new(),
-        }
+        })
     }
 
     /// This account's ID.
@@ -142,13 +145,15 @@ impl Account {
     /// Renames a contact.
     pub fn rename_contact(&mut self, id: &AccountId, name: &str) -> Result<()> {
         let c = self.contact(id)?;
-        let key = contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
+        let key =
+            contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
         contact::upsert(self.store.conn(), id, c.device_id, name, &key)
     }
 
     /// The safety number between this account and a contact.
     pub fn safety_number(&self, id: &AccountId) -> Result<SafetyNumber> {
-        let key = contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
+        let key =
+            contact::identity_key(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))?;
         SafetyNumber::compute(&self.id(), self.me.key_pair.identity_key(), id, &key)
     }
 
@@ -186,7 +191,12 @@ impl Account {
     }
 
     /// A page of the conversation with `peer`, newest first.
-    pub fn history(&self, peer: &AccountId, before_id: Option<i64>, limit: u32) -> Result<Vec<StoredMessage>> {
+    pub fn history(
+        &self,
+        peer: &AccountId,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
         message::history(self.store.conn(), peer, before_id, limit)
     }
 

@@ -185,7 +185,10 @@ mod tests {
             assert!(text.starts_with("rf1-"));
             assert_eq!(text.len(), 3 + 7 * 6);
             assert_eq!(AccountId::parse(&text).expect("parses"), id);
-            assert_eq!(AccountId::parse(&text.to_uppercase().replace('-', " ")).expect("parses"), id);
+            assert_eq!(
+                AccountId::parse(&text.to_uppercase().replace('-', " ")).expect("parses"),
+                id
+            );
             assert_eq!(AccountId::from_hex(&id.to_hex()).expect("hex"), id);
         }
     }
@@ -215,7 +218,10 @@ mod tests {
     #[test]
     fn garbage_is_a_typed_error() {
         for s in ["", "rf1", "rf2-aaaaa", "rf1-!!!!!", &"a".repeat(1000)] {
-            assert!(matches!(AccountId::parse(s), Err(Error::InvalidAccountId(_))));
+            assert!(matches!(
+                AccountId::parse(s),
+                Err(Error::InvalidAccountId(_))
+            ));
         }
         assert!(AccountId::from_bytes(&[0; 19]).is_err());
     }

@@ -35,11 +35,14 @@ pub struct Contact {
 
 const COLUMNS: &str = "account_id, device_id, name, verified, successor_account_id";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(Vec<u8>, u32, String, bool, Option<Vec<u8>>)> {
+/// A contact row as read: account ID, device, name, verified, successor.
+type ContactRow = (Vec<u8>, u32, String, bool, Option<Vec<u8>>);
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<ContactRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn decode(row: (Vec<u8>, u32, String, bool, Option<Vec<u8>>)) -> Result<Contact> {
+fn decode(row: ContactRow) -> Result<Contact> {
     let (id, device_id, name, verified, successor) = row;
     Ok(Contact {
         account_id: AccountId::from_bytes(&id)?,
@@ -51,15 +54,19 @@ fn decode(row: (Vec<u8>, u32, String, bool, Option<Vec<u8>>)) -> Result<Contact>
 }
 
 pub(crate) fn get(conn: &Connection, id: &AccountId) -> Result<Option<Contact>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM contacts WHERE account_id = ?1"))?
-        .query_row([&id.as_bytes()[..]], from_row)
-        .optional()?
-        .map(decode)
-        .transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM contacts WHERE account_id = ?1"
+    ))?
+    .query_row([&id.as_bytes()[..]], from_row)
+    .optional()?
+    .map(decode)
+    .transpose()
 }
 
 pub(crate) fn list(conn: &Connection) -> Result<Vec<Contact>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM contacts ORDER BY name, account_id"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM contacts ORDER BY name, account_id"
+    ))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| decode(r?)).collect()
 }
@@ -81,7 +88,10 @@ pub(crate) fn identity_key(conn: &Connection, id: &AccountId) -> Result<Option<I
         .query_row([&id.as_bytes()[..]], |r| r.get(0))
         .optional()?;
     bytes
-        .map(|b| IdentityKey::decode(&b).map_err(|_| Error::Storage("stored identity key is malformed".into())))
+        .map(|b| {
+            IdentityKey::decode(&b)
+                .map_err(|_| Error::Storage("stored identity key is malformed".into()))
+        })
         .transpose()
 }
 
@@ -129,18 +139,33 @@ pub(crate) fn insert_if_new(
             "INSERT OR IGNORE INTO contacts (account_id, device_id, name, identity_key, added_at)
              VALUES (?1, ?2, '', ?3, ?4)",
         )?
-        .execute(params![&id.as_bytes()[..], device_id, &identity.serialize()[..], now_ms()])?;
+        .execute(params![
+            &id.as_bytes()[..],
+            device_id,
+            &identity.serialize()[..],
+            now_ms()
+        ])?;
     Ok(n > 0)
 }
 
-pub(crate) fn set_access_key(conn: &Connection, id: &AccountId, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
-    conn.prepare_cached("UPDATE contacts SET access_key = ?2 WHERE account_id = ?1")?
+pub(crate) fn set_access_key(
+    conn: &Connection,
+    id: &AccountId,
+    key: &[u8; ACCESS_KEY_LEN],
+) -> Result<()> {
+    // Only when it changed: an unchanged row stays a clean page.
+    conn.prepare_cached(
+        "UPDATE contacts SET access_key = ?2 WHERE account_id = ?1 AND access_key IS NOT ?2",
+    )?
         .execute(params![&id.as_bytes()[..], &key[..]])?;
     Ok(())
 }
 
 /// The contact's access key, once learnt from one of its messages.
-pub(crate) fn access_key(conn: &Connection, id: &AccountId) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
+pub(crate) fn access_key(
+    conn: &Connection,
+    id: &AccountId,
+) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
     let v: Option<Option<Vec<u8>>> = conn
         .prepare_cached("SELECT access_key FROM contacts WHERE account_id = ?1")?
         .query_row([&id.as_bytes()[..]], |r| r.get(0))
@@ -165,7 +190,11 @@ pub(crate) fn set_successor(
     conn.execute(
         "UPDATE contacts SET successor_account_id = ?2, successor_identity_key = ?3, verified = 0
          WHERE account_id = ?1",
-        params![&id.as_bytes()[..], &successor.as_bytes()[..], &successor_key.serialize()[..]],
+        params![
+            &id.as_bytes()[..],
+            &successor.as_bytes()[..],
+            &successor_key.serialize()[..]
+        ],
     )?;
     Ok(())
 }
@@ -173,7 +202,8 @@ pub(crate) fn set_successor(
 /// The user accepted: the contact becomes the successor account, unverified;
 /// the conversation and held messages move with it.
 pub(crate) fn accept_successor(conn: &Connection, old: &AccountId) -> Result<AccountId> {
-    let row: Option<(Option<Vec<u8>>, Option<Vec<u8>>, String)> = conn
+    type SuccessorRow = (Option<Vec<u8>>, Option<Vec<u8>>, String);
+    let row: Option<SuccessorRow> = conn
         .query_row(
             "SELECT successor_account_id, successor_identity_key, name FROM contacts WHERE account_id = ?1",
             [&old.as_bytes()[..]],
@@ -203,7 +233,10 @@ pub(crate) fn accept_successor(conn: &Connection, old: &AccountId) -> Result<Acc
         "UPDATE messages SET peer = ?2 WHERE peer = ?1",
         params![&old.as_bytes()[..], &new[..]],
     )?;
-    conn.execute("UPDATE messages SET state = 0 WHERE peer = ?1 AND state = 1", [&new[..]])?;
+    conn.execute(
+        "UPDATE messages SET state = 0 WHERE peer = ?1 AND state = 1",
+        [&new[..]],
+    )?;
     Ok(new_id)
 }
 
@@ -224,7 +257,10 @@ pub(crate) fn reject_successor(conn: &Connection, old: &AccountId) -> Result<Opt
         [&old.as_bytes()[..]],
     )?;
     if let Some(s) = &successor {
-        conn.execute("DELETE FROM messages WHERE peer = ?1 AND state = 1", [&s[..]])?;
+        conn.execute(
+            "DELETE FROM messages WHERE peer = ?1 AND state = 1",
+            [&s[..]],
+        )?;
     }
     successor.map(|s| AccountId::from_bytes(&s)).transpose()
 }

@@ -17,7 +17,9 @@ pub enum Error {
     #[error("no store exists at this path")]
     StoreMissing,
     /// The store was written by a newer version of Rankfile.
-    #[error("the store's schema version {found} is newer than this build understands ({supported})")]
+    #[error(
+        "the store's schema version {found} is newer than this build understands ({supported})"
+    )]
     SchemaTooNew { found: u32, supported: u32 },
     /// The store exists but holds no account (it was never initialised).
     #[error("the store holds no account")]

@@ -14,7 +14,10 @@ pub enum Event {
     /// An account we had not met opened a session with us.
     ContactAdded { account: AccountId },
     /// `new_account` claims to replace `contact`; accept or reject it.
-    IdentityChanged { contact: AccountId, new_account: AccountId },
+    IdentityChanged {
+        contact: AccountId,
+        new_account: AccountId,
+    },
     /// Someone presented an identity key that does not belong to `account`:
     /// a swapped key, refused.
     IdentityMismatch { account: AccountId },

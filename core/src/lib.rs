@@ -13,6 +13,7 @@ mod clock;
 mod contact;
 mod error;
 mod event;
+mod failpoint;
 mod identity;
 mod message;
 mod prekeys;
@@ -20,10 +21,9 @@ mod receive;
 mod relay_link;
 mod safety;
 mod sealed;
-mod settings;
-mod failpoint;
 mod send;
 mod session;
+mod settings;
 mod store;
 pub mod transport;
 
@@ -39,9 +39,9 @@ pub use prekeys::{
     SIGNED_PREKEY_ROTATION_MS,
 };
 pub use receive::{Inbound, Received, MAX_ENVELOPE_LEN};
-pub use sealed::service_uuid;
-pub use settings::ACCESS_KEY_LEN;
 pub use relay_link::{auth_message, AUTH_DOMAIN};
 pub use safety::SafetyNumber;
+pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;
+pub use settings::ACCESS_KEY_LEN;
 pub use store::{DatabaseKey, Store, DATABASE_KEY_LEN, SCHEMA_VERSION};

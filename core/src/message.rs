@@ -36,7 +36,10 @@ pub struct StoredMessage {
     pub envelope_id: [u8; ENVELOPE_ID_LEN],
 }
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>)> {
+/// A message row as read: id, peer, outgoing, body, sent, stored, state, envelope ID.
+type Raw = (i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>);
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -49,7 +52,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, Vec<u8>, bool, String, i64, i
     ))
 }
 
-type Raw = (i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>);
 
 fn decode(raw: Raw) -> Result<StoredMessage> {
     let (id, peer, outgoing, body, sent_at_ms, stored_at_ms, state, envelope_id) = raw;
@@ -163,7 +165,8 @@ pub(crate) struct TextContent {
 }
 
 pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
-    let c = pb::Content::decode(bytes).map_err(|_| Error::InvalidContent("not a content message"))?;
+    let c =
+        pb::Content::decode(bytes).map_err(|_| Error::InvalidContent("not a content message"))?;
     let replaces = if c.replaces_account_id.is_empty() {
         None
     } else {
@@ -202,7 +205,12 @@ mod tests {
         for len in [0, 1, 50, 61, 62, 63, 64, 200, 1000] {
             let body = "x".repeat(len);
             let bytes = encode_text(&body, 42, None, &[7; ACCESS_KEY_LEN]).expect("encode");
-            assert_eq!(bytes.len() % PADDING_BLOCK, 0, "len {len} → {}", bytes.len());
+            assert_eq!(
+                bytes.len() % PADDING_BLOCK,
+                0,
+                "len {len} → {}",
+                bytes.len()
+            );
             let back = decode_content(&bytes).expect("decode");
             assert_eq!(back.body, body);
             assert_eq!(back.sent_at_ms, 42);
@@ -222,7 +230,10 @@ mod tests {
 
     #[test]
     fn garbage_content_is_a_typed_error() {
-        assert!(matches!(decode_content(&[0xff, 0xff, 0xff]), Err(Error::InvalidContent(_))));
+        assert!(matches!(
+            decode_content(&[0xff, 0xff, 0xff]),
+            Err(Error::InvalidContent(_))
+        ));
         assert!(matches!(decode_content(&[]), Err(Error::InvalidContent(_))));
     }
 }

@@ -43,9 +43,11 @@ const MAX_BUNDLE_LEN: usize = 4096;
 /// Takes the next ID from the named counter, within 1..=PREKEY_ID_MODULUS.
 fn next_id(conn: &Connection, counter: &str) -> Result<u32> {
     let current: Option<u32> = conn
-        .query_row("SELECT value FROM counters WHERE name = ?1", [counter], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM counters WHERE name = ?1",
+            [counter],
+            |r| r.get(0),
+        )
         .optional()?;
     let id = match current {
         Some(v) => v % PREKEY_ID_MODULUS + 1,
@@ -83,10 +85,17 @@ pub(crate) fn new_signed_prekey(conn: &Connection, me: &LocalIdentity) -> Result
 }
 
 /// Makes a Kyber prekey, one-time or last-resort.
-pub(crate) fn new_kyber_prekey(conn: &Connection, me: &LocalIdentity, last_resort: bool) -> Result<u32> {
+pub(crate) fn new_kyber_prekey(
+    conn: &Connection,
+    me: &LocalIdentity,
+    last_resort: bool,
+) -> Result<u32> {
     let id = next_id(conn, "kyber_prekey")?;
-    let record =
-        KyberPreKeyRecord::generate(KYBER_KEY_TYPE, KyberPreKeyId::from(id), me.key_pair.private_key())?;
+    let record = KyberPreKeyRecord::generate(
+        KYBER_KEY_TYPE,
+        KyberPreKeyId::from(id),
+        me.key_pair.private_key(),
+    )?;
     conn.execute(
         "INSERT OR REPLACE INTO kyber_prekeys (id, record, last_resort, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![id, record.serialize()?, last_resort, now_ms()],
@@ -97,7 +106,8 @@ pub(crate) fn new_kyber_prekey(conn: &Connection, me: &LocalIdentity, last_resor
 /// Makes `n` one-time EC prekeys.
 pub(crate) fn new_one_time_prekeys(conn: &Connection, n: u32) -> Result<()> {
     let mut rng = rand::rng();
-    let mut insert = conn.prepare_cached("INSERT OR REPLACE INTO prekeys (id, record) VALUES (?1, ?2)")?;
+    let mut insert =
+        conn.prepare_cached("INSERT OR REPLACE INTO prekeys (id, record) VALUES (?1, ?2)")?;
     for _ in 0..n {
         let id = next_id(conn, "prekey")?;
         let record = PreKeyRecord::new(PreKeyId::from(id), &KeyPair::generate(&mut rng));
@@ -123,7 +133,9 @@ pub(crate) fn initial(conn: &Connection, me: &LocalIdentity) -> Result<()> {
 pub(crate) fn maintain(conn: &Connection, me: &LocalIdentity, now: i64) -> Result<bool> {
     let mut changed = false;
     let newest_signed: Option<i64> =
-        conn.query_row("SELECT max(created_at) FROM signed_prekeys", [], |r| r.get(0))?;
+        conn.query_row("SELECT max(created_at) FROM signed_prekeys", [], |r| {
+            r.get(0)
+        })?;
     if newest_signed.is_none_or(|t| now - t >= SIGNED_PREKEY_ROTATION_MS) {
         new_signed_prekey(conn, me)?;
         changed = true;
@@ -148,8 +160,11 @@ pub(crate) fn maintain(conn: &Connection, me: &LocalIdentity, now: i64) -> Resul
         [SIGNED_PREKEY_RETENTION_MS],
     )? > 0;
 
-    let unhanded: u32 =
-        conn.query_row("SELECT count(*) FROM prekeys WHERE handed_out = 0", [], |r| r.get(0))?;
+    let unhanded: u32 = conn.query_row(
+        "SELECT count(*) FROM prekeys WHERE handed_out = 0",
+        [],
+        |r| r.get(0),
+    )?;
     if unhanded < ONE_TIME_LOW_WATER {
         new_one_time_prekeys(conn, ONE_TIME_BATCH)?;
         changed = true;
@@ -204,7 +219,10 @@ pub(crate) fn export_bundle(conn: &Connection, me: &LocalIdentity) -> Result<pb:
         .optional()?;
     let (kyber_id, kyber_record) = match kyber {
         Some((id, record)) => {
-            conn.execute("UPDATE kyber_prekeys SET handed_out = 1 WHERE id = ?1", [id])?;
+            conn.execute(
+                "UPDATE kyber_prekeys SET handed_out = 1 WHERE id = ?1",
+                [id],
+            )?;
             (id, record)
         }
         None => conn.query_row(
@@ -252,14 +270,15 @@ pub fn import_bundle(bytes: &[u8]) -> Result<ImportedBundle> {
         return Err(Error::InvalidBundle("too large"));
     }
     let b = pb::PreKeyBundle::decode(bytes).map_err(|_| Error::InvalidBundle("not a bundle"))?;
-    let identity_key =
-        IdentityKey::decode(&b.identity_key).map_err(|_| Error::InvalidBundle("bad identity key"))?;
+    let identity_key = IdentityKey::decode(&b.identity_key)
+        .map_err(|_| Error::InvalidBundle("bad identity key"))?;
     let account_id =
         AccountId::from_bytes(&b.account_id).map_err(|_| Error::InvalidBundle("bad account id"))?;
     if !account_id.matches(&identity_key) {
         return Err(Error::IdentityMismatch(account_id));
     }
-    let device_id = DeviceId::try_from(b.device_id).map_err(|_| Error::InvalidBundle("bad device id"))?;
+    let device_id =
+        DeviceId::try_from(b.device_id).map_err(|_| Error::InvalidBundle("bad device id"))?;
     let one_time = match b.one_time_prekey_id {
         Some(id) => Some((
             PreKeyId::from(id),
@@ -276,13 +295,17 @@ pub fn import_bundle(bytes: &[u8]) -> Result<ImportedBundle> {
         .public_key()
         .verify_signature(&b.signed_prekey, &b.signed_prekey_signature)
     {
-        return Err(Error::InvalidBundle("signed prekey signature does not verify"));
+        return Err(Error::InvalidBundle(
+            "signed prekey signature does not verify",
+        ));
     }
     if !identity_key
         .public_key()
         .verify_signature(&b.kyber_prekey, &b.kyber_prekey_signature)
     {
-        return Err(Error::InvalidBundle("kyber prekey signature does not verify"));
+        return Err(Error::InvalidBundle(
+            "kyber prekey signature does not verify",
+        ));
     }
     let bundle = PreKeyBundle::new(
         b.registration_id,

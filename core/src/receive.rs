@@ -16,10 +16,10 @@ use libsignal_protocol::{
     message_decrypt_prekey, message_decrypt_signal, DeviceId, IdentityKey, PreKeySignalMessage,
     SignalMessage, SignalProtocolError,
 };
-use sha2::{Digest, Sha256};
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
 use rusqlite::{params, Transaction};
+use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -30,7 +30,6 @@ use crate::event::Event;
 use crate::failpoint::failpoint;
 use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
 use crate::sealed::{self, Inner};
-use crate::settings;
 use crate::session;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
 
@@ -67,7 +66,8 @@ impl Inbound<'_> {
     fn dedup_id(&self) -> Result<[u8; ENVELOPE_ID_LEN]> {
         match self {
             Inbound::Envelope(bytes) => {
-                let e = pb::Envelope::decode(*bytes).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
+                let e = pb::Envelope::decode(*bytes)
+                    .map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
                 e.id.as_slice()
                     .try_into()
                     .map_err(|_| Error::InvalidEnvelope("bad envelope id"))
@@ -126,7 +126,9 @@ impl Account {
 
     fn receive_one(&mut self, inbound: Inbound<'_>) -> Result<Received> {
         let mut results = self.receive_all(&[inbound])?;
-        results.pop().unwrap_or(Err(Error::InvalidEnvelope("empty batch")))
+        results
+            .pop()
+            .unwrap_or(Err(Error::InvalidEnvelope("empty batch")))
     }
 
     /// Receives many identified envelopes in one transaction; see
@@ -141,10 +143,11 @@ impl Account {
     /// its own outcome; a failed one left no trace.
     pub fn receive_all(&mut self, envelopes: &[Inbound<'_>]) -> Result<Vec<Result<Received>>> {
         let me = self.id();
-        let trust_root = settings::trust_root(self.store.conn())?;
+        let trust_root = self.settings.trust_root.clone();
         let tx = self.store.write()?;
         let mut pending = Pending::default();
         let mut seen = HashSet::new();
+        let mut known = KnownSenders::default();
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(envelopes.len());
         for inbound in envelopes {
@@ -154,7 +157,7 @@ impl Account {
                 &mut pending,
                 (&me, trust_root.as_deref()),
                 *inbound,
-                &mut seen,
+                (&mut seen, &mut known),
                 &mut events,
             );
             match outcome {
@@ -179,7 +182,7 @@ fn receive_one(
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
     inbound: Inbound<'_>,
-    seen: &mut HashSet<[u8; ENVELOPE_ID_LEN]>,
+    (seen, known): (&mut HashSet<[u8; ENVELOPE_ID_LEN]>, &mut KnownSenders),
     events: &mut Vec<Event>,
 ) -> Result<Received> {
     let bytes = match inbound {
@@ -196,7 +199,9 @@ fn receive_one(
     let env = match inbound {
         Inbound::Envelope(b) => parse_identified(b)?,
         Inbound::Sealed(b) => {
-            let root = trust_root.ok_or(Error::DecryptionFailed("no trust root for sealed sender yet"))?;
+            let root = trust_root.ok_or(Error::DecryptionFailed(
+                "no trust root for sealed sender yet",
+            ))?;
             let u = sealed::unseal(stores.view(), b, root)?;
             Parsed {
                 sender: u.sender,
@@ -250,15 +255,21 @@ fn receive_one(
             return Err(e);
         }
     };
-    let record = stores
-        .session(&addr.to_string())?
-        .ok_or(Error::NoSession(env.sender))?;
-    if !session::has_post_quantum_ratchet(&record) {
+    // The session after this message must still run the post-quantum ratchet,
+    // and tells us the sender's identity key.
+    let checked = stores.with_session(&addr.to_string(), |record| {
+        (
+            session::has_post_quantum_ratchet(record),
+            record.remote_identity_key_bytes(),
+        )
+    })?;
+    let Some((post_quantum, identity_bytes)) = checked else {
+        return Err(Error::NoSession(env.sender));
+    };
+    if !post_quantum {
         return Err(Error::PostQuantumRequired(env.sender));
     }
-    let identity_bytes = record
-        .remote_identity_key_bytes()?
-        .ok_or(Error::NoSession(env.sender))?;
+    let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
     let content = message::decode_content(&plaintext)?;
 
@@ -268,9 +279,21 @@ fn receive_one(
         .execute(params![&dedup_id[..], now_ms()])?;
     seen.insert(dedup_id);
 
-    let held = decide_contact(tx, &env.sender, u32::from(env.device), &identity, content.replaces, events)?;
+    let held = if content.replaces.is_none() && known.plain.contains(&env.sender) {
+        false
+    } else {
+        let device = u32::from(env.device);
+        let held = decide_contact(tx, &env.sender, device, &identity, content.replaces, events)?;
+        if !held && content.replaces.is_none() {
+            known.plain.insert(env.sender);
+        }
+        held
+    };
     if let Some(key) = content.sender_access_key {
-        contact::set_access_key(tx, &env.sender, &key)?;
+        if known.access_keys.get(&env.sender) != Some(&key) {
+            contact::set_access_key(tx, &env.sender, &key)?;
+            known.access_keys.insert(env.sender, key);
+        }
     }
     let message_id = message::insert(
         tx,
@@ -303,6 +326,17 @@ fn receive_one(
             from: env.sender,
         })
     }
+}
+
+/// What a batch has already learnt about its senders, so a phone catching up
+/// on thousands of messages from one contact does not ask the database the
+/// same questions thousands of times.
+#[derive(Default)]
+struct KnownSenders {
+    /// Contacts with no identity change pending.
+    plain: HashSet<AccountId>,
+    /// Access keys already recorded.
+    access_keys: std::collections::HashMap<AccountId, [u8; crate::settings::ACCESS_KEY_LEN]>,
 }
 
 fn already_received(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {

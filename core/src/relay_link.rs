@@ -15,7 +15,6 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::prekeys;
 use crate::sealed::service_uuid;
-use crate::send::certificate_valid_for;
 use crate::settings::{self, ACCESS_KEY_LEN};
 
 /// Domain separation for the login signature (the relay checks the same bytes).
@@ -59,7 +58,7 @@ impl Account {
 
     /// This account's unidentified-access key (made on first use).
     pub fn access_key(&mut self) -> Result<[u8; ACCESS_KEY_LEN]> {
-        settings::access_key(self.store.conn())
+        Ok(self.settings.access_key)
     }
 
     /// Records the relay's sealed-sender trust root, received over the pinned
@@ -70,21 +69,29 @@ impl Account {
         match settings::trust_root(self.store.conn())? {
             Some(existing) if existing == key => Ok(()),
             Some(_) => Err(Error::RelayTrustRootChanged),
-            None => settings::set_trust_root(self.store.conn(), key),
+            None => {
+                settings::set_trust_root(self.store.conn(), key)?;
+                self.settings.trust_root = Some(key.to_vec());
+                Ok(())
+            }
         }
     }
 
     /// Whether the transport should fetch a (new) sender certificate.
     pub fn needs_sender_certificate(&self) -> Result<bool> {
-        Ok(!settings::sender_certificate(self.store.conn())?
-            .is_some_and(|c| certificate_valid_for(&c, CERTIFICATE_REFRESH_MS)))
+        Ok(!self
+            .settings
+            .sender_certificate
+            .as_ref()
+            .is_some_and(|(_, expires)| *expires > now_ms() + CERTIFICATE_REFRESH_MS))
     }
 
     /// Stores a sender certificate from the relay after checking that it chains
     /// to the trust root and names this account, device and identity key.
     pub fn set_sender_certificate(&mut self, certificate: &[u8]) -> Result<()> {
         let conn = self.store.conn();
-        let root = settings::trust_root(conn)?.ok_or(Error::InvalidEnvelope("no trust root yet"))?;
+        let root =
+            settings::trust_root(conn)?.ok_or(Error::InvalidEnvelope("no trust root yet"))?;
         let root = PublicKey::deserialize(&root)
             .map_err(|_| Error::Storage("stored trust root is malformed".into()))?;
         let cert = SenderCertificate::deserialize(certificate)
@@ -99,9 +106,15 @@ impl Account {
                 .and_then(|u| Uuid::parse_str(u).ok())
                 == Some(service_uuid(&self.id()));
         if !ours {
-            return Err(Error::InvalidEnvelope("sender certificate is not ours or not valid"));
+            return Err(Error::InvalidEnvelope(
+                "sender certificate is not ours or not valid",
+            ));
         }
-        settings::set_sender_certificate(conn, certificate)
+        settings::set_sender_certificate(conn, certificate)?;
+        let expires = settings::certificate_expiry(certificate)
+            .ok_or(Error::InvalidEnvelope("bad sender certificate"))?;
+        self.settings.sender_certificate = Some((certificate.to_vec(), expires));
+        Ok(())
     }
 
     /// Prekeys for the relay's directory: the current signed and last-resort
@@ -145,7 +158,8 @@ fn collect_upload(conn: &Connection, registration_id: u32) -> Result<pb::UploadP
 
     let mut one_time = Vec::new();
     {
-        let mut stmt = conn.prepare("SELECT record FROM prekeys WHERE handed_out = 0 ORDER BY id")?;
+        let mut stmt =
+            conn.prepare("SELECT record FROM prekeys WHERE handed_out = 0 ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         for r in rows {
             let rec = PreKeyRecord::deserialize(&r?)?;

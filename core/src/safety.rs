@@ -44,7 +44,9 @@ impl SafetyNumber {
             remote_key,
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
-        let raw = fp.display_string().map_err(|e| Error::Protocol(e.to_string()))?;
+        let raw = fp
+            .display_string()
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         let digits = raw
             .as_bytes()
             .chunks(5)

@@ -43,12 +43,9 @@ pub(crate) fn seal(
         ContentHint::Resendable,
         None,
     )?;
-    Ok(futures::executor::block_on(sealed_sender_encrypt_from_usmc(
-        destination,
-        &usmc,
-        &view,
-        &mut rand::rng(),
-    ))?)
+    Ok(futures::executor::block_on(
+        sealed_sender_encrypt_from_usmc(destination, &usmc, &view, &mut rand::rng()),
+    )?)
 }
 
 /// A sealed message opened: who sent it, from which device, and the inner

@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
 use prost::Message as _;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use rankfile_proto::v1 as pb;
 use rusqlite::{params, OptionalExtension};
+use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -21,19 +21,13 @@ use crate::error::{Error, Result};
 use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
 use crate::sealed;
 use crate::session;
-use crate::settings::{self, ACCESS_KEY_LEN};
+use crate::settings::ACCESS_KEY_LEN;
 use crate::store::signal::{address, Pending, SignalStores};
 
 /// A sender certificate is not used for sending within this long of its expiry.
 const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
 
-/// Whether a stored sender certificate parses and stays valid for `margin_ms`.
-pub(crate) fn certificate_valid_for(cert: &[u8], margin_ms: i64) -> bool {
-    libsignal_protocol::SenderCertificate::deserialize(cert)
-        .and_then(|c| c.expiration())
-        .map(|exp| i64::try_from(exp.epoch_millis()).unwrap_or(i64::MAX) > now_ms() + margin_ms)
-        .unwrap_or(false)
-}
+
 
 /// An envelope committed to the outbox, ready for the relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,22 +81,33 @@ impl Account {
             .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
         let addr = address(to, device);
         let sent_at_ms = now_ms();
-        let own_access_key = settings::access_key(&tx)?;
+        let own_access_key = self.settings.access_key;
         let plaintext = message::encode_text(body, sent_at_ms, replaces, &own_access_key)?;
         // Sealed when we know the recipient's access key and hold a sender
         // certificate that is still valid; identified otherwise (the first
         // message to a new contact, before its access key has reached us).
         let their_access_key = contact::access_key(&tx, to)?;
-        let certificate = settings::sender_certificate(&tx)?
-            .filter(|c| certificate_valid_for(c, SEND_CERTIFICATE_MARGIN_MS));
+        let certificate = self
+            .settings
+            .sender_certificate
+            .as_ref()
+            .filter(|(_, expires)| *expires > now_ms() + SEND_CERTIFICATE_MARGIN_MS)
+            .map(|(c, _)| c.clone());
 
         let mut pending = Pending::default();
         let stores = SignalStores::new(&tx, &self.cache, &mut pending);
-        let record = stores.session(&addr.to_string())?.ok_or(Error::NoSession(*to))?;
-        if !session::has_post_quantum_ratchet(&record) {
+        let (post_quantum, usable) = stores
+            .with_session(&addr.to_string(), |record| {
+                (
+                    session::has_post_quantum_ratchet(record),
+                    session::usable_for_sending(record, SystemTime::now()),
+                )
+            })?
+            .ok_or(Error::NoSession(*to))?;
+        if !post_quantum {
             return Err(Error::PostQuantumRequired(*to));
         }
-        if !session::usable_for_sending(&record, SystemTime::now()) {
+        if !usable {
             return Err(Error::NoSession(*to));
         }
         let ciphertext = futures::executor::block_on(message_encrypt(
@@ -217,10 +222,10 @@ impl Account {
     /// The relay has durably taken the envelope: drop it from the outbox.
     /// Returns whether it was there.
     pub fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
-        let n = self
-            .store
-            .conn()
-            .execute("DELETE FROM outbox WHERE envelope_id = ?1", [&envelope_id[..]])?;
+        let n = self.store.conn().execute(
+            "DELETE FROM outbox WHERE envelope_id = ?1",
+            [&envelope_id[..]],
+        )?;
         Ok(n > 0)
     }
 
@@ -229,7 +234,11 @@ impl Account {
         Ok(self
             .store
             .conn()
-            .query_row("SELECT 1 FROM outbox WHERE envelope_id = ?1", [&envelope_id[..]], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM outbox WHERE envelope_id = ?1",
+                [&envelope_id[..]],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }

@@ -56,3 +56,33 @@ pub(crate) fn sender_certificate(conn: &Connection) -> Result<Option<Vec<u8>>> {
 pub(crate) fn set_sender_certificate(conn: &Connection, cert: &[u8]) -> Result<()> {
     put(conn, SENDER_CERTIFICATE, cert)
 }
+
+/// The settings the hot paths read, kept in memory beside the store: the
+/// access key, the sender certificate (with its expiry) and the trust root.
+pub(crate) struct Cached {
+    pub access_key: [u8; ACCESS_KEY_LEN],
+    pub sender_certificate: Option<(Vec<u8>, i64)>,
+    pub trust_root: Option<Vec<u8>>,
+}
+
+impl Cached {
+    /// Reads them (making the access key if this store has none yet).
+    pub(crate) fn load(conn: &Connection) -> Result<Self> {
+        let sender_certificate = sender_certificate(conn)?.and_then(|c| {
+            let expires = certificate_expiry(&c)?;
+            Some((c, expires))
+        });
+        Ok(Cached {
+            access_key: access_key(conn)?,
+            sender_certificate,
+            trust_root: trust_root(conn)?,
+        })
+    }
+}
+
+/// A sender certificate's expiry in ms since the epoch, if it parses.
+pub(crate) fn certificate_expiry(cert: &[u8]) -> Option<i64> {
+    let c = libsignal_protocol::SenderCertificate::deserialize(cert).ok()?;
+    let exp = c.expiration().ok()?;
+    Some(i64::try_from(exp.epoch_millis()).unwrap_or(i64::MAX))
+}

@@ -103,7 +103,9 @@ pub mod relay {
 
     /// Starts a relay with its data in `dir` on a fresh loopback port.
     pub async fn start(dir: &Path) -> RelayHandle {
-        rankfile_relay::start(Config::local(dir)).await.expect("relay starts")
+        rankfile_relay::start(Config::local(dir))
+            .await
+            .expect("relay starts")
     }
 
     /// Starts a relay on a given address (to restart one where it was).

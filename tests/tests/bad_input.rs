@@ -2,8 +2,8 @@
 //! database key, an unknown sender. Each is a typed error, never a panic, and
 //! the database is exactly as it was (compared by a dump of every row).
 
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 use rankfile_core::{Account, DatabaseKey, Error, Received};
 use rankfile_proto::v1 as pb;
 use rankfile_tests::{introduce, Phone};
@@ -47,10 +47,17 @@ fn malformed_bundles_are_refused_and_change_nothing() {
     for (i, case) in cases.iter().enumerate() {
         let r = alice.add_contact("x", case);
         assert!(
-            matches!(r, Err(Error::InvalidBundle(_)) | Err(Error::IdentityMismatch(_))),
+            matches!(
+                r,
+                Err(Error::InvalidBundle(_)) | Err(Error::IdentityMismatch(_))
+            ),
             "case {i}: {r:?}"
         );
-        assert_eq!(before, alice.dump_database().expect("dump"), "case {i} changed the store");
+        assert_eq!(
+            before,
+            alice.dump_database().expect("dump"),
+            "case {i} changed the store"
+        );
     }
 }
 
@@ -63,7 +70,11 @@ fn truncated_and_tampered_envelopes_change_nothing() {
     let before = bob.dump_database().expect("dump");
     let env = pb::Envelope::decode(first.bytes.as_slice()).expect("decode");
 
-    let mut cases: Vec<Vec<u8>> = vec![Vec::new(), vec![1, 2, 3], first.bytes[..first.bytes.len() - 9].to_vec()];
+    let mut cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![1, 2, 3],
+        first.bytes[..first.bytes.len() - 9].to_vec(),
+    ];
     for cut in [1, 40, env.ciphertext.len() / 2] {
         let mut e = env.clone();
         e.ciphertext.truncate(env.ciphertext.len() - cut);
@@ -94,11 +105,21 @@ fn truncated_and_tampered_envelopes_change_nothing() {
     for (i, case) in cases.iter().enumerate() {
         let r = bob.receive(case);
         assert!(r.is_err(), "case {i} was accepted: {r:?}");
-        assert_eq!(before, bob.dump_database().expect("dump"), "case {i} changed the store");
+        assert_eq!(
+            before,
+            bob.dump_database().expect("dump"),
+            "case {i} changed the store"
+        );
     }
     // The real envelopes still go through afterwards.
-    assert!(matches!(bob.receive(&first.bytes).expect("recv"), Received::Stored { .. }));
-    assert!(matches!(bob.receive(&second.bytes).expect("recv"), Received::Stored { .. }));
+    assert!(matches!(
+        bob.receive(&first.bytes).expect("recv"),
+        Received::Stored { .. }
+    ));
+    assert!(matches!(
+        bob.receive(&second.bytes).expect("recv"),
+        Received::Stored { .. }
+    ));
 }
 
 #[test]
@@ -118,7 +139,10 @@ fn an_unknown_sender_is_a_typed_error() {
     assert!(matches!(bob.receive(&later.bytes), Err(Error::NoSession(id)) if id == carol.id()));
     assert_eq!(before, bob.dump_database().expect("dump"));
     // And sending to a stranger is refused too.
-    assert!(matches!(bob.send_text(&carol.id(), "?"), Err(Error::UnknownContact(_))));
+    assert!(matches!(
+        bob.send_text(&carol.id(), "?"),
+        Err(Error::UnknownContact(_))
+    ));
 }
 
 #[test]
@@ -133,19 +157,31 @@ fn a_wrong_database_key_is_a_typed_error_and_changes_nothing() {
         .filter_map(|s| std::fs::read(format!("{}{s}", path.display())).ok())
         .collect();
     for _ in 0..3 {
-        assert!(matches!(Account::open(&path, &DatabaseKey::generate()), Err(Error::WrongDatabaseKey)));
+        assert!(matches!(
+            Account::open(&path, &DatabaseKey::generate()),
+            Err(Error::WrongDatabaseKey)
+        ));
     }
-    assert!(matches!(Account::create(&path, &key), Err(Error::StoreExists)));
+    assert!(matches!(
+        Account::create(&path, &key),
+        Err(Error::StoreExists)
+    ));
     assert!(matches!(
         Account::open(&dir.path().join("nothing.db"), &key),
         Err(Error::StoreMissing)
     ));
-    assert!(!dir.path().join("nothing.db").exists(), "no empty database was made");
+    assert!(
+        !dir.path().join("nothing.db").exists(),
+        "no empty database was made"
+    );
     let bytes_after: Vec<Vec<u8>> = ["", "-wal"]
         .iter()
         .filter_map(|s| std::fs::read(format!("{}{s}", path.display())).ok())
         .collect();
-    assert!(bytes_before == bytes_after, "a wrong key wrote to the files");
+    assert!(
+        bytes_before == bytes_after,
+        "a wrong key wrote to the files"
+    );
     Account::open(&path, &key).expect("the right key still opens it");
 }
 
@@ -154,7 +190,12 @@ fn a_bad_envelope_inside_a_batch_leaves_the_others_intact() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut alice, mut bob) = pair(dir.path());
     let envelopes: Vec<Vec<u8>> = (0..10)
-        .map(|i| alice.send_text(&bob.id(), &format!("m{i}")).expect("send").bytes)
+        .map(|i| {
+            alice
+                .send_text(&bob.id(), &format!("m{i}"))
+                .expect("send")
+                .bytes
+        })
         .collect();
     let mut tampered = pb::Envelope::decode(envelopes[5].as_slice()).expect("decode");
     tampered.ciphertext[60] ^= 1;
@@ -171,7 +212,10 @@ fn a_bad_envelope_inside_a_batch_leaves_the_others_intact() {
     }
     assert_eq!(bob.history(&alice.id(), None, 100).expect("h").len(), 9);
     // The genuine fifth envelope still decrypts afterwards.
-    assert!(matches!(bob.receive(&envelopes[5]).expect("recv"), Received::Stored { .. }));
+    assert!(matches!(
+        bob.receive(&envelopes[5]).expect("recv"),
+        Received::Stored { .. }
+    ));
 }
 
 proptest! {

@@ -14,20 +14,31 @@ fn safety_numbers_agree_and_scanning_verifies() {
     let (bob_id, alice_id) = (bob.id(), alice.id());
     let at_alice = alice.safety_number(&bob_id).expect("safety number");
     let at_bob = bob.safety_number(&alice_id).expect("safety number");
-    assert_eq!(at_alice.digits, at_bob.digits, "both phones show the same digits");
+    assert_eq!(
+        at_alice.digits, at_bob.digits,
+        "both phones show the same digits"
+    );
     assert_eq!(at_alice.digits.replace(' ', "").len(), 60);
 
     assert!(!alice.contact(&bob_id).expect("contact").verified);
     // Alice scans the QR code on Bob's phone.
-    alice.verify_contact(&bob_id, &at_bob.scannable).expect("verify");
+    alice
+        .verify_contact(&bob_id, &at_bob.scannable)
+        .expect("verify");
     assert!(alice.contact(&bob_id).expect("contact").verified);
 
     // A QR code from some other pairing does not verify.
     let mut carol = Phone::new(dir.path(), "carol");
     introduce(&mut carol, &mut bob);
     let wrong = carol.safety_number(&bob_id).expect("sn").scannable;
-    assert!(matches!(bob.verify_contact(&alice_id, &wrong), Err(Error::SafetyNumberMismatch)));
-    assert!(matches!(bob.verify_contact(&alice_id, b"garbage"), Err(Error::SafetyNumberMismatch)));
+    assert!(matches!(
+        bob.verify_contact(&alice_id, &wrong),
+        Err(Error::SafetyNumberMismatch)
+    ));
+    assert!(matches!(
+        bob.verify_contact(&alice_id, b"garbage"),
+        Err(Error::SafetyNumberMismatch)
+    ));
     assert!(!bob.contact(&alice_id).expect("contact").verified);
 }
 
@@ -78,31 +89,58 @@ fn a_successor_account_is_held_until_the_user_accepts() {
     let outcome = alice.receive(&claim.bytes).expect("recv");
     assert!(matches!(outcome, Received::Held { from, .. } if from == new_id));
     let events = alice.drain_events();
-    assert!(events.contains(&Event::IdentityChanged { contact: old_bob, new_account: new_id }));
+    assert!(events.contains(&Event::IdentityChanged {
+        contact: old_bob,
+        new_account: new_id
+    }));
 
     // Nothing flows until Alice decides, and the verification is gone.
     let c = alice.contact(&old_bob).expect("contact");
     assert_eq!(c.pending_successor, Some(new_id));
     assert!(!c.verified);
-    assert!(matches!(alice.send_text(&old_bob, "x"), Err(Error::IdentityChangePending(_))));
-    let more = new_bob.send_text(&alice.id(), "please accept").expect("send");
-    assert!(matches!(alice.receive(&more.bytes).expect("recv"), Received::Held { .. }));
-    assert!(alice.history(&new_id, None, 10).expect("h").iter().all(|m| m.held));
+    assert!(matches!(
+        alice.send_text(&old_bob, "x"),
+        Err(Error::IdentityChangePending(_))
+    ));
+    let more = new_bob
+        .send_text(&alice.id(), "please accept")
+        .expect("send");
+    assert!(matches!(
+        alice.receive(&more.bytes).expect("recv"),
+        Received::Held { .. }
+    ));
+    assert!(alice
+        .history(&new_id, None, 10)
+        .expect("h")
+        .iter()
+        .all(|m| m.held));
 
     // Alice accepts: the contact is now the new account, unverified, and the
     // safety number is a new one.
-    assert_eq!(alice.accept_identity_change(&old_bob).expect("accept"), new_id);
+    assert_eq!(
+        alice.accept_identity_change(&old_bob).expect("accept"),
+        new_id
+    );
     let c = alice.contact(&new_id).expect("contact");
     assert_eq!(c.name, "bob");
     assert!(!c.verified);
     assert!(c.pending_successor.is_none());
     let history = alice.history(&new_id, None, 10).expect("h");
-    assert_eq!(history.len(), 3, "old conversation and held messages together");
+    assert_eq!(
+        history.len(),
+        3,
+        "old conversation and held messages together"
+    );
     assert!(history.iter().all(|m| !m.held));
     let new_number = alice.safety_number(&new_id).expect("sn");
     assert_ne!(new_number.digits, old_number.digits);
-    assert_eq!(new_number.digits, new_bob.safety_number(&alice.id()).expect("sn").digits);
-    alice.send_text(&new_id, "welcome back").expect("send works again");
+    assert_eq!(
+        new_number.digits,
+        new_bob.safety_number(&alice.id()).expect("sn").digits
+    );
+    alice
+        .send_text(&new_id, "welcome back")
+        .expect("send works again");
 }
 
 #[test]
@@ -119,7 +157,16 @@ fn a_rejected_successor_is_dropped_with_its_messages() {
         .expect("send");
     alice.receive(&claim.bytes).expect("recv");
     alice.reject_identity_change(&old_bob).expect("reject");
-    assert!(alice.history(&impostor.id(), None, 10).expect("h").is_empty());
-    assert!(alice.contact(&old_bob).expect("c").pending_successor.is_none());
-    alice.send_text(&old_bob, "still you?").expect("old contact works");
+    assert!(alice
+        .history(&impostor.id(), None, 10)
+        .expect("h")
+        .is_empty());
+    assert!(alice
+        .contact(&old_bob)
+        .expect("c")
+        .pending_successor
+        .is_none());
+    alice
+        .send_text(&old_bob, "still you?")
+        .expect("old contact works");
 }

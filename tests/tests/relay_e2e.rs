@@ -28,7 +28,12 @@ async fn online(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> 
     let client = Client::start(account, relay::address(relay)).expect("client");
     // Logged in and prekeys published once the relay can hand out a bundle.
     wait_connected(&client).await;
-    Device { client, id, path, key }
+    Device {
+        client,
+        id,
+        path,
+        key,
+    }
 }
 
 async fn wait_connected(client: &Client) {
@@ -56,7 +61,10 @@ async fn incoming(client: &Client, from: AccountId) -> Vec<String> {
 }
 
 async fn wait_for_messages(client: &Client, from: AccountId, n: usize) -> Vec<String> {
-    eventually(30, &format!("{n} messages arrive"), || async { incoming(client, from).await.len() >= n }).await;
+    eventually(30, &format!("{n} messages arrive"), || async {
+        incoming(client, from).await.len() >= n
+    })
+    .await;
     incoming(client, from).await
 }
 
@@ -69,43 +77,90 @@ async fn three_accounts_exchange_messages_through_the_relay() {
     let bob = online(dir.path(), "bob", &relay).await;
     let carol = online(dir.path(), "carol", &relay).await;
 
-    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bob's bundle");
-    alice.client.add_contact_from_relay("carol".into(), carol.id).await.expect("carol's bundle");
-    bob.client.add_contact_from_relay("carol".into(), carol.id).await.expect("carol's bundle");
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bob's bundle");
+    alice
+        .client
+        .add_contact_from_relay("carol".into(), carol.id)
+        .await
+        .expect("carol's bundle");
+    bob.client
+        .add_contact_from_relay("carol".into(), carol.id)
+        .await
+        .expect("carol's bundle");
 
     let mut events = alice.client.subscribe();
     for i in 0..5 {
-        alice.client.send_text(bob.id, format!("to bob {i}")).await.expect("send");
-        alice.client.send_text(carol.id, format!("to carol {i}")).await.expect("send");
-        bob.client.send_text(carol.id, format!("bob to carol {i}")).await.expect("send");
+        alice
+            .client
+            .send_text(bob.id, format!("to bob {i}"))
+            .await
+            .expect("send");
+        alice
+            .client
+            .send_text(carol.id, format!("to carol {i}"))
+            .await
+            .expect("send");
+        bob.client
+            .send_text(carol.id, format!("bob to carol {i}"))
+            .await
+            .expect("send");
     }
     let got = wait_for_messages(&bob.client, alice.id, 5).await;
-    assert_eq!(got, (0..5).map(|i| format!("to bob {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        (0..5).map(|i| format!("to bob {i}")).collect::<Vec<_>>()
+    );
     wait_for_messages(&carol.client, alice.id, 5).await;
     wait_for_messages(&carol.client, bob.id, 5).await;
 
     // Replies go back sealed: Bob learnt Alice's access key from her messages.
-    let reply = bob.client.send_text(alice.id, "got them".into()).await.expect("reply");
+    let reply = bob
+        .client
+        .send_text(alice.id, "got them".into())
+        .await
+        .expect("reply");
     assert!(reply.sealed, "a reply to a known contact is sealed");
     wait_for_messages(&alice.client, bob.id, 1).await;
-    let reply = carol.client.send_text(alice.id, "me too".into()).await.expect("reply");
+    let reply = carol
+        .client
+        .send_text(alice.id, "me too".into())
+        .await
+        .expect("reply");
     assert!(reply.sealed);
     wait_for_messages(&alice.client, carol.id, 1).await;
     // And Alice's later messages to Bob are sealed too.
-    let later = alice.client.send_text(bob.id, "sealed now".into()).await.expect("send");
+    let later = alice
+        .client
+        .send_text(bob.id, "sealed now".into())
+        .await
+        .expect("send");
     assert!(later.sealed);
     wait_for_messages(&bob.client, alice.id, 6).await;
 
     // Alice saw her messages reach the relay.
     let mut sent = 0;
     while let Ok(e) = events.try_recv() {
-        if matches!(e, ClientEvent::Delivery { state: DeliveryState::Sent, .. }) {
+        if matches!(
+            e,
+            ClientEvent::Delivery {
+                state: DeliveryState::Sent,
+                ..
+            }
+        ) {
             sent += 1;
         }
     }
     assert!(sent >= 10, "delivery events: {sent}");
     for d in [&alice, &bob, &carol] {
-        let outbox = d.client.with_account(|a| a.outbox().expect("outbox")).await.expect("a");
+        let outbox = d
+            .client
+            .with_account(|a| a.outbox().expect("outbox"))
+            .await
+            .expect("a");
         assert!(outbox.is_empty(), "everything was confirmed by the relay");
     }
     relay.shutdown().await;
@@ -119,18 +174,35 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
     let addr = relay.local_addr();
     let alice = online(dir.path(), "alice", &relay).await;
     let bob = online(dir.path(), "bob", &relay).await;
-    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
 
     // Bob goes offline (app closed).
-    let Device { client, id: bob_id, path: bob_path, key: bob_key } = bob;
+    let Device {
+        client,
+        id: bob_id,
+        path: bob_path,
+        key: bob_key,
+    } = bob;
     drop(client.shutdown().await.expect("bob stops"));
 
     let secret = "strike vote on thursday, keep it off the company chat";
     for i in 0..10 {
-        alice.client.send_text(bob_id, format!("{secret} #{i}")).await.expect("send");
+        alice
+            .client
+            .send_text(bob_id, format!("{secret} #{i}"))
+            .await
+            .expect("send");
     }
     eventually(20, "the relay has Alice's messages", || async {
-        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+        alice
+            .client
+            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
+            .await
+            .unwrap_or(false)
     })
     .await;
 
@@ -142,11 +214,19 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
     // The relay goes down in the middle; Alice keeps writing into her outbox.
     relay.shutdown().await;
     for i in 10..15 {
-        alice.client.send_text(bob_id, format!("{secret} #{i}")).await.expect("send while relay is down");
+        alice
+            .client
+            .send_text(bob_id, format!("{secret} #{i}"))
+            .await
+            .expect("send while relay is down");
     }
     let relay = relay::start_at(&relay_dir, addr).await;
     eventually(30, "Alice's outbox drains after the restart", || async {
-        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+        alice
+            .client
+            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
+            .await
+            .unwrap_or(false)
     })
     .await;
 
@@ -159,7 +239,11 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
     expected.sort();
     assert_eq!(got, expected);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(incoming(&bob, alice.id).await.len(), 15, "nothing stored twice");
+    assert_eq!(
+        incoming(&bob, alice.id).await.len(),
+        15,
+        "nothing stored twice"
+    );
     let account = bob.shutdown().await.expect("stop");
     let raw = std::fs::read(&bob_path).expect("bob's db");
     assert!(!contains(&raw, b"strike vote"));
@@ -174,18 +258,37 @@ async fn sealed_messages_on_the_relay_carry_no_sender() {
     let relay = relay::start(&relay_dir).await;
     let alice = online(dir.path(), "alice", &relay).await;
     let bob = online(dir.path(), "bob", &relay).await;
-    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
-    alice.client.send_text(bob.id, "hello".into()).await.expect("send");
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    alice
+        .client
+        .send_text(bob.id, "hello".into())
+        .await
+        .expect("send");
     wait_for_messages(&bob.client, alice.id, 1).await;
     // Bob replies until he is offline; his replies to Alice are sealed.
-    let Device { client: alice_client, id: alice_id, .. } = alice;
+    let Device {
+        client: alice_client,
+        id: alice_id,
+        ..
+    } = alice;
     drop(alice_client.shutdown().await.expect("alice stops"));
     for i in 0..5 {
-        let e = bob.client.send_text(alice_id, format!("reply {i}")).await.expect("send");
+        let e = bob
+            .client
+            .send_text(alice_id, format!("reply {i}"))
+            .await
+            .expect("send");
         assert!(e.sealed);
     }
     eventually(20, "the relay has Bob's replies", || async {
-        bob.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+        bob.client
+            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
+            .await
+            .unwrap_or(false)
     })
     .await;
     let conn = rusqlite::Connection::open(relay_dir.join("relay.db")).expect("open relay db");
@@ -199,7 +302,10 @@ async fn sealed_messages_on_the_relay_carry_no_sender() {
     assert_eq!(rows.len(), 5);
     for (sealed, envelope) in rows {
         assert!(sealed);
-        assert!(!contains(&envelope, bob.id.as_bytes()), "the sender's account ID is hidden");
+        assert!(
+            !contains(&envelope, bob.id.as_bytes()),
+            "the sender's account ID is hidden"
+        );
         assert!(!contains(&envelope, &bob.id.as_bytes()[..16]));
         assert!(!contains(&envelope, b"reply"));
     }
@@ -212,14 +318,31 @@ async fn a_phone_killed_between_decrypt_and_commit_stores_the_message_once() {
     let relay = relay::start(&dir.path().join("relay")).await;
     let alice = online(dir.path(), "alice", &relay).await;
     let bob = online(dir.path(), "bob", &relay).await;
-    alice.client.add_contact_from_relay("bob".into(), bob.id).await.expect("bundle");
-    let Device { client, id: bob_id, path: bob_path, key: bob_key } = bob;
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    let Device {
+        client,
+        id: bob_id,
+        path: bob_path,
+        key: bob_key,
+    } = bob;
     drop(client.shutdown().await.expect("bob stops"));
     for i in 0..3 {
-        alice.client.send_text(bob_id, format!("m{i}")).await.expect("send");
+        alice
+            .client
+            .send_text(bob_id, format!("m{i}"))
+            .await
+            .expect("send");
     }
     eventually(20, "sent", || async {
-        alice.client.with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false)).await.unwrap_or(false)
+        alice
+            .client
+            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
+            .await
+            .unwrap_or(false)
     })
     .await;
 
@@ -239,13 +362,25 @@ async fn a_phone_killed_between_decrypt_and_commit_stores_the_message_once() {
     // First run dies after decrypting, before the commit.
     let crashed = run(Some("receive_before_commit"));
     // Killed by SIGABRT at the failpoint: no exit code.
-    assert_eq!(crashed.status.code(), None, "the phone was meant to die at the failpoint");
+    assert_eq!(
+        crashed.status.code(),
+        None,
+        "the phone was meant to die at the failpoint"
+    );
     let account = Account::open(&bob_path, &bob_key).expect("open after the crash");
-    assert_eq!(account.message_count().expect("count"), 0, "nothing was committed");
+    assert_eq!(
+        account.message_count().expect("count"),
+        0,
+        "nothing was committed"
+    );
     drop(account);
     // Second run: the relay delivers again (nothing was acknowledged).
     let ok = run(None);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let account = Account::open(&bob_path, &bob_key).expect("open");
     let mut bodies: Vec<String> = account
         .history(&alice.id, None, 100)

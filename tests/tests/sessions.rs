@@ -25,8 +25,17 @@ fn thousand_messages_each_way_shuffled_and_duplicated_are_stored_once() {
     let mut a_to_b = Vec::new();
     let mut b_to_a = Vec::new();
     for i in 0..N {
-        a_to_b.push(alice.send_text(&bob.id(), &format!("a→b {i}")).expect("send").bytes);
-        b_to_a.push(bob.send_text(&alice.id(), &format!("b→a {i}")).expect("send").bytes);
+        a_to_b.push(
+            alice
+                .send_text(&bob.id(), &format!("a→b {i}"))
+                .expect("send")
+                .bytes,
+        );
+        b_to_a.push(
+            bob.send_text(&alice.id(), &format!("b→a {i}"))
+                .expect("send")
+                .bytes,
+        );
         if i == N / 2 {
             // Both apps restart halfway through the conversation.
             alice.reopen();
@@ -65,7 +74,11 @@ fn thousand_messages_each_way_shuffled_and_duplicated_are_stored_once() {
     }
 
     let bob_history = bob.history(&alice.id(), None, 10_000).expect("history");
-    let mut bodies: Vec<String> = bob_history.iter().filter(|m| !m.outgoing).map(|m| m.body.clone()).collect();
+    let mut bodies: Vec<String> = bob_history
+        .iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| m.body.clone())
+        .collect();
     bodies.sort();
     let mut expected: Vec<String> = (0..N).map(|i| format!("a→b {i}")).collect();
     expected.push("hello bob".to_string());
@@ -85,13 +98,23 @@ fn conversation_continues_after_both_stores_reopen() {
     let mut bob = Phone::new(dir.path(), "bob");
     introduce(&mut alice, &mut bob);
     for round in 0..3 {
-        let e = alice.send_text(&bob.id(), &format!("ping {round}")).expect("send");
+        let e = alice
+            .send_text(&bob.id(), &format!("ping {round}"))
+            .expect("send");
         alice.reopen();
         bob.reopen();
-        assert!(matches!(bob.receive(&e.bytes).expect("recv"), Received::Stored { .. }));
-        let r = bob.send_text(&alice.id(), &format!("pong {round}")).expect("send");
+        assert!(matches!(
+            bob.receive(&e.bytes).expect("recv"),
+            Received::Stored { .. }
+        ));
+        let r = bob
+            .send_text(&alice.id(), &format!("pong {round}"))
+            .expect("send");
         bob.reopen();
-        assert!(matches!(alice.receive(&r.bytes).expect("recv"), Received::Stored { .. }));
+        assert!(matches!(
+            alice.receive(&r.bytes).expect("recv"),
+            Received::Stored { .. }
+        ));
     }
     assert_eq!(bob.history(&alice.id(), None, 100).expect("h").len(), 6);
 }
@@ -110,10 +133,20 @@ fn files_hold_no_plaintext_and_do_not_open_without_the_key() {
     for phone in [&alice, &bob] {
         let raw = phone.raw_bytes();
         assert!(raw.len() > 4096, "the store has data");
-        assert!(!contains(&raw, secret.as_bytes()), "plaintext on disk for {}", phone.name);
+        assert!(
+            !contains(&raw, secret.as_bytes()),
+            "plaintext on disk for {}",
+            phone.name
+        );
         assert!(!contains(&raw, b"north gate"));
-        assert!(!contains(&raw, b"SQLite format 3"), "the header is encrypted too");
-        assert!(!contains(&raw, b"CREATE TABLE"), "the schema is encrypted too");
+        assert!(
+            !contains(&raw, b"SQLite format 3"),
+            "the header is encrypted too"
+        );
+        assert!(
+            !contains(&raw, b"CREATE TABLE"),
+            "the schema is encrypted too"
+        );
         // Account IDs, which name who talks to whom, are inside the encryption.
         assert!(!contains(&raw, bob.id().as_bytes()));
         assert!(!contains(&raw, alice.id().as_bytes()));
@@ -188,5 +221,8 @@ fn panic_wipe_leaves_nothing_readable() {
     for f in &files {
         assert!(!f.exists(), "{} survived the wipe", f.display());
     }
-    assert!(matches!(Account::open(&path, &key), Err(Error::StoreMissing)));
+    assert!(matches!(
+        Account::open(&path, &key),
+        Err(Error::StoreMissing)
+    ));
 }

@@ -54,6 +54,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("memory db");
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .expect("set");
-        assert!(matches!(migrate(&mut conn), Err(Error::SchemaTooNew { .. })));
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::SchemaTooNew { .. })
+        ));
     }
 }

@@ -56,11 +56,13 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey) -> Result<()> {
 
     // 2. Prove the key: the first read of an encrypted page fails with
     //    SQLITE_NOTADB under a wrong key.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| match Error::from(e) {
-            Error::WrongDatabaseKey => Error::WrongDatabaseKey,
-            other => other,
-        })?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| match Error::from(e) {
+        Error::WrongDatabaseKey => Error::WrongDatabaseKey,
+        other => other,
+    })?;
 
     // 3. Pragmas that hold for the connection's lifetime.
     //    Deleted content is overwritten with zeros, not left in free pages.

@@ -23,11 +23,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use libsignal_protocol::{
-    Direction, GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair,
-    IdentityKeyStore, KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore, PreKeyId,
-    PreKeyRecord, PreKeyStore, ProtocolAddress, PublicKey, SenderKeyRecord, SenderKeyStore,
-    SessionRecord, SessionStore, SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord,
-    SignedPreKeyStore,
+    Direction, GenericSignedPreKey, IdentityChange, IdentityKey, IdentityKeyPair, IdentityKeyStore,
+    KyberPreKeyId, KyberPreKeyRecord, KyberPreKeyStore, PreKeyId, PreKeyRecord, PreKeyStore,
+    ProtocolAddress, PublicKey, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore,
+    SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 use uuid::Uuid;
@@ -41,11 +40,15 @@ type SignalResult<T> = Result<T, SignalProtocolError>;
 const SESSION_CACHE_LIMIT: usize = 4096;
 
 /// Committed hot state, kept across transactions by the account.
+///
+/// Records read from the database are cached too: sessions and identities are
+/// written only by [`Pending::flush`] just before a commit, so whatever a read
+/// finds in the database is committed state.
 pub(crate) struct SignalCache {
     identity: IdentityKeyPair,
     registration_id: u32,
-    sessions: HashMap<String, SessionRecord>,
-    identities: HashMap<String, IdentityKey>,
+    sessions: RefCell<HashMap<String, SessionRecord>>,
+    identities: RefCell<HashMap<String, IdentityKey>>,
 }
 
 impl SignalCache {
@@ -53,18 +56,23 @@ impl SignalCache {
         SignalCache {
             identity,
             registration_id,
-            sessions: HashMap::new(),
-            identities: HashMap::new(),
+            sessions: RefCell::new(HashMap::new()),
+            identities: RefCell::new(HashMap::new()),
         }
     }
 
     /// Takes in what a committed transaction wrote.
     pub(crate) fn absorb(&mut self, pending: Pending) {
-        if self.sessions.len() + pending.sessions.len() > SESSION_CACHE_LIMIT {
-            self.sessions.clear();
+        let sessions = self.sessions.get_mut();
+        if sessions.len() + pending.sessions.len() > SESSION_CACHE_LIMIT {
+            sessions.clear();
         }
-        self.sessions.extend(pending.sessions);
-        self.identities.extend(pending.identities);
+        sessions.extend(pending.sessions);
+        let identities = self.identities.get_mut();
+        if identities.len() + pending.identities.len() > SESSION_CACHE_LIMIT {
+            identities.clear();
+        }
+        identities.extend(pending.identities);
     }
 }
 
@@ -125,7 +133,10 @@ pub(crate) struct SignalStores<'t, 'c> {
 pub(crate) struct View<'s, 't, 'c>(&'s SignalStores<'t, 'c>);
 
 /// The address libsignal uses for an account's device.
-pub(crate) fn address(account: &AccountId, device: libsignal_protocol::DeviceId) -> ProtocolAddress {
+pub(crate) fn address(
+    account: &AccountId,
+    device: libsignal_protocol::DeviceId,
+) -> ProtocolAddress {
     ProtocolAddress::new(account.to_hex(), device)
 }
 
@@ -210,7 +221,7 @@ impl<'t, 'c> SignalStores<'t, 'c> {
         if let Some(r) = self.pending.sessions.get(address) {
             return Ok(Some(r.clone()));
         }
-        if let Some(r) = self.cache.sessions.get(address) {
+        if let Some(r) = self.cache.sessions.borrow().get(address) {
             return Ok(Some(r.clone()));
         }
         let bytes: Option<Vec<u8>> = self
@@ -219,9 +230,31 @@ impl<'t, 'c> SignalStores<'t, 'c> {
             .query_row([address], |r| r.get(0))
             .optional()?;
         match bytes {
-            Some(b) => Ok(Some(SessionRecord::deserialize(&b)?)),
+            Some(b) => {
+                let record = SessionRecord::deserialize(&b)?;
+                self.cache
+                    .sessions
+                    .borrow_mut()
+                    .insert(address.to_string(), record.clone());
+                Ok(Some(record))
+            }
             None => Ok(None),
         }
+    }
+
+    /// Runs `f` on the session record for `address` as this operation sees it,
+    /// without copying it.
+    pub(crate) fn with_session<R>(&self, address: &str, f: impl FnOnce(&SessionRecord) -> R) -> Result<Option<R>, Error> {
+        if let Some(r) = self.staged.borrow().sessions.get(address) {
+            return Ok(Some(f(r)));
+        }
+        if let Some(r) = self.pending.sessions.get(address) {
+            return Ok(Some(f(r)));
+        }
+        if let Some(r) = self.cache.sessions.borrow().get(address) {
+            return Ok(Some(f(r)));
+        }
+        Ok(self.session(address)?.as_ref().map(f))
     }
 
     fn identity(&self, address: &str) -> Result<Option<IdentityKey>, Error> {
@@ -231,7 +264,7 @@ impl<'t, 'c> SignalStores<'t, 'c> {
         if let Some(k) = self.pending.identities.get(address) {
             return Ok(Some(*k));
         }
-        if let Some(k) = self.cache.identities.get(address) {
+        if let Some(k) = self.cache.identities.borrow().get(address) {
             return Ok(Some(*k));
         }
         let bytes: Option<Vec<u8>> = self
@@ -240,7 +273,14 @@ impl<'t, 'c> SignalStores<'t, 'c> {
             .query_row([address], |r| r.get(0))
             .optional()?;
         match bytes {
-            Some(b) => Ok(Some(IdentityKey::decode(&b)?)),
+            Some(b) => {
+                let key = IdentityKey::decode(&b)?;
+                self.cache
+                    .identities
+                    .borrow_mut()
+                    .insert(address.to_string(), key);
+                Ok(Some(key))
+            }
             None => Ok(None),
         }
     }
@@ -299,9 +339,7 @@ impl IdentityKeyStore for View<'_, '_, '_> {
             return Err(storage_err(Error::IdentityMismatch(account)));
         }
         match self.0.identity(&address.to_string()).map_err(storage_err)? {
-            Some(known) if known != *identity => {
-                Err(storage_err(Error::IdentityMismatch(account)))
-            }
+            Some(known) if known != *identity => Err(storage_err(Error::IdentityMismatch(account))),
             _ => Ok(true),
         }
     }
@@ -322,7 +360,9 @@ impl SessionStore for View<'_, '_, '_> {
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> SignalResult<()> {
-        self.0.staged.borrow_mut()
+        self.0
+            .staged
+            .borrow_mut()
             .sessions
             .insert(address.to_string(), record.clone());
         Ok(())
@@ -336,7 +376,8 @@ impl PreKeyStore for View<'_, '_, '_> {
         if self.0.staged.borrow().removed_prekeys.contains(&id) {
             return Err(SignalProtocolError::InvalidPreKeyId);
         }
-        match self.0
+        match self
+            .0
             .record_blob("SELECT record FROM prekeys WHERE id = ?1", id)
             .map_err(storage_err)?
         {
@@ -345,13 +386,25 @@ impl PreKeyStore for View<'_, '_, '_> {
         }
     }
 
-    async fn save_pre_key(&mut self, prekey_id: PreKeyId, record: &PreKeyRecord) -> SignalResult<()> {
-        self.0.staged.borrow_mut().prekeys.push((prekey_id.into(), record.clone()));
+    async fn save_pre_key(
+        &mut self,
+        prekey_id: PreKeyId,
+        record: &PreKeyRecord,
+    ) -> SignalResult<()> {
+        self.0
+            .staged
+            .borrow_mut()
+            .prekeys
+            .push((prekey_id.into(), record.clone()));
         Ok(())
     }
 
     async fn remove_pre_key(&mut self, prekey_id: PreKeyId) -> SignalResult<()> {
-        self.0.staged.borrow_mut().removed_prekeys.push(prekey_id.into());
+        self.0
+            .staged
+            .borrow_mut()
+            .removed_prekeys
+            .push(prekey_id.into());
         Ok(())
     }
 }
@@ -359,7 +412,8 @@ impl PreKeyStore for View<'_, '_, '_> {
 #[async_trait(?Send)]
 impl SignedPreKeyStore for View<'_, '_, '_> {
     async fn get_signed_pre_key(&self, id: SignedPreKeyId) -> SignalResult<SignedPreKeyRecord> {
-        match self.0
+        match self
+            .0
             .record_blob("SELECT record FROM signed_prekeys WHERE id = ?1", id.into())
             .map_err(storage_err)?
         {
@@ -373,7 +427,11 @@ impl SignedPreKeyStore for View<'_, '_, '_> {
         id: SignedPreKeyId,
         record: &SignedPreKeyRecord,
     ) -> SignalResult<()> {
-        self.0.staged.borrow_mut().signed_prekeys.push((id.into(), record.clone()));
+        self.0
+            .staged
+            .borrow_mut()
+            .signed_prekeys
+            .push((id.into(), record.clone()));
         Ok(())
     }
 }
@@ -385,7 +443,8 @@ impl KyberPreKeyStore for View<'_, '_, '_> {
         if self.0.staged.borrow().removed_kyber.contains(&raw) {
             return Err(SignalProtocolError::InvalidKyberPreKeyId);
         }
-        match self.0
+        match self
+            .0
             .record_blob("SELECT record FROM kyber_prekeys WHERE id = ?1", raw)
             .map_err(storage_err)?
         {
@@ -399,7 +458,11 @@ impl KyberPreKeyStore for View<'_, '_, '_> {
         id: KyberPreKeyId,
         record: &KyberPreKeyRecord,
     ) -> SignalResult<()> {
-        self.0.staged.borrow_mut().kyber_prekeys.push((id.into(), record.clone()));
+        self.0
+            .staged
+            .borrow_mut()
+            .kyber_prekeys
+            .push((id.into(), record.clone()));
         Ok(())
     }
 
@@ -410,7 +473,8 @@ impl KyberPreKeyStore for View<'_, '_, '_> {
         base_key: &PublicKey,
     ) -> SignalResult<()> {
         let raw = u32::from(id);
-        let last_resort: Option<bool> = self.0
+        let last_resort: Option<bool> = self
+            .0
             .tx
             .prepare_cached("SELECT last_resort FROM kyber_prekeys WHERE id = ?1")
             .and_then(|mut s| s.query_row([raw], |r| r.get(0)).optional())
@@ -448,7 +512,11 @@ impl KyberPreKeyStore for View<'_, '_, '_> {
                         "reused base key",
                     ));
                 }
-                self.0.staged.borrow_mut().last_resort_uses.push((raw, signed, base));
+                self.0
+                    .staged
+                    .borrow_mut()
+                    .last_resort_uses
+                    .push((raw, signed, base));
                 Ok(())
             }
         }
@@ -463,7 +531,9 @@ impl SenderKeyStore for View<'_, '_, '_> {
         distribution_id: Uuid,
         record: &SenderKeyRecord,
     ) -> SignalResult<()> {
-        self.0.staged.borrow_mut()
+        self.0
+            .staged
+            .borrow_mut()
             .sender_keys
             .insert((sender.to_string(), distribution_id), record.clone());
         Ok(())
@@ -478,14 +548,17 @@ impl SenderKeyStore for View<'_, '_, '_> {
         if let Some(r) = self.0.staged.borrow().sender_keys.get(&key) {
             return Ok(Some(r.clone()));
         }
-        let bytes: Option<Vec<u8>> = self.0
+        let bytes: Option<Vec<u8>> = self
+            .0
             .tx
             .prepare_cached(
                 "SELECT record FROM sender_keys WHERE address = ?1 AND distribution_id = ?2",
             )
             .and_then(|mut s| {
-                s.query_row(params![key.0, &distribution_id.as_bytes()[..]], |r| r.get(0))
-                    .optional()
+                s.query_row(params![key.0, &distribution_id.as_bytes()[..]], |r| {
+                    r.get(0)
+                })
+                .optional()
             })
             .map_err(storage_err)?;
         bytes.map(|b| SenderKeyRecord::deserialize(&b)).transpose()

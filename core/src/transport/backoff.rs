@@ -19,9 +19,7 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// The next delay: uniform in [0, min(CAP, BASE · 2^attempt)].
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let ceiling = BASE
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(CAP);
+        let ceiling = BASE.saturating_mul(1u32 << self.attempt.min(16)).min(CAP);
         self.attempt = self.attempt.saturating_add(1);
         let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::rng().random_range(0..=ms))

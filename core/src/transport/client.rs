@@ -56,9 +56,14 @@ pub enum ClientEvent {
 pub enum ConnectionState {
     Connecting,
     /// Logged in; `queued` messages waited in the mailbox.
-    Connected { queued: u64 },
+    Connected {
+        queued: u64,
+    },
     /// Lost or refused; the next attempt comes after `retry_in_ms`.
-    Disconnected { reason: String, retry_in_ms: u64 },
+    Disconnected {
+        reason: String,
+        retry_in_ms: u64,
+    },
     Stopped,
 }
 
@@ -120,7 +125,10 @@ impl Client {
         let manager = tokio::spawn(manage(
             handle.clone(),
             relay,
-            Events { stream: events.clone(), state: state_tx },
+            Events {
+                stream: events.clone(),
+                state: state_tx,
+            },
             command_rx,
             shutdown_rx,
         ));
@@ -149,7 +157,10 @@ impl Client {
     /// Encrypts and commits a message, then sends it when connected. The
     /// message survives an app restart in the outbox until the relay has it.
     pub async fn send_text(&self, to: AccountId, body: String) -> Result<OutgoingEnvelope> {
-        let sent = self.account.call(move |a| a.send_text(&to, &body)).await??;
+        let sent = self
+            .account
+            .call(move |a| a.send_text(&to, &body))
+            .await??;
         let _ = self.events.send(ClientEvent::Delivery {
             envelope_id: sent.envelope_id,
             recipient: to,
@@ -162,7 +173,11 @@ impl Client {
 
     /// Fetches `account`'s bundle from the relay's directory and adds it as a
     /// contact, opening a session. Needs a connection.
-    pub async fn add_contact_from_relay(&self, name: String, account: AccountId) -> Result<AccountId> {
+    pub async fn add_contact_from_relay(
+        &self,
+        name: String,
+        account: AccountId,
+    ) -> Result<AccountId> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::FetchBundle { account, reply })
@@ -216,7 +231,15 @@ async fn manage(
             break;
         }
         events.send(ClientEvent::Connection(ConnectionState::Connecting));
-        let outcome = connected(&account, &relay, &events, &mut commands, &mut shutdown, &mut backoff).await;
+        let outcome = connected(
+            &account,
+            &relay,
+            &events,
+            &mut commands,
+            &mut shutdown,
+            &mut backoff,
+        )
+        .await;
         let reason = match outcome {
             Ok(()) => break,
             Err(e) => e.to_string(),
@@ -255,13 +278,19 @@ async fn connected(
 ) -> Result<()> {
     let (ws, hello) = link::open(relay).await?;
     let root = hello.trust_root;
-    account.call(move |a| a.set_relay_trust_root(&root)).await??;
+    account
+        .call(move |a| a.set_relay_trust_root(&root))
+        .await??;
     let challenge = hello.challenge;
-    let auth = account.call(move |a| a.sign_relay_challenge(&challenge)).await??;
+    let auth = account
+        .call(move |a| a.sign_relay_challenge(&challenge))
+        .await??;
     let (link, mut deliveries, queued) = link::start(ws, Some(auth)).await?;
     backoff.reset();
     set_up(account, &link).await?;
-    events.send(ClientEvent::Connection(ConnectionState::Connected { queued }));
+    events.send(ClientEvent::Connection(ConnectionState::Connected {
+        queued,
+    }));
     flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -309,7 +338,9 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
     .await?;
     if account.call(|a| a.needs_sender_certificate()).await?? {
         match link
-            .request(pb::client_frame::Body::SenderCertificate(pb::SenderCertificateRequest {}))
+            .request(pb::client_frame::Body::SenderCertificate(
+                pb::SenderCertificateRequest {},
+            ))
             .await?
         {
             pb::server_frame::Body::SenderCertificate(c) => {
@@ -317,17 +348,29 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
                     .call(move |a| a.set_sender_certificate(&c.certificate))
                     .await??;
             }
-            _ => return Err(Error::Transport("unexpected answer to a certificate request".into())),
+            _ => {
+                return Err(Error::Transport(
+                    "unexpected answer to a certificate request".into(),
+                ))
+            }
         }
     }
     let count = match link
-        .request(pb::client_frame::Body::PrekeyCount(pb::PreKeyCountRequest {}))
+        .request(pb::client_frame::Body::PrekeyCount(
+            pb::PreKeyCountRequest {},
+        ))
         .await?
     {
         pb::server_frame::Body::PrekeyCount(c) => c,
-        _ => return Err(Error::Transport("unexpected answer to a prekey count".into())),
+        _ => {
+            return Err(Error::Transport(
+                "unexpected answer to a prekey count".into(),
+            ))
+        }
     };
-    if count.one_time_prekeys < ONE_TIME_LOW_WATER || count.one_time_kyber_prekeys < ONE_TIME_LOW_WATER {
+    if count.one_time_prekeys < ONE_TIME_LOW_WATER
+        || count.one_time_kyber_prekeys < ONE_TIME_LOW_WATER
+    {
         let first_upload = count.one_time_prekeys == 0 && count.one_time_kyber_prekeys == 0;
         let upload = account
             .call(move |a| {
@@ -338,14 +381,19 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
                 }
             })
             .await??;
-        link.request(pb::client_frame::Body::UploadPrekeys(upload)).await?;
+        link.request(pb::client_frame::Body::UploadPrekeys(upload))
+            .await?;
     }
     Ok(())
 }
 
 /// Sends every outbox envelope, a window at a time, and drops each from the
 /// outbox once the relay confirms it is durable.
-async fn flush_outbox(account: &AccountHandle, link: &Link, events: &broadcast::Sender<ClientEvent>) -> Result<()> {
+async fn flush_outbox(
+    account: &AccountHandle,
+    link: &Link,
+    events: &broadcast::Sender<ClientEvent>,
+) -> Result<()> {
     let outbox = account.call(|a| a.outbox()).await??;
     for window in outbox.chunks(SEND_WINDOW) {
         let sends = window.iter().map(|e| async move {
@@ -369,7 +417,9 @@ async fn flush_outbox(account: &AccountHandle, link: &Link, events: &broadcast::
         });
         for (e, result) in futures_util::future::join_all(sends).await {
             let state = match result {
-                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => DeliveryState::Sent,
+                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
+                    DeliveryState::Sent
+                }
                 Ok(_) => DeliveryState::Failed {
                     reason: "the relay does not know the recipient".into(),
                 },
@@ -394,7 +444,10 @@ async fn flush_outbox(account: &AccountHandle, link: &Link, events: &broadcast::
 
 /// Relay refusals that retrying will not cure.
 fn permanent(code: &str) -> bool {
-    matches!(code, "NOT_FOUND" | "UNAUTHORIZED" | "TOO_LARGE" | "MALFORMED")
+    matches!(
+        code,
+        "NOT_FOUND" | "UNAUTHORIZED" | "TOO_LARGE" | "MALFORMED"
+    )
 }
 
 async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
@@ -407,7 +460,9 @@ async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
         .await?
     {
         pb::server_frame::Body::Bundle(b) => Ok(b.encode_to_vec()),
-        _ => Err(Error::Transport("unexpected answer to a bundle request".into())),
+        _ => Err(Error::Transport(
+            "unexpected answer to a bundle request".into(),
+        )),
     }
 }
 
@@ -437,9 +492,12 @@ async fn receive(
         .await??;
     for r in &results {
         if let Err(e) = r {
-            let _ = events.send(ClientEvent::Undecryptable { reason: e.to_string() });
+            let _ = events.send(ClientEvent::Undecryptable {
+                reason: e.to_string(),
+            });
         }
     }
     // Committed (durably: WAL fsync) — now the relay may forget them.
-    link.notify(pb::client_frame::Body::Ack(pb::Ack { ids })).await
+    link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
+        .await
 }

@@ -78,7 +78,8 @@ pub(crate) async fn open(relay: &RelayAddress) -> Result<(Ws, Hello)> {
         tcp.set_nodelay(true).map_err(transport)?;
         let config = client_config(relay.fingerprint).map_err(transport)?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from("relay.rankfile.invalid").map_err(transport)?;
+        let name =
+            rustls::pki_types::ServerName::try_from("relay.rankfile.invalid").map_err(transport)?;
         let tls = connector.connect(name, tcp).await.map_err(transport)?;
         let mut ws_config = WebSocketConfig::default();
         ws_config.max_message_size = Some(MAX_FRAME_LEN);
@@ -96,7 +97,10 @@ pub(crate) async fn open(relay: &RelayAddress) -> Result<(Ws, Hello)> {
             _ => return Err(Error::Transport("the relay did not say hello".into())),
         };
         if hello.version != pb::ProtocolVersion::ProtocolVersion1 as u32 {
-            return Err(Error::Transport(format!("relay speaks protocol {}", hello.version)));
+            return Err(Error::Transport(format!(
+                "relay speaks protocol {}",
+                hello.version
+            )));
         }
         Ok((
             ws,
@@ -143,7 +147,11 @@ pub(crate) async fn start(
 
     tokio::spawn(async move {
         while let Some(f) = out_rx.recv().await {
-            if sink.send(WsMessage::binary(f.encode_to_vec())).await.is_err() {
+            if sink
+                .send(WsMessage::binary(f.encode_to_vec()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -158,10 +166,14 @@ pub(crate) async fn start(
                 WsMessage::Close(_) => break,
                 _ => continue,
             };
-            let Ok(f) = pb::ServerFrame::decode(bytes.as_ref()) else { break };
+            let Ok(f) = pb::ServerFrame::decode(bytes.as_ref()) else {
+                break;
+            };
             match f.body {
                 Some(pb::server_frame::Body::Deliver(d)) => {
-                    if deliver_tx.send(d).await.is_err() {
+                    // Waits while the receive loop is behind: backpressure.
+                    let queued = deliver_tx.send(d).await;
+                    if queued.is_err() {
                         break;
                     }
                 }
@@ -221,7 +233,10 @@ pub(crate) fn relay_error(e: &pb::Error) -> Error {
 impl Link {
     /// Sends a request and waits for its reply; a relay `Error` becomes
     /// [`Error::Relay`].
-    pub(crate) async fn request(&self, body: pb::client_frame::Body) -> Result<pb::server_frame::Body> {
+    pub(crate) async fn request(
+        &self,
+        body: pb::client_frame::Body,
+    ) -> Result<pb::server_frame::Body> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending

@@ -36,7 +36,9 @@ impl ServerCertVerifier for PinnedCertificate {
         if bool::from(seen.as_slice().ct_eq(&self.fingerprint)) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("the relay's certificate is not the pinned one".into()))
+            Err(rustls::Error::General(
+                "the relay's certificate is not the pinned one".into(),
+            ))
         }
     }
 
@@ -46,7 +48,12 @@ impl ServerCertVerifier for PinnedCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -55,7 +62,12 @@ impl ServerCertVerifier for PinnedCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -66,7 +78,9 @@ impl ServerCertVerifier for PinnedCertificate {
 }
 
 /// A rustls client configuration that trusts only the pinned certificate.
-pub(crate) fn client_config(fingerprint: [u8; FINGERPRINT_LEN]) -> Result<ClientConfig, rustls::Error> {
+pub(crate) fn client_config(
+    fingerprint: [u8; FINGERPRINT_LEN],
+) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?

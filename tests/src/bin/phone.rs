@@ -38,7 +38,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Ok(rt) = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    else {
         return ExitCode::from(2);
     };
     rt.block_on(async move {
