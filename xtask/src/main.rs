@@ -40,11 +40,18 @@ fn main() -> ExitCode {
             println!("{}", protoc.display());
             return ExitCode::SUCCESS;
         }
-        "demo" => ["run", "--package", "rankfile-core", "--example", "demo", "--"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(rest)
-            .collect(),
+        "demo" => [
+            "run",
+            "--package",
+            "rankfile-core",
+            "--example",
+            "demo",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(rest)
+        .collect(),
         "test" => ["test", "--workspace"]
             .iter()
             .map(|s| s.to_string())
@@ -59,7 +66,14 @@ fn main() -> ExitCode {
             }
             return run(
                 &protoc,
-                &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
             );
         }
         "help" | "--help" | "-h" => {
@@ -78,9 +92,18 @@ fn main() -> ExitCode {
 /// Runs cargo with `args` and `PROTOC` set, passing its exit code on.
 fn run(protoc: &std::path::Path, args: &[&str]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    match Command::new(cargo).args(args).env("PROTOC", protoc).status() {
+    match Command::new(cargo)
+        .args(args)
+        .env("PROTOC", protoc)
+        .status()
+    {
         Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => ExitCode::from(status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1)),
+        Ok(status) => ExitCode::from(
+            status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1),
+        ),
         Err(e) => {
             eprintln!("xtask: could not run cargo: {e}");
             ExitCode::FAILURE
