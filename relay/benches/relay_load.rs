@@ -56,8 +56,10 @@ struct RelayProcess {
 impl RelayProcess {
     fn start(data: &std::path::Path) -> RelayProcess {
         let mut child = Command::new(relay_binary())
-            .args(["--bind", "127.0.0.1:0", "--max-connections", "30000", "--log", "warn", "--data-dir"])
+            .args(["--bind", "127.0.0.1:0", "--max-connections", "30000", "--data-dir"])
             .arg(data)
+            .arg("--log")
+            .arg(std::env::var("RELAY_LOAD_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -316,6 +318,7 @@ async fn send(mut c: Client, to: [u8; 20], msgs: usize) -> u64 {
             match next {
                 Some(Ok(Message::Binary(b))) => match pb::ServerFrame::decode(&b[..]).expect("frame").body {
                     Some(Out::SendResult(_)) => answered += 1,
+                    Some(Out::QueueEmpty(_)) => {}
                     other => panic!("sender got {other:?}"),
                 },
                 Some(Ok(_)) => {}
