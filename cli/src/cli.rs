@@ -1,0 +1,194 @@
+//! The command line: every command, flag and environment variable, and the
+//! exit codes, as clap derives them (`rankfile --help` shows all of it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// What `rankfile --help` says after the commands.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  error (see the message)
+  2  usage: the command line or its input was wrong
+  3  wrong passphrase for this home (nothing was changed)
+  4  relay unreachable or refusing
+  5  no home here (run `rankfile init`), or a home already exists
+  6  safety numbers do not match
+
+Environment:
+  RANKFILE_HOME        the home directory (like --home)
+  RANKFILE_PASSPHRASE  the passphrase, for scripts (otherwise it is asked for, without echo)";
+
+/// Rankfile: end-to-end encrypted messaging for rank-and-file committees.
+#[derive(Debug, Parser)]
+#[command(name = "rankfile", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The home directory holding this device's encrypted store
+    /// (default: the user's data directory, e.g. ~/.local/share/rankfile).
+    #[arg(long, global = true, env = "RANKFILE_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print JSON for scripts (one object per line) instead of text for people.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an identity and an encrypted store in the home directory.
+    Init(InitArgs),
+    /// Show this account's ID and the data to verify it.
+    Id,
+    /// Add, list, check and verify contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Send a message, waiting until the relay holds it durably.
+    Send(SendArgs),
+    /// Print messages as they arrive, until Ctrl-C.
+    Watch(WatchArgs),
+    /// Panic wipe: destroy the store, the salt and the configuration.
+    Wipe(WipeArgs),
+    /// Run a relay server (same flags as the `rankfile-relay` binary).
+    Relay(rankfile_relay::Args),
+    /// Play the whole system on this machine: a relay and simulated phones.
+    Demo(DemoArgs),
+}
+
+/// Which relay to use: saved by `init`, overridable per command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RelayOpts {
+    /// The relay's address, e.g. 127.0.0.1:7443.
+    #[arg(long, value_name = "ADDR")]
+    pub relay: Option<SocketAddr>,
+    /// The relay's certificate fingerprint (SHA-256, hex), as it printed on start.
+    #[arg(long, value_name = "HEX")]
+    pub fingerprint: Option<String>,
+}
+
+/// `rankfile init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile contact …`.
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Fetch a contact's keys from the relay and open a session with it.
+    Add {
+        /// A name for the contact, as you will see it.
+        name: String,
+        /// Their account ID (rf1-…).
+        account_id: String,
+        #[command(flatten)]
+        relay: RelayOpts,
+    },
+    /// List contacts and whether each is verified.
+    List,
+    /// Show the safety number to compare with a contact.
+    Safety {
+        /// Their account ID (rf1-…).
+        account_id: String,
+    },
+    /// Mark a contact verified by their safety-number code or digits.
+    Verify(VerifyArgs),
+}
+
+/// `rankfile contact verify`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["scanned", "digits"])))]
+pub struct VerifyArgs {
+    /// Their account ID (rf1-…).
+    pub account_id: String,
+    /// The code their phone shows (`rankfile contact safety` → scannable), in hex.
+    #[arg(long, value_name = "HEX")]
+    pub scanned: Option<String>,
+    /// The 60 digits their phone shows, after comparing them by eye.
+    #[arg(long, value_name = "DIGITS")]
+    pub digits: Option<String>,
+}
+
+/// `rankfile send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The recipient's account ID (rf1-…); must be a contact.
+    pub account_id: String,
+    /// The message.
+    pub text: String,
+    /// Seconds to wait for the relay before giving up (the message stays queued).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile wipe`.
+#[derive(Debug, Args)]
+pub struct WipeArgs {
+    /// Do not ask for the typed confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `rankfile demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated phones: one organizer and the rest members (2–200).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(2..=200))]
+    pub phones: u16,
+    /// Keep every database (relay and phones) in DIR instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Messages the organizer sends to the phone that is offline.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub offline_messages: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn relay_takes_the_relay_binary_flags() {
+        let cli =
+            Cli::try_parse_from(["rankfile", "relay", "--bind", "127.0.0.1:0"]).expect("parses");
+        match cli.command {
+            Command::Relay(args) => assert_eq!(args.bind.map(|a| a.port()), Some(0)),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_needs_a_way_to_verify() {
+        assert!(Cli::try_parse_from(["rankfile", "contact", "verify", "rf1-x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["rankfile", "contact", "verify", "rf1-x", "--digits", "1"])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("3  wrong passphrase"), "{help}");
+        assert!(help.contains("4  relay unreachable"));
+    }
+}

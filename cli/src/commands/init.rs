@@ -1,0 +1,88 @@
+//! `rankfile init`: a new identity in a new encrypted store, the relay saved,
+//! and — when a relay is given — a first connection that publishes the
+//! prekeys, so that others can add this account at once.
+
+use serde_json::json;
+
+use crate::cli::InitArgs;
+use crate::error::{CliError, Result};
+use crate::home::{relay_address, Home, RelayConfig};
+use crate::keyfile;
+use crate::net;
+use crate::output::{Output, Style};
+
+/// Runs `rankfile init`.
+pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
+    if home.exists() {
+        return Err(CliError::HomeExists(home.dir().to_path_buf()));
+    }
+    let relay = match (&args.relay.relay, &args.relay.fingerprint) {
+        (Some(addr), Some(fp)) => Some((relay_address(*addr, fp)?, fp.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Usage(
+                "--relay and --fingerprint go together".into(),
+            ))
+        }
+    };
+    let passphrase = keyfile::read_passphrase(true)?;
+    let account = home.create(&passphrase)?;
+    drop(passphrase);
+    let id = account.id();
+    let mut published = false;
+    let mut warning = None;
+    match relay {
+        Some((address, fingerprint)) => {
+            home.save_relay(&RelayConfig {
+                address: address.addr,
+                fingerprint: fingerprint.to_lowercase(),
+            })?;
+            let rt = net::runtime()?;
+            rt.block_on(async {
+                match net::connect(account, &address, out).await {
+                    Ok((client, _)) => {
+                        published = true;
+                        let _ = client.shutdown().await;
+                    }
+                    Err(e) => warning = Some(e),
+                }
+            });
+        }
+        None => drop(account),
+    }
+    out.emit(
+        || {
+            let mut s = format!(
+                "{} {}\n{:<11}{}\n{:<11}{}",
+                out.paint(Style::Good, "created"),
+                home.dir().display(),
+                "account",
+                out.paint(Style::Bold, &id.to_string()),
+                "relay",
+                if published {
+                    "prekeys published; others can add you now"
+                } else {
+                    "not connected yet (pass --relay and --fingerprint to a networked command)"
+                }
+            );
+            s.push_str(
+                "\nGive your account ID to your contacts, then compare safety numbers in person.",
+            );
+            s
+        },
+        || json!({ "home": home.dir(), "account_id": id.to_string(), "published": published }),
+    );
+    match warning {
+        // The home exists; only the relay failed. Say so with the relay's code.
+        Some(e) => Err(CliError::RelayUnreachable {
+            addr: match &e {
+                CliError::RelayUnreachable { addr, .. } => addr.clone(),
+                _ => String::new(),
+            },
+            reason: format!(
+                "{e}. The home was created; your prekeys will be published on the next `rankfile watch`"
+            ),
+        }),
+        None => Ok(()),
+    }
+}

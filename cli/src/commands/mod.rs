@@ -1,0 +1,40 @@
+//! One module per command; [`run`] picks the one the command line names.
+
+mod contact;
+mod id;
+mod init;
+mod relay;
+mod send;
+mod watch;
+mod wipe;
+
+use rankfile_core::AccountId;
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, Result};
+use crate::home::Home;
+use crate::output::Output;
+
+/// Runs the command.
+pub fn run(cli: Cli, out: &Output) -> Result<()> {
+    let home = || Home::resolve(cli.home.clone());
+    match cli.command {
+        Command::Init(args) => init::run(&home()?, &args, out),
+        Command::Id => id::run(&home()?, out),
+        Command::Contact(cmd) => contact::run(&home()?, cmd, out),
+        Command::Send(args) => send::run(&home()?, &args, out),
+        Command::Watch(args) => watch::run(&home()?, &args, out),
+        Command::Wipe(args) => wipe::run(&home()?, &args, out),
+        Command::Relay(args) => relay::run(args),
+        Command::Demo(args) => crate::demo::run(&args, out),
+    }
+}
+
+/// Parses an account ID typed by a person, with a plain error.
+pub fn parse_account_id(text: &str) -> Result<AccountId> {
+    AccountId::parse(text).map_err(|e| {
+        CliError::Usage(format!(
+            "`{text}` is not an account ID ({e}); it looks like rf1-xxxxx-xxxxx-…, see `rankfile id` on their device"
+        ))
+    })
+}
