@@ -108,14 +108,16 @@ pub async fn serve(
         Ok::<_, Error>(ws)
     };
     let ws = tokio::select! {
-        r = timeout(relay.config.handshake_timeout(), handshake) => match r {
+        // Boxed: the handshake's large state is freed once it is done, instead of
+        // sizing the connection's long-lived future.
+        r = timeout(relay.config.handshake_timeout(), Box::pin(handshake)) => match r {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => { tracing::debug!(error = %e, "handshake failed"); return; }
             Err(_) => { tracing::debug!("handshake timed out"); return; }
         },
         _ = shutdown.recv() => return,
     };
-    let mut conn = Connection {
+    let mut conn = Box::new(Connection {
         relay,
         ws,
         challenge: auth::new_challenge(),
@@ -126,7 +128,7 @@ pub async fn serve(
         last_heard: Instant::now(),
         pinged: false,
         started,
-    };
+    });
     let end = conn.run(&mut shutdown).await;
     conn.finish(end).await;
 }
@@ -164,12 +166,12 @@ impl Connection {
                     }
                 }
                 msg = self.ws.next(), if self.pending.len() < MAX_PENDING_REQUESTS => {
-                    if let Some(end) = self.on_read(msg).await? { return Ok(end); }
+                    if let Some(end) = Box::pin(self.on_read(msg)).await? { return Ok(end); }
                     // Take whatever else has already arrived before flushing, so
                     // replies to a burst of requests share TLS records.
                     while self.pending.len() < MAX_PENDING_REQUESTS && self.out.len() < 64 {
                         let Some(msg) = self.ws.next().now_or_never() else { break };
-                        if let Some(end) = self.on_read(msg).await? { return Ok(end); }
+                        if let Some(end) = Box::pin(self.on_read(msg)).await? { return Ok(end); }
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -428,7 +430,7 @@ impl Connection {
         Ok(None)
     }
 
-    async fn finish(mut self, end: Result<End>) {
+    async fn finish(mut self: Box<Self>, end: Result<End>) {
         match &end {
             Ok(End::Closed) | Ok(End::Idle) | Ok(End::Displaced) | Ok(End::Refused) => {}
             Ok(End::Shutdown) => {

@@ -15,7 +15,7 @@ pub const MAX_ATTACHMENT_CHUNK: usize = 192 * 1024;
 
 /// WebSocket read buffer: small, because most connections sit idle and each one
 /// keeps this much allocated; it grows on demand for a large frame.
-pub const WS_READ_BUFFER: usize = 2 * 1024;
+pub const WS_READ_BUFFER: usize = 1024;
 
 /// Frames a client may send before authenticating that are refused with
 /// NOT_AUTHENTICATED before the relay hangs up on it.
