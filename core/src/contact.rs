@@ -157,7 +157,7 @@ pub(crate) fn set_access_key(
     conn.prepare_cached(
         "UPDATE contacts SET access_key = ?2 WHERE account_id = ?1 AND access_key IS NOT ?2",
     )?
-        .execute(params![&id.as_bytes()[..], &key[..]])?;
+    .execute(params![&id.as_bytes()[..], &key[..]])?;
     Ok(())
 }
 

@@ -52,7 +52,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
     ))
 }
 
-
 fn decode(raw: Raw) -> Result<StoredMessage> {
     let (id, peer, outgoing, body, sent_at_ms, stored_at_ms, state, envelope_id) = raw;
     Ok(StoredMessage {

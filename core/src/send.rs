@@ -27,8 +27,6 @@ use crate::store::signal::{address, Pending, SignalStores};
 /// A sender certificate is not used for sending within this long of its expiry.
 const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
 
-
-
 /// An envelope committed to the outbox, ready for the relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -244,7 +244,11 @@ impl<'t, 'c> SignalStores<'t, 'c> {
 
     /// Runs `f` on the session record for `address` as this operation sees it,
     /// without copying it.
-    pub(crate) fn with_session<R>(&self, address: &str, f: impl FnOnce(&SessionRecord) -> R) -> Result<Option<R>, Error> {
+    pub(crate) fn with_session<R>(
+        &self,
+        address: &str,
+        f: impl FnOnce(&SessionRecord) -> R,
+    ) -> Result<Option<R>, Error> {
         if let Some(r) = self.staged.borrow().sessions.get(address) {
             return Ok(Some(f(r)));
         }
