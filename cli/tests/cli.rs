@@ -275,3 +275,23 @@ fn usage_and_home_errors_have_their_own_codes() {
         .success()
         .stdout(predicate::str::contains("3  wrong passphrase"));
 }
+
+#[test]
+fn an_unreachable_relay_has_its_own_code_and_keeps_the_home() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    // Nothing listens on port 1 of loopback.
+    rankfile(&home)
+        .args([
+            "init",
+            "--relay",
+            "127.0.0.1:1",
+            "--fingerprint",
+            &"ab".repeat(32),
+        ])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("could not be reached"));
+    assert!(home.join("account.db").exists());
+    rankfile(&home).arg("id").assert().success();
+}

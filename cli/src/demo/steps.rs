@@ -61,7 +61,10 @@ impl Demo<'_> {
                 self.timeline.say(&format!(
                     "organizer and {} both show safety number {}… — verified by scanning each other's code",
                     self.phones[m].name,
-                    &organizer_side.digits[..17]
+                    organizer_side
+                        .digits
+                        .get(..17)
+                        .unwrap_or(&organizer_side.digits)
                 ));
             }
         }
