@@ -33,7 +33,10 @@ const SEND_WINDOW: usize = 64;
 const PAYLOAD: usize = 1024;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -56,7 +59,13 @@ struct RelayProcess {
 impl RelayProcess {
     fn start(data: &std::path::Path) -> RelayProcess {
         let mut child = Command::new(relay_binary())
-            .args(["--bind", "127.0.0.1:0", "--max-connections", "30000", "--data-dir"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--max-connections",
+                "30000",
+                "--data-dir",
+            ])
             .arg(data)
             .arg("--log")
             .arg(std::env::var("RELAY_LOAD_LOG").unwrap_or_else(|_| "warn".into()))
@@ -65,15 +74,25 @@ impl RelayProcess {
             .spawn()
             .expect("spawn rankfile-relay");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("startup line");
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("startup line");
         // `rankfile-relay listening on <addr> fingerprint <hex>`
         let words: Vec<&str> = line.split_whitespace().collect();
-        assert!(words.len() == 6 && words[1] == "listening", "unexpected startup line {line:?}");
-        RelayProcess { child, addr: words[3].parse().expect("addr"), fingerprint: words[5].to_owned() }
+        assert!(
+            words.len() == 6 && words[1] == "listening",
+            "unexpected startup line {line:?}"
+        );
+        RelayProcess {
+            child,
+            addr: words[3].parse().expect("addr"),
+            fingerprint: words[5].to_owned(),
+        }
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -82,7 +101,10 @@ impl RelayProcess {
     }
 
     fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -100,7 +122,11 @@ fn relay_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join("rankfile-relay");
-    assert!(bin.exists(), "build the relay binary first: {} is missing", bin.display());
+    assert!(
+        bin.exists(),
+        "build the relay binary first: {} is missing",
+        bin.display()
+    );
     bin
 }
 
@@ -122,13 +148,20 @@ impl Worker {
             .expect("spawn worker");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Worker { child, stdin, stdout }
+        Worker {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     fn expect_line(&mut self, prefix: &str) -> String {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("worker line");
-        assert!(line.starts_with(prefix), "worker said {line:?}, expected {prefix}");
+        assert!(
+            line.starts_with(prefix),
+            "worker said {line:?}, expected {prefix}"
+        );
         line
     }
 
@@ -175,7 +208,15 @@ fn orchestrate() {
     // (2) Durable throughput: `pairs` senders per worker, 1 KiB payloads.
     let senders = pairs * WORKERS;
     let mut workers: Vec<Worker> = (0..WORKERS)
-        .map(|_| Worker::spawn(&["throughput".into(), addr.clone(), fp.clone(), pairs.to_string(), msgs.to_string()]))
+        .map(|_| {
+            Worker::spawn(&[
+                "throughput".into(),
+                addr.clone(),
+                fp.clone(),
+                pairs.to_string(),
+                msgs.to_string(),
+            ])
+        })
         .collect();
     for w in &mut workers {
         w.expect_line("ready");
@@ -187,7 +228,11 @@ fn orchestrate() {
     let mut total = 0u64;
     for w in &mut workers {
         let line = w.expect_line("done");
-        total += line.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).expect("count");
+        total += line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("count");
     }
     let elapsed = start.elapsed();
     for w in workers {
@@ -205,7 +250,10 @@ fn orchestrate() {
 // ---- workers
 
 fn worker(args: &[String]) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let addr: SocketAddr = args[1].parse().expect("addr");
     let fp = args[2].clone();
     match args[0].as_str() {
@@ -251,7 +299,9 @@ async fn idle_worker(addr: SocketAddr, fp: String, count: usize) {
     // Keep reading (answers the relay's keepalive pings) until told to stop.
     let mut readers = Vec::with_capacity(clients.len());
     for mut c in clients {
-        readers.push(tokio::spawn(async move { while let Some(Ok(_)) = c.ws.next().await {} }));
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = c.ws.next().await {}
+        }));
     }
     println!("ready");
     let _ = std::io::stdout().flush();
@@ -262,7 +312,14 @@ async fn idle_worker(addr: SocketAddr, fp: String, count: usize) {
 }
 
 fn frame(request_id: u64, body: In) -> Message {
-    Message::binary(pb::ClientFrame { version: 1, request_id, body: Some(body) }.encode_to_vec())
+    Message::binary(
+        pb::ClientFrame {
+            version: 1,
+            request_id,
+            body: Some(body),
+        }
+        .encode_to_vec(),
+    )
 }
 
 async fn throughput_worker(addr: SocketAddr, fp: String, pairs: usize, msgs: usize) {
@@ -316,11 +373,13 @@ async fn send(mut c: Client, to: [u8; 20], msgs: usize) -> u64 {
         let mut next = c.ws.next().await;
         loop {
             match next {
-                Some(Ok(Message::Binary(b))) => match pb::ServerFrame::decode(&b[..]).expect("frame").body {
-                    Some(Out::SendResult(_)) => answered += 1,
-                    Some(Out::QueueEmpty(_)) => {}
-                    other => panic!("sender got {other:?}"),
-                },
+                Some(Ok(Message::Binary(b))) => {
+                    match pb::ServerFrame::decode(&b[..]).expect("frame").body {
+                        Some(Out::SendResult(_)) => answered += 1,
+                        Some(Out::QueueEmpty(_)) => {}
+                        other => panic!("sender got {other:?}"),
+                    }
+                }
                 Some(Ok(_)) => {}
                 other => panic!("sender connection ended: {other:?}"),
             }
@@ -341,14 +400,16 @@ async fn receive(mut c: Client, msgs: usize) -> u64 {
         let mut next = c.ws.next().await;
         loop {
             match next {
-                Some(Ok(Message::Binary(b))) => match pb::ServerFrame::decode(&b[..]).expect("frame").body {
-                    Some(Out::Deliver(d)) => {
-                        assert_eq!(d.envelope.len(), PAYLOAD);
-                        ids.push(d.id);
+                Some(Ok(Message::Binary(b))) => {
+                    match pb::ServerFrame::decode(&b[..]).expect("frame").body {
+                        Some(Out::Deliver(d)) => {
+                            assert_eq!(d.envelope.len(), PAYLOAD);
+                            ids.push(d.id);
+                        }
+                        Some(Out::QueueEmpty(_)) => {}
+                        other => panic!("receiver got {other:?}"),
                     }
-                    Some(Out::QueueEmpty(_)) => {}
-                    other => panic!("receiver got {other:?}"),
-                },
+                }
                 Some(Ok(_)) => {}
                 other => panic!("receiver connection ended: {other:?}"),
             }
@@ -358,7 +419,14 @@ async fn receive(mut c: Client, msgs: usize) -> u64 {
             }
         }
         got += ids.len();
-        c.ws.send(frame(0, In::Ack(pb::Ack { ids: std::mem::take(&mut ids) }))).await.expect("ack");
+        c.ws.send(frame(
+            0,
+            In::Ack(pb::Ack {
+                ids: std::mem::take(&mut ids),
+            }),
+        ))
+        .await
+        .expect("ack");
     }
     got as u64
 }

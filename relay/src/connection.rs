@@ -158,6 +158,11 @@ impl Connection {
                 _ = shutdown.recv() => return Ok(End::Shutdown),
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => {
                     if let Some(f) = done { self.out.push(f); }
+                    // Collect every other finished request too (a group commit
+                    // finishes many at once): one flush for all their replies.
+                    while let Some(Some(done)) = self.pending.next().now_or_never() {
+                        if let Some(f) = done { self.out.push(f); }
+                    }
                 }
                 _ = mail(&self.role) => {
                     if let Role::Device(s) = &mut self.role {

@@ -3,16 +3,27 @@
 
 mod support;
 
-use rankfile_proto::v1::{self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
 use sha2::{Digest, Sha256};
 use support::*;
 
 fn put(address: &[u8], total: u64, offset: u64, data: &[u8]) -> In {
-    In::PutAttachment(pb::PutAttachment { address: address.to_vec(), total_size: total, offset, data: data.to_vec() })
+    In::PutAttachment(pb::PutAttachment {
+        address: address.to_vec(),
+        total_size: total,
+        offset,
+        data: data.to_vec(),
+    })
 }
 
 fn get(address: &[u8], offset: u64, max_len: u32) -> In {
-    In::GetAttachment(pb::GetAttachment { address: address.to_vec(), offset, max_len })
+    In::GetAttachment(pb::GetAttachment {
+        address: address.to_vec(),
+        offset,
+        max_len,
+    })
 }
 
 #[tokio::test]
@@ -24,7 +35,10 @@ async fn chunked_round_trip_and_wrong_addresses() {
     up.request(In::Anonymous(pb::Anonymous {})).await;
     let mut offset = 0usize;
     for chunk in blob.chunks(100_000) {
-        match up.request(put(&address, blob.len() as u64, offset as u64, chunk)).await {
+        match up
+            .request(put(&address, blob.len() as u64, offset as u64, chunk))
+            .await
+        {
             Out::AttachmentStored(s) => {
                 offset += chunk.len();
                 assert_eq!(s.received, offset as u64);
@@ -53,14 +67,29 @@ async fn chunked_round_trip_and_wrong_addresses() {
     }
     assert_eq!(got, blob);
     // Past the end, unknown address, bad address.
-    assert_eq!(error_code(&down.request(get(&address, blob.len() as u64 + 1, 10)).await), Code::Malformed);
-    assert_eq!(error_code(&down.request(get(&[0u8; 32], 0, 10)).await), Code::NotFound);
-    assert_eq!(error_code(&down.request(get(&[0u8; 5], 0, 10)).await), Code::Malformed);
+    assert_eq!(
+        error_code(&down.request(get(&address, blob.len() as u64 + 1, 10)).await),
+        Code::Malformed
+    );
+    assert_eq!(
+        error_code(&down.request(get(&[0u8; 32], 0, 10)).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        error_code(&down.request(get(&[0u8; 5], 0, 10)).await),
+        Code::Malformed
+    );
 
     // Uploading content under the wrong address is refused and nothing is served.
     let wrong = Sha256::digest(b"something else").to_vec();
-    assert_eq!(error_code(&up.request(put(&wrong, 5, 0, b"hello")).await), Code::Malformed);
-    assert_eq!(error_code(&down.request(get(&wrong, 0, 10)).await), Code::NotFound);
+    assert_eq!(
+        error_code(&up.request(put(&wrong, 5, 0, b"hello")).await),
+        Code::Malformed
+    );
+    assert_eq!(
+        error_code(&down.request(get(&wrong, 0, 10)).await),
+        Code::NotFound
+    );
     assert_eq!(relay.count("attachments"), 1);
     // No partial files left behind.
     let tmp = relay.dir.path().join("attachments").join("tmp");
@@ -73,15 +102,37 @@ async fn out_of_order_and_oversize_uploads_are_refused() {
     let mut c = relay.device(&Identity::new(1)).await;
     let blob = vec![1u8; 600];
     let address = Sha256::digest(&blob).to_vec();
-    assert_eq!(error_code(&c.request(put(&address, 2000, 0, &blob)).await), Code::TooLarge);
-    assert_eq!(error_code(&c.request(put(&address, 600, 100, &blob[100..])).await), Code::Malformed);
-    assert!(matches!(c.request(put(&address, 600, 0, &blob[..300])).await, Out::AttachmentStored(_)));
-    assert_eq!(error_code(&c.request(put(&address, 600, 400, &blob[400..])).await), Code::Malformed);
-    assert_eq!(error_code(&c.request(put(&address, 600, 300, &[1u8; 400])).await), Code::Malformed);
-    assert_eq!(error_code(&c.request(put(&address, 0, 0, &[])).await), Code::Malformed);
+    assert_eq!(
+        error_code(&c.request(put(&address, 2000, 0, &blob)).await),
+        Code::TooLarge
+    );
+    assert_eq!(
+        error_code(&c.request(put(&address, 600, 100, &blob[100..])).await),
+        Code::Malformed
+    );
+    assert!(matches!(
+        c.request(put(&address, 600, 0, &blob[..300])).await,
+        Out::AttachmentStored(_)
+    ));
+    assert_eq!(
+        error_code(&c.request(put(&address, 600, 400, &blob[400..])).await),
+        Code::Malformed
+    );
+    assert_eq!(
+        error_code(&c.request(put(&address, 600, 300, &[1u8; 400])).await),
+        Code::Malformed
+    );
+    assert_eq!(
+        error_code(&c.request(put(&address, 0, 0, &[])).await),
+        Code::Malformed
+    );
     assert_eq!(relay.count("attachments"), 0);
     // A fresh start at offset 0 works, and a second upload of the same blob is
     // recognised at once.
-    assert!(matches!(c.request(put(&address, 600, 0, &blob)).await, Out::AttachmentStored(s) if s.complete));
-    assert!(matches!(c.request(put(&address, 600, 0, &blob[..10])).await, Out::AttachmentStored(s) if s.complete && s.received == 600));
+    assert!(
+        matches!(c.request(put(&address, 600, 0, &blob)).await, Out::AttachmentStored(s) if s.complete)
+    );
+    assert!(
+        matches!(c.request(put(&address, 600, 0, &blob[..10])).await, Out::AttachmentStored(s) if s.complete && s.received == 600)
+    );
 }

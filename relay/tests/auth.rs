@@ -4,7 +4,9 @@
 mod support;
 
 use prost::Message as _;
-use rankfile_proto::v1::{self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -50,14 +52,10 @@ async fn bad_logins_are_refused_and_store_nothing() {
     let me = Identity::new(1);
     let other = Identity::new(1);
 
-    // Forged signature: signed by another key.
-    let probe = relay.client().await;
-    let mut forged = me.auth(&probe.hello.challenge);
-    forged.signature = other.auth(&probe.hello.challenge).signature;
-    drop(probe);
+    // Forged signature: my account and key, signed by another key.
     let mut c = relay.client().await;
     let mut a = me.auth(&c.hello.challenge);
-    a.signature = forged.signature.clone();
+    a.signature = other.auth(&c.hello.challenge).signature;
     c.send(In::Auth(a)).await;
     assert_eq!(error_codes(&c.until_closed().await), vec![Code::AuthFailed]);
 
@@ -66,7 +64,12 @@ async fn bad_logins_are_refused_and_store_nothing() {
     let mut a = me.auth(&c.hello.challenge);
     a.account_id = other.account.to_vec();
     let msg = rankfile_relay::auth_message(&c.hello.challenge, &other.account, 1);
-    a.signature = me.pair.private_key().calculate_signature(&msg, &mut rand::rng()).expect("sign").to_vec();
+    a.signature = me
+        .pair
+        .private_key()
+        .calculate_signature(&msg, &mut rand::rng())
+        .expect("sign")
+        .to_vec();
     c.send(In::Auth(a)).await;
     assert_eq!(error_codes(&c.until_closed().await), vec![Code::AuthFailed]);
 
@@ -94,7 +97,11 @@ async fn unknown_version_is_refused_and_closed() {
     let relay = TestRelay::start().await;
     let mut watcher = relay.device(&Identity::new(1)).await;
     let mut c = relay.client().await;
-    let f = pb::ClientFrame { version: 2, request_id: 9, body: Some(In::Ping(pb::Ping {})) };
+    let f = pb::ClientFrame {
+        version: 2,
+        request_id: 9,
+        body: Some(In::Ping(pb::Ping {})),
+    };
     c.send_message(Message::binary(f.encode_to_vec())).await;
     let frames = c.until_closed().await;
     assert_eq!(error_codes(&frames), vec![Code::UnsupportedVersion]);
@@ -106,7 +113,11 @@ async fn unknown_version_is_refused_and_closed() {
 async fn garbage_is_malformed_and_closed() {
     let relay = TestRelay::start().await;
     let mut watcher = relay.device(&Identity::new(1)).await;
-    for garbage in [vec![0xffu8; 64], vec![0x0a, 0x80], b"GET / HTTP/1.1".to_vec()] {
+    for garbage in [
+        vec![0xffu8; 64],
+        vec![0x0a, 0x80],
+        b"GET / HTTP/1.1".to_vec(),
+    ] {
         let mut c = relay.client().await;
         c.send_message(Message::binary(garbage)).await;
         assert_eq!(error_codes(&c.until_closed().await), vec![Code::Malformed]);
@@ -116,7 +127,11 @@ async fn garbage_is_malformed_and_closed() {
     assert_eq!(error_codes(&c.until_closed().await), vec![Code::Malformed]);
     // A frame with no body, even after login.
     let mut c = relay.device(&Identity::new(1)).await;
-    let f = pb::ClientFrame { version: 1, request_id: 3, body: None };
+    let f = pb::ClientFrame {
+        version: 1,
+        request_id: 3,
+        body: None,
+    };
     c.send_message(Message::binary(f.encode_to_vec())).await;
     assert_eq!(error_codes(&c.until_closed().await), vec![Code::Malformed]);
     watcher.ping().await;
@@ -128,7 +143,11 @@ async fn oversize_frame_is_too_large_and_closed() {
     let relay = TestRelay::start().await;
     let mut watcher = relay.device(&Identity::new(1)).await;
     let mut c = relay.client().await;
-    c.send_message(Message::binary(vec![0u8; rankfile_relay::MAX_FRAME_BYTES + 1])).await;
+    c.send_message(Message::binary(vec![
+        0u8;
+        rankfile_relay::MAX_FRAME_BYTES + 1
+    ]))
+    .await;
     let frames = c.until_closed().await;
     assert_eq!(error_codes(&frames), vec![Code::TooLarge]);
     watcher.ping().await;
@@ -141,9 +160,8 @@ async fn frames_before_auth_are_refused_then_closed() {
     let mut watcher = relay.device(&Identity::new(1)).await;
     let target = Identity::new(1);
     let mut c = relay.client().await;
-    match c.request(send_to(&target, b"early")).await {
-        out => assert_eq!(error_code(&out), Code::NotAuthenticated),
-    }
+    let out = c.request(send_to(&target, b"early")).await;
+    assert_eq!(error_code(&out), Code::NotAuthenticated);
     let out = c.request(In::Ping(pb::Ping {})).await;
     assert_eq!(error_code(&out), Code::NotAuthenticated);
     c.send(In::PrekeyCount(pb::PreKeyCountRequest {})).await;
@@ -159,8 +177,14 @@ async fn second_login_is_refused_but_connection_stays() {
     let me = Identity::new(1);
     let mut c = relay.device(&me).await;
     let a = me.auth(&c.hello.challenge);
-    assert_eq!(error_code(&c.request(In::Auth(a)).await), Code::AlreadyAuthenticated);
-    assert_eq!(error_code(&c.request(In::Anonymous(pb::Anonymous {})).await), Code::AlreadyAuthenticated);
+    assert_eq!(
+        error_code(&c.request(In::Auth(a)).await),
+        Code::AlreadyAuthenticated
+    );
+    assert_eq!(
+        error_code(&c.request(In::Anonymous(pb::Anonymous {})).await),
+        Code::AlreadyAuthenticated
+    );
     c.ping().await;
 }
 
@@ -170,14 +194,22 @@ async fn anonymous_may_only_send_sealed_and_use_attachments() {
     let target = Identity::new(1);
     relay.device(&target).await.ping().await;
     let mut c = relay.client().await;
-    assert!(matches!(c.request(In::Anonymous(pb::Anonymous {})).await, Out::Ok(_)));
+    assert!(matches!(
+        c.request(In::Anonymous(pb::Anonymous {})).await,
+        Out::Ok(_)
+    ));
     c.ping().await;
     for body in [
         send_to(&target, b"identified"),
         In::PrekeyCount(pb::PreKeyCountRequest {}),
-        In::FetchBundle(pb::FetchBundle { account_id: target.account.to_vec(), device_id: 1 }),
+        In::FetchBundle(pb::FetchBundle {
+            account_id: target.account.to_vec(),
+            device_id: 1,
+        }),
         In::SenderCertificate(pb::SenderCertificateRequest {}),
-        In::SetAccessKey(pb::SetAccessKey { access_key: vec![1; 16] }),
+        In::SetAccessKey(pb::SetAccessKey {
+            access_key: vec![1; 16],
+        }),
         In::UploadPrekeys(pb::UploadPreKeys::default()),
     ] {
         assert_eq!(error_code(&c.request(body).await), Code::NotAuthenticated);
@@ -203,15 +235,29 @@ async fn sender_certificate_chains_to_the_trust_root() {
     let relay = TestRelay::start().await;
     let me = Identity::new(3);
     let mut c = relay.device(&me).await;
-    let Out::SenderCertificate(cert) = c.request(In::SenderCertificate(pb::SenderCertificateRequest {})).await else {
+    let Out::SenderCertificate(cert) = c
+        .request(In::SenderCertificate(pb::SenderCertificateRequest {}))
+        .await
+    else {
         panic!("expected a certificate")
     };
     let parsed = SenderCertificate::deserialize(&cert.certificate).expect("parses");
     let root = PublicKey::deserialize(&c.hello.trust_root).expect("root");
     let now = rankfile_relay::now_ms();
-    assert!(parsed.validate(&root, Timestamp::from_epoch_millis(now)).expect("validates"));
-    assert_eq!(parsed.sender_uuid().expect("uuid"), rankfile_relay::aci_string(&me.account));
+    assert!(parsed
+        .validate(&root, Timestamp::from_epoch_millis(now))
+        .expect("validates"));
+    assert_eq!(
+        parsed.sender_uuid().expect("uuid"),
+        rankfile_relay::aci_string(&me.account)
+    );
     assert_eq!(u32::from(parsed.sender_device_id().expect("device")), 3);
-    assert_eq!(parsed.key().expect("key"), *me.pair.identity_key().public_key());
-    assert!(cert.expires_at_ms > now && cert.expires_at_ms <= now + rankfile_relay::SENDER_CERTIFICATE_LIFETIME_MS + 1000);
+    assert_eq!(
+        parsed.key().expect("key"),
+        *me.pair.identity_key().public_key()
+    );
+    assert!(
+        cert.expires_at_ms > now
+            && cert.expires_at_ms <= now + rankfile_relay::SENDER_CERTIFICATE_LIFETIME_MS + 1000
+    );
 }

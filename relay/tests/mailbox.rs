@@ -4,7 +4,9 @@
 
 mod support;
 
-use rankfile_proto::v1::{self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
 use support::*;
 
 #[tokio::test]
@@ -23,13 +25,19 @@ async fn offline_send_is_delivered_on_connect_and_deleted_only_on_ack() {
     let mut b = relay.client().await;
     assert_eq!(b.auth(&bob).await.queued, 3);
     let first = b.backlog_deliveries().await;
-    assert_eq!(first.iter().map(|d| d.envelope.clone()).collect::<Vec<_>>(), vec![b"m\0".to_vec(), b"m\x01".to_vec(), b"m\x02".to_vec()]);
+    assert_eq!(
+        first.iter().map(|d| d.envelope.clone()).collect::<Vec<_>>(),
+        vec![b"m\0".to_vec(), b"m\x01".to_vec(), b"m\x02".to_vec()]
+    );
     assert!(first.iter().all(|d| !d.sealed && d.stored_at_ms > 0));
     drop(b);
 
     let mut b = relay.device(&bob).await;
     let again = b.backlog_deliveries().await;
-    assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), first.iter().map(|d| d.id).collect::<Vec<_>>());
+    assert_eq!(
+        again.iter().map(|d| d.id).collect::<Vec<_>>(),
+        first.iter().map(|d| d.id).collect::<Vec<_>>()
+    );
     // Ack two of three: one stays.
     b.ack(vec![again[0].id, again[2].id]).await;
     b.ping().await;
@@ -94,14 +102,24 @@ async fn no_device_can_ack_or_read_another_devices_mailbox() {
 
     // Bob's second device and Alice both try to ack bob 1's message.
     let mut b2 = relay.device(&bob2).await;
-    assert!(b2.backlog_deliveries().await.is_empty(), "device 2 sees nothing of device 1's mailbox");
+    assert!(
+        b2.backlog_deliveries().await.is_empty(),
+        "device 2 sees nothing of device 1's mailbox"
+    );
     b2.ack(ids.clone()).await;
     b2.ping().await;
     a.ack(ids.clone()).await;
     a.ping().await;
     assert_eq!(relay.count("messages"), 1);
     let mut b1 = relay.device(&bob).await;
-    assert_eq!(b1.backlog_deliveries().await.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        b1.backlog_deliveries()
+            .await
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        ids
+    );
 }
 
 #[tokio::test]
@@ -110,13 +128,19 @@ async fn send_to_unknown_device_is_not_found() {
     let alice = Identity::new(1);
     let nobody = Identity::new(1);
     let mut a = relay.device(&alice).await;
-    assert_eq!(error_code(&a.request(send_to(&nobody, b"x")).await), Code::NotFound);
+    assert_eq!(
+        error_code(&a.request(send_to(&nobody, b"x")).await),
+        Code::NotFound
+    );
     let mut bad = send_to(&nobody, b"x");
     if let In::Send(s) = &mut bad {
         s.recipient_account_id.truncate(5);
     }
     assert_eq!(error_code(&a.request(bad).await), Code::Malformed);
-    assert_eq!(error_code(&a.request(send_to(&alice, b"")).await), Code::Malformed);
+    assert_eq!(
+        error_code(&a.request(send_to(&alice, b"")).await),
+        Code::Malformed
+    );
     assert_eq!(relay.count("messages"), 0);
 }
 
@@ -126,14 +150,37 @@ async fn sealed_send_needs_the_right_access_key() {
     let bob = Identity::new(1);
     let key = [0x42u8; 16];
     let mut b = relay.device(&bob).await;
-    assert!(matches!(b.request(In::SetAccessKey(pb::SetAccessKey { access_key: key.to_vec() })).await, Out::Ok(_)));
-    assert_eq!(error_code(&b.request(In::SetAccessKey(pb::SetAccessKey { access_key: vec![1; 3] })).await), Code::Malformed);
+    assert!(matches!(
+        b.request(In::SetAccessKey(pb::SetAccessKey {
+            access_key: key.to_vec()
+        }))
+        .await,
+        Out::Ok(_)
+    ));
+    assert_eq!(
+        error_code(
+            &b.request(In::SetAccessKey(pb::SetAccessKey {
+                access_key: vec![1; 3]
+            }))
+            .await
+        ),
+        Code::Malformed
+    );
     assert!(b.backlog_deliveries().await.is_empty());
 
     let mut anon = relay.client().await;
-    assert!(matches!(anon.request(In::Anonymous(pb::Anonymous {})).await, Out::Ok(_)));
-    assert_eq!(error_code(&anon.request(sealed_to(&bob, &[0x41; 16], b"sealed")).await), Code::Unauthorized);
-    assert_eq!(error_code(&anon.request(sealed_to(&bob, &[0x42; 15], b"sealed")).await), Code::Unauthorized);
+    assert!(matches!(
+        anon.request(In::Anonymous(pb::Anonymous {})).await,
+        Out::Ok(_)
+    ));
+    assert_eq!(
+        error_code(&anon.request(sealed_to(&bob, &[0x41; 16], b"sealed")).await),
+        Code::Unauthorized
+    );
+    assert_eq!(
+        error_code(&anon.request(sealed_to(&bob, &[0x42; 15], b"sealed")).await),
+        Code::Unauthorized
+    );
     assert_eq!(relay.count("messages"), 0);
     assert_sent(anon.request(sealed_to(&bob, &key, b"sealed")).await);
     let d = b.delivery().await;
@@ -143,7 +190,10 @@ async fn sealed_send_needs_the_right_access_key() {
     // A device that never set a key cannot be reached sealed.
     let carol = Identity::new(1);
     relay.device(&carol).await.ping().await;
-    assert_eq!(error_code(&anon.request(sealed_to(&carol, &[0; 16], b"x")).await), Code::Unauthorized);
+    assert_eq!(
+        error_code(&anon.request(sealed_to(&carol, &[0; 16], b"x")).await),
+        Code::Unauthorized
+    );
 }
 
 #[tokio::test]
@@ -157,11 +207,17 @@ async fn quota_and_envelope_size_are_enforced() {
     let bob = Identity::new(1);
     relay.device(&bob).await.ping().await;
     let mut a = relay.device(&alice).await;
-    assert_eq!(error_code(&a.request(send_to(&bob, &[7u8; 1001])).await), Code::TooLarge);
+    assert_eq!(
+        error_code(&a.request(send_to(&bob, &[7u8; 1001])).await),
+        Code::TooLarge
+    );
     for _ in 0..3 {
         assert_sent(a.request(send_to(&bob, b"fill")).await);
     }
-    assert_eq!(error_code(&a.request(send_to(&bob, b"over")).await), Code::QuotaExceeded);
+    assert_eq!(
+        error_code(&a.request(send_to(&bob, b"over")).await),
+        Code::QuotaExceeded
+    );
     assert_eq!(relay.count("messages"), 3);
     // Acking frees room.
     let mut b = relay.device(&bob).await;
@@ -187,7 +243,10 @@ async fn expired_messages_are_not_delivered_and_are_swept() {
     // Wait until the message is past its expiry and a sweep has run.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while relay.count("messages") > 0 {
-        assert!(std::time::Instant::now() < deadline, "sweep never removed the message");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sweep never removed the message"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let mut b = relay.client().await;
@@ -212,7 +271,10 @@ async fn window_bounds_in_flight_deliveries() {
     }
     // Nothing more arrives until acks: a ping's reply comes back with no delivery before it.
     b.ping().await;
-    assert!(b.backlog.iter().all(|f| !matches!(f.body, Some(Out::Deliver(_)))));
+    assert!(b
+        .backlog
+        .iter()
+        .all(|f| !matches!(f.body, Some(Out::Deliver(_)))));
     let mut seen = got.iter().map(|d| d.envelope[0]).collect::<Vec<_>>();
     while seen.len() < 10 {
         b.ack(got.drain(..).map(|d| d.id).collect()).await;
@@ -235,8 +297,17 @@ async fn restart_loses_nothing_stored() {
     let bob = Identity::new(1);
     let key = [9u8; 16];
     let mut b = relay.device(&bob).await;
-    assert!(matches!(b.request(In::SetAccessKey(pb::SetAccessKey { access_key: key.to_vec() })).await, Out::Ok(_)));
-    assert!(matches!(b.request(In::UploadPrekeys(bob.prekeys(1, 2))).await, Out::Ok(_)));
+    assert!(matches!(
+        b.request(In::SetAccessKey(pb::SetAccessKey {
+            access_key: key.to_vec()
+        }))
+        .await,
+        Out::Ok(_)
+    ));
+    assert!(matches!(
+        b.request(In::UploadPrekeys(bob.prekeys(1, 2))).await,
+        Out::Ok(_)
+    ));
     drop(b);
     let mut a = relay.device(&alice).await;
     for i in 0..20u8 {
@@ -267,25 +338,46 @@ async fn sealed_messages_store_nothing_about_their_sender() {
     let bob = Identity::new(1);
     let key = [3u8; 16];
     let mut b = relay.device(&bob).await;
-    b.request(In::SetAccessKey(pb::SetAccessKey { access_key: key.to_vec() })).await;
+    b.request(In::SetAccessKey(pb::SetAccessKey {
+        access_key: key.to_vec(),
+    }))
+    .await;
     drop(b);
     // Alice sends sealed on her authenticated connection: the relay knows who she
     // is, and must still store nothing that links her to the messages. (The
     // multi-recipient test repeats this with real libsignal ciphertext.)
     let mut a = relay.device(&alice).await;
-    assert_sent(a.request(sealed_to(&bob, &key, b"opaque-sealed-ciphertext")).await);
+    assert_sent(
+        a.request(sealed_to(&bob, &key, b"opaque-sealed-ciphertext"))
+            .await,
+    );
     let mut anon = relay.client().await;
     anon.request(In::Anonymous(pb::Anonymous {})).await;
-    assert_sent(anon.request(sealed_to(&bob, &key, b"opaque-sealed-ciphertext-2")).await);
+    assert_sent(
+        anon.request(sealed_to(&bob, &key, b"opaque-sealed-ciphertext-2"))
+            .await,
+    );
 
     let rows = message_rows(&relay);
     assert_eq!(relay.count("messages"), 2);
-    assert!(contains(&rows, b"opaque-sealed-ciphertext"), "envelope stored as given (sanity check of the grep)");
-    assert!(contains(&rows, &bob.account), "recipient routing is stored (sanity check of the grep)");
+    assert!(
+        contains(&rows, b"opaque-sealed-ciphertext"),
+        "envelope stored as given (sanity check of the grep)"
+    );
+    assert!(
+        contains(&rows, &bob.account),
+        "recipient routing is stored (sanity check of the grep)"
+    );
     assert!(!contains(&rows, &alice.account), "no sender account id");
     assert!(!contains(&rows, &alice.account[..16]), "no sender ACI");
-    assert!(!contains(&rows, rankfile_relay::aci_string(&alice.account).as_bytes()), "no sender ACI text");
-    assert!(!contains(&rows, &alice.pair.identity_key().serialize()), "no sender key");
+    assert!(
+        !contains(&rows, rankfile_relay::aci_string(&alice.account).as_bytes()),
+        "no sender ACI text"
+    );
+    assert!(
+        !contains(&rows, &alice.pair.identity_key().serialize()),
+        "no sender key"
+    );
 }
 
 /// Every column of every message row, concatenated.
@@ -298,7 +390,9 @@ fn message_rows(relay: &TestRelay) -> Vec<u8> {
     while let Some(row) = rows.next().expect("row") {
         for i in 0..columns {
             match row.get_ref(i).expect("column") {
-                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => out.extend_from_slice(b),
+                rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+                    out.extend_from_slice(b)
+                }
                 rusqlite::types::ValueRef::Integer(n) => out.extend_from_slice(&n.to_le_bytes()),
                 _ => {}
             }

@@ -5,11 +5,16 @@ mod support;
 
 use std::collections::HashSet;
 
-use rankfile_proto::v1::{self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
 use support::*;
 
 fn fetch(of: &Identity) -> In {
-    In::FetchBundle(pb::FetchBundle { account_id: of.account.to_vec(), device_id: of.device })
+    In::FetchBundle(pb::FetchBundle {
+        account_id: of.account.to_vec(),
+        device_id: of.device,
+    })
 }
 
 async fn counts(c: &mut Client) -> (u32, u32) {
@@ -26,26 +31,49 @@ async fn upload_then_fetch_a_bundle_that_libsignal_accepts() {
     let alice = Identity::new(1);
     let mut b = relay.device(&bob).await;
     let upload = bob.prekeys(100, 3);
-    assert!(matches!(b.request(In::UploadPrekeys(upload.clone())).await, Out::Ok(_)));
+    assert!(matches!(
+        b.request(In::UploadPrekeys(upload.clone())).await,
+        Out::Ok(_)
+    ));
     assert_eq!(counts(&mut b).await, (3, 3));
 
     let mut a = relay.device(&alice).await;
-    let Out::Bundle(bundle) = a.request(fetch(&bob)).await else { panic!("expected a bundle") };
+    let Out::Bundle(bundle) = a.request(fetch(&bob)).await else {
+        panic!("expected a bundle")
+    };
     assert_eq!(bundle.account_id, bob.account.to_vec());
-    assert_eq!(bundle.identity_key, bob.pair.identity_key().serialize().to_vec());
+    assert_eq!(
+        bundle.identity_key,
+        bob.pair.identity_key().serialize().to_vec()
+    );
     assert_eq!(bundle.device_id, 2);
     assert_eq!(bundle.registration_id, 77);
     assert_eq!(bundle.one_time_prekey_id, Some(100));
     assert_eq!(bundle.kyber_prekey_id, 100);
     let signed = upload.signed_prekey.expect("signed");
-    assert_eq!((bundle.signed_prekey_id, &bundle.signed_prekey, &bundle.signed_prekey_signature), (signed.id, &signed.public_key, &signed.signature));
+    assert_eq!(
+        (
+            bundle.signed_prekey_id,
+            &bundle.signed_prekey,
+            &bundle.signed_prekey_signature
+        ),
+        (signed.id, &signed.public_key, &signed.signature)
+    );
     let key = bob.pair.identity_key();
-    assert!(key.public_key().verify_signature(&bundle.kyber_prekey, &bundle.kyber_prekey_signature));
+    assert!(key
+        .public_key()
+        .verify_signature(&bundle.kyber_prekey, &bundle.kyber_prekey_signature));
     assert_eq!(counts(&mut b).await, (2, 2));
 
     // Unknown device: NOT_FOUND; malformed target: MALFORMED.
-    assert_eq!(error_code(&a.request(fetch(&Identity::new(1))).await), Code::NotFound);
-    let bad = In::FetchBundle(pb::FetchBundle { account_id: vec![1; 3], device_id: 1 });
+    assert_eq!(
+        error_code(&a.request(fetch(&Identity::new(1))).await),
+        Code::NotFound
+    );
+    let bad = In::FetchBundle(pb::FetchBundle {
+        account_id: vec![1; 3],
+        device_id: 1,
+    });
     assert_eq!(error_code(&a.request(bad).await), Code::Malformed);
 }
 
@@ -58,22 +86,39 @@ async fn bad_uploads_are_refused_and_change_nothing() {
     if let Some(k) = forged.signed_prekey.as_mut() {
         k.signature[5] ^= 1;
     }
-    assert_eq!(error_code(&b.request(In::UploadPrekeys(forged)).await), Code::Malformed);
+    assert_eq!(
+        error_code(&b.request(In::UploadPrekeys(forged)).await),
+        Code::Malformed
+    );
     let mut forged = bob.prekeys(1, 2);
     forged.one_time_kyber_prekeys[1].signature = forged.one_time_kyber_prekeys[0].signature.clone();
-    assert_eq!(error_code(&b.request(In::UploadPrekeys(forged)).await), Code::Malformed);
+    assert_eq!(
+        error_code(&b.request(In::UploadPrekeys(forged)).await),
+        Code::Malformed
+    );
     let mut garbage = bob.prekeys(1, 2);
     garbage.one_time_prekeys[0].public_key = vec![5; 7];
-    assert_eq!(error_code(&b.request(In::UploadPrekeys(garbage)).await), Code::Malformed);
+    assert_eq!(
+        error_code(&b.request(In::UploadPrekeys(garbage)).await),
+        Code::Malformed
+    );
     // Keys signed by someone else's identity.
     let mallory = Identity::new(1);
-    assert_eq!(error_code(&b.request(In::UploadPrekeys(mallory.prekeys(1, 1))).await), Code::Malformed);
+    assert_eq!(
+        error_code(&b.request(In::UploadPrekeys(mallory.prekeys(1, 1))).await),
+        Code::Malformed
+    );
     assert_eq!(counts(&mut b).await, (0, 0));
     assert_eq!(relay.count("signed_prekeys"), 0);
     let mut too_many = bob.prekeys(1, 1);
     let one = too_many.one_time_prekeys[0].clone();
-    too_many.one_time_prekeys = (0..201).map(|id| pb::OneTimePreKey { id, ..one.clone() }).collect();
-    assert_eq!(error_code(&b.request(In::UploadPrekeys(too_many)).await), Code::TooLarge);
+    too_many.one_time_prekeys = (0..201)
+        .map(|id| pb::OneTimePreKey { id, ..one.clone() })
+        .collect();
+    assert_eq!(
+        error_code(&b.request(In::UploadPrekeys(too_many)).await),
+        Code::TooLarge
+    );
 }
 
 #[tokio::test]
@@ -81,7 +126,10 @@ async fn concurrent_fetchers_never_share_a_one_time_key_and_fall_back_to_last_re
     let relay = TestRelay::start().await;
     let bob = Identity::new(1);
     let mut b = relay.device(&bob).await;
-    assert!(matches!(b.request(In::UploadPrekeys(bob.prekeys(1, 6))).await, Out::Ok(_)));
+    assert!(matches!(
+        b.request(In::UploadPrekeys(bob.prekeys(1, 6))).await,
+        Out::Ok(_)
+    ));
 
     // Eight fetchers at once, six one-time keys of each kind.
     let mut tasks = Vec::new();
@@ -92,7 +140,10 @@ async fn concurrent_fetchers_never_share_a_one_time_key_and_fall_back_to_last_re
         tasks.push(tokio::spawn(async move {
             let mut c = Client::connect(addr, &fp).await;
             c.auth(&Identity::new(1)).await;
-            let req = In::FetchBundle(pb::FetchBundle { account_id: target.0.to_vec(), device_id: target.1 });
+            let req = In::FetchBundle(pb::FetchBundle {
+                account_id: target.0.to_vec(),
+                device_id: target.1,
+            });
             match c.request(req).await {
                 Out::Bundle(b) => b,
                 other => panic!("{other:?}"),
@@ -103,15 +154,37 @@ async fn concurrent_fetchers_never_share_a_one_time_key_and_fall_back_to_last_re
     for t in tasks {
         bundles.push(t.await.expect("task"));
     }
-    let ec: Vec<u32> = bundles.iter().filter_map(|b| b.one_time_prekey_id).collect();
-    assert_eq!(ec.len(), 6, "six bundles got a one-time EC key, two got none");
-    assert_eq!(ec.iter().collect::<HashSet<_>>().len(), 6, "no EC key handed out twice");
-    assert!(bundles.iter().filter(|b| b.one_time_prekey_id.is_none()).all(|b| b.one_time_prekey.is_empty()));
+    let ec: Vec<u32> = bundles
+        .iter()
+        .filter_map(|b| b.one_time_prekey_id)
+        .collect();
+    assert_eq!(
+        ec.len(),
+        6,
+        "six bundles got a one-time EC key, two got none"
+    );
+    assert_eq!(
+        ec.iter().collect::<HashSet<_>>().len(),
+        6,
+        "no EC key handed out twice"
+    );
+    assert!(bundles
+        .iter()
+        .filter(|b| b.one_time_prekey_id.is_none())
+        .all(|b| b.one_time_prekey.is_empty()));
     let kyber: Vec<u32> = bundles.iter().map(|b| b.kyber_prekey_id).collect();
     let one_time_kyber: Vec<u32> = kyber.iter().copied().filter(|id| *id != 9999).collect();
     assert_eq!(one_time_kyber.len(), 6);
-    assert_eq!(one_time_kyber.iter().collect::<HashSet<_>>().len(), 6, "no Kyber key handed out twice");
-    assert_eq!(kyber.iter().filter(|id| **id == 9999).count(), 2, "then the last-resort key");
+    assert_eq!(
+        one_time_kyber.iter().collect::<HashSet<_>>().len(),
+        6,
+        "no Kyber key handed out twice"
+    );
+    assert_eq!(
+        kyber.iter().filter(|id| **id == 9999).count(),
+        2,
+        "then the last-resort key"
+    );
     assert_eq!(counts(&mut b).await, (0, 0));
 }
 
@@ -139,5 +212,9 @@ async fn bundle_fetches_are_rate_limited_per_device() {
     // Another device is not limited by the first one's fetches.
     let mut c = relay.device(&Identity::new(1)).await;
     assert!(matches!(c.request(fetch(&bob)).await, Out::Bundle(_)));
-    assert_eq!(counts(&mut b).await, (6, 6), "the refused fetch consumed nothing");
+    assert_eq!(
+        counts(&mut b).await,
+        (6, 6),
+        "the refused fetch consumed nothing"
+    );
 }

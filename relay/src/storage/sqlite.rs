@@ -25,6 +25,11 @@ const MAX_IDLE_READERS: usize = 4;
 /// Prekey kinds in the tables.
 const KIND_EC: i64 = 0;
 const KIND_KYBER: i64 = 1;
+/// Prepared statements kept per connection: more than the relay has, so none is
+/// parsed twice.
+const STATEMENT_CACHE: usize = 64;
+/// Readers map the database file instead of copying pages in with `pread`.
+const READER_MMAP_BYTES: i64 = 256 * 1024 * 1024;
 
 /// The relay's SQLite database.
 pub struct SqliteStore {
@@ -72,6 +77,10 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
+        // Savepoints (one per request in a group commit) journal into temp
+        // storage: keep it in memory, not in temporary files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         super::migrations::migrate(&mut conn)?;
         restrict_permissions(&path);
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
@@ -122,6 +131,8 @@ fn open_reader(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
     Ok(conn)
 }
 

@@ -142,15 +142,16 @@ fn apply_batch(
     batch: &mut [Box<dyn Job>],
     outcomes: &mut Vec<Result<()>>,
 ) -> Result<()> {
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
-        let sp = tx.savepoint()?;
-        let outcome = job.apply(&sp, state);
-        match outcome {
-            Ok(()) => sp.commit()?,
-            // Dropping the savepoint rolls this one request back.
-            Err(_) => drop(sp),
+        // A savepoint per request, through cached statements (no parsing per job).
+        tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+        let outcome = job.apply(&tx, state);
+        if outcome.is_err() {
+            // Undo this one request; the others in the batch stand.
+            tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
         }
+        tx.prepare_cached("RELEASE job")?.execute([])?;
         outcomes.push(outcome);
     }
     tx.commit()?;

@@ -12,7 +12,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use libsignal_protocol::{kem, IdentityKeyPair, KeyPair};
 use prost::Message as _;
-use rankfile_proto::v1::{self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out};
+use rankfile_proto::v1::{
+    self as pb, client_frame::Body as In, error::Code, server_frame::Body as Out,
+};
 use rankfile_relay::{Config, RelayHandle};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -44,8 +46,14 @@ impl TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::local(dir.path());
         tweak(&mut config);
-        let handle = rankfile_relay::start(config.clone()).await.expect("relay starts");
-        TestRelay { handle: Some(handle), dir, config }
+        let handle = rankfile_relay::start(config.clone())
+            .await
+            .expect("relay starts");
+        TestRelay {
+            handle: Some(handle),
+            dir,
+            config,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -53,7 +61,11 @@ impl TestRelay {
     }
 
     pub fn fingerprint(&self) -> String {
-        self.handle.as_ref().expect("running").fingerprint().to_owned()
+        self.handle
+            .as_ref()
+            .expect("running")
+            .fingerprint()
+            .to_owned()
     }
 
     /// Shuts the relay down and starts it again on the same data directory.
@@ -61,7 +73,11 @@ impl TestRelay {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
-        self.handle = Some(rankfile_relay::start(self.config.clone()).await.expect("relay restarts"));
+        self.handle = Some(
+            rankfile_relay::start(self.config.clone())
+                .await
+                .expect("relay restarts"),
+        );
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -70,12 +86,17 @@ impl TestRelay {
 
     /// Opens the database read-only for checks.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open db")
+        rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open db")
     }
 
     pub fn count(&self, table: &str) -> i64 {
-        self.db().query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+        self.db()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
     }
 
     /// Every byte the relay's database files hold (main file and WAL).
@@ -127,7 +148,9 @@ impl ServerCertVerifier for Pinned {
         if rankfile_relay::fingerprint_of(end_entity.as_ref()) == self.fingerprint {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("certificate does not match the pinned fingerprint".into()))
+            Err(rustls::Error::General(
+                "certificate does not match the pinned fingerprint".into(),
+            ))
         }
     }
 
@@ -137,7 +160,12 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -146,18 +174,28 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 /// A TLS client configuration pinned to `fingerprint`.
 pub fn tls_config(fingerprint: &str) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(Pinned { fingerprint: fingerprint.to_owned(), provider: provider.clone() });
+    let verifier = Arc::new(Pinned {
+        fingerprint: fingerprint.to_owned(),
+        provider: provider.clone(),
+    });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("tls13")
@@ -178,17 +216,30 @@ impl Identity {
     pub fn new(device: u32) -> Self {
         let pair = IdentityKeyPair::generate(&mut rand::rng());
         let account = rankfile_relay::account_id_for(pair.identity_key());
-        Identity { pair, account, device }
+        Identity {
+            pair,
+            account,
+            device,
+        }
     }
 
     /// Another device of the same account.
     pub fn other_device(&self, device: u32) -> Self {
-        Identity { pair: self.pair, account: self.account, device }
+        Identity {
+            pair: self.pair,
+            account: self.account,
+            device,
+        }
     }
 
     pub fn auth(&self, challenge: &[u8]) -> pb::Auth {
         let msg = rankfile_relay::auth_message(challenge, &self.account, self.device);
-        let signature = self.pair.private_key().calculate_signature(&msg, &mut rand::rng()).expect("sign").to_vec();
+        let signature = self
+            .pair
+            .private_key()
+            .calculate_signature(&msg, &mut rand::rng())
+            .expect("sign")
+            .to_vec();
         pb::Auth {
             account_id: self.account.to_vec(),
             device_id: self.device,
@@ -200,20 +251,50 @@ impl Identity {
     /// A valid upload: signed EC key, last-resort Kyber, `n` one-time keys of each kind.
     pub fn prekeys(&self, first_id: u32, n: u32) -> pb::UploadPreKeys {
         let mut rng = rand::rng();
-        let sign = |bytes: &[u8]| self.pair.private_key().calculate_signature(bytes, &mut rand::rng()).expect("sign").to_vec();
+        let sign = |bytes: &[u8]| {
+            self.pair
+                .private_key()
+                .calculate_signature(bytes, &mut rand::rng())
+                .expect("sign")
+                .to_vec()
+        };
         let ec = KeyPair::generate(&mut rng).public_key.serialize().to_vec();
-        let kyber = kem::KeyPair::generate(kem::KeyType::Kyber1024, &mut rng).public_key.serialize().to_vec();
+        let kyber = kem::KeyPair::generate(kem::KeyType::Kyber1024, &mut rng)
+            .public_key
+            .serialize()
+            .to_vec();
         pb::UploadPreKeys {
             registration_id: 77,
-            signed_prekey: Some(pb::SignedPreKey { id: 1, signature: sign(&ec), public_key: ec }),
-            kyber_last_resort: Some(pb::SignedPreKey { id: 9999, signature: sign(&kyber), public_key: kyber }),
+            signed_prekey: Some(pb::SignedPreKey {
+                id: 1,
+                signature: sign(&ec),
+                public_key: ec,
+            }),
+            kyber_last_resort: Some(pb::SignedPreKey {
+                id: 9999,
+                signature: sign(&kyber),
+                public_key: kyber,
+            }),
             one_time_prekeys: (first_id..first_id + n)
-                .map(|id| pb::OneTimePreKey { id, public_key: KeyPair::generate(&mut rand::rng()).public_key.serialize().to_vec() })
+                .map(|id| pb::OneTimePreKey {
+                    id,
+                    public_key: KeyPair::generate(&mut rand::rng())
+                        .public_key
+                        .serialize()
+                        .to_vec(),
+                })
                 .collect(),
             one_time_kyber_prekeys: (first_id..first_id + n)
                 .map(|id| {
-                    let k = kem::KeyPair::generate(kem::KeyType::Kyber1024, &mut rand::rng()).public_key.serialize().to_vec();
-                    pb::SignedPreKey { id, signature: sign(&k), public_key: k }
+                    let k = kem::KeyPair::generate(kem::KeyType::Kyber1024, &mut rand::rng())
+                        .public_key
+                        .serialize()
+                        .to_vec();
+                    pb::SignedPreKey {
+                        id,
+                        signature: sign(&k),
+                        public_key: k,
+                    }
                 })
                 .collect(),
         }
@@ -234,11 +315,23 @@ impl Client {
     pub async fn connect(addr: SocketAddr, fingerprint: &str) -> Client {
         let tcp = TcpStream::connect(addr).await.expect("tcp connect");
         let connector = tokio_rustls::TlsConnector::from(tls_config(fingerprint));
-        let tls = connector.connect(ServerName::try_from("localhost").expect("name"), tcp).await.expect("tls");
-        let (ws, _) = tokio_tungstenite::client_async_with_config("ws://localhost/", tls, Some(rankfile_relay::websocket_config()))
+        let tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
             .await
-            .expect("websocket");
-        let mut c = Client { ws, hello: pb::Hello::default(), next_id: 0, backlog: VecDeque::new() };
+            .expect("tls");
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            "ws://localhost/",
+            tls,
+            Some(rankfile_relay::websocket_config()),
+        )
+        .await
+        .expect("websocket");
+        let mut c = Client {
+            ws,
+            hello: pb::Hello::default(),
+            next_id: 0,
+            backlog: VecDeque::new(),
+        };
         match c.recv().await.and_then(|f| f.body) {
             Some(Out::Hello(h)) => c.hello = h,
             other => panic!("expected Hello, got {other:?}"),
@@ -255,7 +348,11 @@ impl Client {
     pub async fn send(&mut self, body: In) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
-        let f = pb::ClientFrame { version: 1, request_id: id, body: Some(body) };
+        let f = pb::ClientFrame {
+            version: 1,
+            request_id: id,
+            body: Some(body),
+        };
         self.send_message(Message::binary(f.encode_to_vec())).await;
         id
     }
@@ -263,10 +360,14 @@ impl Client {
     /// The next frame from the socket (not the backlog); `None` once closed.
     pub async fn recv(&mut self) -> Option<pb::ServerFrame> {
         loop {
-            let m = tokio::time::timeout(WAIT, self.ws.next()).await.expect("frame in time");
+            let m = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("frame in time");
             match m {
                 None | Some(Err(_)) => return None,
-                Some(Ok(Message::Binary(b))) => return Some(pb::ServerFrame::decode(&b[..]).expect("server frame")),
+                Some(Ok(Message::Binary(b))) => {
+                    return Some(pb::ServerFrame::decode(&b[..]).expect("server frame"))
+                }
                 Some(Ok(Message::Close(_))) => return None,
                 Some(Ok(_)) => continue,
             }
@@ -281,12 +382,19 @@ impl Client {
 
     /// Waits for the reply to request `id`.
     pub async fn reply_to(&mut self, id: u64) -> Out {
-        if let Some(pos) = self.backlog.iter().position(|f| f.request_id == id && !is_push(f)) {
+        if let Some(pos) = self
+            .backlog
+            .iter()
+            .position(|f| f.request_id == id && !is_push(f))
+        {
             let f = self.backlog.remove(pos).expect("present");
             return f.body.expect("body");
         }
         loop {
-            let f = self.recv().await.expect("connection open while waiting for a reply");
+            let f = self
+                .recv()
+                .await
+                .expect("connection open while waiting for a reply");
             if f.request_id == id && !is_push(&f) {
                 return f.body.expect("body");
             }
@@ -297,10 +405,18 @@ impl Client {
     /// The next pushed frame (Deliver or QueueEmpty).
     pub async fn push(&mut self) -> Out {
         if let Some(pos) = self.backlog.iter().position(is_push) {
-            return self.backlog.remove(pos).expect("present").body.expect("body");
+            return self
+                .backlog
+                .remove(pos)
+                .expect("present")
+                .body
+                .expect("body");
         }
         loop {
-            let f = self.recv().await.expect("connection open while waiting for a push");
+            let f = self
+                .recv()
+                .await
+                .expect("connection open while waiting for a push");
             if is_push(&f) {
                 return f.body.expect("body");
             }
@@ -341,7 +457,11 @@ impl Client {
     }
 
     pub async fn ack(&mut self, ids: Vec<u64>) {
-        let f = pb::ClientFrame { version: 1, request_id: 0, body: Some(In::Ack(pb::Ack { ids })) };
+        let f = pb::ClientFrame {
+            version: 1,
+            request_id: 0,
+            body: Some(In::Ack(pb::Ack { ids })),
+        };
         self.send_message(Message::binary(f.encode_to_vec())).await;
     }
 
@@ -365,7 +485,10 @@ impl Client {
 }
 
 fn is_push(f: &pb::ServerFrame) -> bool {
-    matches!(f.body, Some(Out::Deliver(_)) | Some(Out::QueueEmpty(_)) | Some(Out::Hello(_)))
+    matches!(
+        f.body,
+        Some(Out::Deliver(_)) | Some(Out::QueueEmpty(_)) | Some(Out::Hello(_))
+    )
 }
 
 /// The error code of a reply; panics if it is not an error.
