@@ -79,11 +79,12 @@ impl Account {
 
     /// Whether the transport should fetch a (new) sender certificate.
     pub fn needs_sender_certificate(&self) -> Result<bool> {
-        Ok(!self
+        let fresh_until = now_ms() + CERTIFICATE_REFRESH_MS;
+        Ok(self
             .settings
             .sender_certificate
             .as_ref()
-            .is_some_and(|(_, expires)| *expires > now_ms() + CERTIFICATE_REFRESH_MS))
+            .is_none_or(|(_, expires)| *expires <= fresh_until))
     }
 
     /// Stores a sender certificate from the relay after checking that it chains

@@ -13,7 +13,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [args…]
 
 commands:
-  demo [args…]     run the demo: accounts exchanging end-to-end encrypted messages
+  demo [args…]     run `rankfile demo`: a relay and phones on loopback, the story so far
   test [args…]     run the whole test suite (cargo test --workspace)
   bench [args…]    run the benchmarks (cargo bench …)
   lint             cargo fmt --check and cargo clippy -D warnings
@@ -42,11 +42,13 @@ fn main() -> ExitCode {
         }
         "demo" => [
             "run",
+            "--quiet",
             "--package",
-            "rankfile-core",
-            "--example",
-            "demo",
+            "rankfile-cli",
+            "--bin",
+            "rankfile",
             "--",
+            "demo",
         ]
         .iter()
         .map(|s| s.to_string())
