@@ -59,29 +59,6 @@ pub enum Inbound<'a> {
     Sealed(&'a [u8]),
 }
 
-impl Inbound<'_> {
-    /// The key under which a redelivery is recognised: the sender's envelope ID,
-    /// or for a sealed message a hash of its bytes (a resend from the sender's
-    /// outbox carries the same bytes).
-    fn dedup_id(&self) -> Result<[u8; ENVELOPE_ID_LEN]> {
-        match self {
-            Inbound::Envelope(bytes) => {
-                let e = pb::Envelope::decode(*bytes)
-                    .map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
-                e.id.as_slice()
-                    .try_into()
-                    .map_err(|_| Error::InvalidEnvelope("bad envelope id"))
-            }
-            Inbound::Sealed(bytes) => {
-                let digest = Sha256::digest(bytes);
-                let mut id = [0u8; ENVELOPE_ID_LEN];
-                id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
-                Ok(id)
-            }
-        }
-    }
-}
-
 /// A parsed envelope, before decryption.
 struct Parsed {
     sender: AccountId,
@@ -89,8 +66,16 @@ struct Parsed {
     ciphertext: Inner,
 }
 
-fn parse_identified(bytes: &[u8]) -> Result<Parsed> {
-    let e = pb::Envelope::decode(bytes).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
+/// The key under which a redelivered sealed message is recognised: a hash of
+/// its bytes (a resend from the sender's outbox carries the same bytes).
+pub(crate) fn sealed_dedup_id(bytes: &[u8]) -> [u8; ENVELOPE_ID_LEN] {
+    let digest = Sha256::digest(bytes);
+    let mut id = [0u8; ENVELOPE_ID_LEN];
+    id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
+    id
+}
+
+fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
     let sender = AccountId::from_bytes(&e.sender_account_id)
         .map_err(|_| Error::InvalidEnvelope("bad sender"))?;
     let device =
@@ -191,14 +176,27 @@ fn receive_one(
     if bytes.len() > MAX_ENVELOPE_LEN {
         return Err(Error::InvalidEnvelope("too large"));
     }
-    let dedup_id = inbound.dedup_id()?;
+    // Identified envelopes carry the sender's ID for them; decode once.
+    let (dedup_id, identified) = match inbound {
+        Inbound::Envelope(b) => {
+            let e =
+                pb::Envelope::decode(b).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
+            let id =
+                e.id.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::InvalidEnvelope("bad envelope id"))?;
+            (id, Some(e))
+        }
+        Inbound::Sealed(b) => (sealed_dedup_id(b), None),
+    };
     if seen.contains(&dedup_id) || already_received(tx, &dedup_id)? {
         return Ok(Received::Duplicate);
     }
     let stores = SignalStores::new(tx, cache, pending);
-    let env = match inbound {
-        Inbound::Envelope(b) => parse_identified(b)?,
-        Inbound::Sealed(b) => {
+    let env = match (identified, inbound) {
+        (Some(e), _) => parse_identified(e)?,
+        (None, Inbound::Envelope(_)) => return Err(Error::InvalidEnvelope("not an envelope")),
+        (None, Inbound::Sealed(b)) => {
             let root = trust_root.ok_or(Error::DecryptionFailed(
                 "no trust root for sealed sender yet",
             ))?;

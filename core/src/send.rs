@@ -11,7 +11,6 @@ use prost::Message as _;
 use rand::RngCore;
 use rankfile_proto::v1 as pb;
 use rusqlite::{params, OptionalExtension};
-use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -19,6 +18,7 @@ use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::receive::sealed_dedup_id;
 use crate::sealed;
 use crate::session;
 use crate::settings::ACCESS_KEY_LEN;
@@ -120,9 +120,7 @@ impl Account {
             (Some(key), Some(cert)) => {
                 let bytes = sealed::seal(stores.view(), &addr, &cert, &ciphertext)?;
                 // The receiver recognises a sealed message by its hash.
-                let digest = Sha256::digest(&bytes);
-                let mut id = [0u8; ENVELOPE_ID_LEN];
-                id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
+                let id = sealed_dedup_id(&bytes);
                 (bytes, Some(key), id)
             }
             _ => {

@@ -336,16 +336,19 @@ impl IdentityKeyStore for View<'_, '_, '_> {
         identity: &IdentityKey,
         _direction: Direction,
     ) -> SignalResult<bool> {
+        // A key already recorded for this address passed the check below when
+        // it was recorded: no need to hash it again on every message.
+        let known = self.0.identity(&address.to_string()).map_err(storage_err)?;
+        if known.as_ref() == Some(identity) {
+            return Ok(true);
+        }
         let account = account_of(address).map_err(storage_err)?;
         // The binding that stops a relay from swapping keys: the key must hash
         // to the account ID it is used for, whatever else we know.
-        if !account.matches(identity) {
+        if !account.matches(identity) || known.is_some() {
             return Err(storage_err(Error::IdentityMismatch(account)));
         }
-        match self.0.identity(&address.to_string()).map_err(storage_err)? {
-            Some(known) if known != *identity => Err(storage_err(Error::IdentityMismatch(account))),
-            _ => Ok(true),
-        }
+        Ok(true)
     }
 
     async fn get_identity(&self, address: &ProtocolAddress) -> SignalResult<Option<IdentityKey>> {
