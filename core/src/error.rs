@@ -73,6 +73,13 @@ pub enum Error {
     #[error("message too large: {len} bytes, at most {max}")]
     MessageTooLarge { len: usize, max: usize },
 
+    /// Sealed and channel sends need the recipient's access key, which arrives
+    /// inside its messages: none has come from this account yet.
+    #[error("no access key from {0} yet; it arrives with their first message")]
+    NoAccessKey(AccountId),
+    /// Sealed and channel sends need a sender certificate from the relay.
+    #[error("no valid sender certificate; connect to the relay first")]
+    NoSenderCertificate,
     /// Not connected to the relay just now; the operation needs it.
     #[error("not connected to the relay")]
     Offline,
@@ -91,6 +98,7 @@ pub enum Error {
     /// A file-system error (panic wipe, opening).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+
 }
 
 /// The core's result type.

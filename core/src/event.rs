@@ -9,6 +9,12 @@ use crate::account_id::AccountId;
 pub enum Event {
     /// A message was stored and can be shown.
     MessageStored { peer: AccountId, message_id: i64 },
+    /// A channel message was stored.
+    ChannelMessageStored {
+        channel_id: [u8; 16],
+        sender: AccountId,
+        message_id: i64,
+    },
     /// A message from an account awaiting the user's decision was stored, held.
     MessageHeld { from: AccountId, message_id: i64 },
     /// An account we had not met opened a session with us.

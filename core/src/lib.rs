@@ -9,6 +9,7 @@
 
 mod account;
 mod account_id;
+mod channel;
 mod clock;
 mod contact;
 mod error;
@@ -29,11 +30,12 @@ pub mod transport;
 
 pub use account::Account;
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};
+pub use channel::ChannelMessage;
 pub use contact::{Contact, MAX_CONTACT_NAME};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use identity::PRIMARY_DEVICE_ID;
-pub use message::{StoredMessage, ENVELOPE_ID_LEN, MAX_TEXT_LEN};
+pub use message::{StoredMessage, CHANNEL_ID_LEN, ENVELOPE_ID_LEN, MAX_TEXT_LEN};
 pub use prekeys::{
     import_bundle, ImportedBundle, ONE_TIME_BATCH, ONE_TIME_LOW_WATER, SIGNED_PREKEY_RETENTION_MS,
     SIGNED_PREKEY_ROTATION_MS,

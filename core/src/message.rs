@@ -120,24 +120,69 @@ pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
-/// Encodes a text message's content, padded.
-pub(crate) fn encode_text(
-    body: &str,
-    sent_at_ms: i64,
-    replaces: Option<&AccountId>,
-    access_key: &[u8; ACCESS_KEY_LEN],
-) -> Result<Vec<u8>> {
+/// Bytes of a channel ID.
+pub const CHANNEL_ID_LEN: usize = 16;
+
+/// What a content message carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// A 1:1 text.
+    Text(String),
+    /// A text in a channel (sent under a sender key).
+    ChannelText {
+        channel_id: [u8; CHANNEL_ID_LEN],
+        body: String,
+    },
+    /// A member's sender key for a channel (sent over a 1:1 session).
+    SenderKeyDistribution {
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: uuid::Uuid,
+        message: Vec<u8>,
+    },
+}
+
+fn check_text(body: &str) -> Result<()> {
     if body.len() > MAX_TEXT_LEN {
         return Err(Error::MessageTooLarge {
             len: body.len(),
             max: MAX_TEXT_LEN,
         });
     }
+    Ok(())
+}
+
+/// Encodes a content message, padded.
+pub(crate) fn encode_content(
+    body: &Body,
+    sent_at_ms: i64,
+    replaces: Option<&AccountId>,
+    access_key: &[u8; ACCESS_KEY_LEN],
+) -> Result<Vec<u8>> {
+    let body = match body {
+        Body::Text(text) => {
+            check_text(text)?;
+            pb::content::Body::Text(pb::Text { body: text.clone() })
+        }
+        Body::ChannelText { channel_id, body } => {
+            check_text(body)?;
+            pb::content::Body::ChannelText(pb::ChannelText {
+                channel_id: channel_id.to_vec(),
+                body: body.clone(),
+            })
+        }
+        Body::SenderKeyDistribution {
+            channel_id,
+            distribution_id,
+            message,
+        } => pb::content::Body::SenderKeyDistribution(pb::SenderKeyDistribution {
+            channel_id: channel_id.to_vec(),
+            distribution_id: distribution_id.as_bytes().to_vec(),
+            message: message.clone(),
+        }),
+    };
     let mut content = pb::Content {
         sent_at_ms: u64::try_from(sent_at_ms).unwrap_or(0),
-        body: Some(pb::content::Body::Text(pb::Text {
-            body: body.to_string(),
-        })),
+        body: Some(body),
         replaces_account_id: replaces.map(|r| r.as_bytes().to_vec()).unwrap_or_default(),
         sender_access_key: access_key.to_vec(),
         padding: Vec::new(),
@@ -155,15 +200,21 @@ pub(crate) fn encode_text(
     Ok(content.encode_to_vec())
 }
 
-/// Decoded content of a text message.
-pub(crate) struct TextContent {
-    pub body: String,
+/// A decoded content message.
+pub(crate) struct Decoded {
+    pub body: Body,
     pub sent_at_ms: i64,
     pub replaces: Option<AccountId>,
     pub sender_access_key: Option<[u8; ACCESS_KEY_LEN]>,
 }
 
-pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
+fn channel_id(bytes: &[u8]) -> Result<[u8; CHANNEL_ID_LEN]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::InvalidContent("bad channel id"))
+}
+
+pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
     let c =
         pb::Content::decode(bytes).map_err(|_| Error::InvalidContent("not a content message"))?;
     let replaces = if c.replaces_account_id.is_empty() {
@@ -179,20 +230,36 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<TextContent> {
         ACCESS_KEY_LEN => c.sender_access_key.as_slice().try_into().ok(),
         _ => return Err(Error::InvalidContent("bad access key")),
     };
-    match c.body {
+    let body = match c.body {
         Some(pb::content::Body::Text(t)) => {
             if t.body.len() > MAX_TEXT_LEN {
                 return Err(Error::InvalidContent("text too long"));
             }
-            Ok(TextContent {
-                body: t.body,
-                sent_at_ms: i64::try_from(c.sent_at_ms).unwrap_or(i64::MAX),
-                replaces,
-                sender_access_key,
-            })
+            Body::Text(t.body)
         }
-        None => Err(Error::InvalidContent("no body")),
-    }
+        Some(pb::content::Body::ChannelText(t)) => {
+            if t.body.len() > MAX_TEXT_LEN {
+                return Err(Error::InvalidContent("text too long"));
+            }
+            Body::ChannelText {
+                channel_id: channel_id(&t.channel_id)?,
+                body: t.body,
+            }
+        }
+        Some(pb::content::Body::SenderKeyDistribution(d)) => Body::SenderKeyDistribution {
+            channel_id: channel_id(&d.channel_id)?,
+            distribution_id: uuid::Uuid::from_slice(&d.distribution_id)
+                .map_err(|_| Error::InvalidContent("bad distribution id"))?,
+            message: d.message,
+        },
+        None => return Err(Error::InvalidContent("no body")),
+    };
+    Ok(Decoded {
+        body,
+        sent_at_ms: i64::try_from(c.sent_at_ms).unwrap_or(i64::MAX),
+        replaces,
+        sender_access_key,
+    })
 }
 
 #[cfg(test)]
@@ -203,7 +270,8 @@ mod tests {
     fn content_is_padded_to_blocks_and_round_trips() {
         for len in [0, 1, 50, 61, 62, 63, 64, 200, 1000] {
             let body = "x".repeat(len);
-            let bytes = encode_text(&body, 42, None, &[7; ACCESS_KEY_LEN]).expect("encode");
+            let bytes = encode_content(&Body::Text(body.clone()), 42, None, &[7; ACCESS_KEY_LEN])
+                .expect("encode");
             assert_eq!(
                 bytes.len() % PADDING_BLOCK,
                 0,
@@ -211,7 +279,7 @@ mod tests {
                 bytes.len()
             );
             let back = decode_content(&bytes).expect("decode");
-            assert_eq!(back.body, body);
+            assert_eq!(back.body, Body::Text(body.clone()));
             assert_eq!(back.sent_at_ms, 42);
             assert!(back.replaces.is_none());
             assert_eq!(back.sender_access_key, Some([7; ACCESS_KEY_LEN]));
@@ -222,7 +290,7 @@ mod tests {
     fn oversize_text_is_refused() {
         let body = "x".repeat(MAX_TEXT_LEN + 1);
         assert!(matches!(
-            encode_text(&body, 0, None, &[7; ACCESS_KEY_LEN]),
+            encode_content(&Body::Text(body.clone()), 0, None, &[7; ACCESS_KEY_LEN]),
             Err(Error::MessageTooLarge { .. })
         ));
     }

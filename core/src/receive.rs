@@ -13,8 +13,9 @@
 use std::collections::HashSet;
 
 use libsignal_protocol::{
-    message_decrypt_prekey, message_decrypt_signal, DeviceId, IdentityKey, PreKeySignalMessage,
-    SignalMessage, SignalProtocolError,
+    group_decrypt, message_decrypt_prekey, message_decrypt_signal,
+    process_sender_key_distribution_message, DeviceId, IdentityKey, PreKeySignalMessage,
+    SenderKeyDistributionMessage, SignalMessage, SignalProtocolError,
 };
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
@@ -23,12 +24,13 @@ use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
+use crate::channel;
 use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::failpoint::failpoint;
-use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::message::{self, Body, NewMessage, CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
 use crate::sealed::{self, Inner};
 use crate::session;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
@@ -46,6 +48,14 @@ pub enum Received {
     /// Stored but held back: the sender claims to replace a contact and the
     /// user has not decided yet.
     Held { message_id: i64, from: AccountId },
+    /// A channel message, stored in its channel.
+    Channel {
+        message_id: i64,
+        from: AccountId,
+        channel_id: [u8; CHANNEL_ID_LEN],
+    },
+    /// A control message (a sender key for a channel): recorded, nothing to show.
+    Control { from: AccountId },
     /// Seen before (redelivered or replayed): nothing changed.
     Duplicate,
 }
@@ -213,8 +223,23 @@ fn receive_one(
     }
 
     let addr = address(&env.sender, env.device);
+    if let Inner::SenderKey { message, group_id } = &env.ciphertext {
+        let (message, group_id) = (message.clone(), group_id.clone());
+        return receive_channel(
+            tx,
+            stores,
+            (&env.sender, &addr),
+            &message,
+            group_id.as_deref(),
+            dedup_id,
+            (seen, events),
+        );
+    }
     let decrypted = futures::executor::block_on(async {
         match &env.ciphertext {
+            Inner::SenderKey { .. } => Err(SignalProtocolError::InvalidArgument(
+                "sender key message".into(),
+            )),
             Inner::PreKey(m) => {
                 message_decrypt_prekey(
                     m,
@@ -270,6 +295,32 @@ fn receive_one(
     let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
     let content = message::decode_content(&plaintext)?;
+    let text = match content.body {
+        Body::Text(text) => Some(text),
+        Body::SenderKeyDistribution {
+            distribution_id,
+            message,
+            ..
+        } => {
+            // A member's sender key for a channel: recorded with the other
+            // writes of this envelope, so it is there exactly when the
+            // envelope counts as received.
+            let skdm = SenderKeyDistributionMessage::try_from(message.as_slice())
+                .map_err(|_| Error::InvalidContent("bad sender key distribution"))?;
+            if skdm.distribution_id()? != distribution_id {
+                return Err(Error::InvalidContent("distribution id does not match"));
+            }
+            futures::executor::block_on(process_sender_key_distribution_message(
+                &addr,
+                &skdm,
+                &mut stores.view(),
+            ))?;
+            None
+        }
+        Body::ChannelText { .. } => {
+            return Err(Error::InvalidContent("channel text outside its channel"))
+        }
+    };
 
     // Everything checked: from here on the envelope's effects are written.
     stores.commit_op()?;
@@ -293,13 +344,16 @@ fn receive_one(
             known.access_keys.insert(env.sender, key);
         }
     }
+    let Some(text) = text else {
+        return Ok(Received::Control { from: env.sender });
+    };
     let message_id = message::insert(
         tx,
         &NewMessage {
             envelope_id: &dedup_id,
             peer: &env.sender,
             outgoing: false,
-            body: &content.body,
+            body: &text,
             sent_at_ms: content.sent_at_ms,
             stored_at_ms: now_ms(),
             held,
@@ -324,6 +378,60 @@ fn receive_one(
             from: env.sender,
         })
     }
+}
+
+/// A channel message under the sender's sender key: decrypt, check it belongs
+/// to the channel it names, store it.
+fn receive_channel(
+    tx: &Transaction<'_>,
+    stores: SignalStores<'_, '_>,
+    (sender, addr): (&AccountId, &libsignal_protocol::ProtocolAddress),
+    message: &[u8],
+    group_id: Option<&[u8]>,
+    dedup_id: [u8; ENVELOPE_ID_LEN],
+    (seen, events): (&mut HashSet<[u8; ENVELOPE_ID_LEN]>, &mut Vec<Event>),
+) -> Result<Received> {
+    let plaintext =
+        match futures::executor::block_on(group_decrypt(message, &mut stores.view(), addr)) {
+            Ok(p) => zeroize::Zeroizing::new(p),
+            Err(SignalProtocolError::DuplicatedMessage(..)) => return Ok(Received::Duplicate),
+            Err(SignalProtocolError::NoSenderKeyState { .. }) => {
+                return Err(Error::DecryptionFailed("no sender key from this member"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let content = message::decode_content(&plaintext)?;
+    let Body::ChannelText { channel_id, body } = content.body else {
+        return Err(Error::InvalidContent("not a channel message"));
+    };
+    if group_id != Some(&channel_id[..]) {
+        return Err(Error::InvalidContent("channel does not match its envelope"));
+    }
+    stores.commit_op()?;
+    tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
+        .execute(params![&dedup_id[..], now_ms()])?;
+    seen.insert(dedup_id);
+    let message_id = channel::insert_message(
+        tx,
+        &channel::NewChannelMessage {
+            channel_id: &channel_id,
+            envelope_id: &dedup_id,
+            sender,
+            outgoing: false,
+            body: &body,
+            sent_at_ms: content.sent_at_ms,
+        },
+    )?;
+    events.push(Event::ChannelMessageStored {
+        channel_id,
+        sender: *sender,
+        message_id,
+    });
+    Ok(Received::Channel {
+        message_id,
+        from: *sender,
+        channel_id,
+    })
 }
 
 /// What a batch has already learnt about its senders, so a phone catching up

@@ -59,6 +59,12 @@ pub(crate) struct Unsealed {
 pub(crate) enum Inner {
     PreKey(PreKeySignalMessage),
     Signal(SignalMessage),
+    /// A channel message under the sender's sender key, and the channel
+    /// (group ID) the sealed envelope names.
+    SenderKey {
+        message: Vec<u8>,
+        group_id: Option<Vec<u8>>,
+    },
 }
 
 /// Opens a sealed message addressed to us and checks its sender certificate.
@@ -89,6 +95,10 @@ pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) ->
             SignalMessage::try_from(usmc.contents()?)
                 .map_err(|_| Error::DecryptionFailed("malformed message"))?,
         ),
+        CiphertextMessageType::SenderKey => Inner::SenderKey {
+            message: usmc.contents()?.to_vec(),
+            group_id: usmc.group_id()?.map(<[u8]>::to_vec),
+        },
         _ => return Err(Error::DecryptionFailed("unexpected sealed content")),
     };
     Ok(Unsealed {

@@ -17,7 +17,7 @@ use crate::account_id::AccountId;
 use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
-use crate::message::{self, NewMessage, ENVELOPE_ID_LEN};
+use crate::message::{self, Body, NewMessage, ENVELOPE_ID_LEN};
 use crate::receive::sealed_dedup_id;
 use crate::sealed;
 use crate::session;
@@ -39,14 +39,23 @@ pub struct OutgoingEnvelope {
     pub bytes: Vec<u8>,
     /// Sealed sender: the relay does not learn who sent it.
     pub sealed: bool,
-    /// The recipient's access key, which the relay checks for sealed messages.
+    /// The recipient's access key, which the relay checks for sealed messages
+    /// (for a multi-recipient message, the XOR of all recipients' keys).
     pub access_key: Option<[u8; ACCESS_KEY_LEN]>,
+    /// A multi-recipient sealed message (a channel message): `bytes` is the one
+    /// upload the relay fans out; `recipient` is the sender itself.
+    pub multi: bool,
 }
 
 impl Account {
     /// Encrypts `body` to contact `to` and commits it. The returned envelope is
     /// also in the outbox until [`Account::confirm_sent`].
     pub fn send_text(&mut self, to: &AccountId, body: &str) -> Result<OutgoingEnvelope> {
+        self.send_content(to, &Body::Text(body.to_string()), None)
+    }
+
+    /// Sends any 1:1 content (a text, a sender key…).
+    pub(crate) fn send_body(&mut self, to: &AccountId, body: &Body) -> Result<OutgoingEnvelope> {
         self.send_content(to, body, None)
     }
 
@@ -59,13 +68,13 @@ impl Account {
         body: &str,
         previous: &AccountId,
     ) -> Result<OutgoingEnvelope> {
-        self.send_content(to, body, Some(previous))
+        self.send_content(to, &Body::Text(body.to_string()), Some(previous))
     }
 
     fn send_content(
         &mut self,
         to: &AccountId,
-        body: &str,
+        body: &Body,
         replaces: Option<&AccountId>,
     ) -> Result<OutgoingEnvelope> {
         let me = self.id();
@@ -80,7 +89,7 @@ impl Account {
         let addr = address(to, device);
         let sent_at_ms = now_ms();
         let own_access_key = self.settings.access_key;
-        let plaintext = message::encode_text(body, sent_at_ms, replaces, &own_access_key)?;
+        let plaintext = message::encode_content(body, sent_at_ms, replaces, &own_access_key)?;
         // Sealed when we know the recipient's access key and hold a sender
         // certificate that is still valid; identified otherwise (the first
         // message to a new contact, before its access key has reached us).
@@ -144,18 +153,22 @@ impl Account {
         };
         stores.commit_op()?;
 
-        message::insert(
-            &tx,
-            &NewMessage {
-                envelope_id: &envelope_id,
-                peer: to,
-                outgoing: true,
-                body,
-                sent_at_ms,
-                stored_at_ms: sent_at_ms,
-                held: false,
-            },
-        )?;
+        // A text goes into the conversation; a control message (a sender key)
+        // only travels.
+        if let Body::Text(text) = body {
+            message::insert(
+                &tx,
+                &NewMessage {
+                    envelope_id: &envelope_id,
+                    peer: to,
+                    outgoing: true,
+                    body: text,
+                    sent_at_ms,
+                    stored_at_ms: sent_at_ms,
+                    held: false,
+                },
+            )?;
+        }
         tx.prepare_cached(
             "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -179,6 +192,7 @@ impl Account {
             bytes,
             sealed: access_key.is_some(),
             access_key,
+            multi: false,
         })
     }
 
@@ -187,7 +201,8 @@ impl Account {
     /// each once, whatever the number of copies.
     pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
         let mut stmt = self.store.conn().prepare(
-            "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key FROM outbox ORDER BY seq",
+            "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi
+             FROM outbox ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -197,17 +212,26 @@ impl Account {
                 r.get::<_, Vec<u8>>(3)?,
                 r.get::<_, bool>(4)?,
                 r.get::<_, Option<Vec<u8>>>(5)?,
+                r.get::<_, bool>(6)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, recipient, recipient_device, bytes, sealed, access_key) = row?;
+            let (id, recipient, recipient_device, bytes, sealed, access_key, multi) = row?;
+            // For a multi-recipient row `recipient` holds the channel ID; the
+            // envelope's recipient is then reported as ourselves.
+            let recipient = if multi {
+                self.id()
+            } else {
+                AccountId::from_bytes(&recipient)?
+            };
             Ok(OutgoingEnvelope {
+                multi,
                 sealed,
                 access_key: access_key.and_then(|k| k.try_into().ok()),
                 envelope_id: id
                     .try_into()
                     .map_err(|_| Error::Storage("stored envelope id is malformed".into()))?,
-                recipient: AccountId::from_bytes(&recipient)?,
+                recipient,
                 recipient_device,
                 bytes,
             })

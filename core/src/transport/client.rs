@@ -171,6 +171,42 @@ impl Client {
         Ok(sent)
     }
 
+    /// Sends this account's sender key for a channel to each member (1:1), then
+    /// lets the outbox carry them.
+    pub async fn distribute_sender_key(
+        &self,
+        members: Vec<AccountId>,
+        channel_id: [u8; crate::message::CHANNEL_ID_LEN],
+        distribution_id: uuid::Uuid,
+    ) -> Result<()> {
+        self.account
+            .call(move |a| {
+                members.iter().try_for_each(|m| {
+                    a.send_sender_key(m, channel_id, distribution_id)
+                        .map(|_| ())
+                })
+            })
+            .await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(())
+    }
+
+    /// Sends a channel message to `members` in one multi-recipient upload.
+    pub async fn send_channel_text(
+        &self,
+        channel_id: [u8; crate::message::CHANNEL_ID_LEN],
+        distribution_id: uuid::Uuid,
+        members: Vec<AccountId>,
+        body: String,
+    ) -> Result<OutgoingEnvelope> {
+        let sent = self
+            .account
+            .call(move |a| a.send_channel_text(channel_id, distribution_id, &members, &body))
+            .await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(sent)
+    }
+
     /// Fetches `account`'s bundle from the relay's directory and adds it as a
     /// contact, opening a session. Needs a connection.
     pub async fn add_contact_from_relay(
@@ -397,7 +433,13 @@ async fn flush_outbox(
     let outbox = account.call(|a| a.outbox()).await??;
     for window in outbox.chunks(SEND_WINDOW) {
         let sends = window.iter().map(|e| async move {
-            let body = if e.sealed {
+            let body = if e.multi {
+                pb::client_frame::Body::SendMultiSealed(pb::SendMultiSealed {
+                    payload: e.bytes.clone(),
+                    access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
+                    priority: pb::Priority::Normal as i32,
+                })
+            } else if e.sealed {
                 pb::client_frame::Body::SendSealed(pb::SendSealed {
                     recipient_account_id: e.recipient.as_bytes().to_vec(),
                     recipient_device_id: e.recipient_device,
