@@ -7,6 +7,7 @@ fn main() {
         "schemas/rankfile/envelope.proto",
         "schemas/rankfile/content.proto",
         "schemas/rankfile/relay.proto",
+        "schemas/rankfile/committee.proto",
     ];
     let protoc = match std::env::var_os("PROTOC") {
         Some(p) => std::path::PathBuf::from(p),

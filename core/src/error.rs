@@ -99,6 +99,28 @@ pub enum Error {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 
+    /// A committee log entry that does not parse or breaks the log's shape
+    /// (a second genesis, a missing parent list, a field of the wrong length).
+    #[error("invalid committee entry: {0}")]
+    InvalidCommitteeEntry(&'static str),
+    /// A committee log entry whose signature does not verify under its author's key.
+    #[error("the signature on committee entry {0} does not verify")]
+    CommitteeSignatureInvalid(crate::committee::EntryHash),
+    /// A committee log entry that belongs to another committee.
+    #[error("the entry belongs to committee {found}, not {expected}")]
+    WrongCommittee {
+        expected: crate::committee::CommitteeId,
+        found: crate::committee::CommitteeId,
+    },
+    /// A committee change the current membership does not allow.
+    #[error("committee change refused: {0}")]
+    CommitteeChangeRefused(crate::committee::RejectReason),
+    /// Too many committee entries are waiting for their parents.
+    #[error("{held} committee entries already wait for their parents (at most {max})")]
+    CommitteePendingFull { held: usize, max: usize },
+    /// An invite link or QR payload that does not parse.
+    #[error("invalid invite: {0}")]
+    InvalidInvite(crate::committee::InviteTokenError),
 }
 
 /// The core's result type.

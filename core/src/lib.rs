@@ -11,6 +11,7 @@ mod account;
 mod account_id;
 mod channel;
 mod clock;
+pub mod committee;
 mod contact;
 mod error;
 mod event;

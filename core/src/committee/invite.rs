@@ -1,0 +1,377 @@
+//! Invites: the token an organizer hands out (a `rankfile://join/…` link, the
+//! same text as a QR payload), the join request a newcomer sends back, and the
+//! organizer's device checking it against the log before admitting them.
+//!
+//! The token holds a random secret; the log holds only a hash of it, so a
+//! member reading the log cannot mint admissions, and an organizer's device
+//! admits only someone who shows the secret.
+
+use std::fmt;
+
+use libsignal_protocol::{IdentityKey, IdentityKeyPair};
+use prost::Message;
+use rankfile_proto::v1 as pb;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::entry::{Op, SignedEntry, MAX_INVITE_USES};
+use super::log::CommitteeLog;
+use super::state::RejectReason;
+use super::types::{CommitteeId, InviteId, Role, COMMITTEE_ID_LEN, INVITE_ID_LEN};
+use crate::account_id::AccountId;
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+
+/// The link form's prefix; the QR payload is the same text.
+pub const INVITE_LINK_PREFIX: &str = "rankfile://join/";
+/// Bytes in an invite's secret: 128 bits, beyond guessing.
+pub const INVITE_SECRET_LEN: usize = 16;
+/// Version byte of the token's binary form.
+const TOKEN_VERSION: u8 = 1;
+/// Version, committee ID, invite ID, secret, expiry.
+const TOKEN_LEN: usize = 1 + COMMITTEE_ID_LEN + INVITE_ID_LEN + INVITE_SECRET_LEN + 8;
+/// Longest text [`InviteToken::parse`] looks at (a token is 95 characters).
+const MAX_TOKEN_TEXT: usize = 256;
+/// Domain separation for the secret's hash in the log.
+const SECRET_DOMAIN: &[u8] = b"rankfile committee invite secret v1";
+/// RFC 4648 base32, lower case, no padding.
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// Why an invite link or join request did not parse.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InviteTokenError {
+    /// The text does not start with `rankfile://join/`.
+    #[error("not a rankfile://join/ link")]
+    NotAnInviteLink,
+    /// The text is longer than any token.
+    #[error("{len} characters is too long for an invite")]
+    TooLong { len: usize },
+    /// A character outside base32.
+    #[error("not base32")]
+    NotBase32,
+    /// The decoded token has the wrong length.
+    #[error("an invite token is {expected} bytes, got {len}")]
+    WrongLength { len: usize, expected: usize },
+    /// A token version this build does not know.
+    #[error("unknown invite version {0}")]
+    UnknownVersion(u8),
+    /// A join request that does not parse or has a field of the wrong length.
+    #[error("malformed join request: {0}")]
+    MalformedJoinRequest(&'static str),
+}
+
+impl From<InviteTokenError> for Error {
+    fn from(e: InviteTokenError) -> Self {
+        Error::InvalidInvite(e)
+    }
+}
+
+/// An invite's secret. Zeroized on drop; `Debug` shows nothing.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct InviteSecret([u8; INVITE_SECRET_LEN]);
+
+impl InviteSecret {
+    fn random() -> Self {
+        let mut s = [0u8; INVITE_SECRET_LEN];
+        rand::Rng::fill(&mut rand::rng(), &mut s);
+        InviteSecret(s)
+    }
+}
+
+impl fmt::Debug for InviteSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InviteSecret(..)")
+    }
+}
+
+/// What an invite link carries.
+#[derive(Clone, Debug)]
+pub struct InviteToken {
+    /// The committee it admits to.
+    pub committee_id: CommitteeId,
+    /// The invite, as the log names it.
+    pub invite_id: InviteId,
+    /// The proof of holding the link.
+    pub secret: InviteSecret,
+    /// When it stops working, milliseconds since the epoch (shown to the
+    /// newcomer; the organizer's device checks the log's copy).
+    pub expires_at_ms: u64,
+}
+
+impl InviteToken {
+    /// The link: `rankfile://join/` and the token in base32.
+    pub fn to_link(&self) -> String {
+        let mut bytes = Vec::with_capacity(TOKEN_LEN);
+        bytes.push(TOKEN_VERSION);
+        bytes.extend_from_slice(&self.committee_id.0);
+        bytes.extend_from_slice(&self.invite_id.0);
+        bytes.extend_from_slice(&self.secret.0);
+        bytes.extend_from_slice(&self.expires_at_ms.to_be_bytes());
+        let text = format!("{INVITE_LINK_PREFIX}{}", base32_encode(&bytes));
+        bytes.zeroize();
+        text
+    }
+
+    /// The QR payload: the link itself, so scanning and tapping are one path.
+    pub fn qr_payload(&self) -> String {
+        self.to_link()
+    }
+
+    /// Reads a link or QR payload, ignoring surrounding space and case.
+    pub fn parse(text: &str) -> Result<Self, InviteTokenError> {
+        let text = text.trim();
+        if text.len() > MAX_TOKEN_TEXT {
+            return Err(InviteTokenError::TooLong { len: text.len() });
+        }
+        let lower = text.to_ascii_lowercase();
+        let body = lower
+            .strip_prefix(INVITE_LINK_PREFIX)
+            .ok_or(InviteTokenError::NotAnInviteLink)?;
+        let mut bytes = base32_decode(body).ok_or(InviteTokenError::NotBase32)?;
+        let parsed = Self::from_bytes(&bytes);
+        bytes.zeroize();
+        parsed
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, InviteTokenError> {
+        let version = *bytes.first().ok_or(InviteTokenError::WrongLength {
+            len: 0,
+            expected: TOKEN_LEN,
+        })?;
+        if version != TOKEN_VERSION {
+            return Err(InviteTokenError::UnknownVersion(version));
+        }
+        if bytes.len() != TOKEN_LEN {
+            return Err(InviteTokenError::WrongLength {
+                len: bytes.len(),
+                expected: TOKEN_LEN,
+            });
+        }
+        let (committee, rest) = bytes[1..].split_at(COMMITTEE_ID_LEN);
+        let (invite, rest) = rest.split_at(INVITE_ID_LEN);
+        let (secret, expiry) = rest.split_at(INVITE_SECRET_LEN);
+        let wrong = |_| InviteTokenError::WrongLength {
+            len: bytes.len(),
+            expected: TOKEN_LEN,
+        };
+        Ok(InviteToken {
+            committee_id: CommitteeId(committee.try_into().map_err(wrong)?),
+            invite_id: InviteId(invite.try_into().map_err(wrong)?),
+            secret: InviteSecret(secret.try_into().map_err(wrong)?),
+            expires_at_ms: u64::from_be_bytes(expiry.try_into().map_err(wrong)?),
+        })
+    }
+
+    /// Whether the token has expired at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        now_ms >= self.expires_at_ms
+    }
+
+    /// The hash the log keeps in place of the secret.
+    pub fn secret_hash(&self) -> [u8; 32] {
+        secret_hash(self.committee_id, self.invite_id, &self.secret)
+    }
+}
+
+fn secret_hash(committee: CommitteeId, invite: InviteId, secret: &InviteSecret) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(SECRET_DOMAIN);
+    h.update(committee.0);
+    h.update(invite.0);
+    h.update(secret.0);
+    h.finalize().into()
+}
+
+/// What a newcomer sends (end-to-end encrypted) to an organizer's device to
+/// redeem an invite.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    /// The committee, from the token.
+    pub committee_id: CommitteeId,
+    /// The invite, from the token.
+    pub invite_id: InviteId,
+    /// The token's secret.
+    pub secret: InviteSecret,
+    /// The newcomer's public identity key.
+    pub identity_key: IdentityKey,
+}
+
+impl JoinRequest {
+    /// The request for `token` from the holder of `identity_key`.
+    pub fn new(token: &InviteToken, identity_key: IdentityKey) -> Self {
+        JoinRequest {
+            committee_id: token.committee_id,
+            invite_id: token.invite_id,
+            secret: token.secret.clone(),
+            identity_key,
+        }
+    }
+
+    /// The newcomer's account ID.
+    pub fn account(&self) -> AccountId {
+        AccountId::from_identity_key(&self.identity_key)
+    }
+
+    /// The wire form (`CommitteeJoinRequest`).
+    pub fn encode(&self) -> Vec<u8> {
+        pb::CommitteeJoinRequest {
+            committee_id: self.committee_id.0.to_vec(),
+            invite_id: self.invite_id.0.to_vec(),
+            secret: self.secret.0.to_vec(),
+            identity_key: self.identity_key.serialize().to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Reads the wire form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, InviteTokenError> {
+        use InviteTokenError::MalformedJoinRequest as Bad;
+        if bytes.len() > MAX_TOKEN_TEXT {
+            return Err(Bad("too large"));
+        }
+        let mut r = pb::CommitteeJoinRequest::decode(bytes).map_err(|_| Bad("does not parse"))?;
+        let secret = r.secret.as_slice().try_into().map_err(|_| Bad("secret"));
+        r.secret.zeroize();
+        Ok(JoinRequest {
+            committee_id: CommitteeId(
+                r.committee_id
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Bad("committee ID"))?,
+            ),
+            invite_id: InviteId(
+                r.invite_id
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Bad("invite ID"))?,
+            ),
+            secret: InviteSecret(secret?),
+            identity_key: IdentityKey::decode(&r.identity_key).map_err(|_| Bad("identity key"))?,
+        })
+    }
+}
+
+impl CommitteeLog {
+    /// Makes an invite by `organizer` admitting up to `max_uses` people until
+    /// `expires_at_ms`: the CreateInvite entry to send to the members, and the
+    /// token to show as a link or QR code.
+    pub fn create_invite(
+        &mut self,
+        organizer: &IdentityKeyPair,
+        expires_at_ms: u64,
+        max_uses: u32,
+    ) -> Result<(SignedEntry, InviteToken)> {
+        if max_uses == 0 || max_uses > MAX_INVITE_USES {
+            return Err(Error::InvalidCommitteeEntry("invite uses out of range"));
+        }
+        let token = InviteToken {
+            committee_id: self.id(),
+            invite_id: InviteId::random(),
+            secret: InviteSecret::random(),
+            expires_at_ms,
+        };
+        let op = Op::CreateInvite {
+            invite_id: token.invite_id,
+            expires_at_ms,
+            max_uses,
+            secret_hash: token.secret_hash(),
+        };
+        let entry = self.propose(organizer, op)?;
+        Ok((entry, token))
+    }
+
+    /// Withdraws an invite.
+    pub fn revoke_invite(
+        &mut self,
+        organizer: &IdentityKeyPair,
+        invite_id: InviteId,
+    ) -> Result<SignedEntry> {
+        self.propose(organizer, Op::RevokeInvite { invite_id })
+    }
+
+    /// On an organizer's device: checks a join request against the log (the
+    /// committee, the secret, and that the invite is not revoked, expired or
+    /// used up) and admits the newcomer as a member with an Add citing the
+    /// invite.
+    pub fn admit(
+        &mut self,
+        organizer: &IdentityKeyPair,
+        request: &JoinRequest,
+    ) -> Result<SignedEntry> {
+        self.admit_at(organizer, request, u64::try_from(now_ms()).unwrap_or(0))
+    }
+
+    pub(crate) fn admit_at(
+        &mut self,
+        organizer: &IdentityKeyPair,
+        request: &JoinRequest,
+        now_ms: u64,
+    ) -> Result<SignedEntry> {
+        if request.committee_id != self.id() {
+            return Err(Error::WrongCommittee {
+                expected: self.id(),
+                found: request.committee_id,
+            });
+        }
+        let id = request.invite_id;
+        let refused = Error::CommitteeChangeRefused;
+        let invite = self
+            .state()
+            .invites
+            .get(&id)
+            .ok_or(refused(RejectReason::UnknownInvite(id)))?;
+        let presented = secret_hash(self.id(), id, &request.secret);
+        if !bool::from(presented.ct_eq(&invite.secret_hash)) {
+            return Err(refused(RejectReason::InviteSecretMismatch(id)));
+        }
+        invite.check_open(id, now_ms).map_err(refused)?;
+        let op = Op::Add {
+            account: request.account(),
+            identity_key: request.identity_key,
+            role: Role::Member,
+            invite: Some(id),
+        };
+        self.propose_at(organizer, op, now_ms)
+    }
+}
+
+fn base32_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// Decodes base32; `None` on a stray character or non-zero leftover bits (so
+/// each token has exactly one text form).
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
+        buffer = ((buffer << 5) | v) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    if buffer & ((1 << bits) - 1) != 0 {
+        return None;
+    }
+    Some(out)
+}

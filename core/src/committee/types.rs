@@ -1,0 +1,225 @@
+//! The small value types of the committee log: IDs, hashes, roles, settings and
+//! the committee's description, with their wire conversions and limits.
+
+use std::fmt;
+
+use rankfile_proto::v1 as pb;
+
+use crate::error::{Error, Result};
+
+/// Bytes in a committee ID (random, chosen by the founder).
+pub const COMMITTEE_ID_LEN: usize = 16;
+/// Bytes in an entry hash (SHA-256).
+pub const ENTRY_HASH_LEN: usize = 32;
+/// Bytes in an invite ID (random): unique among one committee's invites.
+pub const INVITE_ID_LEN: usize = 8;
+/// Longest name, workplace, industry or region, in bytes of UTF-8: enough for
+/// any real name, small enough that a log of thousands of entries stays small.
+pub const MAX_META_LEN: usize = 200;
+/// Longest disappearing-message timer: one year.
+pub const MAX_DISAPPEARING_SECS: u32 = 365 * 24 * 3600;
+
+/// A committee's ID: 16 random bytes, the same in every entry of its log.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitteeId(pub [u8; COMMITTEE_ID_LEN]);
+
+impl CommitteeId {
+    /// A fresh random ID.
+    pub fn random() -> Self {
+        let mut id = [0u8; COMMITTEE_ID_LEN];
+        rand::Rng::fill(&mut rand::rng(), &mut id);
+        CommitteeId(id)
+    }
+
+    /// Reads the ID from a protobuf field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        bytes
+            .try_into()
+            .map(CommitteeId)
+            .map_err(|_| Error::InvalidCommitteeEntry("committee ID of the wrong length"))
+    }
+}
+
+/// The SHA-256 hash that names an entry (see [`super::SignedEntry::hash`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryHash(pub [u8; ENTRY_HASH_LEN]);
+
+impl EntryHash {
+    /// Reads a hash from a protobuf field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        bytes
+            .try_into()
+            .map(EntryHash)
+            .map_err(|_| Error::InvalidCommitteeEntry("parent hash of the wrong length"))
+    }
+}
+
+/// An invite's ID: 8 random bytes, cited by the Add entries that redeem it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InviteId(pub [u8; INVITE_ID_LEN]);
+
+impl InviteId {
+    /// A fresh random ID.
+    pub fn random() -> Self {
+        let mut id = [0u8; INVITE_ID_LEN];
+        rand::Rng::fill(&mut rand::rng(), &mut id);
+        InviteId(id)
+    }
+
+    /// Reads the ID from a protobuf field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        bytes
+            .try_into()
+            .map(InviteId)
+            .map_err(|_| Error::InvalidCommitteeEntry("invite ID of the wrong length"))
+    }
+}
+
+macro_rules! hex_display {
+    ($t:ty, $name:literal, $shown:expr) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(&self.0[..$shown]))
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($name, "({})"), self)
+            }
+        }
+    };
+}
+
+hex_display!(CommitteeId, "CommitteeId", COMMITTEE_ID_LEN);
+// Eight bytes are plenty to tell entries apart in a message or a log line.
+hex_display!(EntryHash, "EntryHash", 8);
+hex_display!(InviteId, "InviteId", INVITE_ID_LEN);
+
+/// A member's role. Ordered by authority: `Member < Delegate < Organizer`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Role {
+    /// Reads and posts in discussion channels, votes.
+    Member,
+    /// Elected to speak for the committee; posts in announcement channels when
+    /// the settings allow, sits in council channels.
+    Delegate,
+    /// Changes the membership log.
+    Organizer,
+}
+
+impl Role {
+    pub(crate) fn to_wire(self) -> i32 {
+        match self {
+            Role::Member => pb::CommitteeRole::Member as i32,
+            Role::Delegate => pb::CommitteeRole::Delegate as i32,
+            Role::Organizer => pb::CommitteeRole::Organizer as i32,
+        }
+    }
+
+    pub(crate) fn from_wire(value: i32) -> Result<Self> {
+        match pb::CommitteeRole::try_from(value) {
+            Ok(pb::CommitteeRole::Member) => Ok(Role::Member),
+            Ok(pb::CommitteeRole::Delegate) => Ok(Role::Delegate),
+            Ok(pb::CommitteeRole::Organizer) => Ok(Role::Organizer),
+            _ => Err(Error::InvalidCommitteeEntry("unknown role")),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Member => "member",
+            Role::Delegate => "delegate",
+            Role::Organizer => "organizer",
+        })
+    }
+}
+
+/// Who may post in a committee's announcement channels.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum AnnouncementPosters {
+    /// Organizers only (the default).
+    #[default]
+    Organizers,
+    /// Organizers and delegates.
+    OrganizersAndDelegates,
+}
+
+/// A committee's settings; a Settings entry replaces them all at once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct CommitteeSettings {
+    /// Disappearing-message timer in seconds; 0 is off.
+    pub disappearing_timer_secs: u32,
+    /// Who may post in announcement channels.
+    pub announcement_posters: AnnouncementPosters,
+}
+
+impl CommitteeSettings {
+    pub(crate) fn to_wire(self) -> pb::CommitteeSettings {
+        let posters = match self.announcement_posters {
+            AnnouncementPosters::Organizers => pb::AnnouncementPosters::Organizers,
+            AnnouncementPosters::OrganizersAndDelegates => {
+                pb::AnnouncementPosters::OrganizersAndDelegates
+            }
+        };
+        pb::CommitteeSettings {
+            disappearing_timer_secs: self.disappearing_timer_secs,
+            announcement_posters: posters as i32,
+        }
+    }
+
+    pub(crate) fn from_wire(s: &pb::CommitteeSettings) -> Result<Self> {
+        let announcement_posters = match pb::AnnouncementPosters::try_from(s.announcement_posters) {
+            Ok(pb::AnnouncementPosters::Organizers) => AnnouncementPosters::Organizers,
+            Ok(pb::AnnouncementPosters::OrganizersAndDelegates) => {
+                AnnouncementPosters::OrganizersAndDelegates
+            }
+            _ => return Err(Error::InvalidCommitteeEntry("unknown announcement posters")),
+        };
+        let settings = CommitteeSettings {
+            disappearing_timer_secs: s.disappearing_timer_secs,
+            announcement_posters,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks the limits; the same check runs on what we propose and what we receive.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.disappearing_timer_secs > MAX_DISAPPEARING_SECS {
+            return Err(Error::InvalidCommitteeEntry("disappearing timer too long"));
+        }
+        Ok(())
+    }
+}
+
+/// What a committee says about itself: free text, seen only by its members.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct CommitteeMeta {
+    /// The committee's name; never empty.
+    pub name: String,
+    /// The workplace (a factory, depot, hospital…).
+    pub workplace: String,
+    /// The industry.
+    pub industry: String,
+    /// The region.
+    pub region: String,
+}
+
+impl CommitteeMeta {
+    /// Checks the limits: a name, and no field over [`MAX_META_LEN`] bytes.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(Error::InvalidCommitteeEntry("empty committee name"));
+        }
+        for field in [&self.name, &self.workplace, &self.industry, &self.region] {
+            if field.len() > MAX_META_LEN {
+                return Err(Error::InvalidCommitteeEntry(
+                    "committee text field too long",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
