@@ -4,9 +4,9 @@
 //! Each connection is one task with one loop. Requests that wait on the store
 //! (sends wait for the group commit) run as futures in a bounded queue, so a
 //! client can pipeline sends without the relay buffering without limit; past
-//! the bound the relay simply stops reading that client. Deliveries are read from
-//! the store when the hub wakes the connection, up to the window of
-//! unacknowledged messages.
+//! the bound the relay simply stops reading that client. Deliveries come from
+//! the hub (handed over right after their commit) while the connection keeps up,
+//! else from the store, up to the window of unacknowledged messages.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -167,7 +167,7 @@ impl Connection {
                 _ = mail(&self.role) => {
                     if let Role::Device(s) = &mut self.role {
                         if s.slot.is_displaced() { return Ok(End::Displaced); }
-                        s.delivery.wanted = true;
+                        s.delivery.woken();
                     }
                 }
                 msg = self.ws.next(), if self.pending.len() < MAX_PENDING_REQUESTS => {
@@ -213,21 +213,32 @@ impl Connection {
             .map_err(|_| Error::WebSocket("write timed out".into()))?
     }
 
-    /// Pushes stored mail while the window has room.
+    /// Pushes mail handed over from the last commits, then stored mail while
+    /// the window has room.
     async fn deliver(&mut self) -> Result<()> {
         let Role::Device(s) = &mut self.role else {
             return Ok(());
         };
-        let limit = s.delivery.room(self.relay.config.delivery_window);
+        let window = self.relay.config.delivery_window;
+        if !s.delivery.push_fresh(s.slot.take(), window, &mut self.out) {
+            s.slot.accept(false);
+        }
+        let limit = s.delivery.room(window);
         if !s.delivery.wanted || limit == 0 {
             return Ok(());
         }
+        // Accept hand-overs before reading: whatever commits after the read
+        // then reaches this connection from memory.
+        s.slot.accept(true);
         let messages = self
             .relay
             .store
             .fetch(s.mailbox, s.delivery.cursor, now_ms(), limit)
             .await?;
         s.delivery.push(messages, limit, &mut self.out);
+        if !s.delivery.live {
+            s.slot.accept(false);
+        }
         Ok(())
     }
 

@@ -40,7 +40,7 @@ pub use sealed::{aci_string, SENDER_CERTIFICATE_LIFETIME_MS};
 pub use server::{start, start_with_store, RelayHandle};
 pub use storage::{
     AccessKey, AccountId, AciAccount, Address, AttachmentMeta, Cursor, DeviceRecord, MailboxId,
-    NewMessage, PreKeyUpload, Priority, PublicPreKey, RelayStore, SqliteStore, StoredMessage,
-    SweepOutcome, TakenBundle,
+    NewMessage, OnCommit, PreKeyUpload, Priority, PublicPreKey, RelayStore, SqliteStore,
+    StoredMessage, SweepOutcome, TakenBundle,
 };
 pub use tls::fingerprint_of;

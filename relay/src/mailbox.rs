@@ -1,13 +1,17 @@
 //! Mailboxes: the three kinds of send, and the delivery state of a connected
 //! device (cursor, bounded in-flight window).
 //!
-//! A send is answered only after the store has committed it (fsync); the
-//! recipients' connections are woken after that, and read the messages from
-//! the store. Nothing about a sealed send's sender is stored.
+//! A send is answered only after the store has committed it (fsync). Right
+//! after the commit the writer hands the new messages to their connected
+//! recipients (`Hub::offer`): a connection that is keeping up pushes them from
+//! memory, one that is behind reads them from the store. Either way a message
+//! leaves the store only on its device's Ack. Nothing about a sealed send's
+//! sender is stored.
 
 use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
 
 use crate::frame::{fixed, now_ms, priority_from_wire, priority_to_wire, Refusal, Reply};
+use crate::hub::Fresh;
 use crate::limits::MAX_DEVICE_ID;
 use crate::relay::Relay;
 use crate::sealed::{access_key_matches, fan_out};
@@ -50,13 +54,15 @@ fn new_message(
 }
 
 async fn store_and_wake(relay: &Relay, messages: Vec<NewMessage>) -> Result<(), Refusal> {
-    let mut boxes: Vec<MailboxId> = messages.iter().map(|m| m.mailbox).collect();
-    boxes.dedup();
+    let hub = relay.hub.clone();
     relay
         .store
-        .enqueue(messages, relay.config.mailbox_quota)
+        .enqueue(
+            messages,
+            relay.config.mailbox_quota,
+            Box::new(move |committed| hub.offer(committed)),
+        )
         .await?;
-    relay.hub.wake_all(&boxes);
     Ok(())
 }
 
@@ -182,6 +188,10 @@ pub struct Delivery {
     pub caught_up: bool,
     /// Whether the store may hold messages not yet pushed.
     pub wanted: bool,
+    /// Whether every stored message after the cursor has been pushed, and new
+    /// ones are handed over from memory (the slot accepts them): then nothing
+    /// needs reading from the store.
+    pub live: bool,
 }
 
 impl Delivery {
@@ -192,6 +202,7 @@ impl Delivery {
             in_flight: Vec::new(),
             caught_up: false,
             wanted: true,
+            live: false,
         }
     }
 
@@ -201,7 +212,8 @@ impl Delivery {
     }
 
     /// Records fetched messages as pushed and makes their frames. `limit` is what
-    /// was asked for: fewer means the mailbox has no more right now.
+    /// was asked for: fewer means the mailbox has no more right now, and (the
+    /// slot having accepted hand-overs since before the read) delivery is live.
     pub fn push(
         &mut self,
         messages: Vec<StoredMessage>,
@@ -210,22 +222,9 @@ impl Delivery {
     ) {
         let drained = messages.len() < limit;
         for m in messages {
-            match m.priority {
-                Priority::High => self.cursor.high = self.cursor.high.max(m.id),
-                Priority::Normal => self.cursor.normal = self.cursor.normal.max(m.id),
-            }
-            self.in_flight.push(m.id);
-            out.push(crate::frame::reply(
-                0,
-                Out::Deliver(pb::Deliver {
-                    id: m.id,
-                    envelope: m.envelope,
-                    priority: priority_to_wire(m.priority),
-                    sealed: m.sealed,
-                    stored_at_ms: m.stored_at_ms,
-                }),
-            ));
+            self.record(m, out);
         }
+        self.live = drained;
         if drained {
             self.wanted = false;
             if !self.caught_up {
@@ -235,14 +234,78 @@ impl Delivery {
         }
     }
 
+    /// Pushes messages handed over right after their commit, in commit order.
+    /// Ones already read from the store are skipped. If delivery is not live, the
+    /// window is full or the hand-over overflowed, the rest stay in the store:
+    /// delivery falls back to reading it, and `false` says the slot must stop
+    /// accepting.
+    pub fn push_fresh(
+        &mut self,
+        fresh: Fresh,
+        window: usize,
+        out: &mut Vec<pb::ServerFrame>,
+    ) -> bool {
+        for m in fresh.messages {
+            if m.id <= self.cursor_of(m.priority) {
+                continue;
+            }
+            if !self.live || self.room(window) == 0 {
+                self.fall_behind();
+                break;
+            }
+            self.record(m, out);
+        }
+        if fresh.overflowed {
+            self.fall_behind();
+        }
+        self.live
+    }
+
+    /// Something arrived while not live: the store has it.
+    pub fn woken(&mut self) {
+        if !self.live {
+            self.wanted = true;
+        }
+    }
+
     /// Records acknowledgements: frees window room for the IDs that were in flight.
     pub fn acked(&mut self, ids: &[u64]) {
         let before = self.in_flight.len();
         self.in_flight.retain(|id| !ids.contains(id));
-        if self.in_flight.len() != before {
+        if self.in_flight.len() != before && !self.live {
             // Window room opened: there may be more waiting behind it.
             self.wanted = true;
         }
+    }
+
+    fn fall_behind(&mut self) {
+        self.live = false;
+        self.wanted = true;
+    }
+
+    fn cursor_of(&self, p: Priority) -> u64 {
+        match p {
+            Priority::High => self.cursor.high,
+            Priority::Normal => self.cursor.normal,
+        }
+    }
+
+    fn record(&mut self, m: StoredMessage, out: &mut Vec<pb::ServerFrame>) {
+        match m.priority {
+            Priority::High => self.cursor.high = self.cursor.high.max(m.id),
+            Priority::Normal => self.cursor.normal = self.cursor.normal.max(m.id),
+        }
+        self.in_flight.push(m.id);
+        out.push(crate::frame::reply(
+            0,
+            Out::Deliver(pb::Deliver {
+                id: m.id,
+                envelope: m.envelope,
+                priority: priority_to_wire(m.priority),
+                sealed: m.sealed,
+                stored_at_ms: m.stored_at_ms,
+            }),
+        ));
     }
 }
 
@@ -287,8 +350,46 @@ mod tests {
             out.last().and_then(|f| f.body.as_ref()),
             Some(Out::QueueEmpty(_))
         ));
+        // Live: acks free room but nothing waits in the store.
+        assert!(d.live);
         d.acked(&[2, 99]);
         assert_eq!(d.in_flight, vec![5, 7]);
+        assert!(!d.wanted);
+    }
+
+    fn fresh(ids: &[u64], overflowed: bool) -> Fresh {
+        Fresh::of(
+            ids.iter().map(|id| msg(*id, Priority::Normal)).collect(),
+            overflowed,
+        )
+    }
+
+    #[test]
+    fn fresh_mail_is_pushed_only_while_live() {
+        let mut d = Delivery::new();
+        let mut out = Vec::new();
+        // Not live yet (backlog unread): the hand-over is refused, the store has it.
+        assert!(!d.push_fresh(fresh(&[3], false), 4, &mut out));
+        assert!(out.is_empty() && d.wanted);
+        d.push(vec![msg(3, Priority::Normal)], 4, &mut out);
+        assert!(d.live && !d.wanted);
+        // What the read already pushed is skipped; the rest goes out in order.
+        out.clear();
+        assert!(d.push_fresh(fresh(&[3, 4, 5], false), 4, &mut out));
+        assert_eq!(d.in_flight, vec![3, 4, 5]);
+        assert_eq!(out.len(), 2);
+        // The window fills: the rest stays in the store and delivery falls behind.
+        assert!(!d.push_fresh(fresh(&[6, 7], false), 4, &mut out));
+        assert_eq!(d.in_flight, vec![3, 4, 5, 6]);
+        assert!(d.wanted && !d.live);
+        // An ack while behind asks for the store again.
+        d.wanted = false;
+        d.acked(&[3]);
+        assert!(d.wanted);
+        // Overflow also means falling behind.
+        d.push(vec![], 1, &mut out);
+        assert!(d.live);
+        assert!(!d.push_fresh(fresh(&[], true), 4, &mut out));
         assert!(d.wanted);
     }
 }

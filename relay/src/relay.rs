@@ -23,7 +23,7 @@ pub struct Relay {
     /// Sealed-sender trust root and server certificate.
     pub keys: ServerKeys,
     /// Connected devices.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Device records for sends.
     pub devices: DeviceCache,
     /// Bundle-fetch rate limits.
@@ -41,7 +41,7 @@ impl Relay {
             config,
             store,
             keys,
-            hub: Hub::default(),
+            hub: Arc::new(Hub::default()),
             devices: DeviceCache::default(),
             fetch_limits: FetchLimiter::default(),
             trust_root,

@@ -291,6 +291,68 @@ async fn window_bounds_in_flight_deliveries() {
 }
 
 #[tokio::test]
+async fn live_delivery_unacked_is_redelivered_after_reconnect() {
+    let relay = TestRelay::start().await;
+    let alice = Identity::new(1);
+    let bob = Identity::new(1);
+    let mut b = relay.device(&bob).await;
+    assert!(b.backlog_deliveries().await.is_empty());
+    let mut a = relay.device(&alice).await;
+    // Pushed from memory right after the commit; never acknowledged.
+    assert_sent(a.request(send_to(&bob, b"live 1")).await);
+    assert_sent(a.request(send_to(&bob, b"live 2")).await);
+    let first = [b.delivery().await, b.delivery().await];
+    assert_eq!(first[1].envelope, b"live 2");
+    b.ack(vec![first[1].id]).await;
+    b.ping().await;
+    drop(b);
+
+    let mut b = relay.device(&bob).await;
+    let again = b.backlog_deliveries().await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].id, &again[0].envelope[..]),
+        (first[0].id, &b"live 1"[..])
+    );
+    b.ack(vec![again[0].id]).await;
+    b.ping().await;
+    assert_eq!(relay.count("messages"), 0);
+}
+
+#[tokio::test]
+async fn live_delivery_past_the_window_falls_back_to_the_store_in_order() {
+    let relay = TestRelay::start_with(|c| c.delivery_window = 3).await;
+    let alice = Identity::new(1);
+    let bob = Identity::new(1);
+    let mut b = relay.device(&bob).await;
+    assert!(b.backlog_deliveries().await.is_empty());
+    let mut a = relay.device(&alice).await;
+    let mut seen = Vec::new();
+    for round in 0..4u8 {
+        // Five sends while three fit in the window.
+        for i in 0..5u8 {
+            assert_sent(a.request(send_to(&bob, &[round, i])).await);
+        }
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            let d = b.delivery().await;
+            got.push(d.id);
+            seen.push(d.envelope.clone());
+            if got.len() % 3 == 0 {
+                b.ack(got[got.len() - 3..].to_vec()).await;
+            }
+        }
+        b.ack(got[3..].to_vec()).await;
+        b.ping().await;
+    }
+    let expected: Vec<Vec<u8>> = (0..4u8)
+        .flat_map(|r| (0..5u8).map(move |i| vec![r, i]))
+        .collect();
+    assert_eq!(seen, expected, "each once, in order");
+    assert_eq!(relay.count("messages"), 0);
+}
+
+#[tokio::test]
 async fn restart_loses_nothing_stored() {
     let mut relay = TestRelay::start().await;
     let alice = Identity::new(1);

@@ -139,6 +139,12 @@ pub struct StoredMessage {
     pub envelope: Vec<u8>,
 }
 
+/// Called with the messages of one `enqueue`, now carrying their IDs, once they
+/// are durable and before `enqueue` returns. Calls follow commit order, so the
+/// IDs one mailbox sees through them only grow: a connected device can be handed
+/// its new mail from memory without reading it back.
+pub type OnCommit = Box<dyn FnOnce(Vec<(MailboxId, StoredMessage)>) + Send>;
+
 /// Where a connection's delivery has got to: the last ID pushed per priority.
 /// IDs only grow, so "after the cursor" is exactly "not yet pushed".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -205,8 +211,14 @@ pub trait RelayStore: Send + Sync + 'static {
     async fn prekey_counts(&self, mailbox: MailboxId) -> Result<(u32, u32)>;
     /// Takes a bundle, consuming one one-time EC and one one-time Kyber key atomically.
     async fn take_bundle(&self, mailbox: MailboxId) -> Result<Option<TakenBundle>>;
-    /// Stores messages, all or none; `Error::QuotaExceeded` if a mailbox would pass `quota`.
-    async fn enqueue(&self, messages: Vec<NewMessage>, quota: u64) -> Result<()>;
+    /// Stores messages, all or none; `Error::QuotaExceeded` if a mailbox would pass
+    /// `quota`. `on_commit` gets them once durable (see `OnCommit`).
+    async fn enqueue(
+        &self,
+        messages: Vec<NewMessage>,
+        quota: u64,
+        on_commit: OnCommit,
+    ) -> Result<()>;
     /// Up to `limit` unexpired messages after `cursor`, high priority first.
     async fn fetch(
         &self,

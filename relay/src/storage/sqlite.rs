@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::mpsc;
 
-use super::writer::{self, FnJob, Job, WriterState};
+use super::writer::{self, FnJob, Hook, Job, WriterState};
 use super::{
     AccessKey, AccountId, AciAccount, Address, AttachmentMeta, Cursor, DeviceRecord, MailboxId,
-    NewMessage, PreKeyUpload, Priority, PublicPreKey, RelayStore, StoredMessage, SweepOutcome,
-    TakenBundle,
+    NewMessage, OnCommit, PreKeyUpload, Priority, PublicPreKey, RelayStore, StoredMessage,
+    SweepOutcome, TakenBundle,
 };
 use crate::error::{Error, Result};
 
@@ -101,7 +101,17 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
     {
-        let (job, rx) = FnJob::boxed(f);
+        self.write_job(f, true, None).await
+    }
+
+    /// A write; `isolated` as in `Job::isolated`; `on_commit` runs on the writer
+    /// thread after the commit.
+    async fn write_job<T, F>(&self, f: F, isolated: bool, on_commit: Option<Hook<T>>) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
+    {
+        let (job, rx) = FnJob::boxed(f, isolated, on_commit);
         self.writer
             .send(job)
             .await
@@ -376,8 +386,13 @@ impl RelayStore for SqliteStore {
         .await
     }
 
-    async fn enqueue(&self, messages: Vec<NewMessage>, quota: u64) -> Result<()> {
-        self.write(move |c, state| {
+    async fn enqueue(
+        &self,
+        messages: Vec<NewMessage>,
+        quota: u64,
+        on_commit: OnCommit,
+    ) -> Result<()> {
+        let f = move |c: &Connection, state: &mut WriterState| {
             // Check every mailbox first, so the counts change only when all fit.
             let mut per_box: Vec<(MailboxId, u64)> = Vec::new();
             for msg in &messages {
@@ -395,7 +410,8 @@ impl RelayStore for SqliteStore {
                 "INSERT INTO messages (account_id, device_id, priority, sealed, stored_at_ms, expires_at_ms, envelope) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for msg in &messages {
+            let mut stored = Vec::with_capacity(messages.len());
+            for msg in messages {
                 insert.execute(params![
                     &msg.mailbox.account[..],
                     msg.mailbox.device,
@@ -405,13 +421,27 @@ impl RelayStore for SqliteStore {
                     ms(msg.expires_at_ms),
                     msg.envelope
                 ])?;
+                let id = unms(c.last_insert_rowid());
+                stored.push((
+                    msg.mailbox,
+                    StoredMessage {
+                        id,
+                        priority: msg.priority,
+                        sealed: msg.sealed,
+                        stored_at_ms: msg.stored_at_ms,
+                        envelope: msg.envelope,
+                    },
+                ));
             }
             for (m, n) in &per_box {
                 state.adjust(m, *n, 0);
             }
-            Ok(())
-        })
-        .await
+            Ok(stored)
+        };
+        let hook: Hook<Vec<(MailboxId, StoredMessage)>> =
+            Box::new(move |stored| on_commit(std::mem::take(stored)));
+        // Not isolated: the quota is checked before the first insert.
+        self.write_job(f, false, Some(hook)).await.map(|_| ())
     }
 
     async fn fetch(
@@ -455,7 +485,8 @@ impl RelayStore for SqliteStore {
     }
 
     async fn ack(&self, m: MailboxId, ids: Vec<u64>) -> Result<u64> {
-        self.write(move |c, state| {
+        // Not isolated: it only fails with the store.
+        let f = move |c: &Connection, state: &mut WriterState| {
             // Scoped to the mailbox: another device's IDs match nothing.
             let mut del = c.prepare_cached(
                 "DELETE FROM messages WHERE id = ?1 AND account_id = ?2 AND device_id = ?3",
@@ -466,8 +497,8 @@ impl RelayStore for SqliteStore {
             }
             state.adjust(&m, 0, removed);
             Ok(removed)
-        })
-        .await
+        };
+        self.write_job(f, false, None).await
     }
 
     async fn queued(&self, m: MailboxId, now_ms: u64) -> Result<u64> {

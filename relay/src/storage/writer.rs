@@ -57,14 +57,24 @@ impl WriterState {
 pub(super) trait Job: Send {
     /// Applies the request inside the batch's transaction.
     fn apply(&mut self, tx: &Connection, state: &mut WriterState) -> Result<()>;
+    /// Whether the request runs in its own savepoint, so that failing part-way
+    /// undoes only it. A request without one must refuse (e.g. quota) before it
+    /// writes anything; a store error from it fails the whole batch.
+    fn isolated(&self) -> bool;
     /// Answers the request once the batch's fate is known.
     fn finish(self: Box<Self>, outcome: Result<()>);
 }
 
+/// Runs on the writer thread right after the commit, before the answer is sent:
+/// hooks therefore run in commit order.
+pub(super) type Hook<T> = Box<dyn FnOnce(&mut T) + Send>;
+
 /// A request made of a closure and the channel its answer goes back on.
 pub(super) struct FnJob<T, F> {
     f: Option<F>,
+    isolated: bool,
     value: Option<T>,
+    on_commit: Option<Hook<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
 
@@ -73,12 +83,18 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection, &mut WriterState) -> Result<T> + Send + 'static,
 {
-    pub(super) fn boxed(f: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T>>) {
+    pub(super) fn boxed(
+        f: F,
+        isolated: bool,
+        on_commit: Option<Hook<T>>,
+    ) -> (Box<dyn Job>, oneshot::Receiver<Result<T>>) {
         let (reply, rx) = oneshot::channel();
         (
             Box::new(FnJob {
                 f: Some(f),
+                isolated,
                 value: None,
+                on_commit,
                 reply,
             }),
             rx,
@@ -97,9 +113,18 @@ where
         Ok(())
     }
 
+    fn isolated(&self) -> bool {
+        self.isolated
+    }
+
     fn finish(self: Box<Self>, outcome: Result<()>) {
         let answer = match (outcome, self.value) {
-            (Ok(()), Some(v)) => Ok(v),
+            (Ok(()), Some(mut v)) => {
+                if let Some(hook) = self.on_commit {
+                    hook(&mut v);
+                }
+                Ok(v)
+            }
             (Ok(()), None) => Err(Error::Corrupt("job finished without a value")),
             (Err(e), _) => Err(e),
         };
@@ -126,10 +151,13 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, ma
             tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
             state.forget_counts();
         }
-        for (job, outcome) in batch.drain(..).zip(outcomes.drain(..)) {
-            let outcome = match &committed {
-                Ok(()) => outcome,
-                Err(e) => Err(Error::Store(e.to_string())),
+        // Every job is answered, also those a failed batch never reached.
+        let mut applied = outcomes.drain(..);
+        for job in batch.drain(..) {
+            let outcome = match (&committed, applied.next()) {
+                (Ok(()), Some(outcome)) => outcome,
+                (Ok(()), None) => Err(Error::Corrupt("job left unapplied")),
+                (Err(e), _) => Err(Error::Store(e.to_string())),
             };
             job.finish(outcome);
         }
@@ -144,6 +172,16 @@ fn apply_batch(
 ) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for job in batch.iter_mut() {
+        if !job.isolated() {
+            // No savepoint: it would copy every page the request touches.
+            let outcome = job.apply(&tx, state);
+            if let Err(e @ (Error::Store(_) | Error::Io(_))) = &outcome {
+                // It may have written part of itself: nothing in the batch stands.
+                return Err(Error::Store(e.to_string()));
+            }
+            outcomes.push(outcome);
+            continue;
+        }
         // A savepoint per request, through cached statements (no parsing per job).
         tx.prepare_cached("SAVEPOINT job")?.execute([])?;
         let outcome = job.apply(&tx, state);
@@ -156,4 +194,95 @@ fn apply_batch(
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Queued = (Box<dyn Job>, oneshot::Receiver<Result<()>>);
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().expect("open");
+        c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .expect("schema");
+        c
+    }
+
+    fn insert(v: i64, isolated: bool, then_fail: Option<Error>) -> Queued {
+        FnJob::boxed(
+            move |c: &Connection, _: &mut WriterState| {
+                if let Some(Error::QuotaExceeded) = then_fail {
+                    return Err(Error::QuotaExceeded);
+                }
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                match then_fail {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                }
+            },
+            isolated,
+            None,
+        )
+    }
+
+    fn values(c: &Connection) -> Vec<i64> {
+        let mut stmt = c.prepare("SELECT v FROM t ORDER BY v").expect("select");
+        let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<rusqlite::Result<_>>().expect("rows")
+    }
+
+    fn run_batch(c: &mut Connection, jobs: Vec<Queued>) -> (Result<()>, Vec<Result<()>>) {
+        let (mut batch, mut rxs): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+        let mut outcomes = Vec::new();
+        let committed = apply_batch(c, &mut WriterState::default(), &mut batch, &mut outcomes);
+        let ok = committed.is_ok();
+        for (job, outcome) in batch.into_iter().zip(outcomes) {
+            job.finish(if ok { outcome } else { Err(Error::StoreClosed) });
+        }
+        let answers = rxs
+            .iter_mut()
+            .map(|rx| rx.try_recv().unwrap_or(Err(Error::StoreClosed)))
+            .collect();
+        (committed, answers)
+    }
+
+    #[test]
+    fn isolated_and_shared_jobs_commit_together() {
+        let mut c = conn();
+        let (committed, answers) = run_batch(
+            &mut c,
+            vec![
+                insert(1, false, None),
+                // Fails after writing: its savepoint undoes only it.
+                insert(2, true, Some(Error::Corrupt("test"))),
+                // Refuses before writing, without a savepoint.
+                insert(3, false, Some(Error::QuotaExceeded)),
+                insert(4, true, None),
+                insert(5, false, None),
+            ],
+        );
+        assert!(committed.is_ok());
+        assert_eq!(
+            answers.iter().map(Result::is_ok).collect::<Vec<_>>(),
+            [true, false, false, true, true]
+        );
+        assert_eq!(values(&c), [1, 4, 5]);
+    }
+
+    #[test]
+    fn a_store_error_in_a_shared_job_fails_the_whole_batch() {
+        let mut c = conn();
+        let (committed, answers) = run_batch(
+            &mut c,
+            vec![
+                insert(1, true, None),
+                insert(2, false, Some(Error::Store("disk".into()))),
+                insert(3, false, None),
+            ],
+        );
+        assert!(committed.is_err());
+        assert!(answers.iter().all(Result::is_err));
+        assert!(values(&c).is_empty(), "nothing of the batch stands");
+    }
 }
