@@ -30,6 +30,7 @@ pub struct Account {
     pub(crate) me: LocalIdentity,
     pub(crate) settings: settings::Cached,
     pub(crate) events: Vec<Event>,
+    pub(crate) logs: crate::committee_store::LogCache,
 }
 
 impl Account {
@@ -61,6 +62,7 @@ impl Account {
             store,
             me,
             events: Vec::new(),
+            logs: crate::committee_store::LogCache::default(),
         })
     }
 

@@ -121,6 +121,24 @@ pub enum Error {
     /// An invite link or QR payload that does not parse.
     #[error("invalid invite: {0}")]
     InvalidInvite(crate::committee::InviteTokenError),
+    /// No such committee on this device.
+    #[error("unknown committee {0}")]
+    UnknownCommittee(crate::committee::CommitteeId),
+    /// This account is not (or no longer) a member of the committee.
+    #[error("not a member of committee {0}")]
+    NotACommitteeMember(crate::committee::CommitteeId),
+    /// The committee has no such channel.
+    #[error("committee {0} has no such channel")]
+    UnknownChannel(crate::committee::CommitteeId),
+    /// Our role may not post in this channel.
+    #[error("not allowed to post in this channel of committee {0}")]
+    MayNotPost(crate::committee::CommitteeId),
+    /// A channel message from an account that may not post there.
+    #[error("channel message from {0}, who may not post there")]
+    ChannelSenderRefused(AccountId),
+    /// A post with nobody to receive it (we are the only member).
+    #[error("committee {0} has no other member to post to")]
+    NoOtherMembers(crate::committee::CommitteeId),
 }
 
 /// The core's result type.

@@ -2,6 +2,7 @@
 //! them after each operation (the transport turns this into one stream).
 
 use crate::account_id::AccountId;
+use crate::committee::{CommitteeId, RejectReason};
 
 /// Something the app should show or act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,4 +28,19 @@ pub enum Event {
     /// Someone presented an identity key that does not belong to `account`:
     /// a swapped key, refused.
     IdentityMismatch { account: AccountId },
+    /// A committee's membership log changed (members, roles, name, channels…).
+    CommitteeChanged { committee_id: CommitteeId },
+    /// An entry of a committee's log was not applied: the fold rejected it.
+    CommitteeChangeRejected {
+        committee_id: CommitteeId,
+        reason: RejectReason,
+    },
+    /// This account was added to a committee (its whole log arrived).
+    AddedToCommittee { committee_id: CommitteeId },
+    /// A channel message came from someone who may not post there (not a
+    /// member, or not allowed in an announcement channel): dropped.
+    ChannelMessageRejected {
+        channel_id: [u8; 16],
+        sender: AccountId,
+    },
 }

@@ -12,6 +12,9 @@ mod account_id;
 mod channel;
 mod clock;
 pub mod committee;
+mod committee_ops;
+mod committee_receive;
+mod committee_store;
 mod contact;
 mod error;
 mod event;
@@ -32,11 +35,14 @@ pub mod transport;
 pub use account::Account;
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};
 pub use channel::ChannelMessage;
+pub use committee_ops::{CommitteeChange, Post};
 pub use contact::{Contact, MAX_CONTACT_NAME};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use identity::PRIMARY_DEVICE_ID;
-pub use message::{StoredMessage, CHANNEL_ID_LEN, ENVELOPE_ID_LEN, MAX_TEXT_LEN};
+pub use message::{
+    StoredMessage, CHANNEL_ID_LEN, ENVELOPE_ID_LEN, MAX_TEXT_LEN, MAX_UPDATE_ENTRIES,
+};
 pub use prekeys::{
     import_bundle, ImportedBundle, ONE_TIME_BATCH, ONE_TIME_LOW_WATER, SIGNED_PREKEY_RETENTION_MS,
     SIGNED_PREKEY_ROTATION_MS,

@@ -139,7 +139,16 @@ pub(crate) enum Body {
         distribution_id: uuid::Uuid,
         message: Vec<u8>,
     },
+    /// Entries of a committee's membership log (sent over a 1:1 session).
+    CommitteeUpdate {
+        committee_id: crate::committee::CommitteeId,
+        entries: Vec<crate::committee::SignedEntry>,
+    },
 }
+
+/// Most entries one committee update carries: a whole log of a committee at
+/// its largest fits, and the envelope limit bounds the bytes anyway.
+pub const MAX_UPDATE_ENTRIES: usize = 16_384;
 
 fn check_text(body: &str) -> Result<()> {
     if body.len() > MAX_TEXT_LEN {
@@ -178,6 +187,13 @@ pub(crate) fn encode_content(
             channel_id: channel_id.to_vec(),
             distribution_id: distribution_id.as_bytes().to_vec(),
             message: message.clone(),
+        }),
+        Body::CommitteeUpdate {
+            committee_id,
+            entries,
+        } => pb::content::Body::CommitteeUpdate(pb::CommitteeUpdate {
+            committee_id: committee_id.0.to_vec(),
+            entries: entries.iter().map(|e| e.encode()).collect(),
         }),
     };
     let mut content = pb::Content {
@@ -252,6 +268,20 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
                 .map_err(|_| Error::InvalidContent("bad distribution id"))?,
             message: d.message,
         },
+        Some(pb::content::Body::CommitteeUpdate(u)) => {
+            if u.entries.len() > MAX_UPDATE_ENTRIES {
+                return Err(Error::InvalidContent("too many committee entries"));
+            }
+            Body::CommitteeUpdate {
+                committee_id: crate::committee::CommitteeId::from_bytes(&u.committee_id)
+                    .map_err(|_| Error::InvalidContent("bad committee id"))?,
+                entries: u
+                    .entries
+                    .iter()
+                    .map(|e| crate::committee::SignedEntry::decode(e))
+                    .collect::<Result<_>>()?,
+            }
+        }
         None => return Err(Error::InvalidContent("no body")),
     };
     Ok(Decoded {

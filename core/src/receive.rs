@@ -26,6 +26,8 @@ use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::channel;
 use crate::clock::now_ms;
+use crate::committee_receive;
+use crate::committee_store::BatchLogs;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -144,6 +146,7 @@ impl Account {
         let mut seen = HashSet::new();
         let mut known = KnownSenders::default();
         let mut events = Vec::new();
+        let mut logs = BatchLogs::new(&self.logs);
         let mut results = Vec::with_capacity(envelopes.len());
         for inbound in envelopes {
             let outcome = receive_one(
@@ -153,7 +156,7 @@ impl Account {
                 (&me, trust_root.as_deref()),
                 *inbound,
                 (&mut seen, &mut known),
-                &mut events,
+                (&mut events, &mut logs),
             );
             match outcome {
                 // Storage trouble may have left part of this envelope in the
@@ -165,8 +168,19 @@ impl Account {
         pending.flush(&tx)?;
         failpoint("receive_before_commit");
         tx.commit()?;
+        let BatchLogs {
+            changed, merged, ..
+        } = logs;
         self.cache.absorb(pending);
+        self.logs.absorb(changed);
         self.events.extend(events);
+        // Concurrent changes met here: members the other author added may
+        // lack ours. Sent after the commit, each in its own transaction.
+        for committee in merged {
+            if let Err(e) = self.forward_own_heads(&committee) {
+                tracing::warn!("could not forward committee entries: {e}");
+            }
+        }
         Ok(results)
     }
 }
@@ -178,7 +192,7 @@ fn receive_one(
     (me, trust_root): (&AccountId, Option<&[u8]>),
     inbound: Inbound<'_>,
     (seen, known): (&mut HashSet<[u8; ENVELOPE_ID_LEN]>, &mut KnownSenders),
-    events: &mut Vec<Event>,
+    (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
     let bytes = match inbound {
         Inbound::Envelope(b) | Inbound::Sealed(b) => b,
@@ -232,7 +246,7 @@ fn receive_one(
             &message,
             group_id.as_deref(),
             dedup_id,
-            (seen, events),
+            (seen, events, logs),
         );
     }
     let decrypted = futures::executor::block_on(async {
@@ -295,8 +309,23 @@ fn receive_one(
     let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
     let content = message::decode_content(&plaintext)?;
+    let mut update = None;
     let text = match content.body {
         Body::Text(text) => Some(text),
+        Body::CommitteeUpdate {
+            committee_id,
+            entries,
+        } => {
+            // Checked and folded now, written below with the envelope.
+            update = Some(committee_receive::check_update(
+                tx,
+                logs,
+                me,
+                committee_id,
+                entries,
+            )?);
+            None
+        }
         Body::SenderKeyDistribution {
             distribution_id,
             message,
@@ -344,6 +373,9 @@ fn receive_one(
             known.access_keys.insert(env.sender, key);
         }
     }
+    if let Some(update) = update {
+        committee_receive::apply_update(tx, logs, update, events)?;
+    }
     let Some(text) = text else {
         return Ok(Received::Control { from: env.sender });
     };
@@ -389,7 +421,11 @@ fn receive_channel(
     message: &[u8],
     group_id: Option<&[u8]>,
     dedup_id: [u8; ENVELOPE_ID_LEN],
-    (seen, events): (&mut HashSet<[u8; ENVELOPE_ID_LEN]>, &mut Vec<Event>),
+    (seen, events, logs): (
+        &mut HashSet<[u8; ENVELOPE_ID_LEN]>,
+        &mut Vec<Event>,
+        &mut BatchLogs<'_>,
+    ),
 ) -> Result<Received> {
     let plaintext =
         match futures::executor::block_on(group_decrypt(message, &mut stores.view(), addr)) {
@@ -407,6 +443,7 @@ fn receive_channel(
     if group_id != Some(&channel_id[..]) {
         return Err(Error::InvalidContent("channel does not match its envelope"));
     }
+    committee_receive::check_channel_sender(tx, logs, &channel_id, sender, events)?;
     stores.commit_op()?;
     tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
         .execute(params![&dedup_id[..], now_ms()])?;

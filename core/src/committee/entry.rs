@@ -7,7 +7,8 @@ use rankfile_proto::v1 as pb;
 use sha2::{Digest, Sha256};
 
 use super::types::{
-    CommitteeId, CommitteeMeta, CommitteeSettings, EntryHash, InviteId, Role, ENTRY_HASH_LEN,
+    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, EntryHash, InviteId,
+    Role, ENTRY_HASH_LEN,
 };
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -61,6 +62,11 @@ pub enum Op {
     RevokeInvite { invite_id: InviteId },
     /// The author leaves the committee.
     Leave,
+    /// A channel of the committee.
+    CreateChannel {
+        channel_id: ChannelId,
+        kind: ChannelKind,
+    },
 }
 
 impl Op {
@@ -245,6 +251,12 @@ impl Entry {
                 invite_id: invite_id.0.to_vec(),
             }),
             Op::Leave => W::Leave(pb::CommitteeLeave {}),
+            Op::CreateChannel { channel_id, kind } => {
+                W::CreateChannel(pb::CommitteeCreateChannel {
+                    channel_id: channel_id.to_vec(),
+                    kind: kind.to_wire(),
+                })
+            }
         };
         pb::CommitteeLogEntry {
             committee_id: self.committee_id.0.to_vec(),
@@ -277,64 +289,71 @@ impl Entry {
         let account = |b: &[u8]| {
             AccountId::from_bytes(b).map_err(|_| Error::InvalidCommitteeEntry("bad member ID"))
         };
-        let op = match e.op {
-            None => return Err(Error::InvalidCommitteeEntry("no op")),
-            Some(W::Genesis(g)) => {
-                let founder_key = identity_key(&g.founder_identity_key)?;
-                bound(author, &founder_key)?;
-                let meta = meta(g.name, g.workplace, g.industry, g.region);
-                meta.check()?;
-                Op::Genesis { meta, founder_key }
-            }
-            Some(W::Add(a)) => {
-                let account = account(&a.account)?;
-                let identity_key = identity_key(&a.identity_key)?;
-                bound(account, &identity_key)?;
-                let invite = if a.invite_id.is_empty() {
-                    None
-                } else {
-                    Some(InviteId::from_bytes(&a.invite_id)?)
-                };
-                Op::Add {
-                    account,
-                    identity_key,
-                    role: Role::from_wire(a.role)?,
-                    invite,
+        let op =
+            match e.op {
+                None => return Err(Error::InvalidCommitteeEntry("no op")),
+                Some(W::Genesis(g)) => {
+                    let founder_key = identity_key(&g.founder_identity_key)?;
+                    bound(author, &founder_key)?;
+                    let meta = meta(g.name, g.workplace, g.industry, g.region);
+                    meta.check()?;
+                    Op::Genesis { meta, founder_key }
                 }
-            }
-            Some(W::Remove(r)) => Op::Remove {
-                account: account(&r.account)?,
-            },
-            Some(W::ChangeRole(c)) => Op::ChangeRole {
-                account: account(&c.account)?,
-                role: Role::from_wire(c.role)?,
-            },
-            Some(W::Rename(r)) => {
-                let meta = meta(r.name, r.workplace, r.industry, r.region);
-                meta.check()?;
-                Op::Rename(meta)
-            }
-            Some(W::Settings(s)) => Op::Settings(CommitteeSettings::from_wire(&s)?),
-            Some(W::CreateInvite(c)) => {
-                if c.max_uses == 0 || c.max_uses > MAX_INVITE_USES {
-                    return Err(Error::InvalidCommitteeEntry("invite uses out of range"));
+                Some(W::Add(a)) => {
+                    let account = account(&a.account)?;
+                    let identity_key = identity_key(&a.identity_key)?;
+                    bound(account, &identity_key)?;
+                    let invite = if a.invite_id.is_empty() {
+                        None
+                    } else {
+                        Some(InviteId::from_bytes(&a.invite_id)?)
+                    };
+                    Op::Add {
+                        account,
+                        identity_key,
+                        role: Role::from_wire(a.role)?,
+                        invite,
+                    }
                 }
-                Op::CreateInvite {
-                    invite_id: InviteId::from_bytes(&c.invite_id)?,
-                    expires_at_ms: c.expires_at_ms,
-                    max_uses: c.max_uses,
-                    secret_hash: c
-                        .secret_hash
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| Error::InvalidCommitteeEntry("bad invite secret hash"))?,
+                Some(W::Remove(r)) => Op::Remove {
+                    account: account(&r.account)?,
+                },
+                Some(W::ChangeRole(c)) => Op::ChangeRole {
+                    account: account(&c.account)?,
+                    role: Role::from_wire(c.role)?,
+                },
+                Some(W::Rename(r)) => {
+                    let meta = meta(r.name, r.workplace, r.industry, r.region);
+                    meta.check()?;
+                    Op::Rename(meta)
                 }
-            }
-            Some(W::RevokeInvite(r)) => Op::RevokeInvite {
-                invite_id: InviteId::from_bytes(&r.invite_id)?,
-            },
-            Some(W::Leave(_)) => Op::Leave,
-        };
+                Some(W::Settings(s)) => Op::Settings(CommitteeSettings::from_wire(&s)?),
+                Some(W::CreateInvite(c)) => {
+                    if c.max_uses == 0 || c.max_uses > MAX_INVITE_USES {
+                        return Err(Error::InvalidCommitteeEntry("invite uses out of range"));
+                    }
+                    Op::CreateInvite {
+                        invite_id: InviteId::from_bytes(&c.invite_id)?,
+                        expires_at_ms: c.expires_at_ms,
+                        max_uses: c.max_uses,
+                        secret_hash: c
+                            .secret_hash
+                            .as_slice()
+                            .try_into()
+                            .map_err(|_| Error::InvalidCommitteeEntry("bad invite secret hash"))?,
+                    }
+                }
+                Some(W::RevokeInvite(r)) => Op::RevokeInvite {
+                    invite_id: InviteId::from_bytes(&r.invite_id)?,
+                },
+                Some(W::Leave(_)) => Op::Leave,
+                Some(W::CreateChannel(c)) => Op::CreateChannel {
+                    channel_id: c.channel_id.as_slice().try_into().map_err(|_| {
+                        Error::InvalidCommitteeEntry("channel ID of the wrong length")
+                    })?,
+                    kind: ChannelKind::from_wire(c.kind)?,
+                },
+            };
         // Only the genesis is a root, and the genesis is only a root.
         match (&op, parents.is_empty()) {
             (Op::Genesis { .. }, false) => {

@@ -9,7 +9,7 @@
 //! A committee is a set of signed entries forming a DAG. Each entry names its
 //! committee, its author (an account ID), the hashes of the entries its author
 //! had as heads (its parents), and one op: Genesis, Add, Remove, ChangeRole,
-//! Rename, Settings, CreateInvite, RevokeInvite or Leave. The genesis is the
+//! Rename, Settings, CreateInvite, RevokeInvite, Leave or CreateChannel. The genesis is the
 //! only entry without parents and carries the founder's identity key; an Add
 //! carries the new member's key, so every author's key is in the log, and each
 //! key is checked to hash to the account ID it claims. An entry is named by
@@ -111,8 +111,11 @@ pub use invite::{
     InviteSecret, InviteToken, InviteTokenError, JoinRequest, INVITE_LINK_PREFIX, INVITE_SECRET_LEN,
 };
 pub use log::{CommitteeLog, InsertOutcome, Rejection, MAX_PENDING};
-pub use state::{CommitteeState, Invite, Member, RejectReason, MAX_MEMBERS, MAX_OPEN_INVITES};
+pub use state::{
+    CommitteeState, Invite, Member, RejectReason, MAX_CHANNELS, MAX_MEMBERS, MAX_OPEN_INVITES,
+};
 pub use types::{
-    AnnouncementPosters, CommitteeId, CommitteeMeta, CommitteeSettings, EntryHash, InviteId, Role,
-    COMMITTEE_ID_LEN, ENTRY_HASH_LEN, INVITE_ID_LEN, MAX_DISAPPEARING_SECS, MAX_META_LEN,
+    AnnouncementPosters, ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings,
+    EntryHash, InviteId, Role, CHANNEL_ID_LEN, COMMITTEE_ID_LEN, ENTRY_HASH_LEN, INVITE_ID_LEN,
+    MAX_DISAPPEARING_SECS, MAX_META_LEN,
 };

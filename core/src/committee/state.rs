@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use libsignal_protocol::IdentityKey;
 
 use super::entry::{Entry, Op};
-use super::types::{CommitteeId, CommitteeMeta, CommitteeSettings, InviteId, Role};
+use super::types::{
+    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, InviteId, Role,
+};
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
 
@@ -16,6 +18,8 @@ pub const MAX_MEMBERS: usize = 5_000;
 /// Most invites open at once (not revoked, not used up, not expired at the
 /// time of the entry): bounds the state a hostile organizer can grow.
 pub const MAX_OPEN_INVITES: usize = 64;
+/// Most channels a committee has: each costs every member a sender key.
+pub const MAX_CHANNELS: usize = 256;
 
 /// One member of a committee.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,6 +113,12 @@ pub enum RejectReason {
     /// The secret presented does not match the invite.
     #[error("the secret does not match invite {0}")]
     InviteSecretMismatch(InviteId),
+    /// A channel ID used twice.
+    #[error("the channel already exists")]
+    ChannelExists,
+    /// Too many channels.
+    #[error("the committee already has {max} channels")]
+    TooManyChannels { max: usize },
     /// A genesis where the log already has one, or a change proposed as a genesis.
     #[error("a committee has exactly one genesis")]
     NotTheGenesis,
@@ -127,6 +137,8 @@ pub struct CommitteeState {
     pub invites: BTreeMap<InviteId, Invite>,
     /// Its settings.
     pub settings: CommitteeSettings,
+    /// Its channels by ID.
+    pub channels: BTreeMap<ChannelId, ChannelKind>,
     /// Entries applied so far, the genesis included.
     pub version: u64,
 }
@@ -153,6 +165,7 @@ impl CommitteeState {
             members,
             invites: BTreeMap::new(),
             settings: CommitteeSettings::default(),
+            channels: BTreeMap::new(),
             version: 1,
         })
     }
@@ -228,6 +241,9 @@ impl CommitteeState {
                 if let Some(i) = self.invites.get_mut(invite_id) {
                     i.revoked = true;
                 }
+            }
+            Op::CreateChannel { channel_id, kind } => {
+                self.channels.insert(*channel_id, *kind);
             }
         }
         self.version += 1;
@@ -309,6 +325,15 @@ impl CommitteeState {
                 Some(i) if i.revoked => Err(RejectReason::InviteRevoked(*invite_id)),
                 Some(_) => Ok(()),
             },
+            Op::CreateChannel { channel_id, .. } => {
+                if self.channels.contains_key(channel_id) {
+                    Err(RejectReason::ChannelExists)
+                } else if self.channels.len() >= MAX_CHANNELS {
+                    Err(RejectReason::TooManyChannels { max: MAX_CHANNELS })
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 

@@ -136,6 +136,48 @@ impl fmt::Display for Role {
     }
 }
 
+/// Bytes in a channel ID (random; also the libsignal group ID).
+pub const CHANNEL_ID_LEN: usize = 16;
+/// A committee channel's ID.
+pub type ChannelId = [u8; CHANNEL_ID_LEN];
+
+/// What a committee channel is for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ChannelKind {
+    /// Every member posts.
+    Discussion,
+    /// Organizers post (and delegates, when the settings allow); members read.
+    Announcement,
+}
+
+impl ChannelKind {
+    pub(crate) fn to_wire(self) -> i32 {
+        match self {
+            ChannelKind::Discussion => pb::ChannelKind::Discussion as i32,
+            ChannelKind::Announcement => pb::ChannelKind::Announcement as i32,
+        }
+    }
+
+    pub(crate) fn from_wire(value: i32) -> Result<Self> {
+        match pb::ChannelKind::try_from(value) {
+            Ok(pb::ChannelKind::Discussion) => Ok(ChannelKind::Discussion),
+            Ok(pb::ChannelKind::Announcement) => Ok(ChannelKind::Announcement),
+            _ => Err(Error::InvalidCommitteeEntry("unknown channel kind")),
+        }
+    }
+
+    /// Whether a member with `role` may post in a channel of this kind under `settings`.
+    pub fn may_post(self, role: Role, settings: &CommitteeSettings) -> bool {
+        match self {
+            ChannelKind::Discussion => true,
+            ChannelKind::Announcement => match settings.announcement_posters {
+                AnnouncementPosters::Organizers => role == Role::Organizer,
+                AnnouncementPosters::OrganizersAndDelegates => role >= Role::Delegate,
+            },
+        }
+    }
+}
+
 /// Who may post in a committee's announcement channels.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum AnnouncementPosters {

@@ -94,8 +94,12 @@ impl Events {
     }
 }
 
-enum Command {
+pub(super) enum Command {
     FlushOutbox,
+    /// Send the outbox now and say when it is done (or failed: offline).
+    Flush {
+        reply: oneshot::Sender<Result<()>>,
+    },
     FetchBundle {
         account: AccountId,
         reply: oneshot::Sender<Result<Vec<u8>>>,
@@ -104,10 +108,10 @@ enum Command {
 
 /// An account connected to its relay.
 pub struct Client {
-    account: AccountHandle,
+    pub(super) account: AccountHandle,
     events: broadcast::Sender<ClientEvent>,
     state: watch::Receiver<ConnectionState>,
-    commands: mpsc::Sender<Command>,
+    pub(super) commands: mpsc::Sender<Command>,
     shutdown: watch::Sender<bool>,
     manager: JoinHandle<()>,
     done: oneshot::Receiver<Account>,
@@ -294,6 +298,7 @@ async fn manage(
                 cmd = commands.recv() => match cmd {
                     Some(Command::FetchBundle { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
                     Some(Command::FlushOutbox) => {}
+                    Some(Command::Flush { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     None => break,
                 },
             }
@@ -346,10 +351,21 @@ async fn connected(
                     }
                 }
                 receive(account, &link, &events.stream, batch).await?;
+                // A batch may have queued replies (committee entries forwarded
+                // after concurrent changes).
+                flush_outbox(account, &link, &events.stream).await?;
             }
             cmd = commands.recv() => match cmd {
                 None => return Ok(()),
                 Some(Command::FlushOutbox) => flush_outbox(account, &link, &events.stream).await?,
+                Some(Command::Flush { reply }) => {
+                    let r = flush_outbox(account, &link, &events.stream).await;
+                    let failed = r.is_err();
+                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
+                    if failed {
+                        return Err(Error::Transport("sending the outbox failed".into()));
+                    }
+                }
                 Some(Command::FetchBundle { account: who, reply }) => {
                     let r = fetch_bundle(&link, who).await;
                     let _ = reply.send(r);

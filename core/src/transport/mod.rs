@@ -11,6 +11,7 @@
 mod actor;
 mod backoff;
 mod client;
+mod committee;
 mod link;
 mod tls;
 

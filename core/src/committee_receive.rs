@@ -1,0 +1,135 @@
+//! The receive side of committees, inside the receive transaction: taking in
+//! a committee update (entries of a log, checked and folded before anything
+//! of the envelope is written), and checking that a channel message's sender
+//! may post in that channel as our folded log has it now.
+//!
+//! An update is checked first ([`check_update`], no writes) and written only
+//! once the whole envelope has been accepted ([`apply_update`]), so a failing
+//! envelope leaves no trace in the store or in the batch's logs.
+
+use rusqlite::Connection;
+
+use crate::account_id::AccountId;
+use crate::committee::{ChannelId, CommitteeId, CommitteeLog, InsertOutcome, SignedEntry};
+use crate::committee_store::{self, BatchLogs};
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+/// A committee update that passed every check, waiting to be written.
+pub(crate) struct Update {
+    log: CommitteeLog,
+    /// Entries new to this device (applied, rejected or waiting).
+    new: Vec<SignedEntry>,
+    events: Vec<Event>,
+    /// The log changed and now has several heads: concurrent changes merged.
+    merged: bool,
+}
+
+/// Folds `entries` into a copy of the committee's log. A committee new to
+/// this device must come whole, with this account among its members; a
+/// forged, malformed or foreign entry fails the whole update.
+pub(crate) fn check_update(
+    conn: &Connection,
+    logs: &mut BatchLogs<'_>,
+    me: &AccountId,
+    committee_id: CommitteeId,
+    entries: Vec<SignedEntry>,
+) -> Result<Update> {
+    let Some(held) = logs.get(conn, &committee_id)? else {
+        let log = CommitteeLog::from_entries(entries.iter().cloned())?;
+        if log.id() != committee_id {
+            return Err(Error::InvalidContent(
+                "committee update for another committee",
+            ));
+        }
+        if log.state().role(me).is_none() {
+            return Err(Error::NotACommitteeMember(committee_id));
+        }
+        return Ok(Update {
+            log,
+            new: entries,
+            events: vec![
+                Event::AddedToCommittee { committee_id },
+                Event::CommitteeChanged { committee_id },
+            ],
+            merged: false,
+        });
+    };
+    let mut log = held.clone();
+    let mut new = Vec::new();
+    let mut events = Vec::new();
+    let mut changed = false;
+    for entry in entries {
+        match log.insert_signed(entry.clone())? {
+            InsertOutcome::Duplicate => continue,
+            InsertOutcome::Pending { .. } => {}
+            InsertOutcome::Applied { .. } => changed = true,
+            InsertOutcome::Rejected { reason, .. } => {
+                changed = true;
+                events.push(Event::CommitteeChangeRejected {
+                    committee_id,
+                    reason,
+                });
+            }
+        }
+        new.push(entry);
+    }
+    if changed {
+        events.push(Event::CommitteeChanged { committee_id });
+    }
+    let merged = changed && log.heads().len() > 1;
+    Ok(Update {
+        log,
+        new,
+        events,
+        merged,
+    })
+}
+
+/// Writes a checked update in the receive transaction and hands its log to the batch.
+pub(crate) fn apply_update(
+    conn: &Connection,
+    logs: &mut BatchLogs<'_>,
+    update: Update,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    committee_store::save(conn, &update.log, &update.new)?;
+    events.extend(update.events);
+    if update.merged && !logs.merged.contains(&update.log.id()) {
+        logs.merged.push(update.log.id());
+    }
+    logs.put(update.log);
+    Ok(())
+}
+
+/// Refuses a message in a committee channel from anyone our folded log does
+/// not allow to post there now: a non-member (never one, removed, or left),
+/// or a member without the role an announcement channel needs. Channels of no
+/// committee we hold (the bare channel API) are not checked here.
+pub(crate) fn check_channel_sender(
+    conn: &Connection,
+    logs: &mut BatchLogs<'_>,
+    channel: &ChannelId,
+    sender: &AccountId,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let Some(committee) = committee_store::channel_committee(conn, channel)? else {
+        return Ok(());
+    };
+    let log = logs
+        .get(conn, &committee)?
+        .ok_or(Error::UnknownCommittee(committee))?;
+    let state = log.state();
+    let allowed = match (state.role(sender), state.channels.get(channel)) {
+        (Some(role), Some(kind)) => kind.may_post(role, &state.settings),
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    events.push(Event::ChannelMessageRejected {
+        channel_id: *channel,
+        sender: *sender,
+    });
+    Err(Error::ChannelSenderRefused(*sender))
+}

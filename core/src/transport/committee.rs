@@ -1,0 +1,129 @@
+//! [`Client`] methods for committees: thin calls to the account's committee
+//! operations on its thread, then a nudge to the connection manager to send
+//! what they put in the outbox. A post waits for its sender keys to reach the
+//! relay before the channel message goes, so no member gets a message under a
+//! key it has not been given yet.
+
+use tokio::sync::oneshot;
+
+use super::client::{Client, Command};
+use crate::account_id::AccountId;
+use crate::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, Role};
+use crate::committee_ops::CommitteeChange;
+use crate::error::{Error, Result};
+use crate::send::OutgoingEnvelope;
+
+impl Client {
+    /// Founds a committee with this account its only organizer.
+    pub async fn create_committee(&self, meta: CommitteeMeta) -> Result<CommitteeId> {
+        self.account.call(move |a| a.create_committee(meta)).await?
+    }
+
+    /// The committee as this device's log folds it.
+    pub async fn committee(&self, id: CommitteeId) -> Result<CommitteeState> {
+        self.account.call(move |a| a.committee(&id)).await?
+    }
+
+    /// Adds a contact to a committee; see [`crate::Account::add_member`].
+    pub async fn add_member(
+        &self,
+        committee: CommitteeId,
+        account: AccountId,
+        role: Role,
+    ) -> Result<CommitteeChange> {
+        self.changed(move |a| a.add_member(&committee, &account, role))
+            .await
+    }
+
+    /// Removes a member; see [`crate::Account::remove_member`].
+    pub async fn remove_member(
+        &self,
+        committee: CommitteeId,
+        account: AccountId,
+    ) -> Result<CommitteeChange> {
+        self.changed(move |a| a.remove_member(&committee, &account))
+            .await
+    }
+
+    /// Changes a member's role.
+    pub async fn change_role(
+        &self,
+        committee: CommitteeId,
+        account: AccountId,
+        role: Role,
+    ) -> Result<CommitteeChange> {
+        self.changed(move |a| a.change_role(&committee, &account, role))
+            .await
+    }
+
+    /// Leaves a committee.
+    pub async fn leave(&self, committee: CommitteeId) -> Result<CommitteeChange> {
+        self.changed(move |a| a.leave(&committee)).await
+    }
+
+    /// Renames a committee.
+    pub async fn rename(
+        &self,
+        committee: CommitteeId,
+        meta: CommitteeMeta,
+    ) -> Result<CommitteeChange> {
+        self.changed(move |a| a.rename(&committee, meta)).await
+    }
+
+    /// Makes a channel of a committee.
+    pub async fn create_channel(
+        &self,
+        committee: CommitteeId,
+        kind: ChannelKind,
+    ) -> Result<ChannelId> {
+        let (channel, _) = self
+            .changed(move |a| a.create_channel(&committee, kind))
+            .await?;
+        Ok(channel)
+    }
+
+    /// Posts in a committee channel: sender keys first (sent and confirmed by
+    /// the relay when some member lacked ours), then one upload for everyone.
+    pub async fn post(
+        &self,
+        committee: CommitteeId,
+        channel: ChannelId,
+        text: String,
+    ) -> Result<OutgoingEnvelope> {
+        let (distribution, recipients, keys) = self
+            .account
+            .call(move |a| a.prepare_post(&committee, &channel))
+            .await??;
+        if !keys.is_empty() {
+            // Offline: the keys stay queued ahead of the message, and the
+            // outbox is sent in order when the link is back.
+            let _ = self.flush().await;
+        }
+        let sent = self
+            .account
+            .call(move |a| a.send_channel_text(channel, distribution, &recipients, &text))
+            .await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(sent)
+    }
+
+    /// Sends the outbox now and waits until the relay has taken it.
+    pub async fn flush(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Flush { reply })
+            .await
+            .map_err(|_| Error::Offline)?;
+        rx.await.map_err(|_| Error::Offline)?
+    }
+
+    async fn changed<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut crate::Account) -> Result<R> + Send + 'static,
+    {
+        let r = self.account.call(f).await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(r)
+    }
+}
