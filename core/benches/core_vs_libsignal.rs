@@ -77,8 +77,7 @@ struct CorePair {
 fn core_pair(dir: &Path) -> CorePair {
     let mut alice =
         Account::create(&dir.join("alice.db"), &DatabaseKey::generate()).expect("alice");
-    let mut bob_key = DatabaseKey::generate();
-    let mut bob = Account::create(&dir.join("bob.db"), &bob_key).expect("bob");
+    let mut bob = Account::create(&dir.join("bob.db"), &DatabaseKey::generate()).expect("bob");
     let bundle = bob.prekey_bundle().expect("bundle");
     alice.add_contact("bob", &bundle).expect("contact");
     // Establish both directions so every message is a plain SignalMessage.
@@ -86,8 +85,6 @@ fn core_pair(dir: &Path) -> CorePair {
     bob.receive(&e.bytes).expect("recv");
     let r = bob.send_text(&alice.id(), "hi").expect("send");
     alice.receive(&r.bytes).expect("recv");
-    bob_key = bob_key.clone();
-    let _ = bob_key;
     CorePair { alice, bob }
 }
 
@@ -212,10 +209,10 @@ fn bare_decrypt(
 /// the floor writes.
 fn floor_db(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open");
-    let key = DatabaseKey::generate();
-    let _ = key;
     conn.pragma_update(None, "key", format!("x'{}'", "5a".repeat(32)))
         .expect("key");
+    conn.pragma_update(None, "cipher_hmac_algorithm", "HMAC_SHA256")
+        .expect("hmac");
     conn.pragma_update(None, "secure_delete", "ON")
         .expect("pragma");
     conn.pragma_update(None, "temp_store", "MEMORY")
