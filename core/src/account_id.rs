@@ -22,8 +22,6 @@ const ACCOUNT_ID_DOMAIN: &[u8] = b"rankfile account id v1";
 const CHECKSUM_DOMAIN: &[u8] = b"rankfile account id checksum v1";
 /// Prefix of the text form; the version digit lets the form change later.
 const TEXT_PREFIX: &str = "rf1";
-/// RFC 4648 base32 alphabet in lower case without the padding.
-const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// Characters of base32 for the 20 ID bytes (160 bits / 5).
 const BODY_CHARS: usize = 32;
 /// Checksum characters (15 bits): a random typo passes with odds 1 in 32,768.
@@ -93,7 +91,7 @@ impl AccountId {
             return Err(Error::InvalidAccountId("wrong length"));
         }
         let (body, check) = rest.split_at(BODY_CHARS);
-        let bytes = base32_decode(body).ok_or(Error::InvalidAccountId("not base32"))?;
+        let bytes = crate::base32::decode(body).ok_or(Error::InvalidAccountId("not base32"))?;
         let id = Self::from_bytes(&bytes)?;
         if check != id.checksum() {
             return Err(Error::InvalidAccountId("checksum does not match"));
@@ -108,7 +106,7 @@ impl AccountId {
         let d = h.finalize();
         let bits = (u32::from(d[0]) << 16) | (u32::from(d[1]) << 8) | u32::from(d[2]);
         (0..CHECK_CHARS)
-            .map(|i| ALPHABET[((bits >> (19 - 5 * i)) & 31) as usize] as char)
+            .map(|i| crate::base32::ALPHABET[((bits >> (19 - 5 * i)) & 31) as usize] as char)
             .collect()
     }
 }
@@ -117,7 +115,7 @@ impl fmt::Display for AccountId {
     /// `rf1-` then seven groups of five base32 characters, the last three of
     /// which are the checksum.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let chars = base32_encode(&self.0) + &self.checksum();
+        let chars = crate::base32::encode(&self.0) + &self.checksum();
         f.write_str(TEXT_PREFIX)?;
         for chunk in chars.as_bytes().chunks(GROUP) {
             f.write_str("-")?;
@@ -131,40 +129,6 @@ impl fmt::Debug for AccountId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AccountId({self})")
     }
-}
-
-fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
-}
-
-fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod account;
 mod account_id;
+mod base32;
 mod channel;
 mod clock;
 pub mod committee;

@@ -35,8 +35,6 @@ const TOKEN_LEN: usize = 1 + COMMITTEE_ID_LEN + INVITE_ID_LEN + INVITE_SECRET_LE
 const MAX_TOKEN_TEXT: usize = 256;
 /// Domain separation for the secret's hash in the log.
 const SECRET_DOMAIN: &[u8] = b"rankfile committee invite secret v1";
-/// RFC 4648 base32, lower case, no padding.
-const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// Why an invite link or join request did not parse.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
@@ -109,7 +107,7 @@ impl InviteToken {
         bytes.extend_from_slice(&self.invite_id.0);
         bytes.extend_from_slice(&self.secret.0);
         bytes.extend_from_slice(&self.expires_at_ms.to_be_bytes());
-        let text = format!("{INVITE_LINK_PREFIX}{}", base32_encode(&bytes));
+        let text = format!("{INVITE_LINK_PREFIX}{}", crate::base32::encode(&bytes));
         bytes.zeroize();
         text
     }
@@ -129,7 +127,7 @@ impl InviteToken {
         let body = lower
             .strip_prefix(INVITE_LINK_PREFIX)
             .ok_or(InviteTokenError::NotAnInviteLink)?;
-        let mut bytes = base32_decode(body).ok_or(InviteTokenError::NotBase32)?;
+        let mut bytes = crate::base32::decode(body).ok_or(InviteTokenError::NotBase32)?;
         let parsed = Self::from_bytes(&bytes);
         bytes.zeroize();
         parsed
@@ -335,43 +333,4 @@ impl CommitteeLog {
         };
         self.propose_at(organizer, op, now_ms)
     }
-}
-
-fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
-}
-
-/// Decodes base32; `None` on a stray character or non-zero leftover bits (so
-/// each token has exactly one text form).
-fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        buffer = ((buffer << 5) | v) & 0xffff;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    if buffer & ((1 << bits) - 1) != 0 {
-        return None;
-    }
-    Some(out)
 }
