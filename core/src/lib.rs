@@ -48,8 +48,8 @@ pub use prekeys::{
     import_bundle, ImportedBundle, ONE_TIME_BATCH, ONE_TIME_LOW_WATER, SIGNED_PREKEY_RETENTION_MS,
     SIGNED_PREKEY_ROTATION_MS,
 };
+pub use rankfile_proto::{auth_message, AUTH_DOMAIN};
 pub use receive::{Inbound, Received, MAX_ENVELOPE_LEN};
-pub use relay_link::{auth_message, AUTH_DOMAIN};
 pub use safety::SafetyNumber;
 pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;

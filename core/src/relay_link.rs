@@ -6,7 +6,7 @@ use libsignal_protocol::{
     GenericSignedPreKey, KyberPreKeyRecord, PreKeyRecord, PublicKey, SenderCertificate,
     SignedPreKeyRecord, Timestamp,
 };
-use rankfile_proto::v1 as pb;
+use rankfile_proto::{auth_message, v1 as pb};
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -17,22 +17,10 @@ use crate::prekeys;
 use crate::sealed::service_uuid;
 use crate::settings::{self, ACCESS_KEY_LEN};
 
-/// Domain separation for the login signature (the relay checks the same bytes).
-pub const AUTH_DOMAIN: &[u8] = b"rankfile relay auth v1";
 /// Fetch a new sender certificate when the current one expires within this.
 const CERTIFICATE_REFRESH_MS: i64 = 6 * 60 * 60 * 1000;
 /// Longest login challenge accepted for signing.
 const MAX_CHALLENGE_LEN: usize = 64;
-
-/// The bytes a device signs to log in.
-pub fn auth_message(challenge: &[u8], account_id: &[u8], device_id: u32) -> Vec<u8> {
-    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + challenge.len() + account_id.len() + 4);
-    m.extend_from_slice(AUTH_DOMAIN);
-    m.extend_from_slice(challenge);
-    m.extend_from_slice(account_id);
-    m.extend_from_slice(&device_id.to_be_bytes());
-    m
-}
 
 impl Account {
     /// Answers the relay's login challenge: an `Auth` signed with the identity key.

@@ -3,9 +3,12 @@
 //! The schemas are the wire contract between clients and the relay; field numbers
 //! are never reused.
 
-#![allow(clippy::all)]
+mod auth;
+
+pub use auth::{auth_message, AUTH_DOMAIN};
 
 /// Version 1 of the Rankfile schemas.
+#[allow(clippy::all)]
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/rankfile.v1.rs"));
 }

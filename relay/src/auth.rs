@@ -8,13 +8,13 @@ use libsignal_protocol::IdentityKey;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use rankfile_proto::auth_message;
+
 use crate::limits::{ACCOUNT_ID_LEN, CHALLENGE_LEN, MAX_DEVICE_ID};
 use crate::storage::{AccountId, MailboxId};
 
 /// Domain separation for account IDs (the core's rule).
 const ACCOUNT_ID_DOMAIN: &[u8] = b"rankfile account id v1";
-/// Domain separation for the login signature.
-const AUTH_DOMAIN: &[u8] = b"rankfile relay auth v1";
 
 /// A connection's challenge.
 pub type Challenge = [u8; CHALLENGE_LEN];
@@ -57,16 +57,6 @@ pub fn account_id_for(identity_key: &IdentityKey) -> AccountId {
     let mut id = [0u8; ACCOUNT_ID_LEN];
     id.copy_from_slice(&digest[..ACCOUNT_ID_LEN]);
     id
-}
-
-/// The bytes a device signs to log in.
-pub fn auth_message(challenge: &[u8], account_id: &[u8], device_id: u32) -> Vec<u8> {
-    let mut m = Vec::with_capacity(AUTH_DOMAIN.len() + challenge.len() + account_id.len() + 4);
-    m.extend_from_slice(AUTH_DOMAIN);
-    m.extend_from_slice(challenge);
-    m.extend_from_slice(account_id);
-    m.extend_from_slice(&device_id.to_be_bytes());
-    m
 }
 
 /// Checks a login against this connection's challenge; on success returns the
