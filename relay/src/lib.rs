@@ -24,6 +24,7 @@ mod hub;
 mod limits;
 mod mailbox;
 mod relay;
+mod run;
 mod sealed;
 mod server;
 mod shutdown;
@@ -36,6 +37,7 @@ pub use connection::websocket_config;
 pub use error::{Error, Result};
 pub use frame::{now_ms, PROTOCOL_VERSION};
 pub use limits::{MAX_ATTACHMENT_CHUNK, MAX_FRAME_BYTES};
+pub use run::{init_logging, serve_until_signal};
 pub use sealed::{aci_string, SENDER_CERTIFICATE_LIFETIME_MS};
 pub use server::{start, start_with_store, RelayHandle};
 pub use storage::{
