@@ -145,3 +145,15 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// Waits until `client` has handed everything in its outbox to the relay
+/// (each envelope confirmed durable there), for at most `secs` seconds.
+pub async fn outbox_drained(client: &rankfile_core::transport::Client, secs: u64, what: &str) {
+    eventually(secs, what, || async {
+        client
+            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rankfile_core::transport::{Client, ConnectionState};
 use rankfile_core::{Account, AccountId, DatabaseKey, Inbound};
-use rankfile_tests::{eventually, relay};
+use rankfile_tests::{eventually, outbox_drained, relay};
 use uuid::Uuid;
 
 struct Member {
@@ -43,13 +43,6 @@ async fn channel_bodies(m: &Member, channel: [u8; 16]) -> Vec<String> {
         })
         .await
         .expect("account")
-}
-
-async fn outbox_empty(m: &Member) -> bool {
-    m.client
-        .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-        .await
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +104,7 @@ async fn a_channel_message_reaches_every_member_once_and_a_removed_member_reads_
         .distribute_sender_key(everyone.clone(), channel, first_key)
         .await
         .expect("distribute");
-    eventually(20, "sender keys delivered", || outbox_empty(&organizer)).await;
+    outbox_drained(&organizer.client, 20, "sender keys delivered").await;
     for i in 0..3 {
         let sent = organizer
             .client
@@ -142,7 +135,7 @@ async fn a_channel_message_reaches_every_member_once_and_a_removed_member_reads_
         .distribute_sender_key(remaining.clone(), channel, second_key)
         .await
         .expect("rotate");
-    eventually(20, "new sender keys delivered", || outbox_empty(&organizer)).await;
+    outbox_drained(&organizer.client, 20, "new sender keys delivered").await;
     let after = organizer
         .client
         .send_channel_text(

@@ -12,7 +12,7 @@ use rankfile_core::committee::{
 };
 use rankfile_core::transport::{Client, ConnectionState};
 use rankfile_core::{Account, AccountId, DatabaseKey, Error, Inbound};
-use rankfile_tests::{eventually, relay};
+use rankfile_tests::{eventually, outbox_drained, relay};
 
 /// Members of the large committee, organizers included (the 50: about
 /// 21 s on a 2-core machine, most of it opening the organizers' sessions).
@@ -320,14 +320,7 @@ async fn concurrent_changes_converge_and_a_non_organizer_change_is_rejected_ever
         .change_role(committee, o2, Role::Member)
         .await
         .expect("demote");
-    eventually(30, "the demotion reaches the relay", || async {
-        phones[0]
-            .client
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
-    })
-    .await;
+    outbox_drained(&phones[0].client, 30, "the demotion reaches the relay").await;
     o2_account
         .add_member(&committee, &ben, Role::Member)
         .expect("o2 still thinks it is an organizer");

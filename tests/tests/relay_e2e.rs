@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState, DeliveryState};
 use rankfile_core::{Account, AccountId, DatabaseKey};
-use rankfile_tests::{contains, eventually, relay};
+use rankfile_tests::{contains, eventually, outbox_drained, relay};
 
 struct Device {
     client: Client,
@@ -197,14 +197,7 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
             .await
             .expect("send");
     }
-    eventually(20, "the relay has Alice's messages", || async {
-        alice
-            .client
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
-    })
-    .await;
+    outbox_drained(&alice.client, 20, "the relay has Alice's messages").await;
 
     // The relay's database holds the messages, but no plaintext.
     let raw = std::fs::read(relay_dir.join("relay.db")).unwrap_or_default();
@@ -221,14 +214,7 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
             .expect("send while relay is down");
     }
     let relay = relay::start_at(&relay_dir, addr).await;
-    eventually(30, "Alice's outbox drains after the restart", || async {
-        alice
-            .client
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
-    })
-    .await;
+    outbox_drained(&alice.client, 30, "Alice's outbox drains after the restart").await;
 
     // Bob comes back and receives everything, once.
     let account = Account::open(&bob_path, &bob_key).expect("reopen");
@@ -284,13 +270,7 @@ async fn sealed_messages_on_the_relay_carry_no_sender() {
             .expect("send");
         assert!(e.sealed);
     }
-    eventually(20, "the relay has Bob's replies", || async {
-        bob.client
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
-    })
-    .await;
+    outbox_drained(&bob.client, 20, "the relay has Bob's replies").await;
     let conn = rusqlite::Connection::open(relay_dir.join("relay.db")).expect("open relay db");
     let rows: Vec<(bool, Vec<u8>)> = conn
         .prepare("SELECT sealed, envelope FROM messages")
@@ -337,14 +317,7 @@ async fn a_phone_killed_between_decrypt_and_commit_stores_the_message_once() {
             .await
             .expect("send");
     }
-    eventually(20, "sent", || async {
-        alice
-            .client
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
-    })
-    .await;
+    outbox_drained(&alice.client, 20, "sent").await;
 
     let phone = env!("CARGO_BIN_EXE_rankfile-test-phone");
     let run = |failpoint: Option<&str>| {
