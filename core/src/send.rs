@@ -242,11 +242,22 @@ impl Account {
     /// The relay has durably taken the envelope: drop it from the outbox.
     /// Returns whether it was there.
     pub fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
-        let n = self.store.conn().execute(
-            "DELETE FROM outbox WHERE envelope_id = ?1",
-            [&envelope_id[..]],
-        )?;
-        Ok(n > 0)
+        Ok(self.confirm_sent_all(&[*envelope_id])? > 0)
+    }
+
+    /// Drops many confirmed envelopes from the outbox in one transaction (one
+    /// fsync for a whole window of replies). Returns how many were there.
+    pub fn confirm_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+        let tx = self.store.write()?;
+        let mut removed = 0;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE envelope_id = ?1")?;
+            for id in envelope_ids {
+                removed += delete.execute([&id[..]])?;
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     /// Whether an envelope is still waiting in the outbox.

@@ -473,6 +473,8 @@ async fn flush_outbox(
             };
             (e, link.request(body).await)
         });
+        let mut settled = Vec::with_capacity(window.len());
+        let mut broken = None;
         for (e, result) in futures_util::future::join_all(sends).await {
             let state = match result {
                 Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
@@ -486,15 +488,25 @@ async fn flush_outbox(
                     reason: format!("{code}: {message}"),
                 },
                 // Anything else (the link broke): keep it for the next connection.
-                Err(other) => return Err(other),
+                Err(other) => {
+                    broken.get_or_insert(other);
+                    continue;
+                }
             };
-            let id = e.envelope_id;
-            account.call(move |a| a.confirm_sent(&id)).await??;
+            settled.push((e, state));
+        }
+        // One transaction for the whole window's confirmations.
+        let ids: Vec<_> = settled.iter().map(|(e, _)| e.envelope_id).collect();
+        account.call(move |a| a.confirm_sent_all(&ids)).await??;
+        for (e, state) in settled {
             let _ = events.send(ClientEvent::Delivery {
                 envelope_id: e.envelope_id,
                 recipient: e.recipient,
                 state,
             });
+        }
+        if let Some(e) = broken {
+            return Err(e);
         }
     }
     Ok(())
