@@ -322,12 +322,13 @@ impl Connection {
                         .into_frame(request_id),
                 );
             }
-            (_, In::Ping(_)) => self.out.push(reply(
-                request_id,
-                Out::Pong(pb::Pong {
+            // Replies leave in request order, so a Pong also tells the client
+            // that everything it sent before the Ping (an Ack, say) is done.
+            (_, In::Ping(_)) => self.later(request_id, async move {
+                Ok(Out::Pong(pb::Pong {
                     server_time_ms: now_ms(),
-                }),
-            )),
+                }))
+            }),
             (_, In::SendSealed(req)) => self.later(request_id, async move {
                 mailbox::send_sealed(&relay, req).await
             }),
