@@ -144,6 +144,14 @@ pub(crate) enum Body {
         committee_id: crate::committee::CommitteeId,
         entries: Vec<crate::committee::SignedEntry>,
     },
+    /// A newcomer redeeming an invite (sent to the organizer the invite names).
+    JoinRequest(crate::committee::JoinRequest),
+    /// Opens a session between two members of a committee (see
+    /// the committee session rules).
+    CommitteeHello {
+        committee_id: crate::committee::CommitteeId,
+        reply_wanted: bool,
+    },
 }
 
 /// Most entries one committee update carries: a whole log of a committee at
@@ -194,6 +202,16 @@ pub(crate) fn encode_content(
         } => pb::content::Body::CommitteeUpdate(pb::CommitteeUpdate {
             committee_id: committee_id.0.to_vec(),
             entries: entries.iter().map(|e| e.encode()).collect(),
+        }),
+        Body::JoinRequest(request) => {
+            pb::content::Body::CommitteeJoinRequest(request.to_wire())
+        }
+        Body::CommitteeHello {
+            committee_id,
+            reply_wanted,
+        } => pb::content::Body::CommitteeHello(pb::CommitteeHello {
+            committee_id: committee_id.0.to_vec(),
+            reply_wanted: *reply_wanted,
         }),
     };
     let mut content = pb::Content {
@@ -282,6 +300,15 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
                     .collect::<Result<_>>()?,
             }
         }
+        Some(pb::content::Body::CommitteeJoinRequest(r)) => Body::JoinRequest(
+            crate::committee::JoinRequest::from_wire(r)
+                .map_err(|_| Error::InvalidContent("bad join request"))?,
+        ),
+        Some(pb::content::Body::CommitteeHello(h)) => Body::CommitteeHello {
+            committee_id: crate::committee::CommitteeId::from_bytes(&h.committee_id)
+                .map_err(|_| Error::InvalidContent("bad committee id"))?,
+            reply_wanted: h.reply_wanted,
+        },
         None => return Err(Error::InvalidContent("no body")),
     };
     Ok(Decoded {

@@ -349,6 +349,9 @@ fn receive_one(
         Body::ChannelText { .. } => {
             return Err(Error::InvalidContent("channel text outside its channel"))
         }
+        Body::JoinRequest(_) | Body::CommitteeHello { .. } => {
+            return Err(Error::InvalidContent("not yet handled"))
+        }
     };
 
     // Everything checked: from here on the envelope's effects are written.

@@ -78,6 +78,15 @@ impl InviteSecret {
     }
 }
 
+/// Compared in constant time: a secret is checked against a guess.
+impl PartialEq for InviteSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for InviteSecret {}
+
 impl fmt::Debug for InviteSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("InviteSecret(..)")
@@ -184,7 +193,7 @@ fn secret_hash(committee: CommitteeId, invite: InviteId, secret: &InviteSecret) 
 
 /// What a newcomer sends (end-to-end encrypted) to an organizer's device to
 /// redeem an invite.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinRequest {
     /// The committee, from the token.
     pub committee_id: CommitteeId,
@@ -214,13 +223,16 @@ impl JoinRequest {
 
     /// The wire form (`CommitteeJoinRequest`).
     pub fn encode(&self) -> Vec<u8> {
+        self.to_wire().encode_to_vec()
+    }
+
+    pub(crate) fn to_wire(&self) -> pb::CommitteeJoinRequest {
         pb::CommitteeJoinRequest {
             committee_id: self.committee_id.0.to_vec(),
             invite_id: self.invite_id.0.to_vec(),
             secret: self.secret.0.to_vec(),
             identity_key: self.identity_key.serialize().to_vec(),
         }
-        .encode_to_vec()
     }
 
     /// Reads the wire form.
@@ -229,7 +241,12 @@ impl JoinRequest {
         if bytes.len() > MAX_TOKEN_TEXT {
             return Err(Bad("too large"));
         }
-        let mut r = pb::CommitteeJoinRequest::decode(bytes).map_err(|_| Bad("does not parse"))?;
+        let r = pb::CommitteeJoinRequest::decode(bytes).map_err(|_| Bad("does not parse"))?;
+        Self::from_wire(r)
+    }
+
+    pub(crate) fn from_wire(mut r: pb::CommitteeJoinRequest) -> Result<Self, InviteTokenError> {
+        use InviteTokenError::MalformedJoinRequest as Bad;
         let secret = r.secret.as_slice().try_into().map_err(|_| Bad("secret"));
         r.secret.zeroize();
         Ok(JoinRequest {

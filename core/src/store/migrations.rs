@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_sealed_sender.sql"),
     include_str!("migrations/0003_channels.sql"),
     include_str!("migrations/0004_committees.sql"),
+    include_str!("migrations/0005_joins.sql"),
 ];
 
 /// The schema version this build writes.
