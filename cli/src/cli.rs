@@ -17,6 +17,15 @@ Exit codes:
   5  no home here (run `rankfile init`), or a home already exists
   6  safety numbers do not match
 
+Naming committees, channels and members:
+  COMMITTEE  its name (if no other of your committees has it), or a prefix of its
+             ID of at least 4 hex digits, as `committee list` shows (8 digits)
+  CHANNEL    a prefix of its ID (at least 4 hex digits, `channel list` shows 8),
+             or COMMITTEE/discussion or COMMITTEE/announcement when that
+             committee has one channel of that kind
+  MEMBER     a contact's name, an account ID (rf1-…), or the start of one that
+             matches one member only
+
 Environment:
   RANKFILE_HOME        the home directory (like --home)
   RANKFILE_PASSPHRASE  the passphrase, for scripts (otherwise it is asked for, without echo)";
@@ -50,6 +59,15 @@ pub enum Command {
     Send(SendArgs),
     /// Print messages as they arrive, until Ctrl-C.
     Watch(WatchArgs),
+    /// Receive what waits at the relay (and answer it: admit joiners, open
+    /// sessions), send the outbox, print what arrived, and exit.
+    Sync(SyncArgs),
+    /// Committees: found one, invite, join, list members, remove, change roles.
+    #[command(subcommand)]
+    Committee(CommitteeCommand),
+    /// Committee channels: create, post, read the history.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Panic wipe: destroy the store, the salt and the configuration.
     Wipe(WipeArgs),
     /// Run a relay server (same flags as the `rankfile-relay` binary).
@@ -134,6 +152,163 @@ pub struct WatchArgs {
     pub relay: RelayOpts,
 }
 
+/// `rankfile sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile committee …`.
+#[derive(Debug, Subcommand)]
+pub enum CommitteeCommand {
+    /// Found a committee, with you its only member and organizer (no network needed).
+    Create(CreateCommitteeArgs),
+    /// List your committees.
+    List,
+    /// Add a contact (with whom you have a session) directly, as an organizer.
+    Add(AddMemberArgs),
+    /// Show a committee: its members, their roles, its channels.
+    Members(CommitteeRefArgs),
+    /// Remove a member; they read nothing posted after it.
+    Remove(MemberArgs),
+    /// Change a member's role.
+    Role(RoleArgs),
+}
+
+/// A committee, for commands that take only that.
+#[derive(Debug, Args)]
+pub struct CommitteeRefArgs {
+    /// The committee (name or ID prefix; see `rankfile --help`).
+    pub committee: String,
+    /// Show what this device holds without connecting to the relay first.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile committee create`.
+#[derive(Debug, Args)]
+pub struct CreateCommitteeArgs {
+    /// The committee's name, seen only by its members.
+    pub name: String,
+    /// The workplace (a factory, depot, hospital…).
+    #[arg(long, default_value = "")]
+    pub workplace: String,
+    /// The industry.
+    #[arg(long, default_value = "")]
+    pub industry: String,
+    /// The region.
+    #[arg(long, default_value = "")]
+    pub region: String,
+}
+
+/// `rankfile committee add`.
+#[derive(Debug, Args)]
+pub struct AddMemberArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// The contact to add (name or account ID).
+    pub member: String,
+    /// Their role.
+    #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+    pub role: RoleArg,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// A committee and one of its members.
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// The member (contact name, account ID, or its unique start).
+    pub member: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile committee role`.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// The member (contact name, account ID, or its unique start).
+    pub member: String,
+    /// The new role.
+    #[arg(value_enum)]
+    pub role: RoleArg,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// A member's role, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Reads and posts in discussion channels, votes.
+    Member,
+    /// Elected to speak for the committee.
+    Delegate,
+    /// Changes the membership.
+    Organizer,
+}
+
+/// `rankfile channel …`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Make a channel in a committee (organizers).
+    Create(CreateChannelArgs),
+    /// List a committee's channels (or every committee's).
+    List {
+        /// The committee (name or ID prefix); all of them if left out.
+        committee: Option<String>,
+    },
+    /// Post in a channel; exits once the relay holds it durably.
+    Send(ChannelSendArgs),
+    /// Show a channel's messages, oldest first, after receiving what waits.
+    History(HistoryArgs),
+}
+
+/// `rankfile channel create`.
+#[derive(Debug, Args)]
+pub struct CreateChannelArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// An announcement channel (organizers post, members read) instead of a
+    /// discussion (everyone posts).
+    #[arg(long)]
+    pub announcement: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile channel send`.
+#[derive(Debug, Args)]
+pub struct ChannelSendArgs {
+    /// The channel (ID prefix, or COMMITTEE/discussion).
+    pub channel: String,
+    /// The message.
+    pub text: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile channel history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The channel (ID prefix, or COMMITTEE/discussion).
+    pub channel: String,
+    /// The most recent messages to show.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: u32,
+    /// Show what this device holds without connecting to the relay first.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
 /// `rankfile wipe`.
 #[derive(Debug, Args)]
 pub struct WipeArgs {
@@ -186,9 +361,27 @@ mod tests {
     }
 
     #[test]
+    fn committee_commands_parse() {
+        let cli =
+            Cli::try_parse_from(["rankfile", "committee", "role", "depot", "ann", "delegate"])
+                .expect("parses");
+        match cli.command {
+            Command::Committee(CommitteeCommand::Role(a)) => {
+                assert_eq!((a.committee.as_str(), a.member.as_str()), ("depot", "ann"));
+                assert_eq!(a.role, RoleArg::Delegate);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["rankfile", "committee", "role", "depot", "ann", "boss"]).is_err()
+        );
+    }
+
+    #[test]
     fn help_documents_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("3  wrong passphrase"), "{help}");
         assert!(help.contains("4  relay unreachable"));
+        assert!(help.contains("COMMITTEE/discussion"));
     }
 }

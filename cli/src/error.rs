@@ -65,7 +65,8 @@ impl CliError {
                 | rankfile_core::Error::Transport(_)
                 | rankfile_core::Error::Relay { .. } => EXIT_RELAY,
                 rankfile_core::Error::SafetyNumberMismatch => EXIT_MISMATCH,
-                rankfile_core::Error::InvalidAccountId(_) => EXIT_USAGE,
+                rankfile_core::Error::InvalidAccountId(_)
+                | rankfile_core::Error::InvalidInvite(_) => EXIT_USAGE,
                 _ => EXIT_ERROR,
             },
             CliError::Io { .. } | CliError::Other(_) => EXIT_ERROR,

@@ -10,6 +10,7 @@ mod demo;
 mod error;
 mod home;
 mod keyfile;
+mod names;
 mod net;
 mod output;
 

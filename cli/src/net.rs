@@ -1,6 +1,9 @@
 //! Connecting a home's account to its relay for one command: the tokio
 //! runtime, `Client::start`, and waiting (with a spinner) until the client is
 //! logged in and set up — or saying plainly that the relay is unreachable.
+//! [`online`] also receives what waited in the mailbox before the command
+//! acts, and [`Online::close`] sends what the command queued before it exits:
+//! each command is one short-lived process.
 
 use std::time::Duration;
 
@@ -13,6 +16,15 @@ use crate::output::Output;
 
 /// How long a command waits for the relay before giving up.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a command spends receiving its mailbox before it acts anyway.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The mailbox counts as received once nothing has arrived for this long and
+/// the account thread has finished what it was doing. The relay pushes the
+/// whole backlog at login and the client commits it in batches, so on any
+/// working link the gaps between batches are far shorter. (The relay also
+/// says when the backlog is through — `QueueEmpty` — but the client does not
+/// pass that on yet; when it does, this wait becomes exact.)
+const QUIET: Duration = Duration::from_millis(500);
 
 /// The runtime every networked command runs on.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -31,6 +43,16 @@ pub async fn connect(
     relay: &RelayAddress,
     out: &Output,
 ) -> Result<(Client, broadcast::Receiver<ClientEvent>)> {
+    let (client, events, _) = connect_counting(account, relay, out).await?;
+    Ok((client, events))
+}
+
+/// [`connect`], also returning how many messages waited in the mailbox.
+async fn connect_counting(
+    account: Account,
+    relay: &RelayAddress,
+    out: &Output,
+) -> Result<(Client, broadcast::Receiver<ClientEvent>, u64)> {
     let client = Client::start(account, relay.clone())?;
     let events = client.subscribe();
     match out
@@ -40,7 +62,7 @@ pub async fn connect(
         )
         .await
     {
-        Ok(()) => Ok((client, events)),
+        Ok(queued) => Ok((client, events, queued)),
         Err(reason) => {
             let _ = client.shutdown().await;
             Err(CliError::RelayUnreachable {
@@ -51,14 +73,100 @@ pub async fn connect(
     }
 }
 
-/// Waits until `client` is connected; the error is the last reason given.
-pub async fn wait_connected(client: &Client, timeout: Duration) -> Result<(), String> {
+/// A client for one command, connected and caught up with its mailbox.
+pub struct Online {
+    pub client: Client,
+    /// Messages that waited in the mailbox at login.
+    pub queued: u64,
+    /// What the account reported while receiving them.
+    pub arrived: Vec<ClientEvent>,
+    addr: String,
+}
+
+/// Connects, then receives everything that waited in the mailbox (and lets
+/// the client answer it) before the command reads or changes anything.
+pub async fn online(account: Account, relay: &RelayAddress, out: &Output) -> Result<Online> {
+    let (client, mut events, queued) = connect_counting(account, relay, out).await?;
+    let arrived = if queued == 0 {
+        Vec::new()
+    } else {
+        let caught_up = out
+            .wait(
+                &format!("receiving {queued} waiting messages"),
+                catch_up(&client, &mut events),
+            )
+            .await;
+        match caught_up {
+            Ok(arrived) => arrived,
+            Err(e) => {
+                let _ = client.shutdown().await;
+                return Err(e);
+            }
+        }
+    };
+    Ok(Online {
+        client,
+        queued,
+        arrived,
+        addr: relay.addr.to_string(),
+    })
+}
+
+/// Collects events until none has come for [`QUIET`] and the account thread
+/// is idle, or [`CATCH_UP_TIMEOUT`] has passed.
+async fn catch_up(
+    client: &Client,
+    events: &mut broadcast::Receiver<ClientEvent>,
+) -> Result<Vec<ClientEvent>> {
+    let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
+    let mut arrived = Vec::new();
+    loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(e) => arrived.push(e),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Err(CliError::Other("the client stopped while receiving".into()))
+                }
+            },
+            _ = tokio::time::sleep(QUIET) => {
+                // Queued behind any batch being committed: returns once the
+                // account has nothing more in hand.
+                client.with_account(|_| ()).await?;
+                if events.is_empty() {
+                    return Ok(arrived);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => return Ok(arrived),
+        }
+    }
+}
+
+impl Online {
+    /// Sends everything the command queued, waits until the relay holds it
+    /// durably, and disconnects. What could not be sent stays in the outbox
+    /// for the next command.
+    pub async fn close(self) -> Result<()> {
+        let flushed = self.client.flush().await;
+        let _ = self.client.shutdown().await;
+        flushed.map_err(|e| CliError::RelayUnreachable {
+            addr: self.addr,
+            reason: format!(
+                "{e}; what this command queued stays in the outbox and goes with the next networked command"
+            ),
+        })
+    }
+}
+
+/// Waits until `client` is connected; returns how many messages waited in
+/// its mailbox, or the last reason given.
+pub async fn wait_connected(client: &Client, timeout: Duration) -> Result<u64, String> {
     let mut events = client.subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = "no answer".to_string();
     loop {
         match client.connection_state() {
-            ConnectionState::Connected { .. } => return Ok(()),
+            ConnectionState::Connected { queued } => return Ok(queued),
             ConnectionState::Disconnected { reason, .. } => last = reason,
             ConnectionState::Stopped => return Err("the client stopped".into()),
             _ => {}

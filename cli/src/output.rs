@@ -168,9 +168,22 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `HH:MM:SS` (UTC) of a Unix time in milliseconds.
+pub fn clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(clock(0), "00:00:00");
+        assert_eq!(clock((13 * 3600 + 5 * 60 + 9) * 1000 + 999), "13:05:09");
+        assert_eq!(clock(86_400_000 + 61_000), "00:01:01");
+    }
 
     #[test]
     fn tables_align() {

@@ -1,18 +1,22 @@
 //! One module per command; [`run`] picks the one the command line names.
 
+mod channel;
+mod committee;
 mod contact;
 mod id;
 mod init;
 mod relay;
 mod send;
+mod sync;
 mod watch;
 mod wipe;
 
 use rankfile_core::AccountId;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RelayOpts};
 use crate::error::{CliError, Result};
 use crate::home::Home;
+use crate::net::{self, Online};
 use crate::output::Output;
 
 /// Runs the command.
@@ -24,6 +28,9 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Contact(cmd) => contact::run(&home()?, cmd, out),
         Command::Send(args) => send::run(&home()?, &args, out),
         Command::Watch(args) => watch::run(&home()?, &args, out),
+        Command::Sync(args) => sync::run(&home()?, &args, out),
+        Command::Committee(cmd) => committee::run(&home()?, cmd, out),
+        Command::Channel(cmd) => channel::run(&home()?, cmd, out),
         Command::Wipe(args) => wipe::run(&home()?, &args, out),
         Command::Relay(args) => relay::run(args),
         Command::Demo(args) => crate::demo::run(&args, out),
@@ -36,5 +43,26 @@ pub fn parse_account_id(text: &str) -> Result<AccountId> {
         CliError::Usage(format!(
             "`{text}` is not an account ID ({e}); it looks like rf1-xxxxx-xxxxx-…, see `rankfile id` on their device"
         ))
+    })
+}
+
+/// Runs `act` with the home's account online and caught up with its mailbox,
+/// then sends what it queued and waits until the relay holds it. The outbox
+/// is sent even when `act` fails: what it committed should not linger.
+pub fn online<T>(
+    home: &Home,
+    relay: &RelayOpts,
+    out: &Output,
+    act: impl AsyncFnOnce(&Online) -> Result<T>,
+) -> Result<T> {
+    let relay = home.relay(relay)?;
+    let account = home.open()?;
+    let rt = net::runtime()?;
+    rt.block_on(async {
+        let online = net::online(account, &relay, out).await?;
+        let acted = act(&online).await;
+        let closed = online.close().await;
+        let done = acted?;
+        closed.map(|()| done)
     })
 }

@@ -1,17 +1,21 @@
 //! `rankfile watch`: stay connected and print each message as it is stored,
 //! until Ctrl-C — for people one line per message, for scripts one JSON
-//! object per line. Connection changes go to stderr.
+//! object per line. Channel messages and committee changes are printed the
+//! same way; connection changes go to stderr. (`rankfile sync` prints what
+//! arrived with the same [`show`].)
 
+use rankfile_core::committee::{ChannelId, CommitteeId};
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
-use rankfile_core::{AccountId, Event, StoredMessage};
+use rankfile_core::{AccountId, ChannelMessage, Event, StoredMessage};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cli::WatchArgs;
 use crate::error::{CliError, Result};
 use crate::home::Home;
+use crate::names;
 use crate::net;
-use crate::output::{Output, Style};
+use crate::output::{clock, Output, Style};
 
 /// Runs `rankfile watch`.
 pub fn run(home: &Home, args: &WatchArgs, out: &Output) -> Result<()> {
@@ -42,13 +46,84 @@ pub fn run(home: &Home, args: &WatchArgs, out: &Output) -> Result<()> {
     })
 }
 
-async fn show(client: &Client, event: ClientEvent, out: &Output) -> Result<()> {
+/// Prints one event for people or scripts (most events print nothing).
+pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> Result<()> {
     match event {
         ClientEvent::Core(Event::MessageStored { peer, message_id }) => {
             if let Some((name, m)) = message(client, peer, message_id).await? {
                 print_message(&name, &m, out);
             }
         }
+        ClientEvent::Core(Event::ChannelMessageStored {
+            channel_id,
+            message_id,
+            ..
+        }) => {
+            if let Some(m) = channel_message(client, channel_id, message_id).await? {
+                print_channel_message(&m, out);
+            }
+        }
+        ClientEvent::Core(Event::AddedToCommittee { committee_id }) => {
+            let (name, role) = committee_line(client, committee_id).await?;
+            out.emit(
+                || {
+                    format!(
+                        "{} you were added to committee {name} ({}) as {role}",
+                        out.paint(Style::Good, "admitted"),
+                        names::short_committee(&committee_id)
+                    )
+                },
+                || {
+                    json!({ "type": "added_to_committee", "committee_id": committee_id.to_string(),
+                            "name": name, "role": role })
+                },
+            )
+        }
+        ClientEvent::Core(Event::CommitteeChanged { committee_id }) => {
+            let (name, role) = committee_line(client, committee_id).await?;
+            out.emit(
+                || {
+                    format!(
+                        "{} committee {name} ({}) changed; your role: {role}",
+                        out.paint(Style::Dim, "update"),
+                        names::short_committee(&committee_id)
+                    )
+                },
+                || {
+                    json!({ "type": "committee_changed", "committee_id": committee_id.to_string(),
+                            "name": name, "role": role })
+                },
+            )
+        }
+        ClientEvent::Core(Event::CommitteeChangeRejected {
+            committee_id,
+            reason,
+        }) => out.emit(
+            || {
+                format!(
+                    "{} a change to committee {} was not applied: {reason}",
+                    out.paint(Style::Bad, "refused"),
+                    names::short_committee(&committee_id)
+                )
+            },
+            || {
+                json!({ "type": "committee_change_rejected", "committee_id": committee_id.to_string(),
+                        "reason": reason.to_string() })
+            },
+        ),
+        ClientEvent::Core(Event::ChannelMessageRejected { channel_id, sender }) => out.emit(
+            || {
+                format!(
+                    "{} a message in channel {} from {sender}, who may not post there, was dropped",
+                    out.paint(Style::Bad, "refused"),
+                    names::short(&channel_id)
+                )
+            },
+            || {
+                json!({ "type": "channel_message_rejected", "channel_id": hex::encode(channel_id),
+                        "sender": sender.to_string() })
+            },
+        ),
         ClientEvent::Core(Event::ContactAdded { account }) => out.emit(
             || {
                 format!(
@@ -117,6 +192,77 @@ async fn message(
     Ok(found)
 }
 
+/// A stored channel message, with its committee and the sender's name.
+struct Shown {
+    committee: Option<CommitteeId>,
+    committee_name: String,
+    sender_name: String,
+    message: ChannelMessage,
+}
+
+async fn channel_message(client: &Client, channel: ChannelId, id: i64) -> Result<Option<Shown>> {
+    let found = client
+        .with_account(move |a| {
+            let page = a.channel_history(&channel, Some(id.saturating_add(1)), 1)?;
+            let Some(message) = page.into_iter().find(|m| m.id == id) else {
+                return Ok(None);
+            };
+            let committee = names::all_committees(a)?
+                .into_iter()
+                .find(|c| c.channels.contains_key(&channel));
+            let people = names::contact_names(a)?;
+            Ok::<_, CliError>(Some(Shown {
+                committee: committee.as_ref().map(|c| c.id),
+                committee_name: committee.map(|c| c.meta.name).unwrap_or_default(),
+                sender_name: names::person(&people, &a.id(), &message.sender),
+                message,
+            }))
+        })
+        .await??;
+    Ok(found)
+}
+
+fn print_channel_message(s: &Shown, out: &Output) {
+    let m = &s.message;
+    out.emit(
+        || {
+            format!(
+                "{} {} {}: {}",
+                out.paint(Style::Dim, &clock(m.stored_at_ms)),
+                out.paint(
+                    Style::Dim,
+                    &format!("[{}/{}]", s.committee_name, names::short(&m.channel_id))
+                ),
+                out.paint(Style::Bold, &s.sender_name),
+                m.body
+            )
+        },
+        || {
+            json!({
+                "type": "channel_message",
+                "committee_id": s.committee.map(|c| c.to_string()),
+                "channel_id": hex::encode(m.channel_id),
+                "from": m.sender.to_string(),
+                "name": s.sender_name,
+                "body": m.body,
+                "sent_at_ms": m.sent_at_ms,
+                "stored_at_ms": m.stored_at_ms,
+            })
+        },
+    );
+}
+
+/// A committee's name and our role in it (or "not a member").
+async fn committee_line(client: &Client, id: CommitteeId) -> Result<(String, String)> {
+    let state = client.committee(id).await?;
+    let me = client.with_account(|a| a.id()).await?;
+    let role = state
+        .members
+        .get(&me)
+        .map_or_else(|| "not a member".to_string(), |m| m.role.to_string());
+    Ok((state.meta.name, role))
+}
+
 fn print_message(name: &str, m: &StoredMessage, out: &Output) {
     out.emit(
         || {
@@ -144,22 +290,4 @@ fn print_message(name: &str, m: &StoredMessage, out: &Output) {
             })
         },
     );
-}
-
-/// `HH:MM:SS` (UTC) of a Unix time in milliseconds.
-fn clock(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::clock;
-
-    #[test]
-    fn clock_is_utc_time_of_day() {
-        assert_eq!(clock(0), "00:00:00");
-        assert_eq!(clock((13 * 3600 + 5 * 60 + 9) * 1000 + 999), "13:05:09");
-        assert_eq!(clock(86_400_000 + 61_000), "00:01:01");
-    }
 }

@@ -113,6 +113,7 @@ impl Phone {
     pub async fn wait_connected(&self, timeout: Duration) -> Result<()> {
         net::wait_connected(self.client()?, timeout)
             .await
+            .map(drop)
             .map_err(|reason| CliError::RelayUnreachable {
                 addr: "the demo relay".into(),
                 reason: format!("{} could not connect: {reason}", self.name),

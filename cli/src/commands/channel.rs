@@ -1,0 +1,222 @@
+//! `rankfile channel create|list|send|history`: committee channels. A post is
+//! encrypted once under this device's sender key and sealed for every other
+//! member in one upload; the command exits once the relay holds it durably.
+
+use std::time::Instant;
+
+use rankfile_core::committee::{ChannelKind, CommitteeState};
+use rankfile_core::{AccountId, ChannelMessage};
+use serde_json::json;
+
+use crate::cli::{ChannelCommand, ChannelSendArgs, CreateChannelArgs, HistoryArgs};
+use crate::error::{CliError, Result};
+use crate::home::Home;
+use crate::names::{self, short_committee, ChannelRef};
+use crate::output::{clock, table, Output, Style};
+
+/// Runs a `rankfile channel` subcommand.
+pub fn run(home: &Home, cmd: ChannelCommand, out: &Output) -> Result<()> {
+    match cmd {
+        ChannelCommand::Create(args) => create(home, &args, out),
+        ChannelCommand::List { committee } => list(home, committee.as_deref(), out),
+        ChannelCommand::Send(args) => send(home, &args, out),
+        ChannelCommand::History(args) => history(home, &args, out),
+    }
+}
+
+fn create(home: &Home, args: &CreateChannelArgs, out: &Output) -> Result<()> {
+    let kind = if args.announcement {
+        ChannelKind::Announcement
+    } else {
+        ChannelKind::Discussion
+    };
+    let (committee, channel) = super::online(home, &args.relay, out, async |online| {
+        let text = args.committee.clone();
+        let c = online
+            .client
+            .with_account(move |a| names::committee(a, &text))
+            .await??;
+        let channel = online.client.create_channel(c.id, kind).await?;
+        Ok((c, channel))
+    })?;
+    let short = names::short(&channel);
+    out.emit(
+        || {
+            format!(
+                "{} {} channel {short} in {} ({}); post with `rankfile channel send {short} \"…\"`",
+                out.paint(Style::Good, "created"),
+                names::kind_word(kind),
+                committee.meta.name,
+                short_committee(&committee.id),
+            )
+        },
+        || {
+            json!({
+                "channel_id": hex::encode(channel),
+                "short": short,
+                "kind": names::kind_word(kind),
+                "committee_id": committee.id.to_string(),
+            })
+        },
+    );
+    Ok(())
+}
+
+fn list(home: &Home, committee: Option<&str>, out: &Output) -> Result<()> {
+    let mut account = home.open()?;
+    let all: Vec<CommitteeState> = match committee {
+        Some(text) => vec![names::committee(&mut account, text)?],
+        None => names::all_committees(&mut account)?,
+    };
+    let channels: Vec<(&CommitteeState, [u8; 16], ChannelKind)> = all
+        .iter()
+        .flat_map(|c| c.channels.iter().map(move |(id, kind)| (c, *id, *kind)))
+        .collect();
+    if out.is_json() {
+        for (c, id, kind) in &channels {
+            println!(
+                "{}",
+                json!({
+                    "channel_id": hex::encode(id),
+                    "short": names::short(id),
+                    "kind": names::kind_word(*kind),
+                    "committee_id": c.id.to_string(),
+                    "committee": c.meta.name,
+                })
+            );
+        }
+        return Ok(());
+    }
+    if channels.is_empty() {
+        println!(
+            "no channels yet; an organizer makes one with `rankfile channel create COMMITTEE`"
+        );
+        return Ok(());
+    }
+    let mut rows = vec![vec!["ID".into(), "KIND".into(), "COMMITTEE".into()]];
+    for (c, id, kind) in &channels {
+        rows.push(vec![
+            names::short(id),
+            names::kind_word(*kind).into(),
+            format!("{} ({})", c.meta.name, short_committee(&c.id)),
+        ]);
+    }
+    println!("{}", table(&rows));
+    Ok(())
+}
+
+fn send(home: &Home, args: &ChannelSendArgs, out: &Output) -> Result<()> {
+    let started = Instant::now();
+    let (target, recipients) = super::online(home, &args.relay, out, async |online| {
+        let text = args.channel.clone();
+        let target = online
+            .client
+            .with_account(move |a| names::channel(a, &text))
+            .await??;
+        let recipients = target.committee.members.len().saturating_sub(1);
+        out.wait(
+            "sending",
+            online
+                .client
+                .post(target.committee.id, target.channel, args.text.clone()),
+        )
+        .await?;
+        Ok((target, recipients))
+    })?;
+    // `online` returned after the relay confirmed the whole outbox.
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    out.emit(
+        || {
+            format!(
+                "{} in {} to {recipients} member{}, one sealed upload — stored by the relay in {ms:.0} ms",
+                out.paint(Style::Good, "posted"),
+                channel_label(&target),
+                if recipients == 1 { "" } else { "s" },
+            )
+        },
+        || {
+            json!({
+                "posted": true,
+                "channel_id": hex::encode(target.channel),
+                "committee_id": target.committee.id.to_string(),
+                "recipients": recipients,
+                "ms": ms,
+            })
+        },
+    );
+    Ok(())
+}
+
+/// `Depot/discussion (1a2b3c4d)`.
+fn channel_label(c: &ChannelRef) -> String {
+    format!(
+        "{}/{} ({})",
+        c.committee.meta.name,
+        names::kind_word(c.kind),
+        names::short(&c.channel)
+    )
+}
+
+fn history(home: &Home, args: &HistoryArgs, out: &Output) -> Result<()> {
+    let text = args.channel.clone();
+    let limit = args.limit;
+    let read = move |a: &mut rankfile_core::Account| {
+        let target = names::channel(a, &text)?;
+        let mut page = a.channel_history(&target.channel, None, limit)?;
+        page.reverse();
+        let people = names::contact_names(a)?;
+        let me = a.id();
+        let shown: Vec<(String, ChannelMessage)> = page
+            .into_iter()
+            .map(|m| (names::person(&people, &me, &m.sender), m))
+            .collect();
+        Ok::<_, CliError>((target, shown))
+    };
+    let (target, messages) = if args.offline {
+        read(&mut home.open()?)?
+    } else {
+        super::online(home, &args.relay, out, async |online| {
+            online.client.with_account(read).await?
+        })?
+    };
+    if out.is_json() {
+        for (name, m) in &messages {
+            println!("{}", message_json(&target, name, &m.sender, m));
+        }
+        return Ok(());
+    }
+    if messages.is_empty() {
+        println!("no messages in {} yet", channel_label(&target));
+        return Ok(());
+    }
+    println!("{}", out.paint(Style::Bold, &channel_label(&target)));
+    for (name, m) in &messages {
+        println!(
+            "{} {}: {}",
+            out.paint(Style::Dim, &clock(m.stored_at_ms)),
+            out.paint(Style::Bold, name),
+            m.body
+        );
+    }
+    Ok(())
+}
+
+fn message_json(
+    target: &ChannelRef,
+    name: &str,
+    sender: &AccountId,
+    m: &ChannelMessage,
+) -> serde_json::Value {
+    json!({
+        "type": "channel_message",
+        "committee_id": target.committee.id.to_string(),
+        "channel_id": hex::encode(target.channel),
+        "id": m.id,
+        "from": sender.to_string(),
+        "name": name,
+        "outgoing": m.outgoing,
+        "body": m.body,
+        "sent_at_ms": m.sent_at_ms,
+        "stored_at_ms": m.stored_at_ms,
+    })
+}

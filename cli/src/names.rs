@@ -1,0 +1,394 @@
+//! Names a person can type for committees, channels and members: IDs shown
+//! in a short form (their first 8 hex digits) and taken back as any unique
+//! prefix of at least 4, a committee by its name, a channel as
+//! `COMMITTEE/discussion`, a member by contact name or the start of their
+//! account ID. Nothing is stored for this: every name comes from the
+//! encrypted store, so the home holds no plaintext list of committees.
+
+use std::collections::HashMap;
+
+use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeState};
+use rankfile_core::{Account, AccountId};
+
+use crate::error::{CliError, Result};
+
+/// Hex digits shown for a committee or channel ID.
+pub const SHORT_HEX: usize = 8;
+/// Fewest hex digits accepted as an ID prefix: fewer would match by accident.
+pub const MIN_PREFIX: usize = 4;
+/// Fewest characters (after `rf1`, dashes ignored) accepted as the start of an
+/// account ID.
+const MIN_ACCOUNT_PREFIX: usize = 4;
+
+/// The short form of an ID.
+pub fn short(bytes: &[u8]) -> String {
+    let full = hex::encode(bytes);
+    full.get(..SHORT_HEX).unwrap_or(&full).to_string()
+}
+
+/// A committee's short ID.
+pub fn short_committee(id: &CommitteeId) -> String {
+    short(&id.0)
+}
+
+/// The start of an account ID, `rf1-xxxxx-xxxxx`: enough to tell members apart
+/// by eye, and accepted back by [`member`].
+pub fn short_account(id: &AccountId) -> String {
+    let full = id.to_string();
+    full.get(..15).unwrap_or(&full).to_string()
+}
+
+/// Contact names by account (contacts filed on first contact have none).
+pub fn contact_names(account: &Account) -> Result<HashMap<AccountId, String>> {
+    Ok(account
+        .contacts()?
+        .into_iter()
+        .filter(|c| !c.name.trim().is_empty())
+        .map(|c| (c.account_id, c.name))
+        .collect())
+}
+
+/// How to show a person: "you", their contact name, or the start of their ID.
+pub fn person(names: &HashMap<AccountId, String>, me: &AccountId, id: &AccountId) -> String {
+    if id == me {
+        "you".to_string()
+    } else {
+        names.get(id).cloned().unwrap_or_else(|| short_account(id))
+    }
+}
+
+/// What a channel kind is called on the command line.
+pub fn kind_word(kind: ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Discussion => "discussion",
+        ChannelKind::Announcement => "announcement",
+    }
+}
+
+/// Every committee this device holds, as its log folds it.
+pub fn all_committees(account: &mut Account) -> Result<Vec<CommitteeState>> {
+    let ids = account.committees()?;
+    ids.iter()
+        .map(|id| account.committee(id).map_err(CliError::from))
+        .collect()
+}
+
+/// The committee `text` names.
+pub fn committee(account: &mut Account, text: &str) -> Result<CommitteeState> {
+    let all = all_committees(account)?;
+    pick_committee(&all, text).cloned()
+}
+
+/// The committee `text` names among `all`: by name (case aside), else by ID prefix.
+pub fn pick_committee<'a>(all: &'a [CommitteeState], text: &str) -> Result<&'a CommitteeState> {
+    let wanted = text.trim();
+    let by_name: Vec<&CommitteeState> = all
+        .iter()
+        .filter(|c| c.meta.name.trim().eq_ignore_ascii_case(wanted))
+        .collect();
+    match by_name.as_slice() {
+        [one] => return Ok(one),
+        [] => {}
+        several => {
+            return Err(CliError::Usage(format!(
+                "several committees are named `{wanted}` ({}); use an ID prefix",
+                several
+                    .iter()
+                    .map(|c| short_committee(&c.id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+    let by_id = by_prefix(
+        all.iter().map(|c| (c.id.0.as_slice(), c)),
+        wanted,
+        "committee",
+    )?;
+    by_id.ok_or_else(|| {
+        CliError::Usage(format!(
+            "no committee `{wanted}` on this device; `rankfile committee list` shows yours"
+        ))
+    })
+}
+
+/// A channel and its committee.
+#[derive(Debug, Clone)]
+pub struct ChannelRef {
+    pub committee: CommitteeState,
+    pub channel: ChannelId,
+    pub kind: ChannelKind,
+}
+
+/// The channel `text` names.
+pub fn channel(account: &mut Account, text: &str) -> Result<ChannelRef> {
+    let all = all_committees(account)?;
+    pick_channel(&all, text)
+}
+
+/// The channel `text` names among the committees `all`: `COMMITTEE/KIND` when
+/// the committee has one channel of that kind, else a prefix of its ID.
+pub fn pick_channel(all: &[CommitteeState], text: &str) -> Result<ChannelRef> {
+    let wanted = text.trim();
+    if let Some((committee, word)) = wanted.rsplit_once('/') {
+        let kind = match word.trim().to_ascii_lowercase().as_str() {
+            "discussion" => ChannelKind::Discussion,
+            "announcement" | "announcements" => ChannelKind::Announcement,
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "`{word}` is not a channel kind: use COMMITTEE/discussion or COMMITTEE/announcement"
+                )))
+            }
+        };
+        let c = pick_committee(all, committee)?;
+        let of_kind: Vec<ChannelId> = c
+            .channels
+            .iter()
+            .filter(|(_, k)| **k == kind)
+            .map(|(id, _)| *id)
+            .collect();
+        return match of_kind.as_slice() {
+            [one] => Ok(ChannelRef {
+                committee: c.clone(),
+                channel: *one,
+                kind,
+            }),
+            [] => Err(CliError::Usage(format!(
+                "committee `{}` has no {} channel yet; an organizer makes one with `rankfile channel create`",
+                c.meta.name,
+                kind_word(kind)
+            ))),
+            several => Err(CliError::Usage(format!(
+                "committee `{}` has {} {} channels ({}); name one by its ID prefix",
+                c.meta.name,
+                several.len(),
+                kind_word(kind),
+                several.iter().map(|id| short(id)).collect::<Vec<_>>().join(", ")
+            ))),
+        };
+    }
+    let channels = all.iter().flat_map(|c| {
+        c.channels
+            .iter()
+            .map(move |(id, kind)| (id.as_slice(), (c, *id, *kind)))
+    });
+    match by_prefix(channels, wanted, "channel")? {
+        Some((c, channel, kind)) => Ok(ChannelRef {
+            committee: c.clone(),
+            channel,
+            kind,
+        }),
+        None => Err(CliError::Usage(format!(
+            "no channel `{wanted}` on this device; `rankfile channel list` shows them"
+        ))),
+    }
+}
+
+/// The one item whose ID starts with the hex digits `text`; `None` if none
+/// does, a usage error if `text` is not such a prefix or several match.
+fn by_prefix<'a, T: Clone>(
+    items: impl Iterator<Item = (&'a [u8], T)>,
+    text: &str,
+    what: &str,
+) -> Result<Option<T>> {
+    let prefix = text.to_ascii_lowercase();
+    if prefix.len() < MIN_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let matches: Vec<(String, T)> = items
+        .map(|(id, t)| (hex::encode(id), t))
+        .filter(|(id, _)| id.starts_with(&prefix))
+        .collect();
+    match matches.as_slice() {
+        [] => Ok(None),
+        [(_, one)] => Ok(Some(one.clone())),
+        several => Err(CliError::Usage(format!(
+            "`{text}` is the start of {} {what} IDs ({}); type more of it",
+            several.len(),
+            several
+                .iter()
+                .map(|(id, _)| id.get(..SHORT_HEX + 4).unwrap_or(id).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The member of `committee` that `text` names: an account ID, a contact's
+/// name, or the unique start of a member's account ID.
+pub fn member(account: &Account, committee: &CommitteeState, text: &str) -> Result<AccountId> {
+    let wanted = text.trim();
+    if let Ok(id) = AccountId::parse(wanted) {
+        return Ok(id);
+    }
+    let named: Vec<AccountId> = account
+        .contacts()?
+        .into_iter()
+        .filter(|c| !wanted.is_empty() && c.name == wanted)
+        .map(|c| c.account_id)
+        .collect();
+    match named.as_slice() {
+        [one] => return Ok(*one),
+        [] => {}
+        _ => {
+            return Err(CliError::Usage(format!(
+                "several contacts are named `{wanted}`; use the account ID"
+            )))
+        }
+    }
+    pick_member(committee.members.keys().copied(), wanted)
+}
+
+/// The one account whose ID text starts with `text` (dashes and case aside).
+fn pick_member(members: impl Iterator<Item = AccountId>, text: &str) -> Result<AccountId> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let prefix = squash(text);
+    let typed = prefix.strip_prefix("rf1").unwrap_or(&prefix).len();
+    if typed >= MIN_ACCOUNT_PREFIX {
+        let found: Vec<AccountId> = members
+            .filter(|m| {
+                let id = squash(&m.to_string());
+                id.starts_with(&prefix)
+                    || id
+                        .strip_prefix("rf1")
+                        .is_some_and(|i| i.starts_with(&prefix))
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => return Ok(*one),
+            [] => {}
+            several => {
+                return Err(CliError::Usage(format!(
+                    "`{text}` is the start of {} members' account IDs; type more of it",
+                    several.len()
+                )))
+            }
+        }
+    }
+    Err(CliError::Usage(format!(
+        "no member `{text}` in this committee: give a contact's name, an account ID (rf1-…), or the start of one (`rankfile committee members` lists them)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rankfile_core::committee::{CommitteeMeta, CommitteeSettings};
+
+    use super::*;
+
+    fn committee(id: u8, name: &str, channels: &[(u8, ChannelKind)]) -> CommitteeState {
+        let mut cid = [0u8; 16];
+        cid[0] = id;
+        cid[1] = 0x5a;
+        CommitteeState {
+            id: CommitteeId(cid),
+            meta: CommitteeMeta {
+                name: name.into(),
+                ..CommitteeMeta::default()
+            },
+            members: BTreeMap::new(),
+            invites: BTreeMap::new(),
+            settings: CommitteeSettings::default(),
+            channels: channels
+                .iter()
+                .map(|(b, k)| {
+                    let mut ch = [0u8; 16];
+                    ch[0] = *b;
+                    (ch, *k)
+                })
+                .collect(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn short_ids_are_eight_hex_digits() {
+        assert_eq!(short(&[0xab, 0xcd, 0xef, 0x01, 0x23]), "abcdef01");
+        assert_eq!(short(&[0xab]), "ab");
+    }
+
+    #[test]
+    fn committees_by_name_or_unique_prefix() {
+        let all = [
+            committee(0x10, "Depot", &[]),
+            committee(0x11, "Night shift", &[]),
+            committee(0x20, "night shift", &[]),
+        ];
+        assert_eq!(pick_committee(&all, "depot").expect("name").id, all[0].id);
+        assert_eq!(
+            pick_committee(&all, " 105A ").expect("prefix").id,
+            all[0].id
+        );
+        assert_eq!(pick_committee(&all, "205a").expect("prefix").id, all[2].id);
+        let e = pick_committee(&all, "night shift").expect_err("two names");
+        assert!(e.to_string().contains("115a0000"), "{e}");
+        // Too short to be a prefix, and ambiguous prefixes say so.
+        assert!(pick_committee(&all, "10").is_err());
+        let e = pick_committee(&all, "1").expect_err("short");
+        assert!(e.to_string().contains("no committee"), "{e}");
+        let mut twins = all.clone();
+        twins[1].id.0[1] = 0x5a;
+        twins[1].id.0[0] = 0x10;
+        twins[1].id.0[2] = 1;
+        let e = pick_committee(&twins, "105a").expect_err("two prefixes");
+        assert!(e.to_string().contains("type more"), "{e}");
+    }
+
+    #[test]
+    fn channels_by_kind_or_prefix() {
+        let all = [
+            committee(
+                0x10,
+                "Depot",
+                &[
+                    (0xa1, ChannelKind::Discussion),
+                    (0xb2, ChannelKind::Announcement),
+                ],
+            ),
+            committee(
+                0x20,
+                "Council",
+                &[
+                    (0xc3, ChannelKind::Discussion),
+                    (0xc4, ChannelKind::Discussion),
+                ],
+            ),
+        ];
+        let r = pick_channel(&all, "Depot/discussion").expect("kind");
+        assert_eq!((r.channel[0], r.committee.id), (0xa1, all[0].id));
+        let r = pick_channel(&all, "b2000000").expect("prefix");
+        assert_eq!((r.channel[0], r.kind), (0xb2, ChannelKind::Announcement));
+        let e = pick_channel(&all, "council/discussion").expect_err("two of a kind");
+        assert!(e.to_string().contains("c3000000"), "{e}");
+        assert!(pick_channel(&all, "council/announcement").is_err());
+        assert!(pick_channel(&all, "depot/gossip").is_err());
+        assert!(pick_channel(&all, "c300").is_ok());
+        assert!(pick_channel(&all, "ffff").is_err());
+    }
+
+    #[test]
+    fn members_by_the_start_of_their_account_id() {
+        let a = AccountId::from_bytes(&[1u8; 20]).expect("id");
+        let b = AccountId::from_bytes(&[2u8; 20]).expect("id");
+        let (ta, tb) = (a.to_string(), b.to_string());
+        assert_ne!(ta.get(..9), tb.get(..9), "{ta} {tb}");
+        let members = || [a, b].into_iter();
+        assert_eq!(
+            pick_member(members(), ta.get(..9).expect("9")).expect("a"),
+            a
+        );
+        // Dashes, case and the rf1 prefix are optional.
+        let bare: String = tb[4..].chars().filter(|c| *c != '-').take(6).collect();
+        assert_eq!(pick_member(members(), &bare.to_uppercase()).expect("b"), b);
+        // Too short to be sure, and unknown, are usage errors.
+        assert!(pick_member(members(), "rf1-").is_err());
+        assert!(pick_member(members(), "zzzzzzzz").is_err());
+    }
+}
