@@ -52,7 +52,10 @@ impl Account {
     pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
         let store = Store::open(path, key)?;
         let me = LocalIdentity::load(store.conn())?;
-        Self::with(store, me)
+        let mut account = Self::with(store, me)?;
+        // Channel messages whose timer ran out while the app was closed.
+        account.channel_upkeep(false);
+        Ok(account)
     }
 
     fn with(store: Store, me: LocalIdentity) -> Result<Self> {

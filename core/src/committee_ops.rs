@@ -155,7 +155,7 @@ impl Account {
 
     /// Proposes `op`, commits the entry, and sends it to every other member
     /// before or after the change (the whole log to one just added).
-    fn change(&mut self, committee: &CommitteeId, op: Op) -> Result<CommitteeChange> {
+    pub(crate) fn change(&mut self, committee: &CommitteeId, op: Op) -> Result<CommitteeChange> {
         let me = self.id();
         let mut log = self.logs.get(self.store.conn(), committee)?.clone();
         if log.state().role(&me).is_none() {

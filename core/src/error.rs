@@ -72,6 +72,23 @@ pub enum Error {
     /// A message larger than the core accepts.
     #[error("message too large: {len} bytes, at most {max}")]
     MessageTooLarge { len: usize, max: usize },
+    /// An attachment that is malformed, too large, or does not match its
+    /// pointer (address, key, size or digest).
+    #[error("invalid attachment: {0}")]
+    InvalidAttachment(&'static str),
+    /// No channel message by this local ID (never here, deleted or expired).
+    #[error("no channel message {0}")]
+    UnknownChannelMessage(i64),
+    /// A message has no attachment at this position.
+    #[error("channel message {message_id} has no attachment {position}")]
+    UnknownAttachment { message_id: i64, position: u32 },
+    /// Only a message's author may edit or delete it: this one is not ours.
+    #[error("channel message {0} was written by someone else")]
+    NotOwnMessage(i64),
+    /// An edit or delete of a channel message sent by someone other than its
+    /// author: refused.
+    #[error("{0} tried to change a channel message it did not write")]
+    NotMessageAuthor(AccountId),
 
     /// Sealed and channel sends need the recipient's access key, which arrives
     /// inside its messages: none has come from this account yet.

@@ -16,6 +16,26 @@ pub enum Event {
         sender: AccountId,
         message_id: i64,
     },
+    /// Its author edited a channel message: read it again.
+    ChannelMessageEdited {
+        channel_id: [u8; 16],
+        message_id: i64,
+    },
+    /// Its author deleted a channel message: it is gone from the store.
+    ChannelMessageDeleted {
+        channel_id: [u8; 16],
+        message_id: i64,
+    },
+    /// A channel message's disappearing timer ran out: it is gone from the store.
+    ChannelMessageExpired {
+        channel_id: [u8; 16],
+        message_id: i64,
+    },
+    /// An edit or delete of someone else's channel message: refused.
+    ChannelChangeRejected {
+        channel_id: [u8; 16],
+        sender: AccountId,
+    },
     /// A message from an account awaiting the user's decision was stored, held.
     MessageHeld { from: AccountId, message_id: i64 },
     /// An account we had not met opened a session with us.

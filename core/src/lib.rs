@@ -9,6 +9,7 @@
 
 mod account;
 mod account_id;
+mod attachment;
 mod base32;
 mod channel;
 mod clock;
@@ -35,7 +36,13 @@ pub mod transport;
 
 pub use account::Account;
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};
-pub use channel::ChannelMessage;
+pub use attachment::{
+    AttachmentPointer, MAX_ATTACHMENTS, MAX_ATTACHMENT_LEN, MAX_CONTENT_TYPE_LEN, MAX_FILE_NAME_LEN,
+};
+pub use channel::{
+    ChannelAttachment, ChannelMessage, Draft, MessageRef, Quote, Reply, MAX_PENDING_EDITS,
+    MESSAGE_REF_LEN,
+};
 pub use committee_ops::{CommitteeChange, Post};
 pub use contact::{Contact, MAX_CONTACT_NAME};
 pub use error::{Error, Result};

@@ -128,10 +128,11 @@ pub const CHANNEL_ID_LEN: usize = 16;
 pub(crate) enum Body {
     /// A 1:1 text.
     Text(String),
-    /// A text in a channel (sent under a sender key).
+    /// A channel message (sent under a sender key): a post, an edit or a
+    /// delete.
     ChannelText {
         channel_id: [u8; CHANNEL_ID_LEN],
-        body: String,
+        content: crate::channel::ChannelContent,
     },
     /// A member's sender key for a channel (sent over a 1:1 session).
     SenderKeyDistribution {
@@ -180,12 +181,12 @@ pub(crate) fn encode_content(
             check_text(text)?;
             pb::content::Body::Text(pb::Text { body: text.clone() })
         }
-        Body::ChannelText { channel_id, body } => {
-            check_text(body)?;
-            pb::content::Body::ChannelText(pb::ChannelText {
-                channel_id: channel_id.to_vec(),
-                body: body.clone(),
-            })
+        Body::ChannelText {
+            channel_id,
+            content,
+        } => {
+            content.check()?;
+            content.to_wire(channel_id)
         }
         Body::SenderKeyDistribution {
             channel_id,
@@ -203,9 +204,7 @@ pub(crate) fn encode_content(
             committee_id: committee_id.0.to_vec(),
             entries: entries.iter().map(|e| e.encode()).collect(),
         }),
-        Body::JoinRequest(request) => {
-            pb::content::Body::CommitteeJoinRequest(request.to_wire())
-        }
+        Body::JoinRequest(request) => pb::content::Body::CommitteeJoinRequest(request.to_wire()),
         Body::CommitteeHello {
             committee_id,
             reply_wanted,
@@ -271,15 +270,18 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
             }
             Body::Text(t.body)
         }
-        Some(pb::content::Body::ChannelText(t)) => {
-            if t.body.len() > MAX_TEXT_LEN {
-                return Err(Error::InvalidContent("text too long"));
-            }
-            Body::ChannelText {
-                channel_id: channel_id(&t.channel_id)?,
-                body: t.body,
-            }
-        }
+        Some(pb::content::Body::ChannelText(t)) => Body::ChannelText {
+            channel_id: channel_id(&t.channel_id)?,
+            content: crate::channel::ChannelContent::from_post(t)?,
+        },
+        Some(pb::content::Body::ChannelEdit(e)) => Body::ChannelText {
+            channel_id: channel_id(&e.channel_id)?,
+            content: crate::channel::ChannelContent::from_edit(e)?,
+        },
+        Some(pb::content::Body::ChannelDelete(d)) => Body::ChannelText {
+            channel_id: channel_id(&d.channel_id)?,
+            content: crate::channel::ChannelContent::from_delete(d)?,
+        },
         Some(pb::content::Body::SenderKeyDistribution(d)) => Body::SenderKeyDistribution {
             channel_id: channel_id(&d.channel_id)?,
             distribution_id: uuid::Uuid::from_slice(&d.distribution_id)

@@ -13,9 +13,9 @@
 use std::collections::HashSet;
 
 use libsignal_protocol::{
-    group_decrypt, message_decrypt_prekey, message_decrypt_signal,
-    process_sender_key_distribution_message, DeviceId, IdentityKey, PreKeySignalMessage,
-    SenderKeyDistributionMessage, SignalMessage, SignalProtocolError,
+    message_decrypt_prekey, message_decrypt_signal, process_sender_key_distribution_message,
+    DeviceId, IdentityKey, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage,
+    SignalProtocolError,
 };
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
@@ -173,7 +173,10 @@ impl Account {
         } = logs;
         self.cache.absorb(pending);
         self.logs.absorb(changed);
+        let scrub = channel::wants_scrub(&events);
         self.events.extend(events);
+        // Expired channel messages go; edited or deleted text leaves the WAL.
+        self.channel_upkeep(scrub);
         // Concurrent changes met here: members the other author added may
         // lack ours. Sent after the commit, each in its own transaction.
         for committee in merged {
@@ -239,7 +242,7 @@ fn receive_one(
     let addr = address(&env.sender, env.device);
     if let Inner::SenderKey { message, group_id } = &env.ciphertext {
         let (message, group_id) = (message.clone(), group_id.clone());
-        return receive_channel(
+        return channel::receive_channel(
             tx,
             stores,
             (&env.sender, &addr),
@@ -413,65 +416,6 @@ fn receive_one(
             from: env.sender,
         })
     }
-}
-
-/// A channel message under the sender's sender key: decrypt, check it belongs
-/// to the channel it names, store it.
-fn receive_channel(
-    tx: &Transaction<'_>,
-    stores: SignalStores<'_, '_>,
-    (sender, addr): (&AccountId, &libsignal_protocol::ProtocolAddress),
-    message: &[u8],
-    group_id: Option<&[u8]>,
-    dedup_id: [u8; ENVELOPE_ID_LEN],
-    (seen, events, logs): (
-        &mut HashSet<[u8; ENVELOPE_ID_LEN]>,
-        &mut Vec<Event>,
-        &mut BatchLogs<'_>,
-    ),
-) -> Result<Received> {
-    let plaintext =
-        match futures::executor::block_on(group_decrypt(message, &mut stores.view(), addr)) {
-            Ok(p) => zeroize::Zeroizing::new(p),
-            Err(SignalProtocolError::DuplicatedMessage(..)) => return Ok(Received::Duplicate),
-            Err(SignalProtocolError::NoSenderKeyState { .. }) => {
-                return Err(Error::DecryptionFailed("no sender key from this member"))
-            }
-            Err(e) => return Err(e.into()),
-        };
-    let content = message::decode_content(&plaintext)?;
-    let Body::ChannelText { channel_id, body } = content.body else {
-        return Err(Error::InvalidContent("not a channel message"));
-    };
-    if group_id != Some(&channel_id[..]) {
-        return Err(Error::InvalidContent("channel does not match its envelope"));
-    }
-    committee_receive::check_channel_sender(tx, logs, &channel_id, sender, events)?;
-    stores.commit_op()?;
-    tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
-        .execute(params![&dedup_id[..], now_ms()])?;
-    seen.insert(dedup_id);
-    let message_id = channel::insert_message(
-        tx,
-        &channel::NewChannelMessage {
-            channel_id: &channel_id,
-            envelope_id: &dedup_id,
-            sender,
-            outgoing: false,
-            body: &body,
-            sent_at_ms: content.sent_at_ms,
-        },
-    )?;
-    events.push(Event::ChannelMessageStored {
-        channel_id,
-        sender: *sender,
-        message_id,
-    });
-    Ok(Received::Channel {
-        message_id,
-        from: *sender,
-        channel_id,
-    })
 }
 
 /// What a batch has already learnt about its senders, so a phone catching up

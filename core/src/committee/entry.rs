@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::types::{
     ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, EntryHash, InviteId,
-    Role, ENTRY_HASH_LEN,
+    Role, ENTRY_HASH_LEN, MAX_DISAPPEARING_SECS,
 };
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -67,6 +67,9 @@ pub enum Op {
         channel_id: ChannelId,
         kind: ChannelKind,
     },
+    /// A channel's disappearing-message timer (seconds, 0 off), replacing the
+    /// committee's default for that channel.
+    SetChannelTimer { channel_id: ChannelId, secs: u32 },
 }
 
 impl Op {
@@ -257,6 +260,12 @@ impl Entry {
                     kind: kind.to_wire(),
                 })
             }
+            Op::SetChannelTimer { channel_id, secs } => {
+                W::ChannelTimer(pb::CommitteeChannelTimer {
+                    channel_id: channel_id.to_vec(),
+                    disappearing_timer_secs: *secs,
+                })
+            }
         };
         pb::CommitteeLogEntry {
             committee_id: self.committee_id.0.to_vec(),
@@ -353,6 +362,17 @@ impl Entry {
                     })?,
                     kind: ChannelKind::from_wire(c.kind)?,
                 },
+                Some(W::ChannelTimer(t)) => {
+                    if t.disappearing_timer_secs > MAX_DISAPPEARING_SECS {
+                        return Err(Error::InvalidCommitteeEntry("disappearing timer too long"));
+                    }
+                    Op::SetChannelTimer {
+                        channel_id: t.channel_id.as_slice().try_into().map_err(|_| {
+                            Error::InvalidCommitteeEntry("channel ID of the wrong length")
+                        })?,
+                        secs: t.disappearing_timer_secs,
+                    }
+                }
             };
         // Only the genesis is a root, and the genesis is only a root.
         match (&op, parents.is_empty()) {

@@ -9,7 +9,8 @@
 //! A committee is a set of signed entries forming a DAG. Each entry names its
 //! committee, its author (an account ID), the hashes of the entries its author
 //! had as heads (its parents), and one op: Genesis, Add, Remove, ChangeRole,
-//! Rename, Settings, CreateInvite, RevokeInvite, Leave or CreateChannel. The genesis is the
+//! Rename, Settings, CreateInvite, RevokeInvite, Leave, CreateChannel or
+//! SetChannelTimer. The genesis is the
 //! only entry without parents and carries the founder's identity key; an Add
 //! carries the new member's key, so every author's key is in the log, and each
 //! key is checked to hash to the account ID it claims. An entry is named by

@@ -119,6 +119,9 @@ pub enum RejectReason {
     /// Too many channels.
     #[error("the committee already has {max} channels")]
     TooManyChannels { max: usize },
+    /// A change to a channel the committee does not have.
+    #[error("the committee has no such channel")]
+    NoSuchChannel,
     /// A genesis where the log already has one, or a change proposed as a genesis.
     #[error("a committee has exactly one genesis")]
     NotTheGenesis,
@@ -139,6 +142,9 @@ pub struct CommitteeState {
     pub settings: CommitteeSettings,
     /// Its channels by ID.
     pub channels: BTreeMap<ChannelId, ChannelKind>,
+    /// Channels whose disappearing timer an organizer set (seconds, 0 off);
+    /// the others follow the settings' timer. See [`CommitteeState::channel_timer`].
+    pub channel_timers: BTreeMap<ChannelId, u32>,
     /// Entries applied so far, the genesis included.
     pub version: u64,
 }
@@ -166,6 +172,7 @@ impl CommitteeState {
             invites: BTreeMap::new(),
             settings: CommitteeSettings::default(),
             channels: BTreeMap::new(),
+            channel_timers: BTreeMap::new(),
             version: 1,
         })
     }
@@ -176,6 +183,15 @@ impl CommitteeState {
             .iter()
             .filter(|(_, m)| m.role == Role::Organizer)
             .map(|(id, _)| id)
+    }
+
+    /// The disappearing-message timer in force in a channel, in seconds (0
+    /// off): the channel's own when an organizer set one, else the settings'.
+    pub fn channel_timer(&self, channel: &ChannelId) -> u32 {
+        self.channel_timers
+            .get(channel)
+            .copied()
+            .unwrap_or(self.settings.disappearing_timer_secs)
     }
 
     /// A member's role, if they are a member.
@@ -244,6 +260,9 @@ impl CommitteeState {
             }
             Op::CreateChannel { channel_id, kind } => {
                 self.channels.insert(*channel_id, *kind);
+            }
+            Op::SetChannelTimer { channel_id, secs } => {
+                self.channel_timers.insert(*channel_id, *secs);
             }
         }
         self.version += 1;
@@ -334,6 +353,15 @@ impl CommitteeState {
                     Ok(())
                 }
             }
+            Op::SetChannelTimer { channel_id, secs } => {
+                if !self.channels.contains_key(channel_id) {
+                    Err(RejectReason::NoSuchChannel)
+                } else if self.channel_timers.get(channel_id) == Some(secs) {
+                    Err(RejectReason::NoChange)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
@@ -346,5 +374,116 @@ impl CommitteeState {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod channel_timer_tests {
+    use super::super::entry::Op;
+    use super::super::entry::SignedEntry;
+    use super::super::tests::{add, forge, founded, person};
+    use super::super::{CommitteeLog, InsertOutcome, MAX_DISAPPEARING_SECS};
+    use super::*;
+
+    fn refused(result: Result<SignedEntry>) -> RejectReason {
+        match result {
+            Err(Error::CommitteeChangeRefused(r)) => r,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn channel(log: &mut CommitteeLog, founder: &libsignal_protocol::IdentityKeyPair) -> ChannelId {
+        let channel_id = [9u8; 16];
+        log.propose(
+            founder,
+            Op::CreateChannel {
+                channel_id,
+                kind: ChannelKind::Discussion,
+            },
+        )
+        .expect("channel");
+        channel_id
+    }
+
+    #[test]
+    fn an_organizer_sets_a_channel_timer_and_others_follow_the_settings() {
+        let (mut log, _, founder) = founded();
+        let channel_id = channel(&mut log, &founder.key);
+        assert_eq!(log.state().channel_timer(&channel_id), 0);
+        log.propose(
+            &founder.key,
+            Op::SetChannelTimer {
+                channel_id,
+                secs: 60,
+            },
+        )
+        .expect("timer");
+        assert_eq!(log.state().channel_timer(&channel_id), 60);
+        // A channel without its own timer follows the committee's settings.
+        let mut settings = log.state().settings;
+        settings.disappearing_timer_secs = 3600;
+        log.propose(&founder.key, Op::Settings(settings))
+            .expect("settings");
+        assert_eq!(log.state().channel_timer(&[1u8; 16]), 3600);
+        assert_eq!(log.state().channel_timer(&channel_id), 60);
+        // Setting the same timer again changes nothing; an unknown channel is refused.
+        assert_eq!(
+            refused(log.propose(
+                &founder.key,
+                Op::SetChannelTimer {
+                    channel_id,
+                    secs: 60
+                }
+            )),
+            RejectReason::NoChange
+        );
+        assert_eq!(
+            refused(log.propose(
+                &founder.key,
+                Op::SetChannelTimer {
+                    channel_id: [2u8; 16],
+                    secs: 5
+                }
+            )),
+            RejectReason::NoSuchChannel
+        );
+    }
+
+    #[test]
+    fn a_member_s_timer_is_rejected_and_a_timer_over_the_limit_does_not_parse() {
+        let (mut log, _, founder) = founded();
+        let channel_id = channel(&mut log, &founder.key);
+        let m = person();
+        log.propose(&founder.key, add(&m, Role::Member))
+            .expect("adds");
+        let forged = forge(
+            &log,
+            &m,
+            Op::SetChannelTimer {
+                channel_id,
+                secs: 1,
+            },
+        );
+        assert_eq!(
+            log.insert(&forged.encode()).expect("stored"),
+            InsertOutcome::Rejected {
+                reason: RejectReason::NotAnOrganizer(m.id),
+                released: 0
+            }
+        );
+        assert_eq!(log.state().channel_timer(&channel_id), 0);
+
+        let too_long = forge(
+            &log,
+            &founder,
+            Op::SetChannelTimer {
+                channel_id,
+                secs: MAX_DISAPPEARING_SECS + 1,
+            },
+        );
+        assert!(matches!(
+            too_long.parse(),
+            Err(Error::InvalidCommitteeEntry(_))
+        ));
     }
 }

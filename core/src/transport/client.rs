@@ -115,6 +115,8 @@ pub struct Client {
     shutdown: watch::Sender<bool>,
     manager: JoinHandle<()>,
     done: oneshot::Receiver<Account>,
+    /// Where the relay is: attachments travel on connections of their own.
+    pub(super) relay: RelayAddress,
 }
 
 impl Client {
@@ -126,9 +128,13 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        tokio::spawn(super::channel::purge_expired_messages(
+            handle.clone(),
+            shutdown.subscribe(),
+        ));
         let manager = tokio::spawn(manage(
             handle.clone(),
-            relay,
+            relay.clone(),
             Events {
                 stream: events.clone(),
                 state: state_tx,
@@ -144,6 +150,7 @@ impl Client {
             shutdown,
             manager,
             done,
+            relay,
         })
     }
 

@@ -9,7 +9,9 @@
 //! stream ([`ClientEvent`]).
 
 mod actor;
+mod attachment;
 mod backoff;
+mod channel;
 mod client;
 mod committee;
 mod link;

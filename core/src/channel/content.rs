@@ -1,0 +1,187 @@
+//! What a channel message carries: a post (text, the message it replies to,
+//! attachments, the timer in force), an edit or a delete, and the reference
+//! by which every member names a message. Wire conversions check every field.
+
+use rankfile_proto::v1 as pb;
+
+use crate::account_id::AccountId;
+use crate::attachment::{AttachmentPointer, MAX_ATTACHMENTS};
+use crate::committee::MAX_DISAPPEARING_SECS;
+use crate::error::{Error, Result};
+use crate::message::MAX_TEXT_LEN;
+
+/// Bytes of the ID an author gives each of its channel messages.
+pub const MESSAGE_REF_LEN: usize = 16;
+
+/// Names a channel message on every member's device: its author and the
+/// random ID the author gave it (local row IDs differ from device to device).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct MessageRef {
+    /// Who wrote it.
+    pub author: AccountId,
+    /// The author's ID for it.
+    pub id: [u8; MESSAGE_REF_LEN],
+}
+
+impl MessageRef {
+    pub(crate) fn to_wire(self) -> pb::ChannelMessageRef {
+        pb::ChannelMessageRef {
+            author: self.author.as_bytes().to_vec(),
+            message_id: self.id.to_vec(),
+        }
+    }
+
+    fn from_wire(r: Option<pb::ChannelMessageRef>) -> Result<Self> {
+        let r = r.ok_or(Error::InvalidContent("no message reference"))?;
+        Ok(MessageRef {
+            author: AccountId::from_bytes(&r.author)
+                .map_err(|_| Error::InvalidContent("bad message author"))?,
+            id: ref_id(&r.message_id)?,
+        })
+    }
+
+    /// A fresh random ID for a message by `author`.
+    pub(crate) fn random(author: AccountId) -> Self {
+        let mut id = [0u8; MESSAGE_REF_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
+        MessageRef { author, id }
+    }
+}
+
+fn ref_id(bytes: &[u8]) -> Result<[u8; MESSAGE_REF_LEN]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::InvalidContent("bad message id"))
+}
+
+fn timer(secs: u32) -> Result<u32> {
+    if secs > MAX_DISAPPEARING_SECS {
+        return Err(Error::InvalidContent("disappearing timer too long"));
+    }
+    Ok(secs)
+}
+
+fn text(body: String) -> Result<String> {
+    if body.len() > MAX_TEXT_LEN {
+        return Err(Error::InvalidContent("text too long"));
+    }
+    Ok(body)
+}
+
+/// One channel message's content (the author is the sender).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ChannelContent {
+    /// A new message.
+    Post {
+        /// The author's ID for it.
+        id: [u8; MESSAGE_REF_LEN],
+        body: String,
+        reply_to: Option<MessageRef>,
+        attachments: Vec<AttachmentPointer>,
+        /// The channel's timer when sent, seconds; 0 off.
+        expire_timer_secs: u32,
+    },
+    /// New text for one of the sender's messages.
+    Edit {
+        target: MessageRef,
+        body: String,
+        expire_timer_secs: u32,
+    },
+    /// One of the sender's messages deleted.
+    Delete { target: MessageRef },
+}
+
+impl ChannelContent {
+    /// Checks what we are about to send against the limits a receiver applies.
+    pub(crate) fn check(&self) -> Result<()> {
+        let body = match self {
+            ChannelContent::Post {
+                body, attachments, ..
+            } => {
+                if attachments.len() > MAX_ATTACHMENTS {
+                    return Err(Error::InvalidAttachment("too many attachments"));
+                }
+                body
+            }
+            ChannelContent::Edit { body, .. } => body,
+            ChannelContent::Delete { .. } => return Ok(()),
+        };
+        if body.len() > MAX_TEXT_LEN {
+            return Err(Error::MessageTooLarge {
+                len: body.len(),
+                max: MAX_TEXT_LEN,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn to_wire(&self, channel_id: &[u8]) -> pb::content::Body {
+        let channel_id = channel_id.to_vec();
+        match self {
+            ChannelContent::Post {
+                id,
+                body,
+                reply_to,
+                attachments,
+                expire_timer_secs,
+            } => pb::content::Body::ChannelText(pb::ChannelText {
+                channel_id,
+                body: body.clone(),
+                message_id: id.to_vec(),
+                reply_to: reply_to.map(MessageRef::to_wire),
+                attachments: attachments.iter().map(|a| a.to_wire()).collect(),
+                expire_timer_secs: *expire_timer_secs,
+            }),
+            ChannelContent::Edit {
+                target,
+                body,
+                expire_timer_secs,
+            } => pb::content::Body::ChannelEdit(pb::ChannelEdit {
+                channel_id,
+                target: Some(target.to_wire()),
+                body: body.clone(),
+                expire_timer_secs: *expire_timer_secs,
+            }),
+            ChannelContent::Delete { target } => {
+                pb::content::Body::ChannelDelete(pb::ChannelDelete {
+                    channel_id,
+                    target: Some(target.to_wire()),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn from_post(t: pb::ChannelText) -> Result<Self> {
+        if t.attachments.len() > MAX_ATTACHMENTS {
+            return Err(Error::InvalidContent("too many attachments"));
+        }
+        Ok(ChannelContent::Post {
+            id: ref_id(&t.message_id)?,
+            body: text(t.body)?,
+            reply_to: t
+                .reply_to
+                .map(|r| MessageRef::from_wire(Some(r)))
+                .transpose()?,
+            attachments: t
+                .attachments
+                .iter()
+                .map(AttachmentPointer::from_wire)
+                .collect::<Result<_>>()?,
+            expire_timer_secs: timer(t.expire_timer_secs)?,
+        })
+    }
+
+    pub(crate) fn from_edit(e: pb::ChannelEdit) -> Result<Self> {
+        Ok(ChannelContent::Edit {
+            target: MessageRef::from_wire(e.target)?,
+            body: text(e.body)?,
+            expire_timer_secs: timer(e.expire_timer_secs)?,
+        })
+    }
+
+    pub(crate) fn from_delete(d: pb::ChannelDelete) -> Result<Self> {
+        Ok(ChannelContent::Delete {
+            target: MessageRef::from_wire(d.target)?,
+        })
+    }
+}

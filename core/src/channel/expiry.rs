@@ -1,0 +1,193 @@
+//! Disappearing messages: when a message expires, and the purge that deletes
+//! expired messages (with their attachments and search entries), edits that
+//! waited too long, and old tombstones — then checkpoints the WAL so the
+//! deleted text is gone from the raw files, not only from the tables.
+//!
+//! `secure_delete` zeroes freed space in the database file and FTS5's
+//! `secure-delete` takes a deleted row's tokens out of the index pages, but
+//! the WAL still holds the frames written before the delete until a
+//! checkpoint copies the new pages into the database and truncates it.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::account::Account;
+use crate::clock::now_ms;
+use crate::committee::{ChannelId, CommitteeId, Op, MAX_DISAPPEARING_SECS};
+use crate::committee_ops::CommitteeChange;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::message::CHANNEL_ID_LEN;
+
+/// How long a tombstone (a deleted message's name, no text) is kept: longer
+/// than the relay keeps an undelivered message (30 days by default), so a
+/// message deleted before it arrived is still dropped when it does.
+pub(crate) const TOMBSTONE_RETENTION_MS: i64 = 60 * 24 * 3600 * 1000;
+/// How long an edit waits for its message at most.
+pub(crate) const PENDING_EDIT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// The timer a receiver applies: the stricter of the one the message carries
+/// and the one its own log has for the channel (0 is off).
+pub(crate) fn effective_timer(carried: u32, ours: u32) -> u32 {
+    match (carried, ours) {
+        (0, t) | (t, 0) => t,
+        (a, b) => a.min(b),
+    }
+}
+
+/// When a message expires: `timer_secs` after the earlier of the author's
+/// clock and ours, so an author's clock set ahead cannot keep it longer.
+pub(crate) fn expires_at(sent_at_ms: i64, now_ms: i64, timer_secs: u32) -> Option<i64> {
+    (timer_secs > 0).then(|| {
+        sent_at_ms
+            .min(now_ms)
+            .saturating_add(i64::from(timer_secs) * 1000)
+    })
+}
+
+/// Whether a receive batch changed or deleted text, so the WAL should be
+/// checkpointed after it.
+pub(crate) fn wants_scrub(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            Event::ChannelMessageEdited { .. } | Event::ChannelMessageDeleted { .. }
+        )
+    })
+}
+
+/// The earliest time anything is due for the purge, if anything is.
+pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(t) FROM (
+                 SELECT min(expires_at) AS t FROM channel_messages WHERE expires_at IS NOT NULL
+                 UNION ALL SELECT min(expires_at) FROM channel_pending_edits
+                 UNION ALL SELECT min(keep_until) FROM channel_tombstones)",
+        )?
+        .query_row([], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// Deletes what is due at `now`: expired messages, stale waiting edits, old
+/// tombstones. Returns the messages deleted.
+pub(crate) fn purge_at(conn: &Connection, now: i64) -> Result<Vec<([u8; CHANNEL_ID_LEN], i64)>> {
+    let expired = {
+        let mut stmt = conn
+            .prepare_cached("SELECT channel_id, id FROM channel_messages WHERE expires_at <= ?1")?;
+        let rows = stmt.query_map([now], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    conn.prepare_cached("DELETE FROM channel_messages WHERE expires_at <= ?1")?
+        .execute([now])?;
+    conn.prepare_cached("DELETE FROM channel_pending_edits WHERE expires_at <= ?1")?
+        .execute([now])?;
+    conn.prepare_cached("DELETE FROM channel_tombstones WHERE keep_until <= ?1")?
+        .execute(params![now])?;
+    Ok(expired
+        .into_iter()
+        .filter_map(|(channel, id)| channel.try_into().ok().map(|c| (c, id)))
+        .collect())
+}
+
+/// Copies the WAL into the database and truncates it, so frames holding
+/// deleted text are gone. Best effort: a failure is logged, and the next
+/// checkpoint (SQLite's own, or the next purge) does it.
+pub(crate) fn scrub(conn: &Connection) {
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    match done {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!("WAL checkpoint after a delete could not finish (busy)"),
+        Err(e) => tracing::warn!("WAL checkpoint after a delete failed: {e}"),
+    }
+}
+
+impl Account {
+    /// Deletes every channel message whose disappearing timer has run out
+    /// (our own and received), with its attachments and search entry, then
+    /// checkpoints the WAL so the text is gone from the raw files. Returns how
+    /// many messages went; raises [`Event::ChannelMessageExpired`] for each.
+    /// The client runs it on open, after each receive batch and on a timer.
+    pub fn purge_expired(&mut self) -> Result<usize> {
+        self.purge_expired_at(now_ms())
+    }
+
+    pub(crate) fn purge_expired_at(&mut self, now: i64) -> Result<usize> {
+        match next_due(self.store.conn())? {
+            Some(due) if due <= now => {}
+            _ => return Ok(0),
+        }
+        let tx = self.store.write()?;
+        let expired = purge_at(&tx, now)?;
+        tx.commit()?;
+        scrub(self.store.conn());
+        self.events
+            .extend(
+                expired
+                    .iter()
+                    .map(|(channel_id, message_id)| Event::ChannelMessageExpired {
+                        channel_id: *channel_id,
+                        message_id: *message_id,
+                    }),
+            );
+        Ok(expired.len())
+    }
+
+    /// Sets a channel's disappearing timer, in seconds (0 off): an
+    /// organizer's change to the committee's log. Messages sent after it
+    /// carry the new timer; those already sent keep theirs.
+    pub fn set_channel_timer(
+        &mut self,
+        committee: &CommitteeId,
+        channel: &ChannelId,
+        secs: u32,
+    ) -> Result<CommitteeChange> {
+        if secs > MAX_DISAPPEARING_SECS {
+            return Err(Error::InvalidCommitteeEntry("disappearing timer too long"));
+        }
+        self.change(
+            committee,
+            Op::SetChannelTimer {
+                channel_id: *channel,
+                secs,
+            },
+        )
+    }
+
+    /// When the next channel message (or waiting edit, or tombstone) is due
+    /// for the purge, ms since the epoch.
+    pub fn next_expiry(&self) -> Result<Option<i64>> {
+        next_due(self.store.conn())
+    }
+
+    /// After a receive batch commits: purges what is due, and checkpoints the
+    /// WAL when the batch edited or deleted text. Never fails the batch.
+    pub(crate) fn channel_upkeep(&mut self, scrub_wanted: bool) {
+        match self.purge_expired() {
+            Ok(0) if scrub_wanted => scrub(self.store.conn()),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("purging expired channel messages failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stricter_timer_wins_and_a_clock_ahead_does_not_extend_a_message() {
+        assert_eq!(effective_timer(0, 0), 0);
+        assert_eq!(effective_timer(60, 0), 60);
+        assert_eq!(effective_timer(0, 60), 60);
+        assert_eq!(effective_timer(60, 30), 30);
+        assert_eq!(expires_at(1_000, 5_000, 0), None);
+        assert_eq!(expires_at(1_000, 5_000, 2), Some(3_000));
+        // An author's clock a day ahead: counted from our clock.
+        assert_eq!(expires_at(86_400_000 + 5_000, 5_000, 2), Some(7_000));
+    }
+}

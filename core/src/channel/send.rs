@@ -1,0 +1,458 @@
+//! The send side of channels: this account's sender key for a channel, sent
+//! over the 1:1 sessions, and posts, edits and deletes encrypted once under
+//! it and sealed for every recipient in one multi-recipient upload. Each send
+//! applies its own effect here (the new row, the new text, the row gone) in
+//! the transaction that commits the advanced sender key and the outbox entry.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use libsignal_protocol::{
+    create_sender_key_distribution_message, group_encrypt, sealed_sender_multi_recipient_encrypt,
+    CiphertextMessageType, ContentHint, DeviceId, Direction, IdentityChange, IdentityKey,
+    IdentityKeyPair, IdentityKeyStore, ProtocolAddress, SenderCertificate, ServiceId,
+    SessionRecord, SignalProtocolError, UnidentifiedSenderMessageContent,
+};
+use rand::RngCore;
+use rusqlite::params;
+use uuid::Uuid;
+
+use super::content::{ChannelContent, MessageRef};
+use super::expiry::{self, TOMBSTONE_RETENTION_MS};
+use super::store::{self, NewChannelMessage};
+use crate::account::Account;
+use crate::account_id::AccountId;
+use crate::attachment::AttachmentPointer;
+use crate::clock::now_ms;
+use crate::committee::{ChannelId, CommitteeId};
+use crate::committee_ops::Post;
+use crate::committee_store;
+use crate::contact;
+use crate::error::{Error, Result};
+use crate::message::{self, Body, CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
+use crate::sealed::service_uuid;
+use crate::send::OutgoingEnvelope;
+use crate::settings::ACCESS_KEY_LEN;
+use crate::store::signal::{address, Pending, SignalStores};
+
+/// libsignal's multi-recipient encryption names recipients by ServiceId
+/// strings and asks an identity store for their keys under those names; this
+/// store answers for exactly the recipients of one message.
+struct RecipientIdentities {
+    own: IdentityKeyPair,
+    registration_id: u32,
+    keys: HashMap<String, IdentityKey>,
+}
+
+#[async_trait(?Send)]
+impl IdentityKeyStore for RecipientIdentities {
+    async fn get_identity_key_pair(&self) -> Result<IdentityKeyPair, SignalProtocolError> {
+        Ok(self.own)
+    }
+    async fn get_local_registration_id(&self) -> Result<u32, SignalProtocolError> {
+        Ok(self.registration_id)
+    }
+    async fn save_identity(
+        &mut self,
+        _: &ProtocolAddress,
+        _: &IdentityKey,
+    ) -> Result<IdentityChange, SignalProtocolError> {
+        Err(SignalProtocolError::InvalidState(
+            "save_identity",
+            "read-only recipient list".into(),
+        ))
+    }
+    async fn is_trusted_identity(
+        &self,
+        address: &ProtocolAddress,
+        identity: &IdentityKey,
+        _: Direction,
+    ) -> Result<bool, SignalProtocolError> {
+        Ok(self.keys.get(&address.to_string()) == Some(identity))
+    }
+    async fn get_identity(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<IdentityKey>, SignalProtocolError> {
+        Ok(self.keys.get(&address.to_string()).copied())
+    }
+}
+
+impl Account {
+    /// Sends this account's sender key for a channel to one member, over the 1:1
+    /// session, making the key on first use. `distribution_id` names the key's
+    /// generation: a new one after every removal from the channel.
+    pub fn send_sender_key(
+        &mut self,
+        to: &AccountId,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+    ) -> Result<OutgoingEnvelope> {
+        let own = address(&self.id(), self.me.device_id);
+        let message = {
+            let tx = self.store.write()?;
+            let mut pending = Pending::default();
+            let stores = SignalStores::new(&tx, &self.cache, &mut pending);
+            let skdm = futures::executor::block_on(create_sender_key_distribution_message(
+                &own,
+                distribution_id,
+                &mut stores.view(),
+                &mut rand::rng(),
+            ))?;
+            stores.commit_op()?;
+            pending.flush(&tx)?;
+            tx.commit()?;
+            skdm.serialized().to_vec()
+        };
+        self.send_body(
+            to,
+            &Body::SenderKeyDistribution {
+                channel_id,
+                distribution_id,
+                message,
+            },
+        )
+    }
+
+    /// Posts a text in a channel (no reply, no attachments) to `recipients`,
+    /// who must already hold our sender key `distribution_id`; see
+    /// [`Account::send_channel_message`].
+    pub fn send_channel_text(
+        &mut self,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        body: &str,
+    ) -> Result<OutgoingEnvelope> {
+        self.send_channel_message(channel_id, distribution_id, recipients, &Draft::text(body))
+    }
+
+    /// Posts a message in a channel: encrypted once under this account's
+    /// sender key and sealed for every recipient in one multi-recipient
+    /// message, carrying the channel's disappearing timer now. Commits the
+    /// advanced sender key, the message and the outbox entry before returning.
+    /// Each recipient must be a contact whose access key we hold.
+    pub fn send_channel_message(
+        &mut self,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        draft: &Draft,
+    ) -> Result<OutgoingEnvelope> {
+        let reply_to = match draft.reply_to {
+            None => None,
+            Some(id) => {
+                let target = store::locate(self.store.conn(), id)?;
+                if target.channel_id != channel_id {
+                    return Err(Error::UnknownChannelMessage(id));
+                }
+                Some(target.reference)
+            }
+        };
+        let content = ChannelContent::Post {
+            id: MessageRef::random(self.id()).id,
+            body: draft.text.clone(),
+            reply_to,
+            attachments: draft.attachments.clone(),
+            expire_timer_secs: self.channel_timer(&channel_id)?,
+        };
+        self.send_channel_content(channel_id, distribution_id, recipients, content)
+    }
+
+    /// Sends new text for one of our channel messages (by local ID) and
+    /// applies it here; the message keeps its place and is marked edited.
+    pub fn send_channel_edit(
+        &mut self,
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        message_id: i64,
+        body: &str,
+    ) -> Result<OutgoingEnvelope> {
+        let target = self.own_message(message_id)?;
+        let content = ChannelContent::Edit {
+            target: target.reference,
+            body: body.to_string(),
+            expire_timer_secs: self.channel_timer(&target.channel_id)?,
+        };
+        self.send_channel_content(target.channel_id, distribution_id, recipients, content)
+    }
+
+    /// Deletes one of our channel messages (by local ID) on every member's
+    /// device, and here: the row, its attachments and its search entry go.
+    pub fn send_channel_delete(
+        &mut self,
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        message_id: i64,
+    ) -> Result<OutgoingEnvelope> {
+        let target = self.own_message(message_id)?;
+        let content = ChannelContent::Delete {
+            target: target.reference,
+        };
+        self.send_channel_content(target.channel_id, distribution_id, recipients, content)
+    }
+
+    /// Posts a message in a committee channel, with the checks and sender
+    /// keys of [`Account::post`].
+    pub fn post_message(
+        &mut self,
+        committee: &CommitteeId,
+        channel: &ChannelId,
+        draft: &Draft,
+    ) -> Result<Post> {
+        let (distribution, recipients, sender_keys) = self.prepare_post(committee, channel)?;
+        let message = self.send_channel_message(*channel, distribution, &recipients, draft)?;
+        Ok(Post {
+            sender_keys,
+            message,
+        })
+    }
+
+    /// Edits one of our messages in a committee channel (we must still be
+    /// allowed to post there).
+    pub fn edit_channel_message(&mut self, message_id: i64, body: &str) -> Result<Post> {
+        let (committee, channel) = self.message_committee(message_id)?;
+        let (distribution, recipients, sender_keys) = self.prepare_post(&committee, &channel)?;
+        let message = self.send_channel_edit(distribution, &recipients, message_id, body)?;
+        Ok(Post {
+            sender_keys,
+            message,
+        })
+    }
+
+    /// Deletes one of our messages in a committee channel, everywhere.
+    pub fn delete_channel_message(&mut self, message_id: i64) -> Result<Post> {
+        let (committee, channel) = self.message_committee(message_id)?;
+        let (distribution, recipients, sender_keys) = self.prepare_post(&committee, &channel)?;
+        let message = self.send_channel_delete(distribution, &recipients, message_id)?;
+        Ok(Post {
+            sender_keys,
+            message,
+        })
+    }
+
+    /// The committee and channel of one of our messages.
+    pub(crate) fn message_committee(&self, message_id: i64) -> Result<(CommitteeId, ChannelId)> {
+        let target = self.own_message(message_id)?;
+        let committee = committee_store::channel_committee(self.store.conn(), &target.channel_id)?
+            .ok_or(Error::UnknownChannelMessage(message_id))?;
+        Ok((committee, target.channel_id))
+    }
+
+    fn own_message(&self, message_id: i64) -> Result<store::Located> {
+        let target = store::locate(self.store.conn(), message_id)?;
+        if target.reference.author != self.id() {
+            return Err(Error::NotOwnMessage(message_id));
+        }
+        Ok(target)
+    }
+
+    /// The disappearing timer in force in a channel, as our log has it (0 for
+    /// a channel of no committee we hold).
+    pub(crate) fn channel_timer(&mut self, channel: &[u8; CHANNEL_ID_LEN]) -> Result<u32> {
+        let conn = self.store.conn();
+        match committee_store::channel_committee(conn, channel)? {
+            Some(committee) => Ok(self
+                .logs
+                .get(conn, &committee)?
+                .state()
+                .channel_timer(channel)),
+            None => Ok(0),
+        }
+    }
+
+    /// Encrypts `content` once under our sender key, seals it for every
+    /// recipient, and commits it with its effect here.
+    fn send_channel_content(
+        &mut self,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        content: ChannelContent,
+    ) -> Result<OutgoingEnvelope> {
+        let me = self.id();
+        let own = address(&me, self.me.device_id);
+        let certificate = self
+            .settings
+            .sender_certificate
+            .as_ref()
+            .filter(|(_, expires)| *expires > now_ms())
+            .map(|(c, _)| c.clone())
+            .ok_or(Error::NoSenderCertificate)?;
+        let sent_at_ms = now_ms();
+        let body = Body::ChannelText {
+            channel_id,
+            content,
+        };
+        let plaintext = zeroize::Zeroizing::new(message::encode_content(
+            &body,
+            sent_at_ms,
+            None,
+            &self.settings.access_key,
+        )?);
+        let Body::ChannelText { content, .. } = body else {
+            return Err(Error::InvalidContent("not a channel message"));
+        };
+
+        let tx = self.store.write()?;
+        let mut pending = Pending::default();
+        let stores = SignalStores::new(&tx, &self.cache, &mut pending);
+        let mut access_key = [0u8; ACCESS_KEY_LEN];
+        let mut named = Vec::with_capacity(recipients.len());
+        let mut sessions: Vec<SessionRecord> = Vec::with_capacity(recipients.len());
+        let mut keys = HashMap::with_capacity(recipients.len());
+        for r in recipients {
+            let c = contact::get(&tx, r)?.ok_or(Error::UnknownContact(*r))?;
+            if c.pending_successor.is_some() {
+                return Err(Error::IdentityChangePending(*r));
+            }
+            let key = contact::access_key(&tx, r)?.ok_or(Error::NoAccessKey(*r))?;
+            for (a, k) in access_key.iter_mut().zip(key) {
+                *a ^= k;
+            }
+            let device = DeviceId::try_from(c.device_id)
+                .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
+            let record = stores
+                .session(&address(r, device).to_string())?
+                .ok_or(Error::NoSession(*r))?;
+            let identity = contact::identity_key(&tx, r)?.ok_or(Error::UnknownContact(*r))?;
+            let service_name = ProtocolAddress::new(service_uuid(r).to_string(), device);
+            keys.insert(service_name.to_string(), identity);
+            named.push(service_name);
+            sessions.push(record);
+        }
+        let message = futures::executor::block_on(group_encrypt(
+            &mut stores.view(),
+            &own,
+            distribution_id,
+            &plaintext,
+            &mut rand::rng(),
+        ))?;
+        let usmc = UnidentifiedSenderMessageContent::new(
+            CiphertextMessageType::SenderKey,
+            SenderCertificate::deserialize(&certificate)?,
+            message.serialized().to_vec(),
+            ContentHint::Resendable,
+            Some(channel_id.to_vec()),
+        )?;
+        let identities = RecipientIdentities {
+            own: self.me.key_pair,
+            registration_id: self.me.registration_id,
+            keys,
+        };
+        let named_refs: Vec<&ProtocolAddress> = named.iter().collect();
+        let session_refs: Vec<&SessionRecord> = sessions.iter().collect();
+        let payload = futures::executor::block_on(sealed_sender_multi_recipient_encrypt(
+            &named_refs,
+            &session_refs,
+            std::iter::empty::<ServiceId>(),
+            &usmc,
+            &identities,
+            &mut rand::rng(),
+        ))?;
+        stores.commit_op()?;
+
+        let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
+        rand::rng().fill_bytes(&mut envelope_id);
+        let scrub = match &content {
+            ChannelContent::Post {
+                id,
+                body,
+                reply_to,
+                attachments,
+                expire_timer_secs,
+            } => {
+                store::insert(
+                    &tx,
+                    &NewChannelMessage {
+                        channel_id: &channel_id,
+                        envelope_id: &envelope_id,
+                        sender: &me,
+                        outgoing: true,
+                        body,
+                        sent_at_ms,
+                        message_ref: id,
+                        reply_to: reply_to.as_ref(),
+                        attachments,
+                        expires_at_ms: expiry::expires_at(
+                            sent_at_ms,
+                            sent_at_ms,
+                            *expire_timer_secs,
+                        ),
+                    },
+                )?;
+                false
+            }
+            ChannelContent::Edit { target, body, .. } => {
+                let id = store::find(&tx, &channel_id, target)?
+                    .ok_or(Error::InvalidContent("the message edited is gone"))?;
+                store::apply_edit(&tx, id, body, sent_at_ms)?;
+                true
+            }
+            ChannelContent::Delete { target } => {
+                if let Some(id) = store::find(&tx, &channel_id, target)? {
+                    store::delete(&tx, id)?;
+                }
+                store::tombstone(
+                    &tx,
+                    &channel_id,
+                    target,
+                    sent_at_ms.saturating_add(TOMBSTONE_RETENTION_MS),
+                )?;
+                true
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key, multi)
+             VALUES (?1, ?2, 0, ?3, ?4, 1, ?5, 1)",
+        )?
+        .execute(params![&envelope_id[..], &channel_id[..], &payload, sent_at_ms, &access_key[..]])?;
+        pending.flush(&tx)?;
+        tx.commit()?;
+        self.cache.absorb(pending);
+        if scrub {
+            // The old text is still in WAL frames until a checkpoint.
+            expiry::scrub(self.store.conn());
+        }
+        Ok(OutgoingEnvelope {
+            envelope_id,
+            recipient: me,
+            recipient_device: 0,
+            bytes: payload,
+            sealed: true,
+            access_key: Some(access_key),
+            multi: true,
+        })
+    }
+}
+
+/// A channel message to post: text, optionally a reply to another message of
+/// the channel (by local ID), and attachments already uploaded.
+#[derive(Clone, Debug, Default)]
+pub struct Draft {
+    text: String,
+    reply_to: Option<i64>,
+    attachments: Vec<AttachmentPointer>,
+}
+
+impl Draft {
+    /// A message with this text.
+    pub fn text(text: impl Into<String>) -> Self {
+        Draft {
+            text: text.into(),
+            ..Draft::default()
+        }
+    }
+
+    /// Makes it a reply to the message with this local ID.
+    pub fn reply_to(mut self, message_id: i64) -> Self {
+        self.reply_to = Some(message_id);
+        self
+    }
+
+    /// Adds an uploaded attachment (at most [`crate::MAX_ATTACHMENTS`]).
+    pub fn attach(mut self, pointer: AttachmentPointer) -> Self {
+        self.attachments.push(pointer);
+        self
+    }
+}

@@ -1,0 +1,140 @@
+//! [`Client`] methods for channel messages — posts with replies and
+//! attachments, edits, deletes, the disappearing timer — and the purger task
+//! that deletes expired messages on time, online or not.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::actor::AccountHandle;
+use super::client::{Client, Command};
+use crate::account::Account;
+use crate::account_id::AccountId;
+use crate::channel::Draft;
+use crate::clock::now_ms;
+use crate::committee::{ChannelId, CommitteeId};
+use crate::committee_ops::CommitteeChange;
+use crate::error::Result;
+use crate::send::OutgoingEnvelope;
+
+/// The purger looks again at least this often, so a message that arrives
+/// with a short timer goes within about this long of its expiry.
+const PURGE_CHECK: Duration = Duration::from_secs(1);
+/// The shortest pause between purges (after one that failed).
+const PURGE_PAUSE: Duration = Duration::from_millis(50);
+
+impl Client {
+    /// Posts a message (text, reply, attachments) in a committee channel,
+    /// like [`Client::post`].
+    pub async fn post_message(
+        &self,
+        committee: CommitteeId,
+        channel: ChannelId,
+        draft: Draft,
+    ) -> Result<OutgoingEnvelope> {
+        self.send_in_channel(committee, channel, move |a, distribution, recipients| {
+            a.send_channel_message(channel, distribution, recipients, &draft)
+        })
+        .await
+    }
+
+    /// Edits one of our channel messages (by local ID) on every member's device.
+    pub async fn edit_message(&self, message_id: i64, text: String) -> Result<OutgoingEnvelope> {
+        let (committee, channel) = self
+            .account
+            .call(move |a| a.message_committee(message_id))
+            .await??;
+        self.send_in_channel(committee, channel, move |a, distribution, recipients| {
+            a.send_channel_edit(distribution, recipients, message_id, &text)
+        })
+        .await
+    }
+
+    /// Deletes one of our channel messages (by local ID) on every member's device.
+    pub async fn delete_message(&self, message_id: i64) -> Result<OutgoingEnvelope> {
+        let (committee, channel) = self
+            .account
+            .call(move |a| a.message_committee(message_id))
+            .await??;
+        self.send_in_channel(committee, channel, move |a, distribution, recipients| {
+            a.send_channel_delete(distribution, recipients, message_id)
+        })
+        .await
+    }
+
+    /// Sets a channel's disappearing timer (an organizer's change to the log).
+    pub async fn set_channel_timer(
+        &self,
+        committee: CommitteeId,
+        channel: ChannelId,
+        secs: u32,
+    ) -> Result<CommitteeChange> {
+        let change = self
+            .account
+            .call(move |a| a.set_channel_timer(&committee, &channel, secs))
+            .await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(change)
+    }
+
+    /// Makes sure every member holds our sender key (sent and confirmed by
+    /// the relay first when some lacked it), then sends under it.
+    async fn send_in_channel<F>(
+        &self,
+        committee: CommitteeId,
+        channel: ChannelId,
+        send: F,
+    ) -> Result<OutgoingEnvelope>
+    where
+        F: FnOnce(&mut Account, Uuid, &[AccountId]) -> Result<OutgoingEnvelope> + Send + 'static,
+    {
+        let (distribution, recipients, keys) = self
+            .account
+            .call(move |a| a.prepare_post(&committee, &channel))
+            .await??;
+        if !keys.is_empty() {
+            // Offline: the keys stay queued ahead of the message.
+            let _ = self.flush().await;
+        }
+        let sent = self
+            .account
+            .call(move |a| send(a, distribution, &recipients))
+            .await??;
+        let _ = self.commands.try_send(Command::FlushOutbox);
+        Ok(sent)
+    }
+}
+
+/// Deletes expired channel messages when they expire, whether or not the
+/// relay is reachable, until the client shuts down.
+pub(super) async fn purge_expired_messages(
+    account: AccountHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let next = match account
+            .call(|a| {
+                a.purge_expired()?;
+                a.next_expiry()
+            })
+            .await
+        {
+            Ok(Ok(next)) => next,
+            Ok(Err(e)) => {
+                tracing::warn!("purging expired channel messages failed: {e}");
+                None
+            }
+            // The account thread has stopped.
+            Err(_) => return,
+        };
+        let wait = next.map_or(PURGE_CHECK, |at| {
+            let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_CHECK)
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
