@@ -31,6 +31,9 @@ pub struct Account {
     pub(crate) settings: settings::Cached,
     pub(crate) events: Vec<Event>,
     pub(crate) logs: crate::committee_store::LogCache,
+    /// A received batch changed a committee's log since the transport last
+    /// asked (it then opens sessions with new members).
+    pub(crate) committees_changed: bool,
 }
 
 impl Account {
@@ -66,7 +69,14 @@ impl Account {
             me,
             events: Vec::new(),
             logs: crate::committee_store::LogCache::default(),
+            committees_changed: false,
         })
+    }
+
+    /// Whether a received batch changed a committee's log since the last
+    /// call; resets the flag.
+    pub fn take_committees_changed(&mut self) -> bool {
+        std::mem::take(&mut self.committees_changed)
     }
 
     /// This account's ID.

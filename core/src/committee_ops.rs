@@ -34,6 +34,16 @@ pub struct CommitteeChange {
     pub unreachable: Vec<AccountId>,
 }
 
+impl CommitteeChange {
+    pub(crate) fn new(committee_id: CommitteeId) -> Self {
+        CommitteeChange {
+            committee_id,
+            sent: Vec::new(),
+            unreachable: Vec::new(),
+        }
+    }
+}
+
 /// What a post sent: the sender keys first, then the channel message.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -156,17 +166,33 @@ impl Account {
     /// Proposes `op`, commits the entry, and sends it to every other member
     /// before or after the change (the whole log to one just added).
     pub(crate) fn change(&mut self, committee: &CommitteeId, op: Op) -> Result<CommitteeChange> {
+        let ((), change) = self.change_with(committee, |log, key| Ok((log.propose(key, op)?, ())))?;
+        Ok(change)
+    }
+
+    /// Makes one entry with `make` on a copy of the committee's log, commits
+    /// it, then sends it to every member before or after the change — the
+    /// whole log to a member it adds. The log in memory changes only once the
+    /// entry is committed.
+    pub(crate) fn change_with<T>(
+        &mut self,
+        committee: &CommitteeId,
+        make: impl FnOnce(
+            &mut CommitteeLog,
+            &libsignal_protocol::IdentityKeyPair,
+        ) -> Result<(SignedEntry, T)>,
+    ) -> Result<(T, CommitteeChange)> {
         let me = self.id();
         let mut log = self.logs.get(self.store.conn(), committee)?.clone();
         if log.state().role(&me).is_none() {
             return Err(Error::NotACommitteeMember(*committee));
         }
-        let added = match &op {
-            Op::Add { account, .. } => Some(*account),
+        let before: BTreeSet<AccountId> = log.state().members.keys().copied().collect();
+        let (entry, made) = make(&mut log, &self.me.key_pair)?;
+        let added = match entry.parse()?.op {
+            Op::Add { account, .. } => Some(account),
             _ => None,
         };
-        let before: BTreeSet<AccountId> = log.state().members.keys().copied().collect();
-        let entry = log.propose(&self.me.key_pair, op)?;
         let tx = self.store.write()?;
         committee_store::save(&tx, &log, [&entry])?;
         tx.commit()?;
@@ -176,11 +202,7 @@ impl Account {
         let whole: Vec<SignedEntry> = log.entries().cloned().collect();
         self.logs.put(log);
 
-        let mut change = CommitteeChange {
-            committee_id: *committee,
-            sent: Vec::new(),
-            unreachable: Vec::new(),
-        };
+        let mut change = CommitteeChange::new(*committee);
         for r in recipients {
             let entries = if Some(r) == added {
                 whole.clone()
@@ -189,7 +211,7 @@ impl Account {
             };
             self.send_entries(&mut change, &r, entries)?;
         }
-        Ok(change)
+        Ok((made, change))
     }
 
     /// Sends entries of a committee's log to one member over the 1:1 session.
@@ -220,11 +242,7 @@ impl Account {
     pub(crate) fn forward_own_heads(&mut self, committee: &CommitteeId) -> Result<CommitteeChange> {
         let me = self.id();
         let log = self.logs.get(self.store.conn(), committee)?;
-        let mut change = CommitteeChange {
-            committee_id: *committee,
-            sent: Vec::new(),
-            unreachable: Vec::new(),
-        };
+        let mut change = CommitteeChange::new(*committee);
         let heads = log.heads();
         if heads.len() < 2 || log.state().role(&me).is_none() {
             return Ok(change);

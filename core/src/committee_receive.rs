@@ -94,6 +94,13 @@ pub(crate) fn apply_update(
     events: &mut Vec<Event>,
 ) -> Result<()> {
     committee_store::save(conn, &update.log, &update.new)?;
+    if update
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AddedToCommittee { .. }))
+    {
+        crate::committee_join::joined(conn, &update.log.id())?;
+    }
     events.extend(update.events);
     if update.merged && !logs.merged.contains(&update.log.id()) {
         logs.merged.push(update.log.id());

@@ -171,6 +171,10 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) changed: HashMap<CommitteeId, CommitteeLog>,
     /// Committees where this batch merged concurrent changes.
     pub(crate) merged: Vec<CommitteeId>,
+    /// The batch recorded join requests: decide them once it commits.
+    pub(crate) join_requests: bool,
+    /// Members who opened a session with us and asked for a hello back.
+    pub(crate) hello_replies: Vec<(CommitteeId, AccountId)>,
 }
 
 impl<'a> BatchLogs<'a> {
@@ -179,6 +183,8 @@ impl<'a> BatchLogs<'a> {
             base,
             changed: HashMap::new(),
             merged: Vec::new(),
+            join_requests: false,
+            hello_replies: Vec::new(),
         }
     }
 

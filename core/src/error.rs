@@ -156,6 +156,13 @@ pub enum Error {
     /// A post with nobody to receive it (we are the only member).
     #[error("committee {0} has no other member to post to")]
     NoOtherMembers(crate::committee::CommitteeId),
+    /// A join from an invite to a committee this account is already in.
+    #[error("already a member of committee {0}")]
+    AlreadyInCommittee(crate::committee::CommitteeId),
+    /// A co-member's bundle from the relay carries another identity key than
+    /// the committee's log records for them: refused.
+    #[error("the relay's key for {0} is not the one the committee log records")]
+    MemberKeyMismatch(AccountId),
 }
 
 /// The core's result type.

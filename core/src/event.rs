@@ -63,4 +63,16 @@ pub enum Event {
         channel_id: [u8; 16],
         sender: AccountId,
     },
+    /// This device (an organizer's) admitted a newcomer from an invite.
+    MemberAdmitted {
+        committee_id: CommitteeId,
+        account: AccountId,
+    },
+    /// A join request this device received was refused (wrong secret, invite
+    /// expired, used up or revoked, or we are no longer an organizer).
+    JoinRefused {
+        committee_id: CommitteeId,
+        account: AccountId,
+        reason: RejectReason,
+    },
 }

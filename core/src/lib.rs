@@ -14,8 +14,10 @@ mod base32;
 mod channel;
 mod clock;
 pub mod committee;
+mod committee_join;
 mod committee_ops;
 mod committee_receive;
+mod committee_sessions;
 mod committee_store;
 mod contact;
 mod error;
@@ -43,7 +45,9 @@ pub use channel::{
     ChannelAttachment, ChannelMessage, Draft, MessageRef, Quote, Reply, MAX_PENDING_EDITS,
     MESSAGE_REF_LEN,
 };
+pub use committee_join::PendingJoin;
 pub use committee_ops::{CommitteeChange, Post};
+pub use committee_sessions::MemberToGreet;
 pub use contact::{Contact, MAX_CONTACT_NAME};
 pub use error::{Error, Result};
 pub use event::Event;

@@ -26,6 +26,7 @@ use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::channel;
 use crate::clock::now_ms;
+use crate::committee_join;
 use crate::committee_receive;
 use crate::committee_store::BatchLogs;
 use crate::contact;
@@ -169,10 +170,17 @@ impl Account {
         failpoint("receive_before_commit");
         tx.commit()?;
         let BatchLogs {
-            changed, merged, ..
+            changed,
+            merged,
+            join_requests,
+            hello_replies,
+            ..
         } = logs;
         self.cache.absorb(pending);
         self.logs.absorb(changed);
+        self.committees_changed |= events
+            .iter()
+            .any(|e| matches!(e, Event::CommitteeChanged { .. }));
         let scrub = channel::wants_scrub(&events);
         self.events.extend(events);
         // Expired channel messages go; edited or deleted text leaves the WAL.
@@ -182,6 +190,16 @@ impl Account {
         for committee in merged {
             if let Err(e) = self.forward_own_heads(&committee) {
                 tracing::warn!("could not forward committee entries: {e}");
+            }
+        }
+        if join_requests {
+            if let Err(e) = self.admit_waiting() {
+                tracing::warn!("could not decide join requests: {e}");
+            }
+        }
+        for (committee, member) in hello_replies {
+            if let Err(e) = self.send_hello(&committee, &member, false) {
+                tracing::warn!("could not answer a committee hello: {e}");
             }
         }
         Ok(results)
@@ -313,6 +331,8 @@ fn receive_one(
     let identity = IdentityKey::decode(&identity_bytes)?;
     let content = message::decode_content(&plaintext)?;
     let mut update = None;
+    let mut join = None;
+    let mut hello_reply = None;
     let text = match content.body {
         Body::Text(text) => Some(text),
         Body::CommitteeUpdate {
@@ -352,8 +372,26 @@ fn receive_one(
         Body::ChannelText { .. } => {
             return Err(Error::InvalidContent("channel text outside its channel"))
         }
-        Body::JoinRequest(_) | Body::CommitteeHello { .. } => {
-            return Err(Error::InvalidContent("not yet handled"))
+        Body::JoinRequest(request) => {
+            let held = logs.get(tx, &request.committee_id)?.is_some();
+            committee_join::check_request(&identity, &request, held)?;
+            join = Some(request);
+            None
+        }
+        Body::CommitteeHello {
+            committee_id,
+            reply_wanted,
+        } => {
+            // Answered after the commit, and only by a member of the committee.
+            if reply_wanted {
+                let member = logs
+                    .get(tx, &committee_id)?
+                    .is_some_and(|log| log.state().role(me).is_some());
+                if member {
+                    hello_reply = Some(committee_id);
+                }
+            }
+            None
         }
     };
 
@@ -381,6 +419,13 @@ fn receive_one(
     }
     if let Some(update) = update {
         committee_receive::apply_update(tx, logs, update, events)?;
+    }
+    if let Some(request) = join {
+        committee_join::record_request(tx, &request)?;
+        logs.join_requests = true;
+    }
+    if let Some(committee) = hello_reply {
+        logs.hello_replies.push((committee, env.sender));
     }
     let Some(text) = text else {
         return Ok(Received::Control { from: env.sender });

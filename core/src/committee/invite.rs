@@ -19,7 +19,8 @@ use super::entry::{Op, SignedEntry, MAX_INVITE_USES};
 use super::log::CommitteeLog;
 use super::state::RejectReason;
 use super::types::{CommitteeId, InviteId, Role, COMMITTEE_ID_LEN, INVITE_ID_LEN};
-use crate::account_id::AccountId;
+use crate::account_id::{AccountId, ACCOUNT_ID_LEN};
+use crate::settings::ACCESS_KEY_LEN;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 
@@ -29,9 +30,16 @@ pub const INVITE_LINK_PREFIX: &str = "rankfile://join/";
 pub const INVITE_SECRET_LEN: usize = 16;
 /// Version byte of the token's binary form.
 const TOKEN_VERSION: u8 = 1;
-/// Version, committee ID, invite ID, secret, expiry.
-const TOKEN_LEN: usize = 1 + COMMITTEE_ID_LEN + INVITE_ID_LEN + INVITE_SECRET_LEN + 8;
-/// Longest text [`InviteToken::parse`] looks at (a token is 95 characters).
+/// Version, committee ID, invite ID, secret, expiry, the organizer's account
+/// ID and access key.
+const TOKEN_LEN: usize = 1
+    + COMMITTEE_ID_LEN
+    + INVITE_ID_LEN
+    + INVITE_SECRET_LEN
+    + 8
+    + ACCOUNT_ID_LEN
+    + ACCESS_KEY_LEN;
+/// Longest text [`InviteToken::parse`] looks at (a token is 152 characters).
 const MAX_TOKEN_TEXT: usize = 256;
 /// Domain separation for the secret's hash in the log.
 const SECRET_DOMAIN: &[u8] = b"rankfile committee invite secret v1";
@@ -105,6 +113,12 @@ pub struct InviteToken {
     /// When it stops working, milliseconds since the epoch (shown to the
     /// newcomer; the organizer's device checks the log's copy).
     pub expires_at_ms: u64,
+    /// The organizer who made it: the newcomer's device sends its join
+    /// request there (fetching the organizer's prekey bundle from the relay).
+    pub organizer: AccountId,
+    /// The organizer's access key, so the join request travels by sealed
+    /// sender and the relay does not learn who asks to join whom.
+    pub organizer_access_key: [u8; ACCESS_KEY_LEN],
 }
 
 impl InviteToken {
@@ -116,6 +130,8 @@ impl InviteToken {
         bytes.extend_from_slice(&self.invite_id.0);
         bytes.extend_from_slice(&self.secret.0);
         bytes.extend_from_slice(&self.expires_at_ms.to_be_bytes());
+        bytes.extend_from_slice(self.organizer.as_bytes());
+        bytes.extend_from_slice(&self.organizer_access_key);
         let text = format!("{INVITE_LINK_PREFIX}{}", crate::base32::encode(&bytes));
         bytes.zeroize();
         text
@@ -158,7 +174,9 @@ impl InviteToken {
         }
         let (committee, rest) = bytes[1..].split_at(COMMITTEE_ID_LEN);
         let (invite, rest) = rest.split_at(INVITE_ID_LEN);
-        let (secret, expiry) = rest.split_at(INVITE_SECRET_LEN);
+        let (secret, rest) = rest.split_at(INVITE_SECRET_LEN);
+        let (expiry, rest) = rest.split_at(8);
+        let (organizer, access_key) = rest.split_at(ACCOUNT_ID_LEN);
         let wrong = |_| InviteTokenError::WrongLength {
             len: bytes.len(),
             expected: TOKEN_LEN,
@@ -168,6 +186,13 @@ impl InviteToken {
             invite_id: InviteId(invite.try_into().map_err(wrong)?),
             secret: InviteSecret(secret.try_into().map_err(wrong)?),
             expires_at_ms: u64::from_be_bytes(expiry.try_into().map_err(wrong)?),
+            organizer: AccountId::from_bytes(organizer).map_err(|_| {
+                InviteTokenError::WrongLength {
+                    len: bytes.len(),
+                    expected: TOKEN_LEN,
+                }
+            })?,
+            organizer_access_key: access_key.try_into().map_err(wrong)?,
         })
     }
 
@@ -271,10 +296,12 @@ impl JoinRequest {
 impl CommitteeLog {
     /// Makes an invite by `organizer` admitting up to `max_uses` people until
     /// `expires_at_ms`: the CreateInvite entry to send to the members, and the
-    /// token to show as a link or QR code.
+    /// token to show as a link or QR code (carrying the organizer's
+    /// `access_key`, so join requests can reach it sealed).
     pub fn create_invite(
         &mut self,
         organizer: &IdentityKeyPair,
+        access_key: [u8; ACCESS_KEY_LEN],
         expires_at_ms: u64,
         max_uses: u32,
     ) -> Result<(SignedEntry, InviteToken)> {
@@ -286,6 +313,8 @@ impl CommitteeLog {
             invite_id: InviteId::random(),
             secret: InviteSecret::random(),
             expires_at_ms,
+            organizer: AccountId::from_identity_key(organizer.identity_key()),
+            organizer_access_key: access_key,
         };
         let op = Op::CreateInvite {
             invite_id: token.invite_id,

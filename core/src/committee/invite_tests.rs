@@ -5,6 +5,7 @@ use super::entry::{Op, SignedEntry};
 use super::tests::{self, client, forge, founded, person, Person};
 use super::*;
 use crate::error::Error;
+use crate::settings::ACCESS_KEY_LEN;
 
 const NOW: u64 = 1_700_000_000_000;
 const HOUR: u64 = 3_600_000;
@@ -20,7 +21,7 @@ fn refused(result: crate::Result<SignedEntry>) -> RejectReason {
 fn a_token_round_trips_as_link_and_qr_payload() {
     let (mut log, _, founder) = founded();
     let (entry, token) = log
-        .create_invite(&founder.key, NOW + HOUR, 3)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 3)
         .expect("invites");
     let link = token.to_link();
     assert!(link.starts_with(INVITE_LINK_PREFIX));
@@ -32,6 +33,8 @@ fn a_token_round_trips_as_link_and_qr_payload() {
     assert_eq!(parsed.invite_id, token.invite_id);
     assert_eq!(parsed.expires_at_ms, NOW + HOUR);
     assert_eq!(parsed.secret_hash(), token.secret_hash());
+    assert_eq!(parsed.organizer, founder.id);
+    assert_eq!(parsed.organizer_access_key, [5; ACCESS_KEY_LEN]);
     assert!(!parsed.is_expired(NOW) && parsed.is_expired(NOW + HOUR));
     // The log keeps the hash, never the secret.
     let invite = &log.state().invites[&token.invite_id];
@@ -46,7 +49,7 @@ fn a_token_round_trips_as_link_and_qr_payload() {
 #[test]
 fn token_parse_errors_are_typed() {
     let (mut log, _, founder) = founded();
-    let (_, token) = log.create_invite(&founder.key, NOW, 1).expect("invites");
+    let (_, token) = log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW, 1).expect("invites");
     let link = token.to_link();
     let body = &link[INVITE_LINK_PREFIX.len()..];
     let cases: Vec<(String, InviteTokenError)> = vec![
@@ -60,7 +63,7 @@ fn token_parse_errors_are_typed() {
             format!("{INVITE_LINK_PREFIX}{}", &body[..16]),
             InviteTokenError::WrongLength {
                 len: 10,
-                expected: 49,
+                expected: 85,
             },
         ),
         (
@@ -71,7 +74,7 @@ fn token_parse_errors_are_typed() {
             INVITE_LINK_PREFIX.to_string(),
             InviteTokenError::WrongLength {
                 len: 0,
-                expected: 49,
+                expected: 85,
             },
         ),
         ("x".repeat(1000), InviteTokenError::TooLong { len: 1000 }),
@@ -79,16 +82,13 @@ fn token_parse_errors_are_typed() {
     for (text, expected) in cases {
         assert_eq!(InviteToken::parse(&text).expect_err(&text), expected);
     }
-    // A last character with stray low bits is a second spelling: refused.
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    // A character changed anywhere changes what the token says: the access
+    // key at the end is its last field.
     let mut odd = link.clone();
     let last = odd.pop().expect("non-empty");
-    let value = ALPHABET
-        .iter()
-        .position(|&a| char::from(a) == last)
-        .expect("base32");
-    odd.push(char::from(ALPHABET[value ^ 1]));
-    assert!(InviteToken::parse(&odd).is_err());
+    odd.push(if last == 'a' { 'b' } else { 'a' });
+    let changed = InviteToken::parse(&odd).expect("still a token");
+    assert_ne!(changed.organizer_access_key, token.organizer_access_key);
     assert!(matches!(
         JoinRequest::decode(b"\x0a\x02ab"),
         Err(InviteTokenError::MalformedJoinRequest(_))
@@ -99,7 +99,7 @@ fn token_parse_errors_are_typed() {
 fn a_newcomer_is_admitted_on_an_invite_and_every_client_agrees() {
     let (mut log, genesis, founder) = founded();
     let (created, token) = log
-        .create_invite(&founder.key, NOW + HOUR, 2)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 2)
         .expect("invites");
     let newcomer = person();
     // The newcomer scans the QR code and sends a join request.
@@ -137,7 +137,7 @@ fn a_newcomer_is_admitted_on_an_invite_and_every_client_agrees() {
 fn expired_used_up_revoked_and_wrong_secret_invites_are_refused() {
     let (mut log, genesis, founder) = founded();
     let (_, once) = log
-        .create_invite(&founder.key, NOW + HOUR, 1)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1)
         .expect("invites");
     let (a, b, c) = (person(), person(), person());
     let req = |p: &Person, t: &InviteToken| JoinRequest::new(t, *p.key.identity_key());
@@ -155,7 +155,7 @@ fn expired_used_up_revoked_and_wrong_secret_invites_are_refused() {
         }
     );
     let (_, revoked) = log
-        .create_invite(&founder.key, NOW + HOUR, 5)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 5)
         .expect("invites");
     log.revoke_invite(&founder.key, revoked.invite_id)
         .expect("revokes");
@@ -168,7 +168,7 @@ fn expired_used_up_revoked_and_wrong_secret_invites_are_refused() {
         RejectReason::InviteRevoked(revoked.invite_id)
     );
     let (_, open) = log
-        .create_invite(&founder.key, NOW + HOUR, 5)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 5)
         .expect("invites");
     let mut guessed = req(&b, &open);
     guessed.secret = req(&b, &once).secret;
@@ -178,7 +178,7 @@ fn expired_used_up_revoked_and_wrong_secret_invites_are_refused() {
     );
     let (mut other_log, _, other_founder) = founded();
     let (_, foreign) = other_log
-        .create_invite(&other_founder.key, NOW + HOUR, 1)
+        .create_invite(&other_founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1)
         .expect("invites");
     assert!(matches!(
         log.admit_at(&founder.key, &req(&c, &foreign), NOW),
@@ -212,19 +212,19 @@ fn a_member_cannot_make_invites_and_limits_hold() {
     log.propose(&founder.key, tests::add(&m, Role::Delegate))
         .expect("adds");
     assert_eq!(
-        refused(log.create_invite(&m.key, NOW + HOUR, 1).map(|(e, _)| e)),
+        refused(log.create_invite(&m.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1).map(|(e, _)| e)),
         RejectReason::NotAnOrganizer(m.id)
     );
-    assert!(log.create_invite(&founder.key, NOW + HOUR, 0).is_err());
+    assert!(log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 0).is_err());
     assert!(log
-        .create_invite(&founder.key, NOW + HOUR, MAX_INVITE_USES + 1)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, MAX_INVITE_USES + 1)
         .is_err());
     let far = u64::MAX;
     for _ in 0..MAX_OPEN_INVITES {
-        log.create_invite(&founder.key, far, 1).expect("invites");
+        log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1).expect("invites");
     }
     assert_eq!(
-        refused(log.create_invite(&founder.key, far, 1).map(|(e, _)| e)),
+        refused(log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1).map(|(e, _)| e)),
         RejectReason::TooManyInvites {
             max: MAX_OPEN_INVITES
         }

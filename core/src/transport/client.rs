@@ -104,6 +104,11 @@ pub(super) enum Command {
         account: AccountId,
         reply: oneshot::Sender<Result<Vec<u8>>>,
     },
+    /// Open sessions with the committee members we lack one with: all of
+    /// them, not only those the smaller-ID rule gives us (before a post).
+    GreetMembers {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// An account connected to its relay.
@@ -306,6 +311,7 @@ async fn manage(
                     Some(Command::FetchBundle { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
                     Some(Command::FlushOutbox) => {}
                     Some(Command::Flush { reply }) => { let _ = reply.send(Err(Error::Offline)); }
+                    Some(Command::GreetMembers { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     None => break,
                 },
             }
@@ -340,6 +346,11 @@ async fn connected(
         queued,
     }));
     flush_outbox(account, &link, &events.stream).await?;
+    // Work a committee change left undone when we were last online: join
+    // requests to decide, members to open sessions with.
+    account.call(|a| a.admit_waiting()).await??;
+    greet_members(account, &link, false).await?;
+    flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
@@ -357,9 +368,12 @@ async fn connected(
                         Err(_) => break,
                     }
                 }
-                receive(account, &link, &events.stream, batch).await?;
+                let committees_changed = receive(account, &link, &events.stream, batch).await?;
+                if committees_changed {
+                    greet_members(account, &link, false).await?;
+                }
                 // A batch may have queued replies (committee entries forwarded
-                // after concurrent changes).
+                // after concurrent changes, admissions, hellos).
                 flush_outbox(account, &link, &events.stream).await?;
             }
             cmd = commands.recv() => match cmd {
@@ -376,6 +390,18 @@ async fn connected(
                 Some(Command::FetchBundle { account: who, reply }) => {
                     let r = fetch_bundle(&link, who).await;
                     let _ = reply.send(r);
+                }
+                Some(Command::GreetMembers { reply }) => {
+                    let r = greet_members(account, &link, true).await;
+                    let r = match r {
+                        Ok(()) => flush_outbox(account, &link, &events.stream).await,
+                        e => e,
+                    };
+                    let failed = r.is_err();
+                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
+                    if failed {
+                        return Err(Error::Transport("opening member sessions failed".into()));
+                    }
                 }
             },
             _ = keepalive.tick() => {
@@ -543,16 +569,42 @@ async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
     }
 }
 
+/// Opens sessions with the committee members that lack one (see
+/// `committee_sessions`): fetches each one's bundle and greets them. A member
+/// the relay does not know, or whose bundle carries another key than the log
+/// records, is skipped (and tried again after the next committee change).
+async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Result<()> {
+    let members = account.call(move |a| a.members_to_greet(all)).await??;
+    for member in members {
+        let bundle = match fetch_bundle(link, member.account).await {
+            Ok(b) => b,
+            Err(Error::Relay { code, .. }) => {
+                tracing::warn!("no bundle for a committee member: {code}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let greeted = account
+            .call(move |a| a.greet_member(&member, &bundle))
+            .await?;
+        if let Err(e) = greeted {
+            tracing::warn!("could not open a session with a committee member: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// Decrypts and commits a batch of deliveries, then acknowledges them. A
 /// storage failure acknowledges nothing: the relay will deliver them again.
+/// Says whether the batch changed a committee's membership log.
 async fn receive(
     account: &AccountHandle,
     link: &Link,
     events: &broadcast::Sender<ClientEvent>,
     batch: Vec<pb::Deliver>,
-) -> Result<()> {
+) -> Result<bool> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
-    let results = account
+    let (results, committees_changed) = account
         .call(move |a| {
             let inbound: Vec<Inbound<'_>> = batch
                 .iter()
@@ -565,6 +617,7 @@ async fn receive(
                 })
                 .collect();
             a.receive_all(&inbound)
+                .map(|r| (r, a.take_committees_changed()))
         })
         .await??;
     for r in &results {
@@ -576,5 +629,6 @@ async fn receive(
     }
     // Committed (durably: WAL fsync) — now the relay may forget them.
     link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
-        .await
+        .await?;
+    Ok(committees_changed)
 }

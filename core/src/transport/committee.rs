@@ -8,7 +8,10 @@ use tokio::sync::oneshot;
 
 use super::client::{Client, Command};
 use crate::account_id::AccountId;
-use crate::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, Role};
+use crate::committee::{
+    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, InviteId, InviteToken, Role,
+};
+use crate::committee_join::PendingJoin;
 use crate::committee_ops::CommitteeChange;
 use crate::error::{Error, Result};
 use crate::send::OutgoingEnvelope;
@@ -82,14 +85,88 @@ impl Client {
         Ok(channel)
     }
 
-    /// Posts in a committee channel: sender keys first (sent and confirmed by
-    /// the relay when some member lacked ours), then one upload for everyone.
+    /// Makes an invite to a committee; see [`crate::Account::create_invite`].
+    /// Show the token with [`InviteToken::to_link`] (the QR payload is the same).
+    pub async fn create_invite(
+        &self,
+        committee: CommitteeId,
+        expires_at_ms: u64,
+        max_uses: u32,
+    ) -> Result<InviteToken> {
+        let (token, _) = self
+            .changed(move |a| a.create_invite(&committee, expires_at_ms, max_uses))
+            .await?;
+        Ok(token)
+    }
+
+    /// Withdraws an invite.
+    pub async fn revoke_invite(&self, committee: CommitteeId, invite: InviteId) -> Result<()> {
+        self.changed(move |a| a.revoke_invite(&committee, invite))
+            .await?;
+        Ok(())
+    }
+
+    /// Asks to join the committee an invite link names: opens a session with
+    /// the organizer it names (from the relay's directory) unless we have one,
+    /// and sends the join request. Admission comes later, whenever that
+    /// organizer's device is online, as [`crate::Event::AddedToCommittee`].
+    pub async fn join(&self, link: &str) -> Result<CommitteeId> {
+        let token = InviteToken::parse(link)?;
+        let organizer = token.organizer;
+        let me = self.account.call(|a| a.id()).await?;
+        if organizer == me {
+            return Err(Error::FromSelf);
+        }
+        let known = self
+            .account
+            .call(move |a| a.contact(&organizer).is_ok())
+            .await?;
+        if !known {
+            let (reply, rx) = oneshot::channel();
+            self.commands
+                .send(Command::FetchBundle {
+                    account: organizer,
+                    reply,
+                })
+                .await
+                .map_err(|_| Error::Offline)?;
+            let bundle = rx.await.map_err(|_| Error::Offline)??;
+            self.account
+                .call(move |a| a.add_contact("", &bundle))
+                .await??;
+        }
+        let committee = token.committee_id;
+        self.changed(move |a| a.request_join(&token)).await?;
+        Ok(committee)
+    }
+
+    /// Joins this account asked for that are not yet admitted.
+    pub async fn pending_joins(&self) -> Result<Vec<PendingJoin>> {
+        self.account.call(|a| a.pending_joins()).await?
+    }
+
+    /// Posts in a committee channel: opens sessions with members we have none
+    /// with, sends sender keys first (confirmed by the relay when some member
+    /// lacked ours), then one upload for everyone.
     pub async fn post(
         &self,
         committee: CommitteeId,
         channel: ChannelId,
         text: String,
     ) -> Result<OutgoingEnvelope> {
+        let missing = self
+            .account
+            .call(|a| a.members_to_greet(true).map(|m| !m.is_empty()))
+            .await??;
+        if missing {
+            let (reply, rx) = oneshot::channel();
+            self.commands
+                .send(Command::GreetMembers { reply })
+                .await
+                .map_err(|_| Error::Offline)?;
+            // Offline: post to those we can; the rest are reported by the send.
+            let _ = rx.await;
+        }
         let (distribution, recipients, keys) = self
             .account
             .call(move |a| a.prepare_post(&committee, &channel))
