@@ -268,6 +268,9 @@ pub enum ChannelCommand {
     Send(ChannelSendArgs),
     /// Show a channel's messages, oldest first, after receiving what waits.
     History(HistoryArgs),
+    /// Find a channel's messages containing every word given (or words that
+    /// start so), newest first; searched on this device, in its encrypted store.
+    Search(SearchArgs),
 }
 
 /// `rankfile channel create`.
@@ -303,6 +306,24 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub limit: u32,
     /// Show what this device holds without connecting to the relay first.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile channel search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The channel (ID prefix, or COMMITTEE/discussion).
+    pub channel: String,
+    /// The words to look for (case and accents aside; `vot` finds `vote`).
+    #[arg(required = true, num_args = 1..)]
+    pub words: Vec<String>,
+    /// The most matches to show.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: u32,
+    /// Search what this device holds without connecting to the relay first.
     #[arg(long)]
     pub offline: bool,
     #[command(flatten)]

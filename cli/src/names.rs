@@ -277,35 +277,22 @@ fn pick_member(members: impl Iterator<Item = AccountId>, text: &str) -> Result<A
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use rankfile_core::committee::{CommitteeMeta, CommitteeSettings};
+    use rankfile_core::committee::CommitteeMeta;
+    use rankfile_core::DatabaseKey;
 
     use super::*;
 
-    fn committee(id: u8, name: &str, channels: &[(u8, ChannelKind)]) -> CommitteeState {
-        let mut cid = [0u8; 16];
-        cid[0] = id;
-        cid[1] = 0x5a;
-        CommitteeState {
-            id: CommitteeId(cid),
-            meta: CommitteeMeta {
-                name: name.into(),
-                ..CommitteeMeta::default()
-            },
-            members: BTreeMap::new(),
-            invites: BTreeMap::new(),
-            settings: CommitteeSettings::default(),
-            channels: channels
-                .iter()
-                .map(|(b, k)| {
-                    let mut ch = [0u8; 16];
-                    ch[0] = *b;
-                    (ch, *k)
-                })
-                .collect(),
-            version: 1,
-        }
+    /// A real account (offline: founding and channels need no network).
+    fn account(dir: &tempfile::TempDir) -> Account {
+        Account::create(&dir.path().join("a.db"), &DatabaseKey::generate()).expect("account")
+    }
+
+    fn found(a: &mut Account, name: &str) -> CommitteeId {
+        a.create_committee(CommitteeMeta {
+            name: name.into(),
+            ..CommitteeMeta::default()
+        })
+        .expect("founded")
     }
 
     #[test]
@@ -315,62 +302,61 @@ mod tests {
     }
 
     #[test]
-    fn committees_by_name_or_unique_prefix() {
-        let all = [
-            committee(0x10, "Depot", &[]),
-            committee(0x11, "Night shift", &[]),
-            committee(0x20, "night shift", &[]),
-        ];
-        assert_eq!(pick_committee(&all, "depot").expect("name").id, all[0].id);
-        assert_eq!(
-            pick_committee(&all, " 105A ").expect("prefix").id,
-            all[0].id
-        );
-        assert_eq!(pick_committee(&all, "205a").expect("prefix").id, all[2].id);
-        let e = pick_committee(&all, "night shift").expect_err("two names");
-        assert!(e.to_string().contains("115a0000"), "{e}");
-        // Too short to be a prefix, and ambiguous prefixes say so.
-        assert!(pick_committee(&all, "10").is_err());
-        let e = pick_committee(&all, "1").expect_err("short");
+    fn committees_by_name_or_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut a = account(&dir);
+        let depot = found(&mut a, "Depot");
+        let night = found(&mut a, "Night shift");
+        found(&mut a, "night shift");
+        assert_eq!(committee(&mut a, " depot ").expect("name").id, depot);
+        let prefix = short_committee(&night).to_uppercase();
+        assert_eq!(committee(&mut a, &prefix).expect("prefix").id, night);
+        let e = committee(&mut a, "NIGHT SHIFT").expect_err("two names");
+        assert!(e.to_string().contains(&short_committee(&night)), "{e}");
+        let e = committee(&mut a, &short_committee(&depot)[..3]).expect_err("too short");
         assert!(e.to_string().contains("no committee"), "{e}");
-        let mut twins = all.clone();
-        twins[1].id.0[1] = 0x5a;
-        twins[1].id.0[0] = 0x10;
-        twins[1].id.0[2] = 1;
-        let e = pick_committee(&twins, "105a").expect_err("two prefixes");
+    }
+
+    #[test]
+    fn prefixes_must_be_hex_long_enough_and_unique() {
+        let ids: [&[u8]; 3] = [&[0x10, 0x5a, 0], &[0x10, 0x5a, 1], &[0x20, 0, 0]];
+        let items = || ids.iter().enumerate().map(|(i, id)| (*id, i));
+        assert_eq!(by_prefix(items(), "2000", "x").expect("one"), Some(2));
+        assert_eq!(by_prefix(items(), "105a01", "x").expect("one"), Some(1));
+        assert_eq!(by_prefix(items(), "ffff", "x").expect("none"), None);
+        assert_eq!(by_prefix(items(), "200", "x").expect("short"), None);
+        assert_eq!(by_prefix(items(), "20zz", "x").expect("not hex"), None);
+        let e = by_prefix(items(), "105a", "x").expect_err("two");
         assert!(e.to_string().contains("type more"), "{e}");
     }
 
     #[test]
     fn channels_by_kind_or_prefix() {
-        let all = [
-            committee(
-                0x10,
-                "Depot",
-                &[
-                    (0xa1, ChannelKind::Discussion),
-                    (0xb2, ChannelKind::Announcement),
-                ],
-            ),
-            committee(
-                0x20,
-                "Council",
-                &[
-                    (0xc3, ChannelKind::Discussion),
-                    (0xc4, ChannelKind::Discussion),
-                ],
-            ),
-        ];
-        let r = pick_channel(&all, "Depot/discussion").expect("kind");
-        assert_eq!((r.channel[0], r.committee.id), (0xa1, all[0].id));
-        let r = pick_channel(&all, "b2000000").expect("prefix");
-        assert_eq!((r.channel[0], r.kind), (0xb2, ChannelKind::Announcement));
-        let e = pick_channel(&all, "council/discussion").expect_err("two of a kind");
-        assert!(e.to_string().contains("c3000000"), "{e}");
-        assert!(pick_channel(&all, "council/announcement").is_err());
-        assert!(pick_channel(&all, "depot/gossip").is_err());
-        assert!(pick_channel(&all, "c300").is_ok());
-        assert!(pick_channel(&all, "ffff").is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut a = account(&dir);
+        let depot = found(&mut a, "Depot");
+        let council = found(&mut a, "Council");
+        let (talk, _) = a
+            .create_channel(&depot, ChannelKind::Discussion)
+            .expect("channel");
+        let (news, _) = a
+            .create_channel(&depot, ChannelKind::Announcement)
+            .expect("channel");
+        let (first, _) = a
+            .create_channel(&council, ChannelKind::Discussion)
+            .expect("channel");
+        a.create_channel(&council, ChannelKind::Discussion)
+            .expect("channel");
+        let r = channel(&mut a, "Depot/discussion").expect("kind");
+        assert_eq!((r.channel, r.committee.id), (talk, depot));
+        let r = channel(&mut a, "depot/Announcements").expect("kind");
+        assert_eq!((r.channel, r.kind), (news, ChannelKind::Announcement));
+        let r = channel(&mut a, &short(&first)).expect("prefix");
+        assert_eq!((r.channel, r.committee.id), (first, council));
+        let e = channel(&mut a, "council/discussion").expect_err("two of a kind");
+        assert!(e.to_string().contains(&short(&first)), "{e}");
+        assert!(channel(&mut a, "council/announcement").is_err());
+        assert!(channel(&mut a, "depot/gossip").is_err());
     }
 
     #[test]

@@ -167,6 +167,21 @@ fn a_committee_discusses_in_a_channel_and_removes_an_infiltrator() {
         bodies(&carol, &channel),
         ["Mass meeting Thursday 18:00, canteen."]
     );
+    let found = |home, words: &[&str]| -> Vec<String> {
+        let mut args = vec!["channel", "search", "Depot/discussion"];
+        args.extend_from_slice(words);
+        json_lines(home, &args)
+            .iter()
+            .map(|m| m["body"].as_str().expect("body").to_string())
+            .collect()
+    };
+    assert_eq!(found(&bob, &["STRIKE", "fri"]), ["Strike vote: Friday."]);
+    assert_eq!(
+        found(&bob, &["shift"]),
+        ["Night shift is in."],
+        "only bob's own post says shift"
+    );
+    assert!(found(&carol, &["strike"]).is_empty());
     let carols_view = json(&carol, &["committee", "members", "Depot"]);
     assert_eq!(carols_view["committee"]["role"], serde_json::Value::Null);
     assert_eq!(carols_view["members"].as_array().expect("members").len(), 2);

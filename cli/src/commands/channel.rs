@@ -1,14 +1,18 @@
-//! `rankfile channel create|list|send|history`: committee channels. A post is
-//! encrypted once under this device's sender key and sealed for every other
-//! member in one upload; the command exits once the relay holds it durably.
+//! `rankfile channel create|list|send|history|search`: committee channels. A
+//! post is encrypted once under this device's sender key and sealed for every
+//! other member in one upload; the command exits once the relay holds it
+//! durably. History and search read this device's encrypted store (search is
+//! its full-text index), after receiving what waits at the relay.
 
 use std::time::Instant;
 
-use rankfile_core::committee::{ChannelKind, CommitteeState};
+use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeState};
 use rankfile_core::{AccountId, ChannelMessage};
 use serde_json::json;
 
-use crate::cli::{ChannelCommand, ChannelSendArgs, CreateChannelArgs, HistoryArgs};
+use crate::cli::{
+    ChannelCommand, ChannelSendArgs, CreateChannelArgs, HistoryArgs, RelayOpts, SearchArgs,
+};
 use crate::error::{CliError, Result};
 use crate::home::Home;
 use crate::names::{self, short_committee, ChannelRef};
@@ -21,6 +25,7 @@ pub fn run(home: &Home, cmd: ChannelCommand, out: &Output) -> Result<()> {
         ChannelCommand::List { committee } => list(home, committee.as_deref(), out),
         ChannelCommand::Send(args) => send(home, &args, out),
         ChannelCommand::History(args) => history(home, &args, out),
+        ChannelCommand::Search(args) => search(home, &args, out),
     }
 }
 
@@ -158,39 +163,93 @@ fn channel_label(c: &ChannelRef) -> String {
 }
 
 fn history(home: &Home, args: &HistoryArgs, out: &Output) -> Result<()> {
-    let text = args.channel.clone();
     let limit = args.limit;
-    let read = move |a: &mut rankfile_core::Account| {
+    let (target, mut messages) = read_channel(
+        home,
+        &args.channel,
+        args.offline,
+        &args.relay,
+        out,
+        move |a, channel| a.channel_history(channel, None, limit),
+    )?;
+    // The store gives the newest first; a conversation reads oldest first.
+    messages.reverse();
+    show_messages(&target, &messages, out, || {
+        format!("no messages in {} yet", channel_label(&target))
+    });
+    Ok(())
+}
+
+fn search(home: &Home, args: &SearchArgs, out: &Output) -> Result<()> {
+    let (limit, words) = (args.limit, args.words.join(" "));
+    let query = words.clone();
+    let (target, messages) = read_channel(
+        home,
+        &args.channel,
+        args.offline,
+        &args.relay,
+        out,
+        move |a, channel| a.search_channel_messages(Some(channel), &query, None, limit),
+    )?;
+    show_messages(&target, &messages, out, || {
+        format!("nothing in {} matches `{words}`", channel_label(&target))
+    });
+    Ok(())
+}
+
+/// Finds the channel and reads messages from it with `read` — after
+/// receiving what waits at the relay, unless `offline` — each with its
+/// sender's name.
+fn read_channel(
+    home: &Home,
+    channel: &str,
+    offline: bool,
+    relay: &RelayOpts,
+    out: &Output,
+    read: impl FnOnce(&rankfile_core::Account, &ChannelId) -> rankfile_core::Result<Vec<ChannelMessage>>
+        + Send
+        + 'static,
+) -> Result<(ChannelRef, Vec<(String, ChannelMessage)>)> {
+    let text = channel.to_string();
+    let look = move |a: &mut rankfile_core::Account| {
         let target = names::channel(a, &text)?;
-        let mut page = a.channel_history(&target.channel, None, limit)?;
-        page.reverse();
+        let page = read(a, &target.channel)?;
         let people = names::contact_names(a)?;
         let me = a.id();
-        let shown: Vec<(String, ChannelMessage)> = page
+        let named = page
             .into_iter()
             .map(|m| (names::person(&people, &me, &m.sender), m))
             .collect();
-        Ok::<_, CliError>((target, shown))
+        Ok::<_, CliError>((target, named))
     };
-    let (target, messages) = if args.offline {
-        read(&mut home.open()?)?
+    if offline {
+        look(&mut home.open()?)
     } else {
-        super::online(home, &args.relay, out, async |online| {
-            online.client.with_account(read).await?
-        })?
-    };
+        super::online(home, relay, out, async |online| {
+            online.client.with_account(look).await?
+        })
+    }
+}
+
+/// Prints messages in the order given, or `empty` when there are none.
+fn show_messages(
+    target: &ChannelRef,
+    messages: &[(String, ChannelMessage)],
+    out: &Output,
+    empty: impl FnOnce() -> String,
+) {
     if out.is_json() {
-        for (name, m) in &messages {
-            println!("{}", message_json(&target, name, &m.sender, m));
+        for (name, m) in messages {
+            println!("{}", message_json(target, name, &m.sender, m));
         }
-        return Ok(());
+        return;
     }
     if messages.is_empty() {
-        println!("no messages in {} yet", channel_label(&target));
-        return Ok(());
+        println!("{}", empty());
+        return;
     }
-    println!("{}", out.paint(Style::Bold, &channel_label(&target)));
-    for (name, m) in &messages {
+    println!("{}", out.paint(Style::Bold, &channel_label(target)));
+    for (name, m) in messages {
         println!(
             "{} {}: {}",
             out.paint(Style::Dim, &clock(m.stored_at_ms)),
@@ -198,7 +257,6 @@ fn history(home: &Home, args: &HistoryArgs, out: &Output) -> Result<()> {
             m.body
         );
     }
-    Ok(())
 }
 
 fn message_json(
