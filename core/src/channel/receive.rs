@@ -223,7 +223,9 @@ pub(super) fn write(
         } => {
             match store::find(conn, &channel_id, &target)? {
                 Some(message_id) => {
-                    if store::apply_edit(conn, message_id, &body, sent_at_ms)? {
+                    // An older edit than the one held changes nothing.
+                    let newer = store::apply_edit(conn, message_id, &body, sent_at_ms)?;
+                    if newer {
                         events.push(Event::ChannelMessageEdited {
                             channel_id,
                             message_id,
