@@ -8,6 +8,7 @@ fn main() {
         "schemas/rankfile/content.proto",
         "schemas/rankfile/relay.proto",
         "schemas/rankfile/committee.proto",
+        "schemas/rankfile/alert.proto",
     ];
     let protoc = match std::env::var_os("PROTOC") {
         Some(p) => std::path::PathBuf::from(p),

@@ -61,8 +61,9 @@ impl Account {
         committee: &CommitteeId,
         invite: InviteId,
     ) -> Result<CommitteeChange> {
-        let ((), change) =
-            self.change_with(committee, |log, key| Ok((log.revoke_invite(key, invite)?, ())))?;
+        let ((), change) = self.change_with(committee, |log, key| {
+            Ok((log.revoke_invite(key, invite)?, ()))
+        })?;
         Ok(change)
     }
 
@@ -258,8 +259,10 @@ fn waiting_requests(conn: &Connection) -> Result<Vec<Waiting>> {
         ) {
             (Ok(c), Ok(a)) => out.push((c, a, request)),
             _ => {
-                conn.prepare_cached("DELETE FROM join_requests WHERE committee_id = ?1 AND account = ?2")?
-                    .execute(params![committee, account])?;
+                conn.prepare_cached(
+                    "DELETE FROM join_requests WHERE committee_id = ?1 AND account = ?2",
+                )?
+                .execute(params![committee, account])?;
             }
         }
     }

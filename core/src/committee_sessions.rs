@@ -164,8 +164,11 @@ mod tests {
     use crate::store::DatabaseKey;
 
     fn account(dir: &tempfile::TempDir, name: &str) -> Account {
-        Account::create(&dir.path().join(format!("{name}.db")), &DatabaseKey::generate())
-            .expect("account")
+        Account::create(
+            &dir.path().join(format!("{name}.db")),
+            &DatabaseKey::generate(),
+        )
+        .expect("account")
     }
 
     /// Hands every envelope of `sent` addressed to `to` over, as the relay would.
@@ -234,11 +237,16 @@ mod tests {
         high.receive(&hello.bytes).expect("hello");
         assert!(high.members_to_greet(true).expect("greet").is_empty());
         let answer = high.outbox().expect("outbox");
-        let answer: Vec<_> = answer.into_iter().filter(|e| e.recipient == low.id()).collect();
+        let answer: Vec<_> = answer
+            .into_iter()
+            .filter(|e| e.recipient == low.id())
+            .collect();
         assert_eq!(answer.len(), 1, "one hello back");
         low.receive(&answer[0].bytes).expect("answer");
         let conn = low.store.conn();
-        assert!(contact::access_key(conn, &high.id()).expect("key").is_some());
+        assert!(contact::access_key(conn, &high.id())
+            .expect("key")
+            .is_some());
         let conn = high.store.conn();
         assert!(contact::access_key(conn, &low.id()).expect("key").is_some());
         assert!(low.members_to_greet(true).expect("greet").is_empty());

@@ -175,6 +175,8 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) join_requests: bool,
     /// Members who opened a session with us and asked for a hello back.
     pub(crate) hello_replies: Vec<(CommitteeId, AccountId)>,
+    /// The batch took in network alerts: send their cascades once it commits.
+    pub(crate) alerts_to_forward: bool,
 }
 
 impl<'a> BatchLogs<'a> {
@@ -185,6 +187,7 @@ impl<'a> BatchLogs<'a> {
             merged: Vec::new(),
             join_requests: false,
             hello_replies: Vec::new(),
+            alerts_to_forward: false,
         }
     }
 

@@ -163,6 +163,22 @@ pub enum Error {
     /// the committee's log records for them: refused.
     #[error("the relay's key for {0} is not the one the committee log records")]
     MemberKeyMismatch(AccountId),
+    /// Only organizers and delegates raise alerts (and only organizers
+    /// approve a held one).
+    #[error("not allowed to send alerts in committee {0}")]
+    MayNotAlert(crate::committee::CommitteeId),
+    /// An alert from a member who may not raise or forward one there.
+    #[error("alert from {0}, who may not send alerts there")]
+    AlertSenderRefused(AccountId),
+    /// No such alert on this device.
+    #[error("unknown alert {0}")]
+    UnknownAlert(crate::alert::AlertId),
+    /// The alert has expired and takes no more answers.
+    #[error("alert {0} has expired")]
+    AlertExpired(crate::alert::AlertId),
+    /// No such link proposal here.
+    #[error("unknown link proposal")]
+    UnknownLinkProposal,
 }
 
 /// The core's result type.

@@ -75,4 +75,28 @@ pub enum Event {
         account: AccountId,
         reason: RejectReason,
     },
+    /// An alert arrived for the first time: show it (full screen).
+    AlertReceived {
+        alert_id: crate::alert::AlertId,
+        via: CommitteeId,
+    },
+    /// A reminder of an alert not yet answered: show it again.
+    AlertRenotified { alert_id: crate::alert::AlertId },
+    /// An alert waits for this organizer's approval before entering a committee.
+    AlertHeld {
+        alert_id: crate::alert::AlertId,
+        committee_id: CommitteeId,
+    },
+    /// Someone answered an alert this device delivered to them.
+    AlertAnswered {
+        alert_id: crate::alert::AlertId,
+        from: AccountId,
+        answer: crate::alert::AlertAnswer,
+    },
+    /// An organizer of another committee proposes a link with ours.
+    LinkProposed {
+        proposal_id: [u8; 16],
+        from: AccountId,
+        target: CommitteeId,
+    },
 }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod account;
+pub mod alert;
 mod account_id;
 mod attachment;
 mod base32;
@@ -23,6 +24,7 @@ mod contact;
 mod error;
 mod event;
 mod failpoint;
+pub mod link;
 mod identity;
 mod message;
 mod prekeys;

@@ -153,6 +153,16 @@ pub(crate) enum Body {
         committee_id: crate::committee::CommitteeId,
         reply_wanted: bool,
     },
+    /// One delivery of an emergency alert.
+    Alert(crate::alert::AlertMessage),
+    /// An answer to an alert, to the member who delivered it.
+    AlertAnswer {
+        alert_id: crate::alert::AlertId,
+        answer: crate::alert::AlertAnswer,
+        answered_at_ms: u64,
+    },
+    /// A proposal (or acceptance) of a link between committees.
+    LinkProposal(crate::link::LinkProposal),
 }
 
 /// Most entries one committee update carries: a whole log of a committee at
@@ -212,6 +222,17 @@ pub(crate) fn encode_content(
             committee_id: committee_id.0.to_vec(),
             reply_wanted: *reply_wanted,
         }),
+        Body::Alert(alert) => pb::content::Body::Alert(alert.to_wire()),
+        Body::AlertAnswer {
+            alert_id,
+            answer,
+            answered_at_ms,
+        } => pb::content::Body::AlertAnswer(pb::AlertAnswer {
+            alert_id: alert_id.0.to_vec(),
+            answer: answer.to_wire(),
+            answered_at_ms: *answered_at_ms,
+        }),
+        Body::LinkProposal(p) => pb::content::Body::LinkProposal(p.to_wire()),
     };
     let mut content = pb::Content {
         sent_at_ms: u64::try_from(sent_at_ms).unwrap_or(0),
@@ -311,6 +332,15 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
                 .map_err(|_| Error::InvalidContent("bad committee id"))?,
             reply_wanted: h.reply_wanted,
         },
+        Some(pb::content::Body::Alert(a)) => Body::Alert(crate::alert::AlertMessage::from_wire(a)?),
+        Some(pb::content::Body::AlertAnswer(a)) => Body::AlertAnswer {
+            alert_id: crate::alert::AlertId::from_bytes(&a.alert_id)?,
+            answer: crate::alert::AlertAnswer::from_wire(a.answer)?,
+            answered_at_ms: a.answered_at_ms,
+        },
+        Some(pb::content::Body::LinkProposal(p)) => {
+            Body::LinkProposal(crate::link::LinkProposal::from_wire(p)?)
+        }
         None => return Err(Error::InvalidContent("no body")),
     };
     Ok(Decoded {

@@ -174,6 +174,7 @@ impl Account {
             merged,
             join_requests,
             hello_replies,
+            alerts_to_forward,
             ..
         } = logs;
         self.cache.absorb(pending);
@@ -195,6 +196,11 @@ impl Account {
         if join_requests {
             if let Err(e) = self.admit_waiting() {
                 tracing::warn!("could not decide join requests: {e}");
+            }
+        }
+        if alerts_to_forward {
+            if let Err(e) = self.forward_alerts() {
+                tracing::warn!("could not forward alerts: {e}");
             }
         }
         for (committee, member) in hello_replies {
@@ -333,6 +339,9 @@ fn receive_one(
     let mut update = None;
     let mut join = None;
     let mut hello_reply = None;
+    let mut alert_in = None;
+    let mut answer_in = None;
+    let mut proposal_in = None;
     let text = match content.body {
         Body::Text(text) => Some(text),
         Body::CommitteeUpdate {
@@ -376,6 +385,25 @@ fn receive_one(
             let held = logs.get(tx, &request.committee_id)?.is_some();
             committee_join::check_request(&identity, &request, held)?;
             join = Some(request);
+            None
+        }
+        Body::Alert(alert) => {
+            crate::alert::receive::check(tx, logs, me, &env.sender, &alert)?;
+            alert_in = Some(alert);
+            None
+        }
+        Body::AlertAnswer {
+            alert_id,
+            answer,
+            answered_at_ms,
+        } => {
+            crate::alert::receive::check_answer(tx, &env.sender, &alert_id)?;
+            answer_in = Some((alert_id, answer, answered_at_ms));
+            None
+        }
+        Body::LinkProposal(proposal) => {
+            crate::link::check_proposal(tx, logs, me, &proposal)?;
+            proposal_in = Some(proposal);
             None
         }
         Body::CommitteeHello {
@@ -426,6 +454,16 @@ fn receive_one(
     }
     if let Some(committee) = hello_reply {
         logs.hello_replies.push((committee, env.sender));
+    }
+    if let Some(alert) = alert_in {
+        crate::alert::receive::apply(tx, &env.sender, &alert, now_ms(), events)?;
+        logs.alerts_to_forward |= alert.draft.scope == crate::alert::AlertScope::Network;
+    }
+    if let Some((alert_id, answer, answered_at_ms)) = answer_in {
+        crate::alert::receive::answer(tx, &env.sender, &alert_id, answer, answered_at_ms, events)?;
+    }
+    if let Some(proposal) = proposal_in {
+        crate::link::record_proposal(tx, &env.sender, &proposal, events)?;
     }
     let Some(text) = text else {
         return Ok(Received::Control { from: env.sender });

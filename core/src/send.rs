@@ -22,7 +22,7 @@ use crate::receive::sealed_dedup_id;
 use crate::sealed;
 use crate::session;
 use crate::settings::ACCESS_KEY_LEN;
-use crate::store::signal::{address, Pending, SignalStores};
+use crate::store::signal::{address, Pending, SignalCache, SignalStores};
 
 /// A sender certificate is not used for sending within this long of its expiry.
 const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
@@ -45,6 +45,9 @@ pub struct OutgoingEnvelope {
     /// A multi-recipient sealed message (a channel message): `bytes` is the one
     /// upload the relay fans out; `recipient` is the sender itself.
     pub multi: bool,
+    /// An alert: the relay delivers it ahead of other traffic and wakes the
+    /// recipient's phone. The only thing about the content the relay sees.
+    pub high_priority: bool,
 }
 
 impl Account {
@@ -77,89 +80,28 @@ impl Account {
         body: &Body,
         replaces: Option<&AccountId>,
     ) -> Result<OutgoingEnvelope> {
-        let me = self.id();
-        let device_id = self.device_id();
-        let tx = self.store.write()?;
-        let c = contact::get(&tx, to)?.ok_or(Error::UnknownContact(*to))?;
-        if c.pending_successor.is_some() || contact::replaced_by(&tx, to)?.is_some() {
-            return Err(Error::IdentityChangePending(*to));
-        }
-        let device = DeviceId::try_from(c.device_id)
-            .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
-        let addr = address(to, device);
         let sent_at_ms = now_ms();
-        let own_access_key = self.settings.access_key;
-        let plaintext = message::encode_content(body, sent_at_ms, replaces, &own_access_key)?;
-        // Sealed when we know the recipient's access key and hold a sender
-        // certificate that is still valid; identified otherwise (the first
-        // message to a new contact, before its access key has reached us).
-        let their_access_key = contact::access_key(&tx, to)?;
-        let certificate = self
-            .settings
-            .sender_certificate
-            .as_ref()
-            .filter(|(_, expires)| *expires > now_ms() + SEND_CERTIFICATE_MARGIN_MS)
-            .map(|(c, _)| c.clone());
-
+        let plaintext =
+            message::encode_content(body, sent_at_ms, replaces, &self.settings.access_key)?;
+        let sealer = Sealer::new(self);
+        let tx = self.store.write()?;
         let mut pending = Pending::default();
-        let stores = SignalStores::new(&tx, &self.cache, &mut pending);
-        let (post_quantum, usable) = stores
-            .with_session(&addr.to_string(), |record| {
-                (
-                    session::has_post_quantum_ratchet(record),
-                    session::usable_for_sending(record, SystemTime::now()),
-                )
-            })?
-            .ok_or(Error::NoSession(*to))?;
-        if !post_quantum {
-            return Err(Error::PostQuantumRequired(*to));
-        }
-        if !usable {
-            return Err(Error::NoSession(*to));
-        }
-        let ciphertext = futures::executor::block_on(message_encrypt(
+        let sent = sealer.seal(
+            &tx,
+            &self.cache,
+            &mut pending,
+            to,
             &plaintext,
-            &addr,
-            &mut stores.view(),
-            &mut stores.view(),
-            SystemTime::now(),
-            &mut rand::rng(),
-        ))?;
-        let (bytes, access_key, envelope_id) = match (their_access_key, certificate) {
-            (Some(key), Some(cert)) => {
-                let bytes = sealed::seal(stores.view(), &addr, &cert, &ciphertext)?;
-                // The receiver recognises a sealed message by its hash.
-                let id = sealed_dedup_id(&bytes);
-                (bytes, Some(key), id)
-            }
-            _ => {
-                let kind = match ciphertext.message_type() {
-                    CiphertextMessageType::PreKey => pb::envelope::Kind::PrekeyMessage,
-                    CiphertextMessageType::Whisper => pb::envelope::Kind::SignalMessage,
-                    _ => return Err(Error::Protocol("unexpected ciphertext type".into())),
-                };
-                let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
-                rand::rng().fill_bytes(&mut envelope_id);
-                let bytes = pb::Envelope {
-                    id: envelope_id.to_vec(),
-                    sender_account_id: me.as_bytes().to_vec(),
-                    sender_device_id: device_id,
-                    kind: kind as i32,
-                    ciphertext: ciphertext.serialize().to_vec(),
-                }
-                .encode_to_vec();
-                (bytes, None, envelope_id)
-            }
-        };
-        stores.commit_op()?;
-
+            sent_at_ms,
+            false,
+        )?;
         // A text goes into the conversation; a control message (a sender key)
         // only travels.
         if let Body::Text(text) = body {
             message::insert(
                 &tx,
                 &NewMessage {
-                    envelope_id: &envelope_id,
+                    envelope_id: &sent.envelope_id,
                     peer: to,
                     outgoing: true,
                     body: text,
@@ -169,31 +111,55 @@ impl Account {
                 },
             )?;
         }
-        tx.prepare_cached(
-            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            &envelope_id[..],
-            &to.as_bytes()[..],
-            c.device_id,
-            &bytes,
-            sent_at_ms,
-            access_key.is_some(),
-            access_key.as_ref().map(|k| &k[..])
-        ])?;
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
-        Ok(OutgoingEnvelope {
-            envelope_id,
-            recipient: *to,
-            recipient_device: c.device_id,
-            bytes,
-            sealed: access_key.is_some(),
-            access_key,
-            multi: false,
-        })
+        Ok(sent)
+    }
+
+    /// Sends one control content (an alert, an answer…) to each of `to` over
+    /// the 1:1 sessions, all committed in one transaction (one fsync) before
+    /// any leaves. Recipients that cannot be sent to now (no session, an
+    /// identity change pending) are returned apart; the others' envelopes are
+    /// in the outbox, marked high priority when `high_priority`.
+    pub(crate) fn send_to_many(
+        &mut self,
+        to: &[AccountId],
+        body: &Body,
+        high_priority: bool,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
+        let sent_at_ms = now_ms();
+        let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
+        let sealer = Sealer::new(self);
+        let tx = self.store.write()?;
+        let mut pending = Pending::default();
+        let mut sent = Vec::with_capacity(to.len());
+        let mut unreachable = Vec::new();
+        for r in to {
+            let sealed = sealer.seal(
+                &tx,
+                &self.cache,
+                &mut pending,
+                r,
+                &plaintext,
+                sent_at_ms,
+                high_priority,
+            );
+            match sealed {
+                Ok(e) => sent.push(e),
+                Err(
+                    Error::UnknownContact(_)
+                    | Error::NoSession(_)
+                    | Error::IdentityChangePending(_)
+                    | Error::PostQuantumRequired(_),
+                ) => unreachable.push(*r),
+                Err(e) => return Err(e),
+            }
+        }
+        pending.flush(&tx)?;
+        tx.commit()?;
+        self.cache.absorb(pending);
+        Ok((sent, unreachable))
     }
 
     /// Envelopes committed but not yet confirmed by the relay, oldest first.
@@ -201,7 +167,7 @@ impl Account {
     /// each once, whatever the number of copies.
     pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
         let mut stmt = self.store.conn().prepare(
-            "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi
+            "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi, priority
              FROM outbox ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -213,10 +179,12 @@ impl Account {
                 r.get::<_, bool>(4)?,
                 r.get::<_, Option<Vec<u8>>>(5)?,
                 r.get::<_, bool>(6)?,
+                r.get::<_, bool>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, recipient, recipient_device, bytes, sealed, access_key, multi) = row?;
+            let (id, recipient, recipient_device, bytes, sealed, access_key, multi, high_priority) =
+                row?;
             // For a multi-recipient row `recipient` holds the channel ID; the
             // envelope's recipient is then reported as ourselves.
             let recipient = if multi {
@@ -226,6 +194,7 @@ impl Account {
             };
             Ok(OutgoingEnvelope {
                 multi,
+                high_priority,
                 sealed,
                 access_key: access_key.and_then(|k| k.try_into().ok()),
                 envelope_id: id
@@ -272,5 +241,130 @@ impl Account {
             )
             .optional()?
             .is_some())
+    }
+}
+
+/// What sealing needs of the account, taken before its store is borrowed for
+/// the transaction: who we are and the sender certificate to use.
+struct Sealer {
+    me: AccountId,
+    device_id: u32,
+    certificate: Option<Vec<u8>>,
+}
+
+impl Sealer {
+    fn new(account: &Account) -> Self {
+        Sealer {
+            me: account.id(),
+            device_id: account.device_id(),
+            certificate: account
+                .settings
+                .sender_certificate
+                .as_ref()
+                .filter(|(_, expires)| *expires > now_ms() + SEND_CERTIFICATE_MARGIN_MS)
+                .map(|(c, _)| c.clone()),
+        }
+    }
+
+    /// Encrypts `plaintext` to `to` inside `tx` and adds it to the outbox:
+    /// sealed when we know the recipient's access key and hold a sender
+    /// certificate that is still valid, identified otherwise (the first message
+    /// to a new contact, before its access key has reached us). A failure
+    /// leaves nothing staged for this recipient.
+    #[allow(clippy::too_many_arguments)]
+    fn seal(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        cache: &SignalCache,
+        pending: &mut Pending,
+        to: &AccountId,
+        plaintext: &[u8],
+        sent_at_ms: i64,
+        high_priority: bool,
+    ) -> Result<OutgoingEnvelope> {
+        let (me, device_id) = (self.me, self.device_id);
+        let c = contact::get(tx, to)?.ok_or(Error::UnknownContact(*to))?;
+        if c.pending_successor.is_some() || contact::replaced_by(tx, to)?.is_some() {
+            return Err(Error::IdentityChangePending(*to));
+        }
+        let device = DeviceId::try_from(c.device_id)
+            .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
+        let addr = address(to, device);
+        let their_access_key = contact::access_key(tx, to)?;
+        let certificate = self.certificate.clone();
+        let stores = SignalStores::new(tx, cache, pending);
+        let (post_quantum, usable) = stores
+            .with_session(&addr.to_string(), |record| {
+                (
+                    session::has_post_quantum_ratchet(record),
+                    session::usable_for_sending(record, SystemTime::now()),
+                )
+            })?
+            .ok_or(Error::NoSession(*to))?;
+        if !post_quantum {
+            return Err(Error::PostQuantumRequired(*to));
+        }
+        if !usable {
+            return Err(Error::NoSession(*to));
+        }
+        let ciphertext = futures::executor::block_on(message_encrypt(
+            plaintext,
+            &addr,
+            &mut stores.view(),
+            &mut stores.view(),
+            SystemTime::now(),
+            &mut rand::rng(),
+        ))?;
+        let (bytes, access_key, envelope_id) = match (their_access_key, certificate) {
+            (Some(key), Some(cert)) => {
+                let bytes = sealed::seal(stores.view(), &addr, &cert, &ciphertext)?;
+                // The receiver recognises a sealed message by its hash.
+                let id = sealed_dedup_id(&bytes);
+                (bytes, Some(key), id)
+            }
+            _ => {
+                let kind = match ciphertext.message_type() {
+                    CiphertextMessageType::PreKey => pb::envelope::Kind::PrekeyMessage,
+                    CiphertextMessageType::Whisper => pb::envelope::Kind::SignalMessage,
+                    _ => return Err(Error::Protocol("unexpected ciphertext type".into())),
+                };
+                let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
+                rand::rng().fill_bytes(&mut envelope_id);
+                let bytes = pb::Envelope {
+                    id: envelope_id.to_vec(),
+                    sender_account_id: me.as_bytes().to_vec(),
+                    sender_device_id: device_id,
+                    kind: kind as i32,
+                    ciphertext: ciphertext.serialize().to_vec(),
+                }
+                .encode_to_vec();
+                (bytes, None, envelope_id)
+            }
+        };
+        stores.commit_op()?;
+        tx.prepare_cached(
+            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key, priority)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            &envelope_id[..],
+            &to.as_bytes()[..],
+            c.device_id,
+            &bytes,
+            sent_at_ms,
+            access_key.is_some(),
+            access_key.as_ref().map(|k| &k[..]),
+            i64::from(high_priority)
+        ])?;
+        Ok(OutgoingEnvelope {
+            envelope_id,
+            recipient: *to,
+            recipient_device: c.device_id,
+            bytes,
+            sealed: access_key.is_some(),
+            access_key,
+            multi: false,
+            high_priority,
+        })
     }
 }

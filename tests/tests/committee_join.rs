@@ -8,7 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rankfile_core::committee::{ChannelKind, CommitteeId, CommitteeMeta, InviteToken, RejectReason};
+use rankfile_core::committee::{
+    ChannelKind, CommitteeId, CommitteeMeta, InviteToken, RejectReason,
+};
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
 use rankfile_core::{Account, AccountId, DatabaseKey, Event};
 use rankfile_tests::{eventually, outbox_drained, relay};
@@ -32,7 +34,10 @@ async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> P
         .expect("account");
     let p = start(account, relay);
     eventually(20, "connected", || async {
-        matches!(p.client.connection_state(), ConnectionState::Connected { .. })
+        matches!(
+            p.client.connection_state(),
+            ConnectionState::Connected { .. }
+        )
     })
     .await;
     p
@@ -148,7 +153,9 @@ async fn a_committee_forms_from_an_invite_link_and_every_member_reads_every_post
     assert_eq!(invite.uses, 3);
 
     // Everyone posts; the members opened the sessions they lacked themselves.
-    let everyone: Vec<&Phone> = std::iter::once(&organizer).chain(newcomers.iter()).collect();
+    let everyone: Vec<&Phone> = std::iter::once(&organizer)
+        .chain(newcomers.iter())
+        .collect();
     for (i, p) in everyone.iter().enumerate() {
         let text = format!("post {i}");
         let mut tries = 0;
@@ -204,7 +211,11 @@ async fn an_offline_organizer_admits_when_it_is_back() {
     newcomer.client.join(&link).await.expect("join");
     outbox_drained(&newcomer.client, 20, "request sent").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(members(&newcomer, committee).await, 0, "nobody admitted yet");
+    assert_eq!(
+        members(&newcomer, committee).await,
+        0,
+        "nobody admitted yet"
+    );
 
     let organizer = start(account, &relay);
     eventually(20, "admitted once the organizer is back", || async {
@@ -276,7 +287,11 @@ async fn used_up_revoked_expired_and_forged_invites_admit_nobody() {
     assert!(fourth.client.join(&expiring.to_link()).await.is_err());
     let mut stretched: InviteToken = expiring.clone();
     stretched.expires_at_ms = in_an_hour();
-    fourth.client.join(&stretched.to_link()).await.expect("join");
+    fourth
+        .client
+        .join(&stretched.to_link())
+        .await
+        .expect("join");
     assert!(matches!(
         refusal(&mut organizer.events, fourth.id).await,
         RejectReason::InviteExpired(_)

@@ -422,6 +422,7 @@ impl Account {
             sealed: true,
             access_key: Some(access_key),
             multi: true,
+            high_priority: false,
         })
     }
 }

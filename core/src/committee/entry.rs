@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::types::{
     ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, EntryHash, InviteId,
-    Role, ENTRY_HASH_LEN, MAX_DISAPPEARING_SECS,
+    LinkPolicy, Role, ENTRY_HASH_LEN, MAX_DISAPPEARING_SECS,
 };
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ pub const MAX_ENTRY_LEN: usize = 8 * 1024;
 pub const MAX_PARENTS: usize = 64;
 /// Largest `max_uses` on an invite: a whole workplace, not the world.
 pub const MAX_INVITE_USES: u32 = 10_000;
+/// Most delegates one committee names to a link.
+pub const MAX_LINK_DELEGATES: usize = 16;
 
 /// One change to a committee.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -70,6 +72,16 @@ pub enum Op {
     /// A channel's disappearing-message timer (seconds, 0 off), replacing the
     /// committee's default for that channel.
     SetChannelTimer { channel_id: ChannelId, secs: u32 },
+    /// In a council's log: a committee (or council) linked in, the members of
+    /// this council who are its delegates, and how alerts from this council
+    /// enter it. Replaces an earlier link of the same committee.
+    Link {
+        committee_id: CommitteeId,
+        delegates: Vec<AccountId>,
+        policy: LinkPolicy,
+    },
+    /// A link ended.
+    Unlink { committee_id: CommitteeId },
 }
 
 impl Op {
@@ -79,7 +91,11 @@ impl Op {
     pub(crate) fn restricts(&self) -> bool {
         matches!(
             self,
-            Op::Remove { .. } | Op::ChangeRole { .. } | Op::Leave | Op::RevokeInvite { .. }
+            Op::Remove { .. }
+                | Op::ChangeRole { .. }
+                | Op::Leave
+                | Op::RevokeInvite { .. }
+                | Op::Unlink { .. }
         )
     }
 }
@@ -266,6 +282,18 @@ impl Entry {
                     disappearing_timer_secs: *secs,
                 })
             }
+            Op::Link {
+                committee_id,
+                delegates,
+                policy,
+            } => W::Link(pb::CommitteeLink {
+                committee_id: committee_id.0.to_vec(),
+                delegates: delegates.iter().map(|d| d.as_bytes().to_vec()).collect(),
+                policy: policy.to_wire(),
+            }),
+            Op::Unlink { committee_id } => W::Unlink(pb::CommitteeUnlink {
+                committee_id: committee_id.0.to_vec(),
+            }),
         };
         pb::CommitteeLogEntry {
             committee_id: self.committee_id.0.to_vec(),
@@ -373,6 +401,30 @@ impl Entry {
                         secs: t.disappearing_timer_secs,
                     }
                 }
+                Some(W::Link(l)) => {
+                    if l.delegates.is_empty() || l.delegates.len() > MAX_LINK_DELEGATES {
+                        return Err(Error::InvalidCommitteeEntry("link delegates out of range"));
+                    }
+                    let mut delegates = l
+                        .delegates
+                        .iter()
+                        .map(|d| account(d))
+                        .collect::<Result<Vec<_>>>()?;
+                    let named = delegates.len();
+                    delegates.sort();
+                    delegates.dedup();
+                    if delegates.len() != named {
+                        return Err(Error::InvalidCommitteeEntry("a delegate named twice"));
+                    }
+                    Op::Link {
+                        committee_id: CommitteeId::from_bytes(&l.committee_id)?,
+                        delegates,
+                        policy: LinkPolicy::from_wire(l.policy)?,
+                    }
+                }
+                Some(W::Unlink(u)) => Op::Unlink {
+                    committee_id: CommitteeId::from_bytes(&u.committee_id)?,
+                },
             };
         // Only the genesis is a root, and the genesis is only a root.
         match (&op, parents.is_empty()) {

@@ -20,9 +20,9 @@ use super::log::CommitteeLog;
 use super::state::RejectReason;
 use super::types::{CommitteeId, InviteId, Role, COMMITTEE_ID_LEN, INVITE_ID_LEN};
 use crate::account_id::{AccountId, ACCOUNT_ID_LEN};
-use crate::settings::ACCESS_KEY_LEN;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
+use crate::settings::ACCESS_KEY_LEN;
 
 /// The link form's prefix; the QR payload is the same text.
 pub const INVITE_LINK_PREFIX: &str = "rankfile://join/";
@@ -32,13 +32,8 @@ pub const INVITE_SECRET_LEN: usize = 16;
 const TOKEN_VERSION: u8 = 1;
 /// Version, committee ID, invite ID, secret, expiry, the organizer's account
 /// ID and access key.
-const TOKEN_LEN: usize = 1
-    + COMMITTEE_ID_LEN
-    + INVITE_ID_LEN
-    + INVITE_SECRET_LEN
-    + 8
-    + ACCOUNT_ID_LEN
-    + ACCESS_KEY_LEN;
+const TOKEN_LEN: usize =
+    1 + COMMITTEE_ID_LEN + INVITE_ID_LEN + INVITE_SECRET_LEN + 8 + ACCOUNT_ID_LEN + ACCESS_KEY_LEN;
 /// Longest text [`InviteToken::parse`] looks at (a token is 152 characters).
 const MAX_TOKEN_TEXT: usize = 256;
 /// Domain separation for the secret's hash in the log.

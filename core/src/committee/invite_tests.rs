@@ -49,7 +49,9 @@ fn a_token_round_trips_as_link_and_qr_payload() {
 #[test]
 fn token_parse_errors_are_typed() {
     let (mut log, _, founder) = founded();
-    let (_, token) = log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW, 1).expect("invites");
+    let (_, token) = log
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW, 1)
+        .expect("invites");
     let link = token.to_link();
     let body = &link[INVITE_LINK_PREFIX.len()..];
     let cases: Vec<(String, InviteTokenError)> = vec![
@@ -212,19 +214,33 @@ fn a_member_cannot_make_invites_and_limits_hold() {
     log.propose(&founder.key, tests::add(&m, Role::Delegate))
         .expect("adds");
     assert_eq!(
-        refused(log.create_invite(&m.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1).map(|(e, _)| e)),
+        refused(
+            log.create_invite(&m.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1)
+                .map(|(e, _)| e)
+        ),
         RejectReason::NotAnOrganizer(m.id)
     );
-    assert!(log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 0).is_err());
     assert!(log
-        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, MAX_INVITE_USES + 1)
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 0)
+        .is_err());
+    assert!(log
+        .create_invite(
+            &founder.key,
+            [5; ACCESS_KEY_LEN],
+            NOW + HOUR,
+            MAX_INVITE_USES + 1
+        )
         .is_err());
     let far = u64::MAX;
     for _ in 0..MAX_OPEN_INVITES {
-        log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1).expect("invites");
+        log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1)
+            .expect("invites");
     }
     assert_eq!(
-        refused(log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1).map(|(e, _)| e)),
+        refused(
+            log.create_invite(&founder.key, [5; ACCESS_KEY_LEN], far, 1)
+                .map(|(e, _)| e)
+        ),
         RejectReason::TooManyInvites {
             max: MAX_OPEN_INVITES
         }

@@ -107,16 +107,19 @@ mod invite_tests;
 #[cfg(test)]
 mod tests;
 
-pub use entry::{Entry, Op, SignedEntry, MAX_ENTRY_LEN, MAX_INVITE_USES, MAX_PARENTS};
+pub use entry::{
+    Entry, Op, SignedEntry, MAX_ENTRY_LEN, MAX_INVITE_USES, MAX_LINK_DELEGATES, MAX_PARENTS,
+};
 pub use invite::{
     InviteSecret, InviteToken, InviteTokenError, JoinRequest, INVITE_LINK_PREFIX, INVITE_SECRET_LEN,
 };
 pub use log::{CommitteeLog, InsertOutcome, Rejection, MAX_PENDING};
 pub use state::{
-    CommitteeState, Invite, Member, RejectReason, MAX_CHANNELS, MAX_MEMBERS, MAX_OPEN_INVITES,
+    CommitteeState, Invite, Link, Member, RejectReason, MAX_CHANNELS, MAX_LINKS, MAX_MEMBERS,
+    MAX_OPEN_INVITES,
 };
 pub use types::{
     AnnouncementPosters, ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings,
-    EntryHash, InviteId, Role, CHANNEL_ID_LEN, COMMITTEE_ID_LEN, ENTRY_HASH_LEN, INVITE_ID_LEN,
-    MAX_DISAPPEARING_SECS, MAX_META_LEN,
+    EntryHash, InviteId, LinkPolicy, Role, CHANNEL_ID_LEN, COMMITTEE_ID_LEN, ENTRY_HASH_LEN,
+    INVITE_ID_LEN, MAX_DISAPPEARING_SECS, MAX_META_LEN,
 };

@@ -1,13 +1,14 @@
 //! A committee's state at one point of the fold, and the rules every entry is
 //! checked against: who may make it, and whether the change makes sense then.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use libsignal_protocol::IdentityKey;
 
 use super::entry::{Entry, Op};
 use super::types::{
-    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, InviteId, Role,
+    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeSettings, InviteId, LinkPolicy,
+    Role,
 };
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -20,6 +21,8 @@ pub const MAX_MEMBERS: usize = 5_000;
 pub const MAX_OPEN_INVITES: usize = 64;
 /// Most channels a committee has: each costs every member a sender key.
 pub const MAX_CHANNELS: usize = 256;
+/// Most committees linked into one council.
+pub const MAX_LINKS: usize = 256;
 
 /// One member of a committee.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -125,6 +128,15 @@ pub enum RejectReason {
     /// A genesis where the log already has one, or a change proposed as a genesis.
     #[error("a committee has exactly one genesis")]
     NotTheGenesis,
+    /// A council linking itself.
+    #[error("a committee cannot link to itself")]
+    LinkToItself,
+    /// Too many committees linked into one council.
+    #[error("the council already has {max} links")]
+    TooManyLinks { max: usize },
+    /// An Unlink of a committee that is not linked.
+    #[error("committee {0} is not linked here")]
+    NoSuchLink(CommitteeId),
 }
 
 /// A committee as of some point of its log.
@@ -145,8 +157,20 @@ pub struct CommitteeState {
     /// Channels whose disappearing timer an organizer set (seconds, 0 off);
     /// the others follow the settings' timer. See [`CommitteeState::channel_timer`].
     pub channel_timers: BTreeMap<ChannelId, u32>,
+    /// In a council: the committees (or councils) linked into it, by ID.
+    pub links: BTreeMap<CommitteeId, Link>,
     /// Entries applied so far, the genesis included.
     pub version: u64,
+}
+
+/// A committee linked into a council, as the council's log records it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Link {
+    /// Members of the council who are the committee's delegates; a removed or
+    /// departed member stops being one.
+    pub delegates: BTreeSet<AccountId>,
+    /// How alerts from the council enter the committee.
+    pub policy: LinkPolicy,
 }
 
 impl CommitteeState {
@@ -173,6 +197,7 @@ impl CommitteeState {
             settings: CommitteeSettings::default(),
             channels: BTreeMap::new(),
             channel_timers: BTreeMap::new(),
+            links: BTreeMap::new(),
             version: 1,
         })
     }
@@ -224,9 +249,11 @@ impl CommitteeState {
             }
             Op::Remove { account } => {
                 self.members.remove(account);
+                self.drop_delegate(account);
             }
             Op::Leave => {
                 self.members.remove(&author);
+                self.drop_delegate(&author);
             }
             Op::ChangeRole { account, role } => {
                 if let Some(m) = self.members.get_mut(account) {
@@ -263,6 +290,22 @@ impl CommitteeState {
             }
             Op::SetChannelTimer { channel_id, secs } => {
                 self.channel_timers.insert(*channel_id, *secs);
+            }
+            Op::Link {
+                committee_id,
+                delegates,
+                policy,
+            } => {
+                self.links.insert(
+                    *committee_id,
+                    Link {
+                        delegates: delegates.iter().copied().collect(),
+                        policy: *policy,
+                    },
+                );
+            }
+            Op::Unlink { committee_id } => {
+                self.links.remove(committee_id);
             }
         }
         self.version += 1;
@@ -362,6 +405,42 @@ impl CommitteeState {
                     Ok(())
                 }
             }
+            Op::Link {
+                committee_id,
+                delegates,
+                policy,
+            } => {
+                if *committee_id == self.id {
+                    return Err(RejectReason::LinkToItself);
+                }
+                if let Some(d) = delegates.iter().find(|d| !self.members.contains_key(d)) {
+                    return Err(RejectReason::NoSuchMember(*d));
+                }
+                let same = self.links.get(committee_id).is_some_and(|l| {
+                    l.policy == *policy && l.delegates.iter().eq(delegates.iter())
+                });
+                if same {
+                    Err(RejectReason::NoChange)
+                } else if !self.links.contains_key(committee_id) && self.links.len() >= MAX_LINKS {
+                    Err(RejectReason::TooManyLinks { max: MAX_LINKS })
+                } else {
+                    Ok(())
+                }
+            }
+            Op::Unlink { committee_id } => {
+                if self.links.contains_key(committee_id) {
+                    Ok(())
+                } else {
+                    Err(RejectReason::NoSuchLink(*committee_id))
+                }
+            }
+        }
+    }
+
+    /// A member who is gone stops being a delegate of any link.
+    fn drop_delegate(&mut self, account: &AccountId) {
+        for link in self.links.values_mut() {
+            link.delegates.remove(account);
         }
     }
 

@@ -265,3 +265,29 @@ impl CommitteeMeta {
         Ok(())
     }
 }
+
+/// How alerts coming from a council enter a committee linked into it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum LinkPolicy {
+    /// Forwarded to every member at once.
+    Forward,
+    /// Held until an organizer of the committee approves it.
+    Hold,
+}
+
+impl LinkPolicy {
+    pub(crate) fn to_wire(self) -> i32 {
+        match self {
+            LinkPolicy::Forward => pb::LinkPolicy::Forward as i32,
+            LinkPolicy::Hold => pb::LinkPolicy::Hold as i32,
+        }
+    }
+
+    pub(crate) fn from_wire(value: i32) -> Result<Self> {
+        match pb::LinkPolicy::try_from(value) {
+            Ok(pb::LinkPolicy::Forward) => Ok(LinkPolicy::Forward),
+            Ok(pb::LinkPolicy::Hold) => Ok(LinkPolicy::Hold),
+            _ => Err(Error::InvalidCommitteeEntry("unknown link policy")),
+        }
+    }
+}

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_committees.sql"),
     include_str!("migrations/0005_joins.sql"),
     include_str!("migrations/0006_channel_messages.sql"),
+    include_str!("migrations/0007_alerts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -349,6 +349,7 @@ async fn connected(
     // Work a committee change left undone when we were last online: join
     // requests to decide, members to open sessions with.
     account.call(|a| a.admit_waiting()).await??;
+    account.call(|a| a.forward_alerts()).await??;
     greet_members(account, &link, false).await?;
     flush_outbox(account, &link, &events.stream).await?;
 
@@ -482,11 +483,16 @@ async fn flush_outbox(
     let outbox = account.call(|a| a.outbox()).await??;
     for window in outbox.chunks(SEND_WINDOW) {
         let sends = window.iter().map(|e| async move {
+            let priority = if e.high_priority {
+                pb::Priority::High
+            } else {
+                pb::Priority::Normal
+            } as i32;
             let body = if e.multi {
                 pb::client_frame::Body::SendMultiSealed(pb::SendMultiSealed {
                     payload: e.bytes.clone(),
                     access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
-                    priority: pb::Priority::Normal as i32,
+                    priority,
                 })
             } else if e.sealed {
                 pb::client_frame::Body::SendSealed(pb::SendSealed {
@@ -494,14 +500,14 @@ async fn flush_outbox(
                     recipient_device_id: e.recipient_device,
                     access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
                     envelope: e.bytes.clone(),
-                    priority: pb::Priority::Normal as i32,
+                    priority,
                 })
             } else {
                 pb::client_frame::Body::Send(pb::SendMessage {
                     recipient_account_id: e.recipient.as_bytes().to_vec(),
                     recipient_device_id: e.recipient_device,
                     envelope: e.bytes.clone(),
-                    priority: pb::Priority::Normal as i32,
+                    priority,
                 })
             };
             (e, link.request(body).await)

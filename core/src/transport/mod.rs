@@ -9,6 +9,7 @@
 //! stream ([`ClientEvent`]).
 
 mod actor;
+mod alert;
 mod attachment;
 mod backoff;
 mod channel;

@@ -1,0 +1,109 @@
+//! Alerts and answers inside the receive transaction: checked before anything
+//! of the envelope is written, written with it. The cascade onwards is sent
+//! after the commit ([`crate::Account::forward_alerts`]).
+
+use rusqlite::Connection;
+
+use super::store;
+use super::types::{AlertAnswer, AlertId, AlertMessage, AlertScope};
+use crate::account_id::AccountId;
+use crate::committee::Role;
+use crate::committee_store::BatchLogs;
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+/// Checks an alert delivery: we and the sender are members of the committee
+/// it came through, and the sender may alert there (an organizer or delegate).
+pub(crate) fn check(
+    conn: &Connection,
+    logs: &mut BatchLogs<'_>,
+    me: &AccountId,
+    sender: &AccountId,
+    alert: &AlertMessage,
+) -> Result<()> {
+    let log = logs
+        .get(conn, &alert.via)?
+        .ok_or(Error::UnknownCommittee(alert.via))?;
+    let state = log.state();
+    if state.role(me).is_none() {
+        return Err(Error::NotACommitteeMember(alert.via));
+    }
+    match state.role(sender) {
+        Some(role) if role >= Role::Delegate => Ok(()),
+        _ => Err(Error::AlertSenderRefused(*sender)),
+    }
+}
+
+/// Writes a checked alert delivery: a new alert is stored (and held, or
+/// queued for the cascade); a known one only raises a reminder when it is one
+/// and we have not answered.
+pub(crate) fn apply(
+    conn: &Connection,
+    sender: &AccountId,
+    alert: &AlertMessage,
+    now_ms: i64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let new = store::insert(conn, alert, Some(sender), now_ms)?;
+    // A held delivery waits for us (an organizer of `via`) even when the
+    // alert reached us another way first: the committee still lacks it.
+    if alert.held && store::hold(conn, &alert.alert_id, &alert.via, now_ms)? {
+        events.push(Event::AlertHeld {
+            alert_id: alert.alert_id,
+            committee_id: alert.via,
+        });
+    }
+    if !new {
+        let known = store::get(conn, &alert.alert_id)?;
+        if alert.renotify && known.is_some_and(|a| a.my_answer.is_none()) {
+            events.push(Event::AlertRenotified {
+                alert_id: alert.alert_id,
+            });
+        }
+        return Ok(());
+    }
+    events.push(Event::AlertReceived {
+        alert_id: alert.alert_id,
+        via: alert.via,
+    });
+    // Only an alert that came in whole goes on; a held one goes on from the
+    // organizer who approves it.
+    if alert.held || alert.draft.scope != AlertScope::Network {
+        store::mark_forwarded(conn, &alert.alert_id)?;
+    }
+    Ok(())
+}
+
+/// Checks an answer comes from someone this device delivered the alert to.
+pub(crate) fn check_answer(
+    conn: &Connection,
+    sender: &AccountId,
+    alert_id: &AlertId,
+) -> Result<()> {
+    if store::is_recipient(conn, alert_id, sender)? {
+        Ok(())
+    } else {
+        Err(Error::InvalidContent(
+            "an answer to an alert we did not send them",
+        ))
+    }
+}
+
+/// Takes in a checked answer.
+pub(crate) fn answer(
+    conn: &Connection,
+    sender: &AccountId,
+    alert_id: &AlertId,
+    answer: AlertAnswer,
+    answered_at_ms: u64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    if store::record_answer(conn, alert_id, sender, answer, answered_at_ms)? {
+        events.push(Event::AlertAnswered {
+            alert_id: *alert_id,
+            from: *sender,
+            answer,
+        });
+    }
+    Ok(())
+}

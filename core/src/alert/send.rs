@@ -1,0 +1,293 @@
+//! Raising, forwarding, answering and re-notifying alerts on an [`Account`].
+//!
+//! A delivery into a committee (or council) is one content per member over the
+//! 1:1 sessions, all committed in one transaction and marked high priority.
+//! The cascade from a device: starting at the committee an alert came through,
+//! for every link of a council this device holds where it is a delegate, the
+//! alert goes on into the other side — up into the council, or down into the
+//! committee (or, on a hold-for-approval link, only to that committee's
+//! organizers, held). Every phone keeps each alert once, so the paths that
+//! reach it twice cost a duplicate envelope, never a second alert.
+
+use std::collections::BTreeSet;
+
+use super::store::{self, Alert, AlertStatus};
+use super::types::{AlertAnswer, AlertDraft, AlertId, AlertMessage, AlertScope};
+use crate::account::Account;
+use crate::account_id::AccountId;
+use crate::clock::now_ms;
+use crate::committee::{CommitteeId, LinkPolicy, Role};
+use crate::error::{Error, Result};
+use crate::message::Body;
+use crate::send::OutgoingEnvelope;
+
+/// What raising or forwarding an alert sent.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct AlertSent {
+    /// The envelopes, already in the outbox.
+    pub sent: Vec<OutgoingEnvelope>,
+    /// Members it could not go to yet (no session).
+    pub unreachable: Vec<AccountId>,
+}
+
+impl AlertSent {
+    fn absorb(&mut self, (sent, unreachable): (Vec<OutgoingEnvelope>, Vec<AccountId>)) {
+        self.sent.extend(sent);
+        self.unreachable.extend(unreachable);
+    }
+}
+
+impl Account {
+    /// Raises an alert in a committee or council where this account is an
+    /// organizer or delegate: to every other member at once, and with
+    /// [`AlertScope::Network`] on along the links this device is a delegate of.
+    pub fn send_alert(
+        &mut self,
+        target: &CommitteeId,
+        draft: AlertDraft,
+    ) -> Result<(AlertId, AlertSent)> {
+        draft.check()?;
+        let me = self.id();
+        let role = self
+            .logs
+            .get(self.store.conn(), target)?
+            .state()
+            .role(&me)
+            .ok_or(Error::NotACommitteeMember(*target))?;
+        if role < Role::Delegate {
+            return Err(Error::MayNotAlert(*target));
+        }
+        let message = AlertMessage {
+            alert_id: AlertId::random(),
+            via: *target,
+            draft,
+            held: false,
+            renotify: false,
+        };
+        store::insert(self.store.conn(), &message, None, now_ms())?;
+        let mut sent = AlertSent::default();
+        sent.absorb(self.deliver_into(&message, target, false)?);
+        if message.draft.scope == AlertScope::Network {
+            let more = self.cascade(&message.alert_id)?;
+            sent.sent.extend(more.sent);
+            sent.unreachable.extend(more.unreachable);
+        } else {
+            store::mark_forwarded(self.store.conn(), &message.alert_id)?;
+        }
+        Ok((message.alert_id, sent))
+    }
+
+    /// Sends one delivery of `alert` into `committee`: to every member but
+    /// us, or to its organizers only when `held`.
+    fn deliver_into(
+        &mut self,
+        alert: &AlertMessage,
+        committee: &CommitteeId,
+        held: bool,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
+        let me = self.id();
+        let state = self.logs.get(self.store.conn(), committee)?.state().clone();
+        let to: Vec<AccountId> = state
+            .members
+            .iter()
+            .filter(|(id, m)| **id != me && (!held || m.role == Role::Organizer))
+            .map(|(id, _)| *id)
+            .collect();
+        if to.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let message = AlertMessage {
+            via: *committee,
+            held,
+            renotify: false,
+            ..alert.clone()
+        };
+        let (sent, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
+        let delivered: Vec<AccountId> = sent.iter().map(|e| e.recipient).collect();
+        store::add_recipients(self.store.conn(), &alert.alert_id, &delivered)?;
+        Ok((sent, unreachable))
+    }
+
+    /// Sends a network alert on from this device along every link it is a
+    /// delegate of, starting where the alert came in; then marks it forwarded.
+    pub(crate) fn cascade(&mut self, alert_id: &AlertId) -> Result<AlertSent> {
+        let me = self.id();
+        let alert =
+            store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
+        let message = AlertMessage {
+            alert_id: *alert_id,
+            via: alert.via,
+            draft: alert.draft(),
+            held: false,
+            renotify: false,
+        };
+        // Every link this device is a delegate of: (council, committee, policy).
+        let mut edges = Vec::new();
+        for council in self.committees()? {
+            let state = self.logs.get(self.store.conn(), &council)?.state().clone();
+            if state.role(&me).is_none() {
+                continue;
+            }
+            for (committee, link) in &state.links {
+                if link.delegates.contains(&me) {
+                    edges.push((council, *committee, link.policy));
+                }
+            }
+        }
+        let mut reached = BTreeSet::from([alert.via]);
+        let mut queue = vec![alert.via];
+        let mut sent = AlertSent::default();
+        while let Some(node) = queue.pop() {
+            for (council, committee, policy) in &edges {
+                // Up: from the committee into its council.
+                if node == *committee && reached.insert(*council) {
+                    sent.absorb(self.deliver_into(&message, council, false)?);
+                    queue.push(*council);
+                }
+                // Down: from the council into the committee, if we are in it.
+                if node == *council && !reached.contains(committee) {
+                    let Ok(log) = self.logs.get(self.store.conn(), committee) else {
+                        continue;
+                    };
+                    let Some(role) = log.state().role(&me) else {
+                        continue;
+                    };
+                    reached.insert(*committee);
+                    if *policy == LinkPolicy::Hold && role != Role::Organizer {
+                        sent.absorb(self.deliver_into(&message, committee, true)?);
+                    } else if *policy == LinkPolicy::Hold {
+                        // We are the organizer whose approval it waits for.
+                        if store::hold(self.store.conn(), alert_id, committee, now_ms())? {
+                            self.events.push(crate::event::Event::AlertHeld {
+                                alert_id: *alert_id,
+                                committee_id: *committee,
+                            });
+                        }
+                    } else {
+                        sent.absorb(self.deliver_into(&message, committee, false)?);
+                        queue.push(*committee);
+                    }
+                }
+            }
+        }
+        store::mark_forwarded(self.store.conn(), alert_id)?;
+        Ok(sent)
+    }
+
+    /// Sends the cascades this device owes (alerts taken in before it
+    /// stopped, not yet forwarded). Called after receive batches and on connect.
+    pub fn forward_alerts(&mut self) -> Result<AlertSent> {
+        let mut sent = AlertSent::default();
+        for id in store::unforwarded(self.store.conn())? {
+            let more = self.cascade(&id)?;
+            sent.sent.extend(more.sent);
+            sent.unreachable.extend(more.unreachable);
+        }
+        Ok(sent)
+    }
+
+    /// An organizer lets a held alert into its committee: to every member, and
+    /// on along this device's links when it is a network alert.
+    pub fn approve_alert(
+        &mut self,
+        alert_id: &AlertId,
+        committee: &CommitteeId,
+    ) -> Result<AlertSent> {
+        let me = self.id();
+        let role = self
+            .logs
+            .get(self.store.conn(), committee)?
+            .state()
+            .role(&me);
+        if role != Some(Role::Organizer) {
+            return Err(Error::MayNotAlert(*committee));
+        }
+        let alert =
+            store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
+        if !store::release(self.store.conn(), alert_id, committee)? {
+            return Err(Error::UnknownAlert(*alert_id));
+        }
+        let message = AlertMessage {
+            alert_id: *alert_id,
+            via: *committee,
+            draft: alert.draft(),
+            held: false,
+            renotify: false,
+        };
+        let mut sent = AlertSent::default();
+        sent.absorb(self.deliver_into(&message, committee, false)?);
+        Ok(sent)
+    }
+
+    /// Answers an alert: recorded here and sent to the member who delivered it.
+    pub fn answer_alert(
+        &mut self,
+        alert_id: &AlertId,
+        answer: AlertAnswer,
+    ) -> Result<Option<OutgoingEnvelope>> {
+        let alert =
+            store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
+        let now = now_ms();
+        if alert.is_expired(now) {
+            return Err(Error::AlertExpired(*alert_id));
+        }
+        if !alert.answers_wanted {
+            return Err(Error::InvalidContent("this alert asks for no answers"));
+        }
+        store::set_my_answer(self.store.conn(), alert_id, answer, now)?;
+        let Some(to) = alert.from else {
+            return Ok(None);
+        };
+        let body = Body::AlertAnswer {
+            alert_id: *alert_id,
+            answer,
+            answered_at_ms: u64::try_from(now).unwrap_or(0),
+        };
+        self.send_body(&to, &body).map(Some)
+    }
+
+    /// Sends the alert again, high priority, to those it went to from this
+    /// device who have not answered; refused once it has expired.
+    pub fn renotify_alert(&mut self, alert_id: &AlertId) -> Result<AlertSent> {
+        let alert =
+            store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
+        if alert.is_expired(now_ms()) {
+            return Err(Error::AlertExpired(*alert_id));
+        }
+        let waiting = store::status(self.store.conn(), alert_id)?.waiting;
+        let mut sent = AlertSent::default();
+        if waiting.is_empty() {
+            return Ok(sent);
+        }
+        let message = AlertMessage {
+            alert_id: *alert_id,
+            via: alert.via,
+            draft: alert.draft(),
+            held: false,
+            renotify: true,
+        };
+        sent.absorb(self.send_to_many(&waiting, &Body::Alert(message), true)?);
+        Ok(sent)
+    }
+
+    /// Every alert on this device, newest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>> {
+        store::list(self.store.conn())
+    }
+
+    /// One alert.
+    pub fn alert(&self, alert_id: &AlertId) -> Result<Alert> {
+        store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))
+    }
+
+    /// The answers to an alert this device raised or forwarded.
+    pub fn alert_status(&self, alert_id: &AlertId) -> Result<AlertStatus> {
+        store::status(self.store.conn(), alert_id)
+    }
+
+    /// Alerts held here for this organizer's approval, with their committee.
+    pub fn held_alerts(&self) -> Result<Vec<(AlertId, CommitteeId)>> {
+        store::holds(self.store.conn())
+    }
+}

@@ -1,0 +1,348 @@
+//! Alerts in the encrypted store: each alert once, whom this device delivered
+//! it to and their latest answers, and alerts held for approval.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::types::{AlertAnswer, AlertDraft, AlertId, AlertKind, AlertMessage, AlertScope};
+use crate::account_id::AccountId;
+use crate::committee::CommitteeId;
+use crate::error::{Error, Result};
+
+/// An alert as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Alert {
+    pub alert_id: AlertId,
+    /// The committee or council it came through (or was raised in).
+    pub via: CommitteeId,
+    /// Who delivered it first; `None` when raised on this device.
+    pub from: Option<AccountId>,
+    pub kind: AlertKind,
+    pub scope: AlertScope,
+    pub title: String,
+    pub text: String,
+    pub place: String,
+    pub starts_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub answers_wanted: bool,
+    pub received_at_ms: i64,
+    /// This device's own answer, once given.
+    pub my_answer: Option<AlertAnswer>,
+}
+
+impl Alert {
+    /// Whether it has expired at `now_ms` (and stopped asking for answers).
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        u64::try_from(now_ms).unwrap_or(0) >= self.expires_at_ms
+    }
+
+    pub(crate) fn draft(&self) -> AlertDraft {
+        AlertDraft {
+            kind: self.kind,
+            scope: self.scope,
+            title: self.title.clone(),
+            text: self.text.clone(),
+            place: self.place.clone(),
+            starts_at_ms: self.starts_at_ms,
+            expires_at_ms: self.expires_at_ms,
+            answers_wanted: self.answers_wanted,
+        }
+    }
+}
+
+/// Who answered an alert this device delivered, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AlertStatus {
+    pub alert_id: AlertId,
+    /// How many recipients gave each answer (their latest).
+    pub counts: BTreeMap<AlertAnswer, usize>,
+    /// Recipients who have not answered yet.
+    pub waiting: Vec<AccountId>,
+    /// Everyone this device delivered it to.
+    pub recipients: usize,
+}
+
+const COLUMNS: &str = "alert_id, via, sender, kind, scope, title, body, place, starts_at, \
+                       expires_at, answers_wanted, received_at, my_answer";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
+    Ok(Raw {
+        alert_id: r.get(0)?,
+        via: r.get(1)?,
+        sender: r.get(2)?,
+        kind: r.get(3)?,
+        scope: r.get(4)?,
+        title: r.get(5)?,
+        text: r.get(6)?,
+        place: r.get(7)?,
+        starts_at: r.get(8)?,
+        expires_at: r.get(9)?,
+        answers_wanted: r.get(10)?,
+        received_at: r.get(11)?,
+        my_answer: r.get(12)?,
+    })
+}
+
+struct Raw {
+    alert_id: Vec<u8>,
+    via: Vec<u8>,
+    sender: Option<Vec<u8>>,
+    kind: i32,
+    scope: i32,
+    title: String,
+    text: String,
+    place: String,
+    starts_at: i64,
+    expires_at: i64,
+    answers_wanted: bool,
+    received_at: i64,
+    my_answer: Option<i32>,
+}
+
+fn stored(e: Error) -> Error {
+    match e {
+        Error::Storage(_) | Error::Io(_) => e,
+        _ => Error::Storage("a stored alert is malformed".into()),
+    }
+}
+
+impl Raw {
+    fn decode(self) -> Result<Alert> {
+        Ok(Alert {
+            alert_id: AlertId::from_bytes(&self.alert_id).map_err(stored)?,
+            via: CommitteeId::from_bytes(&self.via).map_err(stored)?,
+            from: self
+                .sender
+                .map(|s| AccountId::from_bytes(&s))
+                .transpose()
+                .map_err(stored)?,
+            kind: AlertKind::from_wire(self.kind).map_err(stored)?,
+            scope: AlertScope::from_wire(self.scope).map_err(stored)?,
+            title: self.title,
+            text: self.text,
+            place: self.place,
+            starts_at_ms: u64::try_from(self.starts_at).unwrap_or(0),
+            expires_at_ms: u64::try_from(self.expires_at).unwrap_or(0),
+            answers_wanted: self.answers_wanted,
+            received_at_ms: self.received_at,
+            my_answer: self
+                .my_answer
+                .map(AlertAnswer::from_wire)
+                .transpose()
+                .map_err(stored)?,
+        })
+    }
+}
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Records an alert the first time it arrives (or is raised); says whether it
+/// was new.
+pub(crate) fn insert(
+    conn: &Connection,
+    m: &AlertMessage,
+    sender: Option<&AccountId>,
+    now_ms: i64,
+) -> Result<bool> {
+    let d = &m.draft;
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
+                 starts_at, expires_at, answers_wanted, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            &m.alert_id.0[..],
+            &m.via.0[..],
+            sender.map(|s| s.as_bytes().to_vec()),
+            d.kind.to_wire(),
+            d.scope.to_wire(),
+            d.title,
+            d.text,
+            d.place,
+            ms(d.starts_at_ms),
+            ms(d.expires_at_ms),
+            d.answers_wanted,
+            now_ms
+        ])?;
+    Ok(n > 0)
+}
+
+/// One alert, if this device has it.
+pub(crate) fn get(conn: &Connection, id: &AlertId) -> Result<Option<Alert>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE alert_id = ?1"))?
+        .query_row([&id.0[..]], from_row)
+        .optional()?
+        .map(Raw::decode)
+        .transpose()
+}
+
+/// Every alert, newest first.
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Alert>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM alerts ORDER BY received_at DESC, alert_id"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    rows.map(|r| r?.decode()).collect()
+}
+
+/// Records this device's own answer.
+pub(crate) fn set_my_answer(
+    conn: &Connection,
+    id: &AlertId,
+    answer: AlertAnswer,
+    at_ms: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE alerts SET my_answer = ?2, my_answered_at = ?3 WHERE alert_id = ?1",
+    )?
+    .execute(params![&id.0[..], answer.to_wire(), at_ms])?;
+    Ok(())
+}
+
+/// Notes the recipients of a delivery (repeats are ignored).
+pub(crate) fn add_recipients(conn: &Connection, id: &AlertId, to: &[AccountId]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO alert_recipients (alert_id, account) VALUES (?1, ?2)",
+    )?;
+    for a in to {
+        stmt.execute(params![&id.0[..], &a.as_bytes()[..]])?;
+    }
+    Ok(())
+}
+
+/// Whether this device delivered the alert to `account`.
+pub(crate) fn is_recipient(conn: &Connection, id: &AlertId, account: &AccountId) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM alert_recipients WHERE alert_id = ?1 AND account = ?2)",
+        )?
+        .query_row(params![&id.0[..], &account.as_bytes()[..]], |r| r.get(0))?)
+}
+
+/// Takes in an answer from `from`: counted if this device delivered the alert
+/// to them, and only if newer than their answer so far (answers may arrive
+/// late, twice, or out of order). Says whether it changed anything.
+pub(crate) fn record_answer(
+    conn: &Connection,
+    id: &AlertId,
+    from: &AccountId,
+    answer: AlertAnswer,
+    answered_at_ms: u64,
+) -> Result<bool> {
+    let known: Option<Option<i64>> = conn
+        .prepare_cached(
+            "SELECT answered_at FROM alert_recipients WHERE alert_id = ?1 AND account = ?2",
+        )?
+        .query_row(params![&id.0[..], &from.as_bytes()[..]], |r| r.get(0))
+        .optional()?;
+    let Some(previous) = known else {
+        return Err(Error::InvalidContent(
+            "an answer to an alert we did not send them",
+        ));
+    };
+    let at = ms(answered_at_ms);
+    if previous.is_some_and(|p| p >= at) {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "UPDATE alert_recipients SET answer = ?3, answered_at = ?4 WHERE alert_id = ?1 AND account = ?2",
+    )?
+    .execute(params![&id.0[..], &from.as_bytes()[..], answer.to_wire(), at])?;
+    Ok(true)
+}
+
+/// The answers to an alert this device delivered.
+pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT account, answer FROM alert_recipients WHERE alert_id = ?1 ORDER BY account",
+    )?;
+    let rows = stmt.query_map([&id.0[..]], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i32>>(1)?))
+    })?;
+    let mut status = AlertStatus {
+        alert_id: *id,
+        counts: AlertAnswer::ALL.iter().map(|a| (*a, 0)).collect(),
+        waiting: Vec::new(),
+        recipients: 0,
+    };
+    for row in rows {
+        let (account, answer) = row?;
+        let account = AccountId::from_bytes(&account).map_err(stored)?;
+        status.recipients += 1;
+        match answer {
+            None => status.waiting.push(account),
+            Some(a) => {
+                *status
+                    .counts
+                    .entry(AlertAnswer::from_wire(a).map_err(stored)?)
+                    .or_default() += 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// Marks the cascade from this device as sent.
+pub(crate) fn mark_forwarded(conn: &Connection, id: &AlertId) -> Result<()> {
+    conn.prepare_cached("UPDATE alerts SET forwarded = 1 WHERE alert_id = ?1")?
+        .execute([&id.0[..]])?;
+    Ok(())
+}
+
+/// Network alerts whose cascade from this device has not been sent (the
+/// device stopped between taking one in and forwarding it).
+pub(crate) fn unforwarded(conn: &Connection) -> Result<Vec<AlertId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT alert_id FROM alerts WHERE forwarded = 0 AND scope = ?1 ORDER BY received_at",
+    )?;
+    let rows = stmt.query_map([AlertScope::Network.to_wire()], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.map(|r| AlertId::from_bytes(&r?).map_err(stored))
+        .collect()
+}
+
+/// Holds an alert for an organizer of `committee` to approve; says whether
+/// it was not held already.
+pub(crate) fn hold(
+    conn: &Connection,
+    id: &AlertId,
+    committee: &CommitteeId,
+    now_ms: i64,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO alert_holds (alert_id, committee_id, held_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![&id.0[..], &committee.0[..], now_ms])?;
+    Ok(n > 0)
+}
+
+/// Releases a hold; says whether there was one.
+pub(crate) fn release(conn: &Connection, id: &AlertId, committee: &CommitteeId) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM alert_holds WHERE alert_id = ?1 AND committee_id = ?2")?
+        .execute(params![&id.0[..], &committee.0[..]])?;
+    Ok(n > 0)
+}
+
+/// Alerts held here for approval, with the committee each waits to enter.
+pub(crate) fn holds(conn: &Connection) -> Result<Vec<(AlertId, CommitteeId)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT alert_id, committee_id FROM alert_holds ORDER BY held_at")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    rows.map(|r| {
+        let (a, c) = r?;
+        Ok((
+            AlertId::from_bytes(&a).map_err(stored)?,
+            CommitteeId::from_bytes(&c).map_err(stored)?,
+        ))
+    })
+    .collect()
+}
