@@ -19,6 +19,8 @@ fn main() {
     config
         .compile_protos(&schemas, &["schemas"])
         .expect("the schemas in proto/schemas are valid");
+    // The directory too, so a schema added to it reruns the build script.
+    println!("cargo:rerun-if-changed=schemas");
     for s in schemas {
         println!("cargo:rerun-if-changed={s}");
     }

@@ -118,7 +118,32 @@ impl Account {
         committee: &CommitteeId,
         account: &AccountId,
     ) -> Result<CommitteeChange> {
-        self.change(committee, Op::Remove { account: *account })
+        let change = self.change(committee, Op::Remove { account: *account })?;
+        self.remove_from_councils(committee, account)?;
+        Ok(change)
+    }
+
+    /// A member removed from a committee stops speaking for it: removed too
+    /// from every council (held here, where we are an organizer) it was the
+    /// committee's delegate in, so the council's keys rotate as well.
+    fn remove_from_councils(
+        &mut self,
+        committee: &CommitteeId,
+        account: &AccountId,
+    ) -> Result<Vec<CommitteeChange>> {
+        let me = self.id();
+        let mut changes = Vec::new();
+        for council in self.committees()? {
+            let state = self.logs.get(self.store.conn(), &council)?.state();
+            let delegate = state
+                .links
+                .get(committee)
+                .is_some_and(|l| l.delegates.contains(account));
+            if delegate && state.role(&me) == Some(Role::Organizer) {
+                changes.push(self.change(&council, Op::Remove { account: *account })?);
+            }
+        }
+        Ok(changes)
     }
 
     /// Changes a member's role.
@@ -128,13 +153,18 @@ impl Account {
         account: &AccountId,
         role: Role,
     ) -> Result<CommitteeChange> {
-        self.change(
+        let change = self.change(
             committee,
             Op::ChangeRole {
                 account: *account,
                 role,
             },
-        )
+        )?;
+        // A member no longer a delegate stops speaking for the committee.
+        if role == Role::Member {
+            self.remove_from_councils(committee, account)?;
+        }
+        Ok(change)
     }
 
     /// Leaves the committee.
@@ -166,7 +196,8 @@ impl Account {
     /// Proposes `op`, commits the entry, and sends it to every other member
     /// before or after the change (the whole log to one just added).
     pub(crate) fn change(&mut self, committee: &CommitteeId, op: Op) -> Result<CommitteeChange> {
-        let ((), change) = self.change_with(committee, |log, key| Ok((log.propose(key, op)?, ())))?;
+        let ((), change) =
+            self.change_with(committee, |log, key| Ok((log.propose(key, op)?, ())))?;
         Ok(change)
     }
 

@@ -235,6 +235,10 @@ impl Account {
             meta.name = name;
             meta.check()?;
             let council = self.create_committee(meta)?;
+            // The delegates' shared channel.
+            let (_, change) =
+                self.create_channel(&council, crate::committee::ChannelKind::Discussion)?;
+            changes.push(change);
             for (account, key) in &mine {
                 self.admit_to_council(&council, account, key, Role::Delegate, &mut changes)?;
             }

@@ -323,4 +323,56 @@ async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
             .is_ok_and(|s| s.counts[&AlertAnswer::Coming] == 2 && s.waiting.is_empty())
     })
     .await;
+
+    // A delegate removed from their committee is removed from the council
+    // too, and reads nothing posted there afterwards.
+    let removed = p("a1-delegate").id;
+    p("a1-organizer")
+        .client
+        .remove_member(committees["a1"], removed)
+        .await
+        .expect("remove");
+    for name in ["a1-organizer", "a2-organizer", "a2-delegate"] {
+        eventually(20, "the council drops the removed delegate", || async {
+            p(name).client.committee(r1).await.is_ok_and(|s| {
+                !s.members.contains_key(&removed) && s.links[&committees["a1"]].delegates.is_empty()
+            })
+        })
+        .await;
+    }
+    let state = p("a2-delegate")
+        .client
+        .committee(r1)
+        .await
+        .expect("council");
+    let channel = *state.channels.keys().next().expect("the council's channel");
+    let mut tries = 0;
+    while let Err(e) = p("a2-delegate")
+        .client
+        .post(r1, channel, "after the removal".into())
+        .await
+    {
+        tries += 1;
+        assert!(tries < 100, "post: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let read = |name: &'static str| {
+        let client = &p(name).client;
+        async move {
+            client
+                .with_account(move |a| {
+                    a.channel_history(&channel, None, 10)
+                        .map(|h| h.iter().any(|m| m.body == "after the removal"))
+                        .unwrap_or(false)
+                })
+                .await
+                .unwrap_or(false)
+        }
+    };
+    eventually(20, "the council reads the post", || read("a1-organizer")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !read("a1-delegate").await,
+        "the removed delegate reads nothing new"
+    );
 }

@@ -6,6 +6,8 @@
 
 pub(crate) mod receive;
 mod send;
+#[cfg(test)]
+mod tests;
 pub(crate) mod store;
 mod types;
 

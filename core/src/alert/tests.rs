@@ -1,0 +1,181 @@
+//! Alerts over real stores with the envelopes handed over by hand: answers
+//! counted right however they arrive (late, twice, out of order), expiry,
+//! reminders, and who may raise an alert.
+
+use std::time::Duration;
+
+use super::*;
+use crate::account::Account;
+use crate::clock::now_ms;
+use crate::committee::{CommitteeId, CommitteeMeta, Role};
+use crate::error::Error;
+use crate::event::Event;
+use crate::receive::Received;
+use crate::send::OutgoingEnvelope;
+use crate::store::DatabaseKey;
+
+fn account(dir: &tempfile::TempDir, name: &str) -> Account {
+    Account::create(
+        &dir.path().join(format!("{name}.db")),
+        &DatabaseKey::generate(),
+    )
+    .expect("account")
+}
+
+fn deliver(to: &mut Account, sent: &[OutgoingEnvelope]) -> Vec<Received> {
+    let me = to.id();
+    sent.iter()
+        .filter(|e| e.recipient == me)
+        .map(|e| to.receive(&e.bytes).expect("received"))
+        .collect()
+}
+
+/// An organizer and two members of one committee, with sessions both ways.
+fn committee(dir: &tempfile::TempDir) -> (Account, Account, Account, CommitteeId) {
+    let mut organizer = account(dir, "o");
+    let mut m1 = account(dir, "m1");
+    let mut m2 = account(dir, "m2");
+    for m in [&mut m1, &mut m2] {
+        let bundle = m.prekey_bundle().expect("bundle");
+        organizer.add_contact("", &bundle).expect("contact");
+    }
+    let id = organizer
+        .create_committee(CommitteeMeta {
+            name: "Bakery".into(),
+            ..CommitteeMeta::default()
+        })
+        .expect("found");
+    let mut sent = Vec::new();
+    for m in [m1.id(), m2.id()] {
+        sent.extend(
+            organizer
+                .add_member(&id, &m, Role::Member)
+                .expect("add")
+                .sent,
+        );
+    }
+    deliver(&mut m1, &sent);
+    deliver(&mut m2, &sent);
+    (organizer, m1, m2, id)
+}
+
+fn draft(expires_at_ms: u64) -> AlertDraft {
+    AlertDraft {
+        kind: AlertKind::RapidResponse,
+        scope: AlertScope::Local,
+        title: "Raid at the gate".into(),
+        text: "Come to the north gate.".into(),
+        place: "North gate".into(),
+        starts_at_ms: 0,
+        expires_at_ms,
+        answers_wanted: true,
+    }
+}
+
+fn in_an_hour() -> u64 {
+    u64::try_from(now_ms()).expect("clock") + 3_600_000
+}
+
+#[test]
+fn answers_count_the_latest_whatever_the_order_of_arrival() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut organizer, mut m1, mut m2, committee) = committee(&dir);
+    let (alert, sent) = organizer
+        .send_alert(&committee, draft(in_an_hour()))
+        .expect("alert");
+    assert!(sent.unreachable.is_empty());
+    assert!(sent.sent.iter().all(|e| e.high_priority));
+    let status = organizer.alert_status(&alert).expect("status");
+    assert_eq!((status.recipients, status.waiting.len()), (2, 2));
+
+    deliver(&mut m1, &sent.sent);
+    deliver(&mut m2, &sent.sent);
+    // Delivered twice (a second path, or the relay again): shown once.
+    assert_eq!(deliver(&mut m1, &sent.sent), vec![Received::Duplicate]);
+    let shown = m1
+        .drain_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::AlertReceived { alert_id, .. } if *alert_id == alert))
+        .count();
+    assert_eq!(shown, 1);
+    assert_eq!(m1.alerts().expect("alerts").len(), 1);
+
+    let first = m1
+        .answer_alert(&alert, AlertAnswer::Coming)
+        .expect("answer");
+    std::thread::sleep(Duration::from_millis(3));
+    let second = m1
+        .answer_alert(&alert, AlertAnswer::CannotCome)
+        .expect("answer");
+    let third = m2.answer_alert(&alert, AlertAnswer::Safe).expect("answer");
+    let [first, second, third] = [first, second, third].map(|e| e.expect("an envelope"));
+    // Late, reordered and repeated: the latest answer of each counts.
+    for e in [&second, &third, &first, &second, &first] {
+        organizer.receive(&e.bytes).expect("answer arrives");
+    }
+    let status = organizer.alert_status(&alert).expect("status");
+    assert_eq!(status.counts[&AlertAnswer::CannotCome], 1);
+    assert_eq!(status.counts[&AlertAnswer::Safe], 1);
+    assert_eq!(status.counts[&AlertAnswer::Coming], 0);
+    assert!(status.waiting.is_empty());
+    assert_eq!(
+        m1.alert(&alert).expect("alert").my_answer,
+        Some(AlertAnswer::CannotCome)
+    );
+}
+
+#[test]
+fn reminders_reach_only_those_who_have_not_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut organizer, mut m1, mut m2, committee) = committee(&dir);
+    let (alert, sent) = organizer
+        .send_alert(&committee, draft(in_an_hour()))
+        .expect("alert");
+    deliver(&mut m1, &sent.sent);
+    deliver(&mut m2, &sent.sent);
+    let answer = m1
+        .answer_alert(&alert, AlertAnswer::Received)
+        .expect("answer");
+    organizer
+        .receive(&answer.expect("envelope").bytes)
+        .expect("answer arrives");
+    let again = organizer.renotify_alert(&alert).expect("renotify");
+    assert_eq!(again.sent.len(), 1);
+    assert_eq!(again.sent[0].recipient, m2.id());
+    m2.drain_events();
+    deliver(&mut m2, &again.sent);
+    assert!(m2
+        .drain_events()
+        .contains(&Event::AlertRenotified { alert_id: alert }));
+    assert_eq!(m2.alerts().expect("alerts").len(), 1, "still one alert");
+}
+
+#[test]
+fn an_expired_alert_takes_no_answers_and_members_may_not_raise_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut organizer, mut m1, _m2, committee) = committee(&dir);
+    let soon = u64::try_from(now_ms()).expect("clock") + 50;
+    let (alert, sent) = organizer
+        .send_alert(&committee, draft(soon))
+        .expect("alert");
+    deliver(&mut m1, &sent.sent);
+    std::thread::sleep(Duration::from_millis(80));
+    assert!(matches!(
+        m1.answer_alert(&alert, AlertAnswer::Coming),
+        Err(Error::AlertExpired(id)) if id == alert
+    ));
+    assert!(matches!(
+        organizer.renotify_alert(&alert),
+        Err(Error::AlertExpired(_))
+    ));
+    assert!(matches!(
+        m1.send_alert(&committee, draft(in_an_hour())),
+        Err(Error::MayNotAlert(c)) if c == committee
+    ));
+    let mut empty = draft(in_an_hour());
+    empty.title = "  ".into();
+    assert!(matches!(
+        organizer.send_alert(&committee, empty),
+        Err(Error::InvalidContent(_))
+    ));
+}
