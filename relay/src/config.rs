@@ -55,6 +55,18 @@ pub struct Config {
     pub attachment_ttl_secs: u64,
     /// Write requests committed together in one transaction, at most.
     pub group_commit_max: usize,
+    /// Accept plain-http push endpoints, and endpoints on loopback or private
+    /// addresses: for tests and closed networks only. Otherwise only https to
+    /// public addresses.
+    pub push_allow_http: bool,
+    /// Push wake-ups being posted at once, at most; more wait their turn.
+    pub push_concurrency: usize,
+    /// Seconds one wake-up POST may take (connect, TLS, answer) before it
+    /// counts as failed and is retried.
+    pub push_timeout_secs: u64,
+    /// Milliseconds after a device's wake-up during which further wake-ups for
+    /// it are coalesced into that one.
+    pub push_coalesce_ms: u64,
 }
 
 impl Default for Config {
@@ -78,6 +90,10 @@ impl Default for Config {
             attachment_max_bytes: 100 * 1024 * 1024,
             attachment_ttl_secs: 30 * 24 * 3600,
             group_commit_max: 2048,
+            push_allow_http: false,
+            push_concurrency: 64,
+            push_timeout_secs: 10,
+            push_coalesce_ms: 10_000,
         }
     }
 }
@@ -115,8 +131,14 @@ impl Config {
         {
             return bad("max_envelope_bytes must be between 1 and the frame limit");
         }
-        if self.handshake_timeout_secs == 0 || self.keepalive_secs == 0 {
+        if self.handshake_timeout_secs == 0
+            || self.keepalive_secs == 0
+            || self.push_timeout_secs == 0
+        {
             return bad("timeouts must be at least one second");
+        }
+        if self.push_concurrency == 0 {
+            return bad("push_concurrency must be at least 1");
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ use crate::limits::{
     MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_REFUSALS, WS_READ_BUFFER,
 };
 use crate::mailbox::{self, Delivery};
+use crate::push;
 use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::storage::MailboxId;
@@ -392,6 +393,9 @@ impl Connection {
                     In::SetAccessKey(req) => self.later(request_id, async move {
                         directory::set_access_key(&relay, me, req).await
                     }),
+                    In::SetPushEndpoint(req) => self.later(request_id, async move {
+                        push::set_endpoint(&relay, me, req).await
+                    }),
                     In::SenderCertificate(_) => {
                         let r = directory::sender_certificate(&relay, me, &identity);
                         self.out.push(outcome(request_id, r));
@@ -436,6 +440,7 @@ impl Connection {
         }
         let queued = self.relay.store.queued(mailbox, now).await?;
         let slot = self.relay.hub.register(mailbox);
+        self.relay.push.connected(&mailbox);
         self.role = Role::Device(Box::new(Session {
             mailbox,
             identity: Arc::new(key),

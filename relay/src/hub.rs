@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::storage::{MailboxId, StoredMessage};
+use crate::storage::{MailboxId, Priority, StoredMessage};
 
 /// Fresh messages held for one connection, at most (it takes them on its next turn).
 const FRESH_MAX_MESSAGES: usize = 256;
@@ -143,13 +143,21 @@ impl Hub {
 
     /// Hands newly committed messages to their connected recipients and wakes
     /// them, taking the lock once. Called in commit order (see `OnCommit`).
-    pub fn offer(&self, committed: Vec<(MailboxId, StoredMessage)>) {
-        let Ok(slots) = self.slots.lock() else { return };
+    /// Returns the devices with high-priority mail among them and no
+    /// connection: the ones to wake by push.
+    pub fn offer(&self, committed: Vec<(MailboxId, StoredMessage)>) -> Vec<MailboxId> {
+        let mut asleep: Vec<MailboxId> = Vec::new();
+        let Ok(slots) = self.slots.lock() else {
+            return asleep;
+        };
         // Wake only after holding, so a connection never takes half a batch
         // without being woken for the rest.
         let mut woken: Vec<&Arc<Slot>> = Vec::new();
         for (mailbox, message) in committed {
             let Some(slot) = slots.get(&mailbox) else {
+                if message.priority == Priority::High && !asleep.contains(&mailbox) {
+                    asleep.push(mailbox);
+                }
                 continue;
             };
             slot.hold(message);
@@ -161,6 +169,7 @@ impl Hub {
         for slot in woken {
             slot.notify.notify_one();
         }
+        asleep
     }
 
     /// Connected devices.
@@ -173,7 +182,6 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::Priority;
 
     fn mb(d: u32) -> MailboxId {
         MailboxId {
@@ -209,6 +217,25 @@ mod tests {
         assert_eq!(hub.len(), 1);
         hub.unregister(&mb(1), &second);
         assert_eq!(hub.len(), 0);
+    }
+
+    #[test]
+    fn high_priority_mail_for_unconnected_devices_is_reported() {
+        let hub = Hub::default();
+        let _connected = hub.register(mb(1));
+        let high = |id| StoredMessage {
+            priority: Priority::High,
+            ..msg(id, 1)
+        };
+        let asleep = hub.offer(vec![
+            (mb(1), high(1)),
+            (mb(2), msg(2, 1)),
+            (mb(3), high(3)),
+            (mb(3), high(4)),
+            (mb(4), high(5)),
+        ]);
+        // Connected, or only normal mail: no wake-up. Each device once.
+        assert_eq!(asleep, [mb(3), mb(4)]);
     }
 
     #[tokio::test]

@@ -2,8 +2,8 @@
 //!
 //! It authenticates devices by a signature from their identity key, keeps one
 //! mailbox per device, publishes prekeys, issues sealed-sender certificates,
-//! fans out multi-recipient sealed messages and stores encrypted attachments —
-//! all over WebSocket on TLS, with the protocol in `proto/schemas/rankfile/relay.proto`.
+//! fans out multi-recipient sealed messages, stores encrypted attachments and
+//! posts content-free push wake-ups for alerts — all over WebSocket on TLS, with the protocol in `proto/schemas/rankfile/relay.proto`.
 //! It never sees plaintext, and for sealed messages never learns the sender.
 //!
 //! Start one in-process with [`start`] (bind `127.0.0.1:0` via [`Config::local`]),
@@ -23,6 +23,7 @@ mod frame;
 mod hub;
 mod limits;
 mod mailbox;
+mod push;
 mod relay;
 mod run;
 mod sealed;
@@ -37,6 +38,7 @@ pub use connection::websocket_config;
 pub use error::{Error, Result};
 pub use frame::{now_ms, PROTOCOL_VERSION};
 pub use limits::{MAX_ATTACHMENT_CHUNK, MAX_FRAME_BYTES};
+pub use push::{PushStats, MAX_URL_LEN as MAX_PUSH_URL_LEN};
 pub use run::{init_logging, serve_until_signal};
 pub use sealed::{aci_string, SENDER_CERTIFICATE_LIFETIME_MS};
 pub use server::{start, start_with_store, RelayHandle};

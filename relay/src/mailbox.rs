@@ -55,12 +55,16 @@ fn new_message(
 
 async fn store_and_wake(relay: &Relay, messages: Vec<NewMessage>) -> Result<(), Refusal> {
     let hub = relay.hub.clone();
+    let push = relay.push.clone();
     relay
         .store
         .enqueue(
             messages,
             relay.config.mailbox_quota,
-            Box::new(move |committed| hub.offer(committed)),
+            // Connected recipients get the mail from memory; unconnected ones
+            // with high-priority mail get a push wake-up (queued, not posted,
+            // on this thread).
+            Box::new(move |committed| push.wake(hub.offer(committed))),
         )
         .await?;
     Ok(())

@@ -1,5 +1,6 @@
 //! The state every connection shares: configuration, store, keys, the hub of
-//! connected devices, caches and rate limits; and the periodic expiry sweep.
+//! connected devices, push wake-ups, caches and rate limits; and the periodic
+//! expiry sweep.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use crate::directory::{DeviceCache, FetchLimiter};
 use crate::error::Result;
 use crate::frame::now_ms;
 use crate::hub::Hub;
+use crate::push::Push;
 use crate::sealed::ServerKeys;
 use crate::shutdown::Shutdown;
 use crate::storage::RelayStore;
@@ -24,6 +26,8 @@ pub struct Relay {
     pub keys: ServerKeys,
     /// Connected devices.
     pub hub: Arc<Hub>,
+    /// Push wake-ups for devices that are not connected.
+    pub push: Arc<Push>,
     /// Device records for sends.
     pub devices: DeviceCache,
     /// Bundle-fetch rate limits.
@@ -37,11 +41,13 @@ impl Relay {
     pub fn new(config: Config, store: Arc<dyn RelayStore>, keys: ServerKeys) -> Result<Self> {
         attachment::prepare(&config.data_dir)?;
         let trust_root = keys.trust_root();
+        let push = Arc::new(Push::new(&config)?);
         Ok(Relay {
             config,
             store,
             keys,
             hub: Arc::new(Hub::default()),
+            push,
             devices: DeviceCache::default(),
             fetch_limits: FetchLimiter::default(),
             trust_root,

@@ -16,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::connection;
 use crate::error::Result;
+use crate::push::{self, Push, PushStats};
 use crate::relay::{run_sweeper, Relay};
 use crate::sealed::ServerKeys;
 use crate::shutdown::{Shutdown, ShutdownController, ShutdownSource};
@@ -31,6 +32,7 @@ pub struct RelayHandle {
     addr: SocketAddr,
     fingerprint: String,
     trust_root: Vec<u8>,
+    push: Arc<Push>,
     controller: ShutdownController,
 }
 
@@ -48,6 +50,11 @@ impl RelayHandle {
     /// The sealed-sender trust root (libsignal public key, 33 bytes).
     pub fn trust_root(&self) -> &[u8] {
         &self.trust_root
+    }
+
+    /// Push wake-up counters since the start.
+    pub fn push_stats(&self) -> PushStats {
+        self.push.stats()
     }
 
     /// The machine-readable startup line.
@@ -91,6 +98,12 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         .source()
         .ok_or_else(|| crate::error::Error::Config("shutdown already begun".into()))?;
     tokio::spawn(run_sweeper(relay.clone(), source.listener()));
+    let push = relay.push.clone();
+    tokio::spawn(push::run(
+        push.clone(),
+        relay.store.clone(),
+        source.listener(),
+    ));
     let acceptor = TlsAcceptor::from(tls.server_config);
     let limit = Arc::new(Semaphore::new(max_connections));
     let accept_shutdown = source.listener();
@@ -107,6 +120,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         addr,
         fingerprint: tls.fingerprint,
         trust_root,
+        push,
         controller,
     })
 }

@@ -237,4 +237,17 @@ pub trait RelayStore: Send + Sync + 'static {
     async fn attachment(&self, address: Address, now_ms: u64) -> Result<Option<AttachmentMeta>>;
     /// Deletes expired messages and attachment metadata.
     async fn sweep(&self, now_ms: u64) -> Result<SweepOutcome>;
+    /// Sets a device's push endpoint (a checked URL), or clears it with `None`.
+    async fn set_push_endpoint(
+        &self,
+        mailbox: MailboxId,
+        url: Option<String>,
+        now_ms: u64,
+    ) -> Result<()>;
+    /// A device's push endpoint, if it registered one.
+    async fn push_endpoint(&self, mailbox: MailboxId) -> Result<Option<String>>;
+    /// Forgets a device's push endpoint if it is still `url` (the endpoint said
+    /// it is gone, and the device has not registered another meanwhile); true
+    /// when it was removed.
+    async fn remove_push_endpoint(&self, mailbox: MailboxId, url: String) -> Result<bool>;
 }

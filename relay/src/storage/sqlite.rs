@@ -571,6 +571,52 @@ impl RelayStore for SqliteStore {
         })
         .await
     }
+
+    async fn set_push_endpoint(
+        &self,
+        m: MailboxId,
+        url: Option<String>,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.write(move |c, _| {
+            match url {
+                Some(url) => c
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO push_endpoints (account_id, device_id, url, set_at_ms) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![&m.account[..], m.device, url, ms(now_ms)])?,
+                None => c
+                    .prepare_cached("DELETE FROM push_endpoints WHERE account_id = ?1 AND device_id = ?2")?
+                    .execute(params![&m.account[..], m.device])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_endpoint(&self, m: MailboxId) -> Result<Option<String>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT url FROM push_endpoints WHERE account_id = ?1 AND device_id = ?2",
+            )?
+            .query_row(params![&m.account[..], m.device], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn remove_push_endpoint(&self, m: MailboxId, url: String) -> Result<bool> {
+        self.write(move |c, _| {
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM push_endpoints WHERE account_id = ?1 AND device_id = ?2 AND url = ?3",
+                )?
+                .execute(params![&m.account[..], m.device, url])?;
+            Ok(n == 1)
+        })
+        .await
+    }
 }
 
 /// The last-resort Kyber key, when the one-time ones have run out.

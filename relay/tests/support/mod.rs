@@ -1,7 +1,9 @@
 //! Test support: an in-process relay in a temporary directory, and a small
 //! client speaking the relay protocol over real TLS (pinned by fingerprint) and
-//! WebSocket on loopback.
+//! WebSocket on loopback; a recording push service (`push_server`).
 #![allow(dead_code)]
+
+pub mod push_server;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -474,6 +476,21 @@ impl Client {
         }
     }
 
+    /// Closes the connection and waits for the relay's side of the close: by
+    /// then the relay no longer counts this device as connected.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while self.recv().await.is_some() {}
+    }
+
+    /// Registers (or, with `""`, clears) this device's push endpoint.
+    pub async fn set_push_endpoint(&mut self, url: &str) -> Out {
+        self.request(In::SetPushEndpoint(pb::SetPushEndpoint {
+            url: url.to_owned(),
+        }))
+        .await
+    }
+
     /// Waits until the relay closes the connection, collecting what it sent.
     pub async fn until_closed(&mut self) -> Vec<pb::ServerFrame> {
         let mut frames: Vec<pb::ServerFrame> = self.backlog.drain(..).collect();
@@ -527,6 +544,15 @@ pub fn sealed_to(to: &Identity, access_key: &[u8], envelope: &[u8]) -> In {
         envelope: envelope.to_vec(),
         priority: pb::Priority::Normal as i32,
     })
+}
+
+/// An identified send at high priority (an alert).
+pub fn high_to(to: &Identity, envelope: &[u8]) -> In {
+    let mut send = send_to(to, envelope);
+    if let In::Send(s) = &mut send {
+        s.priority = pb::Priority::High as i32;
+    }
+    send
 }
 
 /// Expects a SendResult.
