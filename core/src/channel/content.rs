@@ -185,3 +185,129 @@ impl ChannelContent {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::message::{decode_content, encode_content, Body};
+    use crate::settings::ACCESS_KEY_LEN;
+
+    const CHANNEL: [u8; 16] = [3; 16];
+
+    fn author() -> AccountId {
+        AccountId::from_bytes(&[5; 20]).expect("id")
+    }
+
+    fn round_trip(content: ChannelContent) {
+        let body = Body::ChannelText {
+            channel_id: CHANNEL,
+            content,
+        };
+        let bytes = encode_content(&body, 42, None, &[1; ACCESS_KEY_LEN]).expect("encode");
+        assert_eq!(decode_content(&bytes).expect("decode").body, body);
+    }
+
+    #[test]
+    fn posts_edits_and_deletes_round_trip() {
+        let (pointer, _) =
+            crate::attachment::encrypt(b"agenda", "text/plain", "agenda.txt").expect("file");
+        let target = MessageRef {
+            author: author(),
+            id: [9; MESSAGE_REF_LEN],
+        };
+        round_trip(ChannelContent::Post {
+            id: [1; MESSAGE_REF_LEN],
+            body: "see the agenda".into(),
+            reply_to: Some(target),
+            attachments: vec![pointer],
+            expire_timer_secs: 3600,
+        });
+        round_trip(ChannelContent::Edit {
+            target,
+            body: "new text".into(),
+            expire_timer_secs: 0,
+        });
+        round_trip(ChannelContent::Delete { target });
+    }
+
+    /// Content as a hostile member could encrypt it: each bad field is a
+    /// typed error, never a panic.
+    #[test]
+    fn malformed_channel_content_is_a_typed_error() {
+        let good = pb::ChannelText {
+            channel_id: CHANNEL.to_vec(),
+            body: "x".into(),
+            message_id: vec![1; MESSAGE_REF_LEN],
+            reply_to: None,
+            attachments: Vec::new(),
+            expire_timer_secs: 0,
+        };
+        let bad_posts = [
+            pb::ChannelText {
+                message_id: vec![1; 15],
+                ..good.clone()
+            },
+            pb::ChannelText {
+                expire_timer_secs: MAX_DISAPPEARING_SECS + 1,
+                ..good.clone()
+            },
+            pb::ChannelText {
+                reply_to: Some(pb::ChannelMessageRef {
+                    author: vec![5; 19],
+                    message_id: vec![9; MESSAGE_REF_LEN],
+                }),
+                ..good.clone()
+            },
+            pb::ChannelText {
+                body: "x".repeat(MAX_TEXT_LEN + 1),
+                ..good.clone()
+            },
+            pb::ChannelText {
+                attachments: vec![pb::AttachmentPointer::default(); 1],
+                ..good.clone()
+            },
+            pb::ChannelText {
+                attachments: vec![pb::AttachmentPointer::default(); MAX_ATTACHMENTS + 1],
+                ..good.clone()
+            },
+        ];
+        let wrap = |body| {
+            pb::Content {
+                sent_at_ms: 1,
+                body: Some(body),
+                ..pb::Content::default()
+            }
+            .encode_to_vec()
+        };
+        assert!(decode_content(&wrap(pb::content::Body::ChannelText(good.clone()))).is_ok());
+        for bad in bad_posts {
+            assert!(matches!(
+                decode_content(&wrap(pb::content::Body::ChannelText(bad))),
+                Err(Error::InvalidContent(_))
+            ));
+        }
+        let no_target = pb::content::Body::ChannelEdit(pb::ChannelEdit {
+            channel_id: CHANNEL.to_vec(),
+            target: None,
+            body: "x".into(),
+            expire_timer_secs: 0,
+        });
+        assert!(matches!(
+            decode_content(&wrap(no_target)),
+            Err(Error::InvalidContent(_))
+        ));
+        let bad_channel = pb::content::Body::ChannelDelete(pb::ChannelDelete {
+            channel_id: vec![3; 4],
+            target: Some(pb::ChannelMessageRef {
+                author: vec![5; 20],
+                message_id: vec![9; MESSAGE_REF_LEN],
+            }),
+        });
+        assert!(matches!(
+            decode_content(&wrap(bad_channel)),
+            Err(Error::InvalidContent(_))
+        ));
+    }
+}

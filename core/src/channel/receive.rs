@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, Transaction};
 
 use super::content::{ChannelContent, MessageRef};
 use super::expiry::{self, PENDING_EDIT_RETENTION_MS, TOMBSTONE_RETENTION_MS};
-use super::store::{self, NewChannelMessage};
+use super::store::{self, NewChannelMessage, MAX_PENDING_EDITS};
 use crate::account_id::AccountId;
 use crate::clock::now_ms;
 use crate::committee_receive;
@@ -80,8 +80,7 @@ pub(crate) fn receive_channel(
 
     // Accepted: from here on the envelope's effects are written.
     stores.commit_op()?;
-    tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
-        .execute(params![&dedup_id[..], now])?;
+    record_envelope(tx, &dedup_id, now)?;
     seen.insert(dedup_id);
     write(
         tx,
@@ -93,6 +92,19 @@ pub(crate) fn receive_channel(
         now,
         events,
     )
+}
+
+/// Records the envelope as received, so a redelivery changes nothing.
+pub(super) fn record_envelope(
+    conn: &Connection,
+    envelope_id: &[u8; ENVELOPE_ID_LEN],
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)",
+    )?
+    .execute(params![&envelope_id[..], now])?;
+    Ok(())
 }
 
 /// The checks that can refuse a channel message, before any write: a post
@@ -139,6 +151,15 @@ pub(super) fn check(
             expire_timer_secs,
         } => {
             check_author(channel_id, sender, &target, events)?;
+            // An edit that would wait for its message must find room.
+            if store::find(conn, channel_id, &target)?.is_none()
+                && !store::is_tombstoned(conn, channel_id, &target)?
+                && store::pending_edits(conn, channel_id)? >= MAX_PENDING_EDITS
+            {
+                return Err(Error::InvalidContent(
+                    "too many edits wait for their messages",
+                ));
+            }
             let timer = expiry::effective_timer(expire_timer_secs, ours);
             let keep_until = now.saturating_add(PENDING_EDIT_RETENTION_MS);
             Change::Edit {

@@ -155,8 +155,15 @@ pub(crate) fn apply_edit(conn: &Connection, id: i64, body: &str, sent_at_ms: i64
     Ok(n == 1)
 }
 
+/// Edits a channel holds for messages that have not arrived.
+pub(crate) fn pending_edits(conn: &Connection, channel_id: &[u8; CHANNEL_ID_LEN]) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM channel_pending_edits WHERE channel_id = ?1")?
+        .query_row([&channel_id[..]], |row| row.get(0))?)
+}
+
 /// Holds an edit whose message has not arrived (the latest per message).
-/// Refused when the channel already holds [`MAX_PENDING_EDITS`].
+/// The caller has checked there is room ([`MAX_PENDING_EDITS`]).
 pub(crate) fn hold_edit(
     conn: &Connection,
     channel_id: &[u8; CHANNEL_ID_LEN],
@@ -165,14 +172,6 @@ pub(crate) fn hold_edit(
     sent_at_ms: i64,
     expires_at_ms: i64,
 ) -> Result<()> {
-    let held: i64 = conn
-        .prepare_cached("SELECT count(*) FROM channel_pending_edits WHERE channel_id = ?1")?
-        .query_row([&channel_id[..]], |row| row.get(0))?;
-    if held >= MAX_PENDING_EDITS {
-        return Err(Error::InvalidContent(
-            "too many edits wait for their messages",
-        ));
-    }
     conn.prepare_cached(
         "INSERT INTO channel_pending_edits (channel_id, author, message_ref, body, sent_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)

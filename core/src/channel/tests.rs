@@ -7,7 +7,7 @@ use libsignal_protocol::IdentityKeyPair;
 use rusqlite::Connection;
 
 use super::content::{ChannelContent, MessageRef};
-use super::receive::{check, write};
+use super::receive::{check, record_envelope, write};
 use super::store::{self, NewChannelMessage};
 use super::{ChannelMessage, Quote};
 use crate::account::Account;
@@ -29,7 +29,8 @@ fn account(dir: &tempfile::TempDir) -> Account {
 }
 
 /// Delivers channel content from `sender` as the receive path would, after
-/// decryption; `ours` is our log's timer.
+/// decryption; `ours` is our log's timer. Like a receive batch, it commits
+/// whatever the message wrote even when it fails.
 fn deliver(
     a: &mut Account,
     sender: &AccountId,
@@ -40,7 +41,7 @@ fn deliver(
     let mut events = Vec::new();
     let now = now_ms();
     let tx = a.store.write().expect("tx");
-    let result = check(
+    let checked = check(
         &tx,
         &CHANNEL,
         sender,
@@ -49,10 +50,11 @@ fn deliver(
         ours,
         now,
         &mut events,
-    )
-    .and_then(|change| {
+    );
+    let result = checked.and_then(|change| {
         let mut envelope = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut envelope);
+        record_envelope(&tx, &envelope, now)?;
         write(
             &tx,
             &CHANNEL,
@@ -64,9 +66,7 @@ fn deliver(
             &mut events,
         )
     });
-    if result.is_ok() {
-        tx.commit().expect("commit");
-    }
+    tx.commit().expect("commit");
     (result, events)
 }
 
@@ -430,4 +430,42 @@ fn deleted_text_leaves_no_trace_in_the_raw_files_of_a_plaintext_twin() {
         );
     }
     assert!(has(b"ordinary"), "the other message stays");
+}
+
+#[test]
+fn edits_waiting_for_their_messages_are_bounded_and_a_refused_one_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = account(&dir);
+    let bob = someone();
+    let now = now_ms();
+    deliver(&mut a, &bob, now, post(1, "here already", 0), 0)
+        .0
+        .expect("post");
+    {
+        let tx = a.store.write().expect("tx");
+        for i in 0..super::MAX_PENDING_EDITS {
+            let mut id = [0xaa; 16];
+            id[..8].copy_from_slice(&i.to_le_bytes());
+            let r = MessageRef { author: bob, id };
+            store::hold_edit(&tx, &CHANNEL, &r, "later", now, now + 60_000).expect("hold");
+        }
+        tx.commit().expect("commit");
+    }
+    let before = a.dump_database().expect("dump");
+    let edit = |id: u8, body: &str| ChannelContent::Edit {
+        target: MessageRef {
+            author: bob,
+            id: [id; 16],
+        },
+        body: body.into(),
+        expire_timer_secs: 0,
+    };
+    let (full, _) = deliver(&mut a, &bob, now + 1, edit(2, "no room"), 0);
+    assert!(matches!(full, Err(Error::InvalidContent(_))), "{full:?}");
+    assert_eq!(a.dump_database().expect("dump"), before, "nothing written");
+    // An edit of a message that is here needs no room.
+    deliver(&mut a, &bob, now + 1, edit(1, "edited anyway"), 0)
+        .0
+        .expect("edit");
+    assert_eq!(history(&a)[0].body, "edited anyway");
 }
