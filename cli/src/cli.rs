@@ -16,6 +16,8 @@ Exit codes:
   4  relay unreachable or refusing
   5  no home here (run `rankfile init`), or a home already exists
   6  safety numbers do not match
+  7  not yet: another device did not answer in time (e.g. the organizer's, to
+     admit you); what was sent stands
 
 Naming committees, channels and members:
   COMMITTEE  its name (if no other of your committees has it), or a prefix of its
@@ -166,6 +168,11 @@ pub enum CommitteeCommand {
     Create(CreateCommitteeArgs),
     /// List your committees.
     List,
+    /// Make an invite: a rankfile://join/… link (also the QR code's text).
+    Invite(InviteArgs),
+    /// Ask to join from an invite link; the organizer's device admits you when
+    /// it is online.
+    Join(JoinArgs),
     /// Add a contact (with whom you have a session) directly, as an organizer.
     Add(AddMemberArgs),
     /// Show a committee: its members, their roles, its channels.
@@ -202,6 +209,36 @@ pub struct CreateCommitteeArgs {
     /// The region.
     #[arg(long, default_value = "")]
     pub region: String,
+}
+
+/// `rankfile committee invite`.
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// How long the invite admits newcomers, in hours.
+    #[arg(long, default_value_t = 72, value_name = "HOURS",
+          value_parser = clap::value_parser!(u32).range(1..=24 * 90))]
+    pub hours: u32,
+    /// How many people it admits.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub uses: u32,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile committee join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite link (rankfile://join/…), or the text of its QR code.
+    pub link: String,
+    /// Wait this many seconds to be admitted (exit code 7 if not by then);
+    /// 0 sends the request and exits.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub wait: u64,
+    #[command(flatten)]
+    pub relay: RelayOpts,
 }
 
 /// `rankfile committee add`.
@@ -396,6 +433,10 @@ mod tests {
         assert!(
             Cli::try_parse_from(["rankfile", "committee", "role", "depot", "ann", "boss"]).is_err()
         );
+        assert!(
+            Cli::try_parse_from(["rankfile", "committee", "invite", "depot", "--uses", "0"])
+                .is_err()
+        );
     }
 
     #[test]
@@ -403,6 +444,7 @@ mod tests {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("3  wrong passphrase"), "{help}");
         assert!(help.contains("4  relay unreachable"));
+        assert!(help.contains("7  not yet"));
         assert!(help.contains("COMMITTEE/discussion"));
     }
 }

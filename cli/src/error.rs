@@ -17,6 +17,9 @@ pub const EXIT_RELAY: u8 = 4;
 pub const EXIT_HOME: u8 = 5;
 /// Exit code: safety numbers do not match — possibly someone in the middle.
 pub const EXIT_MISMATCH: u8 = 6;
+/// Exit code: waited for another device (an organizer's, to admit us) without
+/// an answer; what was sent stands and may still be answered.
+pub const EXIT_NOT_YET: u8 = 7;
 
 /// Everything the CLI reports as a failure.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum CliError {
     SafetyMismatch,
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    NotYet(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -60,6 +65,7 @@ impl CliError {
             CliError::NoRelay | CliError::Usage(_) => EXIT_USAGE,
             CliError::RelayUnreachable { .. } | CliError::RelayRefused(_) => EXIT_RELAY,
             CliError::SafetyMismatch => EXIT_MISMATCH,
+            CliError::NotYet(_) => EXIT_NOT_YET,
             CliError::Core(e) => match e {
                 rankfile_core::Error::Offline
                 | rankfile_core::Error::Transport(_)
@@ -84,6 +90,7 @@ impl CliError {
             CliError::RelayRefused(_) => "relay_refused",
             CliError::SafetyMismatch => "safety_mismatch",
             CliError::Usage(_) => "usage",
+            CliError::NotYet(_) => "not_yet",
             CliError::Io { .. } => "io",
             CliError::Core(_) => "core",
             CliError::Other(_) => "error",
@@ -130,6 +137,7 @@ mod tests {
             ),
             (CliError::SafetyMismatch, EXIT_MISMATCH),
             (CliError::Usage("u".into()), EXIT_USAGE),
+            (CliError::NotYet("n".into()), EXIT_NOT_YET),
             (CliError::Other("o".into()), EXIT_ERROR),
             (CliError::from(rankfile_core::Error::Offline), EXIT_RELAY),
             (

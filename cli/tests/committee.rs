@@ -1,7 +1,9 @@
 //! Committees and channels through the `rankfile` binary and a relay process:
-//! an organizer founds a committee, members come in, a channel carries posts
-//! both ways, a removed member reads nothing posted after the removal, and a
-//! role change reaches the others. Each command is its own process, so each
+//! an organizer founds a committee, one member joins from an invite link (the
+//! organizer's device admits him), another is added as a contact, a used-up
+//! invite is refused; a channel carries posts both ways and is searched; a
+//! removed member reads nothing posted after the removal, and a role change
+//! reaches the others. Each command is its own process, so each
 //! one must receive what waits for it and send what it made before exiting.
 
 mod support;
@@ -35,21 +37,24 @@ fn roles(home: &std::path::Path, committee: &str) -> Vec<(String, String)> {
     roles
 }
 
+fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
 #[test]
 fn a_committee_discusses_in_a_channel_and_removes_an_infiltrator() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = Relay::start(&dir.path().join("relay"));
-    let [ann, bob, carol] = ["ann", "bob", "carol"].map(|n| dir.path().join(n));
-    for home in [&ann, &bob, &carol] {
+    let [ann, bob, carol, dave] = ["ann", "bob", "carol", "dave"].map(|n| dir.path().join(n));
+    for home in [&ann, &bob, &carol, &dave] {
         init(home, &relay);
     }
     let (ann_id, bob_id, carol_id) = (account_id(&ann), account_id(&bob), account_id(&carol));
-    for (name, id) in [("bob", &bob_id), ("carol", &carol_id)] {
-        rankfile(&ann)
-            .args(["contact", "add", name, id])
-            .assert()
-            .success();
-    }
+    rankfile(&ann)
+        .args(["contact", "add", "carol", &carol_id])
+        .assert()
+        .success();
 
     // Founding needs no network; the committee is named by its name or ID prefix.
     let founded = json(
@@ -62,42 +67,84 @@ fn a_committee_discusses_in_a_channel_and_removes_an_infiltrator() {
         .as_str()
         .expect("ID")
         .starts_with(&short));
-    for member in ["bob", "carol"] {
-        rankfile(&ann)
-            .args(["committee", "add", "depot", member])
-            .assert()
-            .success()
-            .stdout(predicate::str::contains(format!("added {member}")));
-    }
+
+    // Bob joins from an invite for one person; Ann's device admits him when
+    // it next receives its mailbox.
+    let invite = json(&ann, &["committee", "invite", "depot", "--uses", "1"]);
+    let link = invite["link"].as_str().expect("link").to_string();
+    assert!(link.starts_with("rankfile://join/"), "{link}");
+    rankfile(&bob)
+        .args(["committee", "join", "rankfile://join/not-a-token"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not an invite link"));
+    rankfile(&bob)
+        .args(["committee", "join", &link])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("asked to join committee"));
+    let waiting = json_lines(&bob, &["committee", "list"]);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0]["pending"], true);
+    assert_eq!(waiting[0]["short"], short.as_str());
+    rankfile(&ann)
+        .arg("sync")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("admitted").and(predicate::str::contains(&bob_id)));
+    // Bob's device learns it is in when it receives its mailbox.
+    assert_eq!(
+        roles(&bob, &short),
+        sorted(vec![
+            (ann_id.clone(), "organizer".into()),
+            (bob_id.clone(), "member".into()),
+        ])
+    );
+    let listed = json_lines(&bob, &["committee", "list"]);
+    assert_eq!(listed.len(), 1, "no longer pending: {listed:?}");
+    assert_eq!(listed[0]["name"], "Depot");
+
+    // The invite is used up: Dave's request is refused by Ann's device, and
+    // Dave, waiting for an answer that does not come, gets exit code 7.
+    rankfile(&dave)
+        .args(["committee", "join", &link, "--wait", "2"])
+        .assert()
+        .code(7)
+        .stderr(predicate::str::contains("request stands"));
+    rankfile(&ann)
+        .arg("sync")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("join refused"));
+
+    // Carol, a contact of Ann's, is added directly.
+    rankfile(&ann)
+        .args(["committee", "add", "depot", "carol"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("added carol"));
     rankfile(&ann)
         .args(["committee", "add", "depot", "nobody"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no contact named `nobody`"));
-
-    // Bob's device learns of the committee when it receives its mailbox.
-    let expected = {
-        let mut r = vec![
-            (ann_id.clone(), "organizer".to_string()),
-            (bob_id.clone(), "member".to_string()),
-            (carol_id.clone(), "member".to_string()),
-        ];
-        r.sort();
-        r
-    };
-    assert_eq!(roles(&bob, &short), expected);
-    assert_eq!(roles(&ann, "Depot"), expected);
     rankfile(&carol).arg("sync").assert().success().stdout(
         predicate::str::contains("you were added to committee Depot")
             .and(predicate::str::contains("synced")),
     );
-    // Their replies carry their access keys, which sealed channel posts need.
-    for home in [&bob, &carol] {
-        rankfile(home)
-            .args(["send", &ann_id, "In. Count me for Thursday."])
-            .assert()
-            .success();
-    }
+    // Her reply carries her access key, which sealed channel posts need (a
+    // joiner's request carried it already).
+    rankfile(&carol)
+        .args(["send", &ann_id, "In. Count me for Thursday."])
+        .assert()
+        .success();
+    let expected = sorted(vec![
+        (ann_id.clone(), "organizer".into()),
+        (bob_id.clone(), "member".into()),
+        (carol_id.clone(), "member".into()),
+    ]);
+    assert_eq!(roles(&ann, "Depot"), expected);
+    assert_eq!(roles(&bob, "Depot"), expected);
 
     // A discussion channel; members find it as Depot/discussion.
     let made = json(&ann, &["channel", "create", "Depot"]);

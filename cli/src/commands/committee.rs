@@ -1,16 +1,21 @@
-//! `rankfile committee create|list|add|members|remove|role`: committees on
-//! this device. Every change is a signed entry of the committee's log, made by
-//! the core and sent to the members before the command exits; the relay sees
-//! only 1:1 ciphertext, never a committee's name, members or roles.
+//! `rankfile committee create|list|invite|join|add|members|remove|role`:
+//! committees on this device. Every change is a signed entry of the
+//! committee's log, made by the core and sent to the members before the
+//! command exits; the relay sees only 1:1 ciphertext, never a committee's
+//! name, members or roles. A join is a request to the organizer who made the
+//! invite; their device admits it whenever it is online.
 
-use rankfile_core::committee::{CommitteeMeta, CommitteeState, Role};
-use rankfile_core::{AccountId, CommitteeChange};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rankfile_core::committee::{CommitteeId, CommitteeMeta, CommitteeState, InviteToken, Role};
+use rankfile_core::transport::Client;
+use rankfile_core::{AccountId, CommitteeChange, PendingJoin};
 use serde_json::{json, Value};
 
 use super::contact::by_name;
 use crate::cli::{
-    AddMemberArgs, CommitteeCommand, CommitteeRefArgs, CreateCommitteeArgs, MemberArgs, RelayOpts,
-    RoleArg, RoleArgs,
+    AddMemberArgs, CommitteeCommand, CommitteeRefArgs, CreateCommitteeArgs, InviteArgs, JoinArgs,
+    MemberArgs, RelayOpts, RoleArg, RoleArgs,
 };
 use crate::error::{CliError, Result};
 use crate::home::Home;
@@ -22,6 +27,8 @@ pub fn run(home: &Home, cmd: CommitteeCommand, out: &Output) -> Result<()> {
     match cmd {
         CommitteeCommand::Create(args) => create(home, &args, out),
         CommitteeCommand::List => list(home, out),
+        CommitteeCommand::Invite(args) => invite(home, &args, out),
+        CommitteeCommand::Join(args) => join(home, &args, out),
         CommitteeCommand::Add(args) => add(home, &args, out),
         CommitteeCommand::Members(args) => members(home, &args, out),
         CommitteeCommand::Remove(args) => remove(home, &args, out),
@@ -67,10 +74,26 @@ fn list(home: &Home, out: &Output) -> Result<()> {
     let mut account = home.open()?;
     let me = account.id();
     let all = names::all_committees(&mut account)?;
+    let pending = account.pending_joins()?;
     if out.is_json() {
         for c in &all {
             println!("{}", summary_json(c, &me));
         }
+        for p in &pending {
+            println!("{}", pending_json(p));
+        }
+        return Ok(());
+    }
+    for p in &pending {
+        println!(
+            "{} committee {}: asked to join {}; admitted when the organizer ({}) is online",
+            out.paint(Style::Dim, "waiting"),
+            short_committee(&p.committee_id),
+            ago(p.requested_at_ms),
+            names::short_account(&p.organizer)
+        );
+    }
+    if all.is_empty() && !pending.is_empty() {
         return Ok(());
     }
     if all.is_empty() {
@@ -97,6 +120,169 @@ fn list(home: &Home, out: &Output) -> Result<()> {
     }
     println!("{}", table(&rows));
     Ok(())
+}
+
+fn pending_json(p: &PendingJoin) -> Value {
+    json!({
+        "committee_id": p.committee_id.to_string(),
+        "short": short_committee(&p.committee_id),
+        "pending": true,
+        "organizer": p.organizer.to_string(),
+        "requested_at_ms": p.requested_at_ms,
+    })
+}
+
+/// Milliseconds since the epoch, now.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// "5 minutes ago" for a time in milliseconds since the epoch.
+fn ago(at_ms: i64) -> String {
+    let secs = (i64::try_from(now_ms()).unwrap_or(i64::MAX) - at_ms).max(0) / 1000;
+    match secs {
+        0..=89 => "just now".into(),
+        90..=5399 => format!("{} minutes ago", (secs + 30) / 60),
+        5400..=129_599 => format!("{} hours ago", (secs + 1800) / 3600),
+        _ => format!("{} days ago", (secs + 43_200) / 86_400),
+    }
+}
+
+fn invite(home: &Home, args: &InviteArgs, out: &Output) -> Result<()> {
+    let expires_at_ms = now_ms().saturating_add(u64::from(args.hours) * 3_600_000);
+    let (committee, token) = super::online(home, &args.relay, out, async |online| {
+        let text = args.committee.clone();
+        let c = online
+            .client
+            .with_account(move |a| names::committee(a, &text))
+            .await??;
+        let token = online
+            .client
+            .create_invite(c.id, expires_at_ms, args.uses)
+            .await?;
+        Ok((c, token))
+    })?;
+    let link = token.to_link();
+    out.emit(
+        || {
+            format!(
+                "{} to {} ({}) for {} {} for {} hours:\n\n  {}\n\n\
+                 Hand it over in person, or show it as a QR code (the code is this same text).\n\
+                 Whoever holds it can ask to join; your device admits them when it is online\n\
+                 (`rankfile watch`, or `rankfile sync` now and then).",
+                out.paint(Style::Good, "invite"),
+                committee.meta.name,
+                short_committee(&committee.id),
+                args.uses,
+                if args.uses == 1 { "person" } else { "people" },
+                args.hours,
+                out.paint(Style::Bold, &link),
+            )
+        },
+        || {
+            json!({
+                "link": link,
+                "committee_id": committee.id.to_string(),
+                "invite_id": token.invite_id.to_string(),
+                "max_uses": args.uses,
+                "expires_at_ms": expires_at_ms,
+            })
+        },
+    );
+    Ok(())
+}
+
+fn join(home: &Home, args: &JoinArgs, out: &Output) -> Result<()> {
+    let link = args.link.trim().to_string();
+    // A typo is a usage error before anything goes to the network.
+    let token = InviteToken::parse(&link).map_err(|e| {
+        CliError::Usage(format!(
+            "that is not an invite link ({e}); it looks like rankfile://join/…"
+        ))
+    })?;
+    if token.is_expired(now_ms()) {
+        return Err(CliError::Usage(
+            "this invite has expired; ask the organizer for a new one".into(),
+        ));
+    }
+    let wait = Duration::from_secs(args.wait);
+    let (id, admitted) = super::online(home, &args.relay, out, async |online| {
+        let id = online.client.join(&link).await?;
+        if wait.is_zero() {
+            return Ok((id, None));
+        }
+        // The request must be at the relay before the organizer can answer it.
+        online.client.flush().await?;
+        let admitted = out
+            .wait(
+                "waiting for the organizer's device to admit you",
+                admitted(&online.client, id, wait),
+            )
+            .await?;
+        Ok((id, Some(admitted)))
+    })?;
+    let short = short_committee(&id);
+    match admitted {
+        Some(Some(c)) => {
+            out.emit(
+                || {
+                    format!(
+                        "{} {} ({short}): {} members; you are a member.",
+                        out.paint(Style::Good, "joined"),
+                        c.meta.name,
+                        c.members.len()
+                    )
+                },
+                || json!({ "committee_id": id.to_string(), "short": short, "admitted": true, "name": c.meta.name }),
+            );
+            Ok(())
+        }
+        Some(None) => Err(CliError::NotYet(format!(
+            "not admitted to committee {short} within {} s. The request stands: the organizer's device admits you whenever it is online; `rankfile committee list` shows when you are in",
+            args.wait
+        ))),
+        None => {
+            out.emit(
+                || {
+                    format!(
+                        "{} to join committee {short}: the request went to the organizer ({}), sealed.\n\
+                         You are in once their device, online, admits you; `rankfile committee list` shows it then.",
+                        out.paint(Style::Good, "asked"),
+                        names::short_account(&token.organizer)
+                    )
+                },
+                || json!({ "committee_id": id.to_string(), "short": short, "admitted": false }),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Waits until this account is a member of `committee` (its whole log came
+/// from the organizer who admitted it), or `patience` runs out.
+async fn admitted(
+    client: &Client,
+    committee: CommitteeId,
+    patience: Duration,
+) -> Result<Option<CommitteeState>> {
+    let me = client.with_account(|a| a.id()).await?;
+    let mut events = client.subscribe();
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        // Before the log arrives this device does not know the committee.
+        if let Ok(state) = client.committee(committee).await {
+            if state.members.contains_key(&me) {
+                return Ok(Some(state));
+            }
+        }
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(None),
+        }
+    }
 }
 
 fn your_role(c: &CommitteeState, me: &AccountId, out: &Output) -> String {

@@ -69,7 +69,7 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
                 || {
                     format!(
                         "{} you were added to committee {name} ({}) as {role}",
-                        out.paint(Style::Good, "admitted"),
+                        out.paint(Style::Good, "joined"),
                         names::short_committee(&committee_id)
                     )
                 },
@@ -79,6 +79,42 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
                 },
             )
         }
+        ClientEvent::Core(Event::MemberAdmitted {
+            committee_id,
+            account,
+        }) => {
+            let (name, _) = committee_line(client, committee_id).await?;
+            out.emit(
+                || {
+                    format!(
+                        "{} {account} to committee {name} ({}) from your invite",
+                        out.paint(Style::Good, "admitted"),
+                        names::short_committee(&committee_id)
+                    )
+                },
+                || {
+                    json!({ "type": "member_admitted", "committee_id": committee_id.to_string(),
+                            "name": name, "account_id": account.to_string() })
+                },
+            )
+        }
+        ClientEvent::Core(Event::JoinRefused {
+            committee_id,
+            account,
+            reason,
+        }) => out.emit(
+            || {
+                format!(
+                    "{} {account} asked to join committee {}: {reason}",
+                    out.paint(Style::Bad, "join refused"),
+                    names::short_committee(&committee_id)
+                )
+            },
+            || {
+                json!({ "type": "join_refused", "committee_id": committee_id.to_string(),
+                        "account_id": account.to_string(), "reason": reason.to_string() })
+            },
+        ),
         ClientEvent::Core(Event::CommitteeChanged { committee_id }) => {
             let (name, role) = committee_line(client, committee_id).await?;
             out.emit(

@@ -1,10 +1,13 @@
 //! `rankfile demo`: the whole system on one machine. A relay in-process on
 //! loopback (SQLite in a temporary directory) and simulated phones, each its
 //! own account in its own encrypted store, driven by a `transport::Client`
-//! over real TLS sockets, play the story of what exists so far; then every
-//! store is checked against what was sent, and the last line says
-//! `demo ok: phones=N messages=M lost=0`.
+//! over real TLS sockets, play the story of what exists so far — contacts,
+//! safety numbers, messages, a phone offline, then a committee formed from an
+//! invite that holds a discussion and removes an infiltrator; every store is
+//! checked against what was sent, and the last line says
+//! `demo ok: phones=N messages=M lost=0 joined=J posts=P removed_read=0`.
 
+mod committee;
 mod phone;
 mod report;
 mod steps;
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use rankfile_core::transport::RelayAddress;
 use rankfile_relay::Config;
 
+use self::committee::CommitteeFigures;
 use self::phone::{Phone, Tracker};
 use self::report::{Ledger, Sent, Timeline};
 use crate::cli::DemoArgs;
@@ -71,6 +75,8 @@ struct Demo<'a> {
     /// The phone that was offline, how many messages waited, and how long
     /// catching up took after it came back.
     catch_up: Option<(String, usize, Duration)>,
+    /// What the committee chapter did (not played with fewer than 3 phones).
+    committee: Option<CommitteeFigures>,
 }
 
 impl<'a> Demo<'a> {
@@ -88,6 +94,7 @@ impl<'a> Demo<'a> {
             phones: Vec::new(),
             verified_pairs: 0,
             catch_up: None,
+            committee: None,
         }
     }
 
@@ -194,6 +201,7 @@ impl<'a> Demo<'a> {
         );
 
         self.offline_round(relay).await?;
+        self.committee = self.committee_chapter().await?;
         self.finish().await
     }
 

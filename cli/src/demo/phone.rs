@@ -1,6 +1,6 @@
 //! A simulated phone for the demo: its own account in its own encrypted store,
 //! driven by a `transport::Client` over real TLS, and a listener that records
-//! the moment each message is stored (for the latency figures).
+//! the moment each message (1:1 or channel) is stored, for the latency figures.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,8 @@ pub struct Arrival {
 pub struct Tracker {
     arrivals: Mutex<Vec<Vec<Arrival>>>,
     total: watch::Sender<usize>,
+    /// Channel messages stored on each phone: (message ID, when).
+    channel: Mutex<Vec<Vec<(i64, Instant)>>>,
 }
 
 impl Tracker {
@@ -34,6 +36,7 @@ impl Tracker {
         Arc::new(Tracker {
             arrivals: Mutex::new(vec![Vec::new(); phones]),
             total: watch::Sender::new(0),
+            channel: Mutex::new(vec![Vec::new(); phones]),
         })
     }
 
@@ -44,6 +47,22 @@ impl Tracker {
             }
         }
         self.total.send_modify(|n| *n += 1);
+    }
+
+    fn record_channel(&self, phone: usize, message_id: i64) {
+        if let Ok(mut all) = self.channel.lock() {
+            if let Some(list) = all.get_mut(phone) {
+                list.push((message_id, Instant::now()));
+            }
+        }
+    }
+
+    /// The channel messages stored on one phone, with when.
+    pub fn channel_arrivals(&self, phone: usize) -> Vec<(i64, Instant)> {
+        self.channel
+            .lock()
+            .map(|all| all.get(phone).cloned().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Waits until at least `target` arrivals were seen; false on timeout.
@@ -156,6 +175,9 @@ async fn listen(index: usize, mut events: broadcast::Receiver<ClientEvent>, trac
                     message_id,
                 },
             ),
+            Ok(ClientEvent::Core(Event::ChannelMessageStored { message_id, .. })) => {
+                tracker.record_channel(index, message_id)
+            }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,
         }

@@ -214,6 +214,9 @@ impl Demo<'_> {
             "  {}",
             latency_line("latency incl. time offline", &check.offline_latencies)
         ));
+        if let Some(c) = &self.committee {
+            lines.extend(c.lines());
+        }
         lines.push(format!(
             "  {:<18}{}",
             "databases",
@@ -230,10 +233,14 @@ impl Demo<'_> {
         if !stored {
             return Err(CliError::Other("the organizer's store is missing".into()));
         }
-        lines.push(format!(
-            "demo ok: phones={n} messages={} lost=0",
-            check.delivered
-        ));
+        let mut last = format!("demo ok: phones={n} messages={} lost=0", check.delivered);
+        if let Some(c) = &self.committee {
+            last.push_str(&format!(
+                " joined={} posts={} removed_read={}",
+                c.joined, c.posts, c.removed_read
+            ));
+        }
+        lines.push(last);
         Ok(lines.join("\n"))
     }
 }
