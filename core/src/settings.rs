@@ -1,6 +1,6 @@
 //! Small named values in the `settings` table: this account's
-//! unidentified-access key, the relay's sealed-sender trust root, and the
-//! current sender certificate.
+//! unidentified-access key, the relay's sealed-sender trust root, the
+//! current sender certificate, and this device's push endpoint.
 
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -13,6 +13,7 @@ pub const ACCESS_KEY_LEN: usize = 16;
 const ACCESS_KEY: &str = "access_key";
 const TRUST_ROOT: &str = "trust_root";
 const SENDER_CERTIFICATE: &str = "sender_certificate";
+const PUSH_ENDPOINT: &str = "push_endpoint";
 
 pub(crate) fn get(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
@@ -55,6 +56,31 @@ pub(crate) fn sender_certificate(conn: &Connection) -> Result<Option<Vec<u8>>> {
 
 pub(crate) fn set_sender_certificate(conn: &Connection, cert: &[u8]) -> Result<()> {
     put(conn, SENDER_CERTIFICATE, cert)
+}
+
+/// The push endpoint the relay is to hear about at each login: a URL to
+/// register, or `""` for a clear it has not confirmed yet; `None` when there
+/// is nothing to tell it.
+pub(crate) fn push_endpoint(conn: &Connection) -> Result<Option<String>> {
+    get(conn, PUSH_ENDPOINT)?
+        .map(|v| {
+            String::from_utf8(v)
+                .map_err(|_| Error::Storage("stored push endpoint is malformed".into()))
+        })
+        .transpose()
+}
+
+/// Remembers a push endpoint to register (`""`: to clear).
+pub(crate) fn set_push_endpoint(conn: &Connection, url: &str) -> Result<()> {
+    put(conn, PUSH_ENDPOINT, url.as_bytes())
+}
+
+/// Forgets the push endpoint if it is still `url`: the relay confirmed a clear,
+/// or refused the URL for good.
+pub(crate) fn forget_push_endpoint(conn: &Connection, url: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM settings WHERE name = ?1 AND value = ?2")?
+        .execute(params![PUSH_ENDPOINT, url.as_bytes()])?;
+    Ok(())
 }
 
 /// The settings the hot paths read, kept in memory beside the store: the

@@ -109,6 +109,10 @@ pub(super) enum Command {
     GreetMembers {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Tell the relay the push endpoint the account remembers (`push.rs`).
+    SyncPushEndpoint {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// An account connected to its relay.
@@ -312,6 +316,7 @@ async fn manage(
                     Some(Command::FlushOutbox) => {}
                     Some(Command::Flush { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     Some(Command::GreetMembers { reply }) => { let _ = reply.send(Err(Error::Offline)); }
+                    Some(Command::SyncPushEndpoint { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     None => break,
                 },
             }
@@ -392,6 +397,9 @@ async fn connected(
                     let r = fetch_bundle(&link, who).await;
                     let _ = reply.send(r);
                 }
+                Some(Command::SyncPushEndpoint { reply }) => {
+                    let _ = reply.send(super::push::sync(account, &link).await);
+                }
                 Some(Command::GreetMembers { reply }) => {
                     let r = greet_members(account, &link, true).await;
                     let r = match r {
@@ -415,13 +423,15 @@ async fn connected(
     }
 }
 
-/// After login: the access key, a sender certificate, and the prekey stock.
+/// After login: the access key, the push endpoint, a sender certificate, and
+/// the prekey stock.
 async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
     let key = account.call(|a| a.access_key()).await??;
     link.request(pb::client_frame::Body::SetAccessKey(pb::SetAccessKey {
         access_key: key.to_vec(),
     }))
     .await?;
+    super::push::sync_at_login(account, link).await?;
     if account.call(|a| a.needs_sender_certificate()).await?? {
         match link
             .request(pb::client_frame::Body::SenderCertificate(

@@ -16,6 +16,7 @@ mod channel;
 mod client;
 mod committee;
 mod link;
+mod push;
 mod tls;
 
 pub use client::{Client, ClientEvent, ConnectionState, DeliveryState};
