@@ -253,9 +253,11 @@ impl Account {
         to: &AccountId,
         entries: Vec<SignedEntry>,
     ) -> Result<()> {
+        let access_keys = self.access_keys_for(&change.committee_id, &entries)?;
         let body = Body::CommitteeUpdate {
             committee_id: change.committee_id,
             entries,
+            access_keys,
         };
         match self.send_body(to, &body) {
             Ok(sent) => change.sent.push(sent),
@@ -265,6 +267,39 @@ impl Account {
             Err(e) => return Err(e),
         }
         Ok(())
+    }
+
+    /// The members' access keys to send with `entries`: every member's we
+    /// know with a whole log (it holds the genesis), the new member's and ours
+    /// with an Add, none otherwise.
+    fn access_keys_for(
+        &mut self,
+        committee: &CommitteeId,
+        entries: &[SignedEntry],
+    ) -> Result<Vec<(AccountId, [u8; crate::settings::ACCESS_KEY_LEN])>> {
+        let mut accounts = Vec::new();
+        for e in entries {
+            match e.parse()?.op {
+                Op::Genesis { .. } => {
+                    let log = self.logs.get(self.store.conn(), committee)?;
+                    accounts = log.state().members.keys().copied().collect();
+                    break;
+                }
+                Op::Add { account, .. } => accounts.push(account),
+                _ => {}
+            }
+        }
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.id();
+        let mut keys = vec![(me, self.settings.access_key)];
+        for a in accounts.into_iter().filter(|a| *a != me) {
+            if let Some(k) = crate::contact::access_key(self.store.conn(), &a)? {
+                keys.push((a, k));
+            }
+        }
+        Ok(keys)
     }
 
     /// After a batch merged concurrent changes (the log has several heads),

@@ -14,6 +14,7 @@ use crate::committee::{ChannelId, CommitteeId, CommitteeLog, InsertOutcome, Sign
 use crate::committee_store::{self, BatchLogs};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::settings::ACCESS_KEY_LEN;
 
 /// A committee update that passed every check, waiting to be written.
 pub(crate) struct Update {
@@ -23,6 +24,8 @@ pub(crate) struct Update {
     events: Vec<Event>,
     /// The log changed and now has several heads: concurrent changes merged.
     merged: bool,
+    /// Members' access keys the sender sent along.
+    access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
 }
 
 /// Folds `entries` into a copy of the committee's log. A committee new to
@@ -34,6 +37,7 @@ pub(crate) fn check_update(
     me: &AccountId,
     committee_id: CommitteeId,
     entries: Vec<SignedEntry>,
+    access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
 ) -> Result<Update> {
     let Some(held) = logs.get(conn, &committee_id)? else {
         let log = CommitteeLog::from_entries(entries.iter().cloned())?;
@@ -53,6 +57,7 @@ pub(crate) fn check_update(
                 Event::CommitteeChanged { committee_id },
             ],
             merged: false,
+            access_keys,
         });
     };
     let mut log = held.clone();
@@ -83,6 +88,7 @@ pub(crate) fn check_update(
         new,
         events,
         merged,
+        access_keys,
     })
 }
 
@@ -94,6 +100,11 @@ pub(crate) fn apply_update(
     events: &mut Vec<Event>,
 ) -> Result<()> {
     committee_store::save(conn, &update.log, &update.new)?;
+    for (account, key) in &update.access_keys {
+        if update.log.state().members.contains_key(account) {
+            crate::committee_sessions::learn_access_key(conn, account, key)?;
+        }
+    }
     if update
         .events
         .iter()

@@ -1,18 +1,21 @@
 //! Sessions between the members of a committee. Posting needs a 1:1 session
 //! with every member (sender keys travel over them) and their access keys (the
 //! post is sealed), but members who joined from an invite have met only the
-//! organizer who admitted them. So a device opens the sessions it lacks itself:
+//! organizer who admitted them. So a device opens the sessions it lacks itself,
+//! from the bundle the relay's directory serves — accepted only if its
+//! identity key is the one the committee's log records for that member, so
+//! the relay cannot put its own key in:
 //!
-//! - For each pair of members without a session, the one with the smaller
-//!   account ID opens it (so two devices do not both start one), from the
-//!   bundle the relay's directory serves — accepted only if its identity key
-//!   is the one the committee's log records for that member, so the relay
-//!   cannot put its own key in.
-//! - The opener sends a hello asking for a reply; every content message
-//!   carries the sender's access key, so after the reply each side holds the
-//!   other's. A device answers a hello only for a committee it is a member of.
-//! - Before a post, a device opens a session with any member it still lacks,
-//!   whichever side the rule names.
+//! - Lazily, before a post, with every member it lacks (whoever they are): a
+//!   committee of hundreds does not open every pair of sessions up front.
+//! - At once, after a committee change, for the committees where it is an
+//!   organizer or delegate: they carry alerts to every member without delay.
+//!
+//! Access keys travel with the log: an organizer sends the keys it knows with
+//! a whole log and the new member's with an Add, so most first messages are
+//! already sealed. When a member's key is still unknown the device sends a
+//! hello asking for a reply; every content carries its sender's access key,
+//! and a device answers a hello only for a committee it is a member of.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -21,13 +24,14 @@ use libsignal_protocol::{DeviceId, IdentityKey};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
-use crate::committee::CommitteeId;
+use crate::committee::{CommitteeId, Role};
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::Body;
 use crate::prekeys;
 use crate::send::OutgoingEnvelope;
 use crate::session;
+use crate::settings::ACCESS_KEY_LEN;
 use crate::store::signal::{address, Pending, SignalStores};
 
 /// A member of one of our committees this device has no session with.
@@ -43,20 +47,23 @@ pub struct MemberToGreet {
 }
 
 impl Account {
-    /// Members of this account's committees it shares no usable session with.
-    /// With `all` false, only those this device is to open a session with by
-    /// the smaller-ID rule; with `all` true, every one (before a post).
+    /// Members of this account's committees it shares no usable session with:
+    /// with `all` false, only in committees where this account is an
+    /// organizer or delegate (greeted at once); with `all` true, in every one
+    /// (before a post).
     pub fn members_to_greet(&mut self, all: bool) -> Result<Vec<MemberToGreet>> {
         let me = self.id();
         let mut wanted: BTreeMap<AccountId, MemberToGreet> = BTreeMap::new();
         for committee in self.committees()? {
             let log = self.logs.get(self.store.conn(), &committee)?;
             let state = log.state();
-            if state.role(&me).is_none() {
-                continue;
+            match state.role(&me) {
+                None => continue,
+                Some(role) if !all && role < Role::Delegate => continue,
+                Some(_) => {}
             }
             for (account, member) in &state.members {
-                if *account == me || !(all || me < *account) {
+                if *account == me {
                     continue;
                 }
                 wanted.entry(*account).or_insert(MemberToGreet {
@@ -110,12 +117,13 @@ impl Account {
 
     /// Takes a co-member's bundle fetched from the relay: checks that its key
     /// is the one the committee's log records, opens the session (the member
-    /// becomes a contact), and sends a hello asking for one back.
+    /// becomes a contact, with the access key the log's organizer sent), and
+    /// when their access key is still unknown sends a hello asking for it.
     pub fn greet_member(
         &mut self,
         member: &MemberToGreet,
         bundle: &[u8],
-    ) -> Result<OutgoingEnvelope> {
+    ) -> Result<Option<OutgoingEnvelope>> {
         let imported = prekeys::import_bundle(bundle)?;
         if imported.account_id != member.account
             || *imported.bundle.identity_key()? != member.identity_key
@@ -137,7 +145,17 @@ impl Account {
             .map(|c| c.name)
             .unwrap_or_default();
         self.add_contact(&name, bundle)?;
+        let conn = self.store.conn();
+        if contact::access_key(conn, &member.account)?.is_none() {
+            if let Some(key) = take_learnt_key(conn, &member.account)? {
+                contact::set_access_key(conn, &member.account, &key)?;
+            }
+        }
+        if contact::access_key(conn, &member.account)?.is_some() {
+            return Ok(None);
+        }
         self.send_hello(&member.committee_id, &member.account, true)
+            .map(Some)
     }
 
     /// Sends a committee hello to a member over our session with them.
@@ -157,10 +175,45 @@ impl Account {
     }
 }
 
+/// Inside the receive transaction: a member's access key as an organizer sent
+/// it. Given to the contact if it has none (a key learnt from the member's
+/// own messages is not replaced), else kept until a session is opened.
+pub(crate) fn learn_access_key(
+    conn: &rusqlite::Connection,
+    account: &AccountId,
+    key: &[u8; ACCESS_KEY_LEN],
+) -> Result<()> {
+    if contact::get(conn, account)?.is_some() {
+        if contact::access_key(conn, account)?.is_none() {
+            contact::set_access_key(conn, account, key)?;
+        }
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO member_access_keys (account, access_key) VALUES (?1, ?2)",
+    )?
+    .execute(rusqlite::params![&account.as_bytes()[..], &key[..]])?;
+    Ok(())
+}
+
+fn take_learnt_key(
+    conn: &rusqlite::Connection,
+    account: &AccountId,
+) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
+    use rusqlite::OptionalExtension;
+    let found: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT access_key FROM member_access_keys WHERE account = ?1")?
+        .query_row([&account.as_bytes()[..]], |r| r.get(0))
+        .optional()?;
+    conn.prepare_cached("DELETE FROM member_access_keys WHERE account = ?1")?
+        .execute([&account.as_bytes()[..]])?;
+    Ok(found.and_then(|k| k.try_into().ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::committee::{CommitteeMeta, Role};
+    use crate::committee::CommitteeMeta;
     use crate::store::DatabaseKey;
 
     fn account(dir: &tempfile::TempDir, name: &str) -> Account {
@@ -179,16 +232,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn members_open_sessions_only_with_the_key_the_log_records() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut organizer = account(&dir, "o");
-        let mut a = account(&dir, "a");
-        let mut b = account(&dir, "b");
-        let mut stranger = account(&dir, "s");
-        for m in [&mut a, &mut b] {
+    /// An organizer who knows `members` (sessions both ways when `talked`,
+    /// so it holds their access keys) and a committee of them all.
+    fn committee(
+        organizer: &mut Account,
+        members: &mut [&mut Account],
+        talked: bool,
+    ) -> CommitteeId {
+        for m in members.iter_mut() {
             let bundle = m.prekey_bundle().expect("bundle");
             organizer.add_contact("", &bundle).expect("contact");
+            if talked {
+                let hi = organizer.send_text(&m.id(), "hi").expect("send");
+                m.receive(&hi.bytes).expect("hi");
+                let back = m.send_text(&organizer.id(), "hi").expect("reply");
+                organizer.receive(&back.bytes).expect("reply");
+            }
         }
         let committee = organizer
             .create_committee(CommitteeMeta {
@@ -197,7 +256,8 @@ mod tests {
             })
             .expect("found");
         let mut sent = Vec::new();
-        for id in [a.id(), b.id()] {
+        for m in members.iter() {
+            let id = m.id();
             sent.extend(
                 organizer
                     .add_member(&committee, &id, Role::Member)
@@ -205,50 +265,89 @@ mod tests {
                     .sent,
             );
         }
-        deliver(&mut a, &sent);
-        deliver(&mut b, &sent);
+        for m in members.iter_mut() {
+            deliver(m, &sent);
+        }
+        committee
+    }
+
+    #[test]
+    fn a_session_opens_only_with_the_key_the_log_records_and_asks_for_a_missing_access_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut organizer = account(&dir, "o");
+        let mut a = account(&dir, "a");
+        let mut b = account(&dir, "b");
+        let stranger = account(&dir, "s");
+        let committee = committee(&mut organizer, &mut [&mut a, &mut b], false);
         assert_eq!(b.committee(&committee).expect("log").members.len(), 3);
 
-        // Only the smaller ID of the pair opens the session.
-        let (low, high) = if a.id() < b.id() {
-            (&mut a, &mut b)
-        } else {
-            (&mut b, &mut a)
-        };
-        assert!(high.members_to_greet(false).expect("greet").is_empty());
-        let wanted = low.members_to_greet(false).expect("greet");
+        // Plain members open sessions lazily (before a post), not at once.
+        assert!(a.members_to_greet(false).expect("greet").is_empty());
+        let wanted = a.members_to_greet(true).expect("greet");
         assert_eq!(wanted.len(), 1);
-        assert_eq!(wanted[0].account, high.id());
-        assert_eq!(high.members_to_greet(true).expect("greet").len(), 1);
+        assert_eq!(wanted[0].account, b.id());
+        // The organizer, who carries alerts, has every session already.
+        assert!(organizer.members_to_greet(false).expect("greet").is_empty());
 
         // A bundle with another key (a relay putting its own in) is refused,
         // and leaves no contact behind.
+        let mut stranger = stranger;
         let forged = stranger.prekey_bundle().expect("bundle");
         assert!(matches!(
-            low.greet_member(&wanted[0], &forged),
-            Err(Error::MemberKeyMismatch(who)) if who == high.id()
+            a.greet_member(&wanted[0], &forged),
+            Err(Error::MemberKeyMismatch(who)) if who == b.id()
         ));
-        assert!(low.contact(&stranger.id()).is_err());
+        assert!(a.contact(&stranger.id()).is_err());
 
-        // The real bundle opens the session; the hello and its answer carry
-        // each side's access key.
-        let bundle = high.prekey_bundle().expect("bundle");
-        let hello = low.greet_member(&wanted[0], &bundle).expect("greet");
-        high.receive(&hello.bytes).expect("hello");
-        assert!(high.members_to_greet(true).expect("greet").is_empty());
-        let answer = high.outbox().expect("outbox");
-        let answer: Vec<_> = answer
+        // The organizer never learnt b's access key: the real bundle opens
+        // the session and a hello asks for the key, which the answer brings.
+        let bundle = b.prekey_bundle().expect("bundle");
+        let hello = a
+            .greet_member(&wanted[0], &bundle)
+            .expect("greet")
+            .expect("a hello, the key being unknown");
+        b.receive(&hello.bytes).expect("hello");
+        assert!(b.members_to_greet(true).expect("greet").is_empty());
+        let answer: Vec<_> = b
+            .outbox()
+            .expect("outbox")
             .into_iter()
-            .filter(|e| e.recipient == low.id())
+            .filter(|e| e.recipient == a.id())
             .collect();
         assert_eq!(answer.len(), 1, "one hello back");
-        low.receive(&answer[0].bytes).expect("answer");
-        let conn = low.store.conn();
-        assert!(contact::access_key(conn, &high.id())
+        a.receive(&answer[0].bytes).expect("answer");
+        assert!(contact::access_key(a.store.conn(), &b.id())
             .expect("key")
             .is_some());
-        let conn = high.store.conn();
-        assert!(contact::access_key(conn, &low.id()).expect("key").is_some());
-        assert!(low.members_to_greet(true).expect("greet").is_empty());
+        assert!(contact::access_key(b.store.conn(), &a.id())
+            .expect("key")
+            .is_some());
+        assert!(a.members_to_greet(true).expect("greet").is_empty());
+    }
+
+    #[test]
+    fn access_keys_travel_with_the_log_so_no_hello_is_needed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut organizer = account(&dir, "o");
+        let mut a = account(&dir, "a");
+        let mut b = account(&dir, "b");
+        let committee = committee(&mut organizer, &mut [&mut a, &mut b], true);
+        // b got a's key with the whole log; a got b's with b's Add.
+        let (a_bundle, b_bundle) = (
+            a.prekey_bundle().expect("bundle"),
+            b.prekey_bundle().expect("bundle"),
+        );
+        let (a_id, b_id) = (a.id(), b.id());
+        for (me, other, bundle) in [(&mut a, b_id, b_bundle), (&mut b, a_id, a_bundle)] {
+            let wanted = me.members_to_greet(true).expect("greet");
+            assert_eq!(wanted.len(), 1);
+            assert_eq!(wanted[0].committee_id, committee);
+            assert!(me
+                .greet_member(&wanted[0], &bundle)
+                .expect("greet")
+                .is_none());
+            let key = contact::access_key(me.store.conn(), &other).expect("key");
+            assert!(key.is_some(), "the key the organizer sent");
+        }
     }
 }

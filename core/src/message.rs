@@ -144,6 +144,8 @@ pub(crate) enum Body {
     CommitteeUpdate {
         committee_id: crate::committee::CommitteeId,
         entries: Vec<crate::committee::SignedEntry>,
+        /// Members' access keys the sender knows (see `content.proto`).
+        access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
     },
     /// A newcomer redeeming an invite (sent to the organizer the invite names).
     JoinRequest(crate::committee::JoinRequest),
@@ -210,9 +212,17 @@ pub(crate) fn encode_content(
         Body::CommitteeUpdate {
             committee_id,
             entries,
+            access_keys,
         } => pb::content::Body::CommitteeUpdate(pb::CommitteeUpdate {
             committee_id: committee_id.0.to_vec(),
             entries: entries.iter().map(|e| e.encode()).collect(),
+            access_keys: access_keys
+                .iter()
+                .map(|(a, k)| pb::MemberAccessKey {
+                    account: a.as_bytes().to_vec(),
+                    access_key: k.to_vec(),
+                })
+                .collect(),
         }),
         Body::JoinRequest(request) => pb::content::Body::CommitteeJoinRequest(request.to_wire()),
         Body::CommitteeHello {
@@ -320,6 +330,21 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
                     .entries
                     .iter()
                     .map(|e| crate::committee::SignedEntry::decode(e))
+                    .collect::<Result<_>>()?,
+                access_keys: u
+                    .access_keys
+                    .iter()
+                    .take(crate::committee::MAX_MEMBERS)
+                    .map(|k| {
+                        Ok((
+                            AccountId::from_bytes(&k.account)
+                                .map_err(|_| Error::InvalidContent("bad member id"))?,
+                            k.access_key
+                                .as_slice()
+                                .try_into()
+                                .map_err(|_| Error::InvalidContent("bad access key"))?,
+                        ))
+                    })
                     .collect::<Result<_>>()?,
             }
         }

@@ -347,6 +347,7 @@ fn receive_one(
         Body::CommitteeUpdate {
             committee_id,
             entries,
+            access_keys,
         } => {
             // Checked and folded now, written below with the envelope.
             update = Some(committee_receive::check_update(
@@ -355,6 +356,7 @@ fn receive_one(
                 me,
                 committee_id,
                 entries,
+                access_keys,
             )?);
             None
         }

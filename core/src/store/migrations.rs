@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_joins.sql"),
     include_str!("migrations/0006_channel_messages.sql"),
     include_str!("migrations/0007_alerts.sql"),
+    include_str!("migrations/0008_member_access_keys.sql"),
 ];
 
 /// The schema version this build writes.
