@@ -78,7 +78,8 @@ pub struct Online {
     pub client: Client,
     /// Messages that waited in the mailbox at login.
     pub queued: u64,
-    /// What the account reported while receiving them.
+    /// What the account reported while receiving them (`Core` and
+    /// `Undecryptable` events).
     pub arrived: Vec<ClientEvent>,
     addr: String,
 }
@@ -123,7 +124,12 @@ async fn catch_up(
     loop {
         tokio::select! {
             e = events.recv() => match e {
-                Ok(e) => arrived.push(e),
+                // Any event means the client is still at work; only what the
+                // account reports is kept (the connection is the command's).
+                Ok(e @ (ClientEvent::Core(_) | ClientEvent::Undecryptable { .. })) => {
+                    arrived.push(e)
+                }
+                Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(CliError::Other("the client stopped while receiving".into()))
