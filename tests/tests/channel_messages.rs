@@ -161,12 +161,20 @@ async fn a_disappearing_message_leaves_no_trace_on_any_member_s_device() {
         committee(dir.path(), &["organizer", "ana", "kwame"]).await;
     let organizer = &phones[0];
 
-    // A message from before the timer stays.
+    // A message from before the timer stays. It must have reached everyone
+    // before the timer is set: a receiver applies the stricter of the timer a
+    // message carries and the one its log has when the message arrives.
     organizer
         .client
         .post_message(committee, channel, Draft::text(KEPT))
         .await
         .expect("post");
+    for p in &phones[1..] {
+        eventually(30, "the earlier message arrives", || {
+            p.has_text(channel, KEPT)
+        })
+        .await;
+    }
     // Only an organizer may set the timer.
     let refused = phones[1]
         .client
