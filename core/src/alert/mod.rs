@@ -6,9 +6,9 @@
 
 pub(crate) mod receive;
 mod send;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
-pub(crate) mod store;
 mod types;
 
 pub use send::AlertSent;
