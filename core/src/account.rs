@@ -34,34 +34,81 @@ pub struct Account {
     /// A received batch changed a committee's log since the transport last
     /// asked (it then opens sessions with new members).
     pub(crate) committees_changed: bool,
+    /// One-time prekeys of each kind made per batch ([`AccountOptions`]).
+    pub(crate) one_time_batch: u32,
+}
+
+/// How an account's device is provisioned. The defaults are what a phone
+/// uses; simulated phones sharing one machine by the thousand (benchmarks)
+/// make fewer one-time prekeys and keep a smaller page cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountOptions {
+    /// One-time EC and one-time Kyber prekeys made per batch (at creation and
+    /// whenever the stock runs low). With 0, sessions are opened with the
+    /// signed and last-resort Kyber prekeys only.
+    pub one_time_prekeys: u32,
+    /// The database connection's page cache, in KiB.
+    pub page_cache_kib: u32,
+}
+
+impl Default for AccountOptions {
+    fn default() -> Self {
+        AccountOptions {
+            one_time_prekeys: prekeys::ONE_TIME_BATCH,
+            page_cache_kib: crate::store::PAGE_CACHE_KIB,
+        }
+    }
+}
+
+impl AccountOptions {
+    /// Options for a simulated phone: `one_time_prekeys` per batch and a page
+    /// cache of `page_cache_kib` KiB.
+    pub fn simulated(one_time_prekeys: u32, page_cache_kib: u32) -> Self {
+        AccountOptions {
+            one_time_prekeys,
+            page_cache_kib,
+        }
+    }
 }
 
 impl Account {
     /// Creates a new account in a new store at `path`: an identity key, a
     /// registration ID, and the first prekeys.
     pub fn create(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        let mut store = Store::create(path, key)?;
+        Self::create_with(path, key, &AccountOptions::default())
+    }
+
+    /// [`Account::create`] with other provisioning options.
+    pub fn create_with(path: &Path, key: &DatabaseKey, options: &AccountOptions) -> Result<Self> {
+        let mut store = Store::create_with_cache(path, key, options.page_cache_kib)?;
         let me = LocalIdentity::generate()?;
         {
             let tx = store.write()?;
             me.save(&tx)?;
-            prekeys::initial(&tx, &me)?;
+            prekeys::initial(&tx, &me, options.one_time_prekeys)?;
             tx.commit()?;
         }
-        Self::with(store, me)
+        Self::with(store, me, options)
     }
 
     /// Opens the account in the store at `path`.
     pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        let store = Store::open(path, key)?;
+        Self::open_with(path, key, &AccountOptions::default())
+    }
+
+    /// [`Account::open`] with other provisioning options (they are not
+    /// stored: give the same ones at every open).
+    pub fn open_with(path: &Path, key: &DatabaseKey, options: &AccountOptions) -> Result<Self> {
+        let store = Store::open_with_cache(path, key, options.page_cache_kib)?;
         let me = LocalIdentity::load(store.conn())?;
-        let mut account = Self::with(store, me)?;
+        let mut account = Self::with(store, me, options)?;
         // Channel messages whose timer ran out while the app was closed.
         account.channel_upkeep(false);
         Ok(account)
     }
 
-    fn with(store: Store, me: LocalIdentity) -> Result<Self> {
+    fn with(store: Store, me: LocalIdentity, options: &AccountOptions) -> Result<Self> {
         Ok(Account {
             cache: SignalCache::new(me.key_pair, me.registration_id),
             settings: settings::Cached::load(store.conn())?,
@@ -70,6 +117,7 @@ impl Account {
             events: Vec::new(),
             logs: crate::committee_store::LogCache::default(),
             committees_changed: false,
+            one_time_batch: options.one_time_prekeys,
         })
     }
 
@@ -104,7 +152,7 @@ impl Account {
     /// call hands out a fresh one-time prekey and applies the prekey policy.
     pub fn prekey_bundle(&mut self) -> Result<Vec<u8>> {
         let tx = self.store.write()?;
-        prekeys::maintain(&tx, &self.me, now_ms())?;
+        prekeys::maintain(&tx, &self.me, now_ms(), self.one_time_batch)?;
         let bundle = prekeys::export_bundle(&tx, &self.me)?;
         tx.commit()?;
         Ok(bundle.encode_to_vec())
@@ -114,7 +162,7 @@ impl Account {
     /// `now_ms`. Returns whether anything changed.
     pub fn maintain_prekeys_at(&mut self, now_ms: i64) -> Result<bool> {
         let tx = self.store.write()?;
-        let changed = prekeys::maintain(&tx, &self.me, now_ms)?;
+        let changed = prekeys::maintain(&tx, &self.me, now_ms, self.one_time_batch)?;
         tx.commit()?;
         Ok(changed)
     }

@@ -8,8 +8,8 @@
 #![deny(unsafe_code)]
 
 mod account;
-pub mod alert;
 mod account_id;
+pub mod alert;
 mod attachment;
 mod base32;
 mod channel;
@@ -24,8 +24,8 @@ mod contact;
 mod error;
 mod event;
 mod failpoint;
-pub mod link;
 mod identity;
+pub mod link;
 mod message;
 mod prekeys;
 mod receive;
@@ -38,7 +38,7 @@ mod settings;
 mod store;
 pub mod transport;
 
-pub use account::Account;
+pub use account::{Account, AccountOptions};
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};
 pub use attachment::{
     AttachmentPointer, MAX_ATTACHMENTS, MAX_ATTACHMENT_LEN, MAX_CONTENT_TYPE_LEN, MAX_FILE_NAME_LEN,

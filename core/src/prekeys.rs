@@ -117,20 +117,26 @@ pub(crate) fn new_one_time_prekeys(conn: &Connection, n: u32) -> Result<()> {
 }
 
 /// Everything a new account needs: a signed prekey, a last-resort Kyber
-/// prekey, and a batch of each kind of one-time prekey.
-pub(crate) fn initial(conn: &Connection, me: &LocalIdentity) -> Result<()> {
+/// prekey, and a batch of `batch` of each kind of one-time prekey
+/// ([`ONE_TIME_BATCH`] unless the account was made with other options).
+pub(crate) fn initial(conn: &Connection, me: &LocalIdentity, batch: u32) -> Result<()> {
     new_signed_prekey(conn, me)?;
     new_kyber_prekey(conn, me, true)?;
-    new_one_time_prekeys(conn, ONE_TIME_BATCH)?;
-    for _ in 0..ONE_TIME_BATCH {
+    new_one_time_prekeys(conn, batch)?;
+    for _ in 0..batch {
         new_kyber_prekey(conn, me, false)?;
     }
     Ok(())
 }
 
-/// Applies the rotation and replenishment policy at time `now`. Returns whether
-/// anything changed.
-pub(crate) fn maintain(conn: &Connection, me: &LocalIdentity, now: i64) -> Result<bool> {
+/// Applies the rotation and replenishment policy at time `now`, making
+/// one-time prekeys in batches of `batch`. Returns whether anything changed.
+pub(crate) fn maintain(
+    conn: &Connection,
+    me: &LocalIdentity,
+    now: i64,
+    batch: u32,
+) -> Result<bool> {
     let mut changed = false;
     let newest_signed: Option<i64> =
         conn.query_row("SELECT max(created_at) FROM signed_prekeys", [], |r| {
@@ -165,8 +171,8 @@ pub(crate) fn maintain(conn: &Connection, me: &LocalIdentity, now: i64) -> Resul
         [],
         |r| r.get(0),
     )?;
-    if unhanded < ONE_TIME_LOW_WATER {
-        new_one_time_prekeys(conn, ONE_TIME_BATCH)?;
+    if unhanded < ONE_TIME_LOW_WATER && batch > 0 {
+        new_one_time_prekeys(conn, batch)?;
         changed = true;
     }
     let unhanded_kyber: u32 = conn.query_row(
@@ -174,8 +180,8 @@ pub(crate) fn maintain(conn: &Connection, me: &LocalIdentity, now: i64) -> Resul
         [],
         |r| r.get(0),
     )?;
-    if unhanded_kyber < ONE_TIME_LOW_WATER {
-        for _ in 0..ONE_TIME_BATCH {
+    if unhanded_kyber < ONE_TIME_LOW_WATER && batch > 0 {
+        for _ in 0..batch {
             new_kyber_prekey(conn, me, false)?;
         }
         changed = true;

@@ -111,7 +111,7 @@ impl Account {
     /// Applies the prekey policy first, so a low stock is replenished.
     pub fn prekeys_for_upload(&mut self) -> Result<pb::UploadPreKeys> {
         let tx = self.store.write()?;
-        prekeys::maintain(&tx, &self.me, now_ms())?;
+        prekeys::maintain(&tx, &self.me, now_ms(), self.one_time_batch)?;
         let upload = collect_upload(&tx, self.me.registration_id)?;
         tx.commit()?;
         Ok(upload)
@@ -121,8 +121,8 @@ impl Account {
     /// for when the relay reports its stock of this device's keys is low.
     pub fn replenish_prekeys(&mut self) -> Result<pb::UploadPreKeys> {
         let tx = self.store.write()?;
-        prekeys::new_one_time_prekeys(&tx, prekeys::ONE_TIME_BATCH)?;
-        for _ in 0..prekeys::ONE_TIME_BATCH {
+        prekeys::new_one_time_prekeys(&tx, self.one_time_batch)?;
+        for _ in 0..self.one_time_batch {
             prekeys::new_kyber_prekey(&tx, &self.me, false)?;
         }
         let upload = collect_upload(&tx, self.me.registration_id)?;

@@ -18,6 +18,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use key::{DatabaseKey, DATABASE_KEY_LEN};
 pub use migrations::SCHEMA_VERSION;
+pub use open::PAGE_CACHE_KIB;
 
 use crate::error::Result;
 
@@ -31,7 +32,13 @@ impl Store {
     /// Creates a new store at `path`, encrypted with `key`. Fails with
     /// [`Error::StoreExists`](crate::Error::StoreExists) if anything is there.
     pub fn create(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        let conn = open::create(path, key)?;
+        Self::create_with_cache(path, key, open::PAGE_CACHE_KIB)
+    }
+
+    /// [`Store::create`] with a page cache of `cache_kib` KiB instead of the
+    /// default 16 MiB.
+    pub fn create_with_cache(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Self> {
+        let conn = open::create(path, key, cache_kib)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -43,7 +50,13 @@ impl Store {
     /// is [`Error::StoreMissing`](crate::Error::StoreMissing), never a new
     /// empty database.
     pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        let conn = open::open_existing(path, key)?;
+        Self::open_with_cache(path, key, open::PAGE_CACHE_KIB)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_kib` KiB instead of the
+    /// default 16 MiB.
+    pub fn open_with_cache(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Self> {
+        let conn = open::open_existing(path, key, cache_kib)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),

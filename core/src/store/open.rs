@@ -9,12 +9,13 @@ use super::key::DatabaseKey;
 use super::migrations;
 use crate::error::{Error, Result};
 
-/// Page cache per connection, in KiB (negative `cache_size` means KiB).
-const PAGE_CACHE_KIB: i64 = -16 * 1024;
+/// Page cache per connection, in KiB, unless the account is opened with other
+/// options (`cache_size` takes it negated, which SQLite reads as KiB).
+pub const PAGE_CACHE_KIB: u32 = 16 * 1024;
 
-/// Creates a new database at `path`. Refuses if a file is already there, and
-/// removes what it made if any step fails.
-pub(super) fn create(path: &Path, key: &DatabaseKey) -> Result<Connection> {
+/// Creates a new database at `path` with a page cache of `cache_kib`. Refuses
+/// if a file is already there, and removes what it made if any step fails.
+pub(super) fn create(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Connection> {
     if path.exists() {
         return Err(Error::StoreExists);
     }
@@ -24,7 +25,7 @@ pub(super) fn create(path: &Path, key: &DatabaseKey) -> Result<Connection> {
     let result = Connection::open_with_flags(path, flags)
         .map_err(Error::from)
         .and_then(|mut conn| {
-            prepare(&mut conn, key)?;
+            prepare(&mut conn, key, cache_kib)?;
             Ok(conn)
         });
     if result.is_err() {
@@ -36,18 +37,19 @@ pub(super) fn create(path: &Path, key: &DatabaseKey) -> Result<Connection> {
     result
 }
 
-/// Opens an existing database. Never creates one.
-pub(super) fn open_existing(path: &Path, key: &DatabaseKey) -> Result<Connection> {
+/// Opens an existing database with a page cache of `cache_kib`. Never
+/// creates one.
+pub(super) fn open_existing(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::StoreMissing);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags)?;
-    prepare(&mut conn, key)?;
+    prepare(&mut conn, key, cache_kib)?;
     Ok(conn)
 }
 
-fn prepare(conn: &mut Connection, key: &DatabaseKey) -> Result<()> {
+fn prepare(conn: &mut Connection, key: &DatabaseKey, cache_kib: u32) -> Result<()> {
     // SQLCipher logs failed page decryptions (a wrong key) to stderr by
     // default; the typed error says it all, and logs must stay quiet.
     conn.pragma_update(None, "cipher_log_level", "NONE")?;
@@ -88,10 +90,11 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey) -> Result<()> {
         return Err(Error::Storage(format!("journal mode is {mode}, not WAL")));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    //    A 16 MiB page cache (SQLite's default is 2 MiB): pages found in memory
-    //    are not read back and decrypted. The receive path inserts envelope IDs
-    //    at random places in an index, which misses a small cache constantly.
-    conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
+    //    A 16 MiB page cache by default (SQLite's default is 2 MiB): pages found
+    //    in memory are not read back and decrypted. The receive path inserts
+    //    envelope IDs at random places in an index, which misses a small cache
+    //    constantly. Simulated phones sharing one machine ask for less.
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
 
     // 5. Schema.
     migrations::migrate(conn)?;
