@@ -505,3 +505,29 @@ fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
     println!("{}", lines.join("\n"));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_as_words() {
+        let now = i64::try_from(now_ms()).expect("now fits");
+        assert_eq!(ago(now), "just now");
+        assert_eq!(
+            ago(now + 60_000),
+            "just now",
+            "a clock ahead is not negative"
+        );
+        assert_eq!(ago(now - 10 * 60_000), "10 minutes ago");
+        assert_eq!(ago(now - 5 * 3_600_000), "5 hours ago");
+        assert_eq!(ago(now - 3 * 86_400_000), "3 days ago");
+    }
+
+    #[test]
+    fn typed_roles_are_the_core_roles() {
+        assert_eq!(role_of(RoleArg::Member), Role::Member);
+        assert_eq!(role_of(RoleArg::Delegate), Role::Delegate);
+        assert_eq!(role_of(RoleArg::Organizer), Role::Organizer);
+    }
+}
