@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::actor::AccountHandle;
@@ -15,7 +15,7 @@ use crate::channel::Draft;
 use crate::clock::now_ms;
 use crate::committee::{ChannelId, CommitteeId};
 use crate::committee_ops::CommitteeChange;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::send::OutgoingEnvelope;
 
 /// The purger looks again at least this often, so a message that arrives
@@ -78,8 +78,9 @@ impl Client {
         Ok(change)
     }
 
-    /// Makes sure every member holds our sender key (sent and confirmed by
-    /// the relay first when some lacked it), then sends under it.
+    /// Opens sessions with members we have none with, makes sure every
+    /// member holds our sender key (sent and confirmed by the relay first when
+    /// some lacked it), then sends under it — as [`Client::post`] does.
     async fn send_in_channel<F>(
         &self,
         committee: CommitteeId,
@@ -89,6 +90,19 @@ impl Client {
     where
         F: FnOnce(&mut Account, Uuid, &[AccountId]) -> Result<OutgoingEnvelope> + Send + 'static,
     {
+        let missing = self
+            .account
+            .call(|a| a.members_to_greet(true).map(|m| !m.is_empty()))
+            .await??;
+        if missing {
+            let (reply, rx) = oneshot::channel();
+            self.commands
+                .send(Command::GreetMembers { reply })
+                .await
+                .map_err(|_| Error::Offline)?;
+            // Offline: send to those we can; the rest are reported by the send.
+            let _ = rx.await;
+        }
         let (distribution, recipients, keys) = self
             .account
             .call(move |a| a.prepare_post(&committee, &channel))
