@@ -164,6 +164,15 @@ fn a_committee_discusses_in_a_channel_and_removes_an_infiltrator() {
         bodies(&bob, "depot/discussion"),
         ["Mass meeting Thursday 18:00, canteen."]
     );
+    // `sync` prints what arrived, as `watch` would.
+    let synced = json_lines(&carol, &["sync"]);
+    let post = synced
+        .iter()
+        .find(|e| e["type"] == "channel_message")
+        .expect("the post among what carol's sync printed");
+    assert_eq!(post["body"], "Mass meeting Thursday 18:00, canteen.");
+    assert_eq!(post["from"], ann_id.as_str());
+    assert_eq!(synced.last().expect("lines")["type"], "synced");
     assert_eq!(
         bodies(&carol, &channel[..6]),
         ["Mass meeting Thursday 18:00, canteen."]
