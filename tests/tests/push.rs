@@ -1,13 +1,17 @@
 //! A phone woken by push: it registers its push endpoint through its `Client`,
 //! goes offline, an organizer's alert is stored for it at high priority, the
 //! push service (a recording HTTP server on loopback) receives a wake-up that
-//! carries nothing of the alert, and the phone starts again and stores it.
+//! carries nothing of the alert, and the phone starts again and stores it —
+//! once with the alert sent as a raw high-priority frame, once through the
+//! core's own committee alert.
 
 #[path = "../../relay/tests/support/mod.rs"]
 mod relay_support;
 
 use std::time::Duration;
 
+use rankfile_core::alert::{AlertDraft, AlertKind, AlertScope};
+use rankfile_core::committee::CommitteeMeta;
 use rankfile_core::transport::{Client, ConnectionState};
 use rankfile_core::{Account, AccountId, DatabaseKey};
 use rankfile_proto::v1::{self as pb, client_frame::Body as In, server_frame::Body as Out};
@@ -141,5 +145,108 @@ async fn an_offline_phone_is_woken_by_an_alert_and_then_stores_it() {
     .await;
     assert_eq!(push.requests().len(), 1, "exactly one wake-up");
     client.shutdown().await.expect("shutdown");
+    relay_handle.shutdown().await;
+}
+
+async fn online(dir: &std::path::Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Client {
+    let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
+        .expect("account");
+    let client = Client::start(account, relay::address(relay)).expect("client");
+    wait_connected(&client).await;
+    client
+}
+
+fn in_an_hour() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    u64::try_from(now).expect("ms") + 3_600_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committee_alert_wakes_an_offline_member() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let push = PushServer::start().await;
+    let mut config = rankfile_relay::Config::local(dir.path().join("relay"));
+    config.push_allow_http = true;
+    let relay_handle = rankfile_relay::start(config).await.expect("relay starts");
+
+    let organizer = online(dir.path(), "organizer", &relay_handle).await;
+    let member = online(dir.path(), "member", &relay_handle).await;
+    let committee = organizer
+        .create_committee(CommitteeMeta {
+            name: "Depot 4".into(),
+            ..CommitteeMeta::default()
+        })
+        .await
+        .expect("committee");
+    let invite = organizer
+        .create_invite(committee, in_an_hour(), 1)
+        .await
+        .expect("invite")
+        .to_link();
+    member.join(&invite).await.expect("join");
+    for c in [&organizer, &member] {
+        eventually(30, "both hold the committee", || async {
+            c.committee(committee)
+                .await
+                .is_ok_and(|s| s.members.len() == 2)
+        })
+        .await;
+    }
+    member
+        .set_push_endpoint(Some(push.url("/up/member")))
+        .await
+        .expect("endpoint");
+    // Nothing woke the member while it was online.
+    assert!(push.requests().is_empty());
+    let account = member.shutdown().await.expect("the account comes back");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let title = "Walkout at 14:00";
+    let alert = organizer
+        .send_alert(
+            committee,
+            AlertDraft {
+                kind: AlertKind::ActionCall,
+                scope: AlertScope::Local,
+                title: title.into(),
+                text: "Meet at the north gate".into(),
+                place: "North gate".into(),
+                starts_at_ms: 0,
+                expires_at_ms: in_an_hour(),
+                answers_wanted: true,
+            },
+        )
+        .await
+        .expect("alert");
+
+    let wakes = push.wait_for("/up/member", 1, 20).await;
+    let all = wakes[0].bytes();
+    assert!(wakes[0].body.is_empty());
+    for secret in [
+        title.as_bytes(),
+        b"north gate",
+        b"Depot 4",
+        &alert.0[..],
+        &committee.0[..],
+        hex::encode(alert.0).as_bytes(),
+        hex::encode(committee.0).as_bytes(),
+    ] {
+        assert!(!contains(&all, secret), "the wake-up leaks {secret:?}");
+    }
+
+    let member = Client::start(account, relay::address(&relay_handle)).expect("client");
+    eventually(30, "the woken member shows the alert", || async {
+        member
+            .alerts()
+            .await
+            .is_ok_and(|a| a.iter().any(|a| a.alert_id == alert && a.title == title))
+    })
+    .await;
+    assert_eq!(push.requests().len(), 1, "exactly one wake-up");
+    member.shutdown().await.expect("shutdown");
+    organizer.shutdown().await.expect("shutdown");
     relay_handle.shutdown().await;
 }
