@@ -50,6 +50,9 @@ pub struct AccountOptions {
     pub one_time_prekeys: u32,
     /// The database connection's page cache, in KiB.
     pub page_cache_kib: u32,
+    /// Checkpoint the WAL when it reaches this many KiB, and truncate it back
+    /// to that size; 0 leaves SQLite's default (1,000 pages, never shrunk).
+    pub wal_limit_kib: u32,
 }
 
 impl Default for AccountOptions {
@@ -57,17 +60,26 @@ impl Default for AccountOptions {
         AccountOptions {
             one_time_prekeys: prekeys::ONE_TIME_BATCH,
             page_cache_kib: crate::store::PAGE_CACHE_KIB,
+            wal_limit_kib: 0,
         }
     }
 }
 
 impl AccountOptions {
-    /// Options for a simulated phone: `one_time_prekeys` per batch and a page
-    /// cache of `page_cache_kib` KiB.
-    pub fn simulated(one_time_prekeys: u32, page_cache_kib: u32) -> Self {
+    /// Options for a simulated phone: `one_time_prekeys` per batch, a page
+    /// cache of `page_cache_kib` KiB and a WAL kept to `wal_limit_kib` KiB.
+    pub fn simulated(one_time_prekeys: u32, page_cache_kib: u32, wal_limit_kib: u32) -> Self {
         AccountOptions {
             one_time_prekeys,
             page_cache_kib,
+            wal_limit_kib,
+        }
+    }
+
+    fn tuning(&self) -> crate::store::Tuning {
+        crate::store::Tuning {
+            cache_kib: self.page_cache_kib,
+            wal_kib: self.wal_limit_kib,
         }
     }
 }
@@ -81,7 +93,7 @@ impl Account {
 
     /// [`Account::create`] with other provisioning options.
     pub fn create_with(path: &Path, key: &DatabaseKey, options: &AccountOptions) -> Result<Self> {
-        let mut store = Store::create_with_cache(path, key, options.page_cache_kib)?;
+        let mut store = Store::create_tuned(path, key, options.tuning())?;
         let me = LocalIdentity::generate()?;
         {
             let tx = store.write()?;
@@ -100,7 +112,7 @@ impl Account {
     /// [`Account::open`] with other provisioning options (they are not
     /// stored: give the same ones at every open).
     pub fn open_with(path: &Path, key: &DatabaseKey, options: &AccountOptions) -> Result<Self> {
-        let store = Store::open_with_cache(path, key, options.page_cache_kib)?;
+        let store = Store::open_tuned(path, key, options.tuning())?;
         let me = LocalIdentity::load(store.conn())?;
         let mut account = Self::with(store, me, options)?;
         // Channel messages whose timer ran out while the app was closed.

@@ -515,7 +515,9 @@ async fn set_up(bench: &Bench, committees: usize) -> String {
         bench.log(&format!("top council over {} councils linked", tops.len()));
     }
 
-    // The naive sender's sessions with everyone, and their access keys.
+    // The naive sender's sessions with everyone: every phone writes to it
+    // once (opening a session from the relay's directory if it has none), which
+    // brings the sender its access key.
     let devices = bench.ids.len();
     let others: Vec<usize> = (0..devices).filter(|g| *g != SENDER).collect();
     let greeting = bench.on(

@@ -18,6 +18,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use key::{DatabaseKey, DATABASE_KEY_LEN};
 pub use migrations::SCHEMA_VERSION;
+pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
 
 use crate::error::Result;
@@ -32,13 +33,16 @@ impl Store {
     /// Creates a new store at `path`, encrypted with `key`. Fails with
     /// [`Error::StoreExists`](crate::Error::StoreExists) if anything is there.
     pub fn create(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        Self::create_with_cache(path, key, open::PAGE_CACHE_KIB)
+        Self::create_tuned(path, key, open::Tuning::default())
     }
 
-    /// [`Store::create`] with a page cache of `cache_kib` KiB instead of the
-    /// default 16 MiB.
-    pub fn create_with_cache(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Self> {
-        let conn = open::create(path, key, cache_kib)?;
+    /// [`Store::create`] with another page cache and WAL limit.
+    pub(crate) fn create_tuned(
+        path: &Path,
+        key: &DatabaseKey,
+        tuning: open::Tuning,
+    ) -> Result<Self> {
+        let conn = open::create(path, key, tuning)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -50,13 +54,12 @@ impl Store {
     /// is [`Error::StoreMissing`](crate::Error::StoreMissing), never a new
     /// empty database.
     pub fn open(path: &Path, key: &DatabaseKey) -> Result<Self> {
-        Self::open_with_cache(path, key, open::PAGE_CACHE_KIB)
+        Self::open_tuned(path, key, open::Tuning::default())
     }
 
-    /// [`Store::open`] with a page cache of `cache_kib` KiB instead of the
-    /// default 16 MiB.
-    pub fn open_with_cache(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Self> {
-        let conn = open::open_existing(path, key, cache_kib)?;
+    /// [`Store::open`] with another page cache and WAL limit.
+    pub(crate) fn open_tuned(path: &Path, key: &DatabaseKey, tuning: open::Tuning) -> Result<Self> {
+        let conn = open::open_existing(path, key, tuning)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -13,9 +13,26 @@ use crate::error::{Error, Result};
 /// options (`cache_size` takes it negated, which SQLite reads as KiB).
 pub const PAGE_CACHE_KIB: u32 = 16 * 1024;
 
-/// Creates a new database at `path` with a page cache of `cache_kib`. Refuses
+/// How a connection is sized: its page cache, and the WAL size at which it
+/// checkpoints (0: SQLite's default, 1,000 pages, the file never shrunk).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuning {
+    pub(crate) cache_kib: u32,
+    pub(crate) wal_kib: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            cache_kib: PAGE_CACHE_KIB,
+            wal_kib: 0,
+        }
+    }
+}
+
+/// Creates a new database at `path`, sized by `tuning`. Refuses
 /// if a file is already there, and removes what it made if any step fails.
-pub(super) fn create(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Connection> {
+pub(super) fn create(path: &Path, key: &DatabaseKey, tuning: Tuning) -> Result<Connection> {
     if path.exists() {
         return Err(Error::StoreExists);
     }
@@ -25,7 +42,7 @@ pub(super) fn create(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<C
     let result = Connection::open_with_flags(path, flags)
         .map_err(Error::from)
         .and_then(|mut conn| {
-            prepare(&mut conn, key, cache_kib)?;
+            prepare(&mut conn, key, tuning)?;
             Ok(conn)
         });
     if result.is_err() {
@@ -37,19 +54,18 @@ pub(super) fn create(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<C
     result
 }
 
-/// Opens an existing database with a page cache of `cache_kib`. Never
-/// creates one.
-pub(super) fn open_existing(path: &Path, key: &DatabaseKey, cache_kib: u32) -> Result<Connection> {
+/// Opens an existing database, sized by `tuning`. Never creates one.
+pub(super) fn open_existing(path: &Path, key: &DatabaseKey, tuning: Tuning) -> Result<Connection> {
     if !path.is_file() {
         return Err(Error::StoreMissing);
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags)?;
-    prepare(&mut conn, key, cache_kib)?;
+    prepare(&mut conn, key, tuning)?;
     Ok(conn)
 }
 
-fn prepare(conn: &mut Connection, key: &DatabaseKey, cache_kib: u32) -> Result<()> {
+fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<()> {
     // SQLCipher logs failed page decryptions (a wrong key) to stderr by
     // default; the typed error says it all, and logs must stay quiet.
     conn.pragma_update(None, "cipher_log_level", "NONE")?;
@@ -94,7 +110,14 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, cache_kib: u32) -> Result<(
     //    in memory are not read back and decrypted. The receive path inserts
     //    envelope IDs at random places in an index, which misses a small cache
     //    constantly. Simulated phones sharing one machine ask for less.
-    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    conn.pragma_update(None, "cache_size", -i64::from(tuning.cache_kib))?;
+    //    By default SQLite checkpoints the WAL at 1,000 pages and never shrinks
+    //    it; a store that asks for a WAL limit checkpoints sooner and truncates
+    //    the file back to it (thousands of simulated phones on one RAM disk).
+    if tuning.wal_kib > 0 {
+        conn.pragma_update(None, "wal_autocheckpoint", (tuning.wal_kib / 4).max(1))?;
+        conn.pragma_update(None, "journal_size_limit", i64::from(tuning.wal_kib) * 1024)?;
+    }
 
     // 5. Schema.
     migrations::migrate(conn)?;
