@@ -67,12 +67,14 @@ impl Client {
         }
     }
 
-    /// The push endpoint the relay is to hear about, if any (`""`: a clear it
-    /// has not confirmed yet).
+    /// This device's push endpoint as last set (`None` once cleared, even
+    /// before the relay has confirmed the clear).
     pub async fn push_endpoint(&self) -> Result<Option<String>> {
-        self.account
+        let url = self
+            .account
             .call(|a| settings::push_endpoint(a.store.conn()))
-            .await?
+            .await??;
+        Ok(url.filter(|u| !u.is_empty()))
     }
 }
 
