@@ -74,6 +74,9 @@ impl Worker {
             .arg(relay)
             .arg(fingerprint)
             .arg(dir)
+            // Thousands of account threads would each get a malloc arena of
+            // their own; two keep a worker's memory to what its phones hold.
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -178,7 +181,9 @@ impl Placement {
         if g == SENDER {
             0
         } else {
-            1 + g % (self.workers - 1)
+            // Spread each committee over the workers, and the organizers
+            // (who do the most) too.
+            1 + (g + g / COMMITTEE) % (self.workers - 1)
         }
     }
 
@@ -371,7 +376,18 @@ async fn run(devices: usize) {
     let groups = bench.place.group(0..devices);
     let starts = groups.iter().map(|(w, gs)| {
         let worker = &bench.workers[*w];
-        async move { worker.call(format!("phones {}", join(gs))).await }
+        // The organizer's phone is provisioned like a real phone.
+        let list: Vec<String> = gs
+            .iter()
+            .map(|g| {
+                if *g == SENDER {
+                    format!("{g}*")
+                } else {
+                    g.to_string()
+                }
+            })
+            .collect();
+        async move { worker.call(format!("phones {}", list.join(" "))).await }
     });
     for answer in futures_util::future::join_all(starts).await {
         for item in answer.split_whitespace() {

@@ -142,12 +142,20 @@ impl Worker {
     }
 
     /// `phones <g>…`: opens (or creates) each phone's store, connects it, and
-    /// answers `g:id` for each.
+    /// answers `g:id` for each. A phone written `<g>*` is provisioned like a
+    /// real phone (the default page cache), not as a small simulated one:
+    /// the organizer, whose store holds thousands of sessions.
     async fn start_phones(&self, args: &[&str]) -> Result<String, String> {
-        let options = AccountOptions::simulated(ONE_TIME_PREKEYS, PAGE_CACHE_KIB, WAL_LIMIT_KIB);
+        let simulated = AccountOptions::simulated(ONE_TIME_PREKEYS, PAGE_CACHE_KIB, WAL_LIMIT_KIB);
+        let mut full = AccountOptions::default();
+        full.one_time_prekeys = ONE_TIME_PREKEYS;
         let mut out = Vec::new();
         let mut started = Vec::new();
         for a in args {
+            let (a, options) = match a.strip_suffix('*') {
+                Some(a) => (a, full.clone()),
+                None => (*a, simulated.clone()),
+            };
             let g = parse_g(a)?;
             let path = self.dir.join(format!("phone-{g}.db"));
             let key_path = self.dir.join(format!("phone-{g}.key"));
