@@ -369,3 +369,47 @@ async fn a_phone_killed_between_decrypt_and_commit_stores_the_message_once() {
 fn bob_key_bytes(key: &DatabaseKey) -> Vec<u8> {
     key.expose_for_keystore().to_vec()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_back_online_hears_when_its_backlog_is_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay::start(&dir.path().join("relay")).await;
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    let Device {
+        client, path, key, ..
+    } = bob;
+    drop(client.shutdown().await.expect("bob stops"));
+    for i in 0..5 {
+        alice
+            .client
+            .send_text(bob.id, format!("while away {i}"))
+            .await
+            .expect("send");
+    }
+    outbox_drained(&alice.client, 20, "alice's messages are with the relay").await;
+
+    let client = Client::start(
+        Account::open(&path, &key).expect("reopen"),
+        relay::address(&relay),
+    )
+    .expect("client");
+    let mut events = client.subscribe();
+    let mut stored = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(ClientEvent::Core(rankfile_core::Event::MessageStored { .. }))) => stored += 1,
+            Ok(Ok(ClientEvent::CaughtUp)) => break,
+            Ok(Ok(_)) => {}
+            other => panic!("no CaughtUp: {other:?}"),
+        }
+    }
+    assert_eq!(stored, 5, "the whole backlog is stored before CaughtUp");
+    assert_eq!(incoming(&client, alice.id).await.len(), 5);
+}

@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::actor::AccountHandle;
 use super::backoff::Backoff;
-use super::link::{self, Link, RelayAddress};
+use super::link::{self, Incoming, Link, RelayAddress};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -48,6 +48,9 @@ pub enum ClientEvent {
     /// A delivery that can never be read (corrupt, or from an account with no
     /// session): acknowledged so the relay drops it.
     Undecryptable { reason: String },
+    /// Everything that waited at the relay when this connection logged in has
+    /// been received and committed (and what it set off sent).
+    CaughtUp,
 }
 
 /// The connection to the relay.
@@ -367,20 +370,35 @@ async fn connected(
                 let Some(first) = first else {
                     return Err(Error::Transport("the relay closed the connection".into()));
                 };
-                let mut batch = vec![first];
-                while batch.len() < RECEIVE_BATCH {
-                    match deliveries.try_recv() {
-                        Ok(d) => batch.push(d),
-                        Err(_) => break,
+                let mut batch = Vec::new();
+                let mut caught_up = false;
+                let mut next = Some(first);
+                while let Some(incoming) = next.take() {
+                    match incoming {
+                        Incoming::Deliver(d) => batch.push(d),
+                        // Ends the batch: what came before it is the backlog.
+                        Incoming::CaughtUp => {
+                            caught_up = true;
+                            break;
+                        }
+                    }
+                    if batch.len() < RECEIVE_BATCH {
+                        next = deliveries.try_recv().ok();
                     }
                 }
-                let committees_changed = receive(account, &link, &events.stream, batch).await?;
-                if committees_changed {
-                    greet_members(account, &link, false).await?;
+                if !batch.is_empty() {
+                    let committees_changed =
+                        receive(account, &link, &events.stream, batch).await?;
+                    if committees_changed {
+                        greet_members(account, &link, false).await?;
+                    }
+                    // A batch may have queued replies (committee entries forwarded
+                    // after concurrent changes, admissions, hellos).
+                    flush_outbox(account, &link, &events.stream).await?;
                 }
-                // A batch may have queued replies (committee entries forwarded
-                // after concurrent changes, admissions, hellos).
-                flush_outbox(account, &link, &events.stream).await?;
+                if caught_up {
+                    events.send(ClientEvent::CaughtUp);
+                }
             }
             cmd = commands.recv() => match cmd {
                 None => return Ok(()),

@@ -114,13 +114,21 @@ pub(crate) async fn open(relay: &RelayAddress) -> Result<(Ws, Hello)> {
     .map_err(|_| Error::Transport("connecting to the relay timed out".into()))?
 }
 
+/// What the relay pushes, in the order it sent it.
+pub(crate) enum Incoming {
+    /// A message from the mailbox.
+    Deliver(pb::Deliver),
+    /// Everything that waited in the mailbox at login has been delivered.
+    CaughtUp,
+}
+
 /// Sends `Auth` (or `Anonymous` when `auth` is `None`) and waits for the answer,
 /// then starts the reader and writer. Returns the link, the deliveries, and how
 /// many messages wait in the mailbox.
 pub(crate) async fn start(
     mut ws: Ws,
     auth: Option<pb::Auth>,
-) -> Result<(Link, mpsc::Receiver<pb::Deliver>, u64)> {
+) -> Result<(Link, mpsc::Receiver<Incoming>, u64)> {
     let first = match auth {
         Some(a) => pb::client_frame::Body::Auth(a),
         None => pb::client_frame::Body::Anonymous(pb::Anonymous {}),
@@ -172,8 +180,14 @@ pub(crate) async fn start(
             match f.body {
                 Some(pb::server_frame::Body::Deliver(d)) => {
                     // Waits while the receive loop is behind: backpressure.
-                    let queued = deliver_tx.send(d).await;
+                    let queued = deliver_tx.send(Incoming::Deliver(d)).await;
                     if queued.is_err() {
+                        break;
+                    }
+                }
+                // In order behind the backlog's deliveries.
+                Some(pb::server_frame::Body::QueueEmpty(_)) if f.request_id == 0 => {
+                    if deliver_tx.send(Incoming::CaughtUp).await.is_err() {
                         break;
                     }
                 }
