@@ -18,6 +18,8 @@ Exit codes:
   6  safety numbers do not match
   7  not yet: another device did not answer in time (e.g. the organizer's, to
      admit you); what was sent stands
+  8  not allowed: your role in the committee does not permit it (e.g. a member
+     raising an alert); nothing was sent
 
 Naming committees, channels and members:
   COMMITTEE  its name (if no other of your committees has it), or a prefix of its
@@ -27,6 +29,8 @@ Naming committees, channels and members:
              committee has one channel of that kind
   MEMBER     a contact's name, an account ID (rf1-…), or the start of one that
              matches one member only
+  ALERT      a prefix of its ID (at least 4 hex digits; `alert list` shows 8)
+  PROPOSAL   a prefix of a link proposal's ID, as `link list` shows it
 
 Environment:
   RANKFILE_HOME        the home directory (like --home)
@@ -70,6 +74,13 @@ pub enum Command {
     /// Committee channels: create, post, read the history.
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Emergency alerts: raise one, answer one, see who answered.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+    /// Links between committees: propose, accept, list (the delegates of
+    /// linked committees meet in a council, and network alerts cascade).
+    #[command(subcommand)]
+    Link(LinkCommand),
     /// Panic wipe: destroy the store, the salt and the configuration.
     Wipe(WipeArgs),
     /// Run a relay server (same flags as the `rankfile-relay` binary).
@@ -181,6 +192,20 @@ pub enum CommitteeCommand {
     Remove(MemberArgs),
     /// Change a member's role.
     Role(RoleArgs),
+    /// Withdraw an invite (its ID as `committee members` lists it): nobody
+    /// is admitted from it any more.
+    Revoke(RevokeArgs),
+}
+
+/// `rankfile committee revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The committee (name or ID prefix).
+    pub committee: String,
+    /// The invite: a prefix of its ID (at least 4 hex digits).
+    pub invite: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
 }
 
 /// A committee, for commands that take only that.
@@ -367,6 +392,191 @@ pub struct SearchArgs {
     pub relay: RelayOpts,
 }
 
+/// `rankfile alert …`.
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Raise an alert in a committee or council (organizers and delegates):
+    /// it goes to every member at once, ahead of chat, and wakes their phones.
+    Send(AlertSendArgs),
+    /// List the alerts on this device, newest first, after receiving what waits.
+    List(AlertListArgs),
+    /// Count the answers to an alert you raised or passed on, and name who
+    /// has not answered.
+    Status(AlertRefArgs),
+    /// Answer an alert (to whoever delivered it to you).
+    Answer(AlertAnswerArgs),
+    /// Send the alert again to those who have not answered.
+    Renotify(AlertRefArgs),
+    /// Let a held alert into your committee (organizers, on a hold link).
+    Approve(AlertRefArgs),
+}
+
+/// What an alert calls for, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertKindArg {
+    /// Come to a meeting now.
+    EmergencyMeeting,
+    /// Something is happening (a raid, a lock-out): come and help.
+    RapidResponse,
+    /// Take an action (walk out, sign, call).
+    ActionCall,
+    /// For information.
+    Information,
+}
+
+/// An answer, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertAnswerArg {
+    /// Seen it.
+    Received,
+    /// I am coming.
+    Coming,
+    /// I cannot come.
+    CannotCome,
+    /// I am safe.
+    Safe,
+}
+
+/// `rankfile alert send`.
+#[derive(Debug, Args)]
+pub struct AlertSendArgs {
+    /// The committee or council (name or ID prefix).
+    pub committee: String,
+    /// The title, shown large on every phone.
+    pub title: String,
+    /// What it calls for.
+    #[arg(long, value_enum, default_value_t = AlertKindArg::EmergencyMeeting)]
+    pub kind: AlertKindArg,
+    /// More words under the title.
+    #[arg(long, default_value = "")]
+    pub text: String,
+    /// Where.
+    #[arg(long, default_value = "")]
+    pub place: String,
+    /// When it starts, in minutes from now (none if left out).
+    #[arg(long = "in", value_name = "MINUTES",
+          value_parser = clap::value_parser!(u32).range(0..=60 * 24 * 30))]
+    pub starts_in: Option<u32>,
+    /// How long it asks for answers, in hours.
+    #[arg(long, default_value_t = 12, value_name = "HOURS",
+          value_parser = clap::value_parser!(u32).range(1..=24 * 30))]
+    pub hours: u32,
+    /// Send it on along every link, to every linked committee (each phone gets it once).
+    #[arg(long)]
+    pub network: bool,
+    /// Ask for no answers (information only).
+    #[arg(long)]
+    pub no_answers: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile alert list`.
+#[derive(Debug, Args)]
+pub struct AlertListArgs {
+    /// Show what this device holds without connecting to the relay first.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// An alert, for commands that take only that.
+#[derive(Debug, Args)]
+pub struct AlertRefArgs {
+    /// The alert (a prefix of its ID).
+    pub alert: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile alert answer`.
+#[derive(Debug, Args)]
+pub struct AlertAnswerArgs {
+    /// The alert (a prefix of its ID).
+    pub alert: String,
+    /// Your answer.
+    #[arg(value_enum)]
+    pub answer: AlertAnswerArg,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile link …`.
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Propose to an organizer of another committee (or council) to link
+    /// with yours; you name your delegates to the council.
+    Propose(LinkProposeArgs),
+    /// Accept a proposal made to you (`link list` shows them): a council
+    /// forms, or the proposer's committee joins your council.
+    Accept(LinkAcceptArgs),
+    /// Decline a proposal.
+    Decline(LinkRefArgs),
+    /// The links of your councils, and proposals waiting for you.
+    List(AlertListArgs),
+}
+
+/// How alerts from the council enter a committee, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkPolicyArg {
+    /// At once, to every member.
+    Forward,
+    /// Only once an organizer of the committee approves each one.
+    Hold,
+}
+
+/// `rankfile link propose`.
+#[derive(Debug, Args)]
+pub struct LinkProposeArgs {
+    /// Your committee (name or ID prefix).
+    pub committee: String,
+    /// The committee or council to link with: its full ID (32 hex digits), as
+    /// its organizer reads it from `rankfile committee list --json`.
+    pub target: String,
+    /// That committee's organizer you propose to (contact name or account ID).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub to: String,
+    /// Your delegates to the council (delegates or organizers of your
+    /// committee); repeat for several.
+    #[arg(long = "delegate", required = true, value_name = "MEMBER")]
+    pub delegates: Vec<String>,
+    /// How alerts from the council enter your committee.
+    #[arg(long, value_enum, default_value_t = LinkPolicyArg::Forward)]
+    pub policy: LinkPolicyArg,
+    /// A name for a new council; leave out to join the target when it is
+    /// already a council.
+    #[arg(long, default_value = "")]
+    pub council: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile link accept`.
+#[derive(Debug, Args)]
+pub struct LinkAcceptArgs {
+    /// The proposal (a prefix of its ID, as `link list` shows it).
+    pub proposal: String,
+    /// Your delegates to the council (delegates or organizers of the
+    /// committee proposed to); repeat for several.
+    #[arg(long = "delegate", required = true, value_name = "MEMBER")]
+    pub delegates: Vec<String>,
+    /// How alerts from the council enter your committee.
+    #[arg(long, value_enum, default_value_t = LinkPolicyArg::Forward)]
+    pub policy: LinkPolicyArg,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// A link proposal, for commands that take only that.
+#[derive(Debug, Args)]
+pub struct LinkRefArgs {
+    /// The proposal (a prefix of its ID).
+    pub proposal: String,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
 /// `rankfile wipe`.
 #[derive(Debug, Args)]
 pub struct WipeArgs {
@@ -440,11 +650,54 @@ mod tests {
     }
 
     #[test]
+    fn alert_and_link_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "rankfile",
+            "alert",
+            "send",
+            "depot",
+            "Meet now",
+            "--kind",
+            "rapid-response",
+            "--in",
+            "30",
+            "--network",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Alert(AlertCommand::Send(a)) => {
+                assert_eq!(a.kind, AlertKindArg::RapidResponse);
+                assert_eq!((a.starts_in, a.network, a.hours), (Some(30), true, 12));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["rankfile", "alert", "answer", "5f3a", "cannot-come"])
+            .expect("parses");
+        match cli.command {
+            Command::Alert(AlertCommand::Answer(a)) => {
+                assert_eq!(a.answer, AlertAnswerArg::CannotCome)
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["rankfile", "alert", "answer", "5f3a", "maybe"]).is_err());
+        // A link names at least one delegate.
+        assert!(Cli::try_parse_from([
+            "rankfile", "link", "propose", "depot", "00ff", "--to", "ann"
+        ])
+        .is_err());
+        assert!(
+            Cli::try_parse_from(["rankfile", "link", "accept", "00ff", "--delegate", "bob"])
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn help_documents_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("3  wrong passphrase"), "{help}");
         assert!(help.contains("4  relay unreachable"));
         assert!(help.contains("7  not yet"));
+        assert!(help.contains("8  not allowed"));
         assert!(help.contains("COMMITTEE/discussion"));
     }
 }

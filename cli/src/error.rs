@@ -21,6 +21,10 @@ pub const EXIT_MISMATCH: u8 = 6;
 /// an answer; what was sent stands and may still be answered.
 pub const EXIT_NOT_YET: u8 = 7;
 
+/// Exit code: your role does not allow it (e.g. a member raising an alert, or
+/// posting in an announcement channel); nothing was sent.
+pub const EXIT_NOT_ALLOWED: u8 = 8;
+
 /// Everything the CLI reports as a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -44,6 +48,8 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     NotYet(String),
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -66,11 +72,15 @@ impl CliError {
             CliError::RelayUnreachable { .. } | CliError::RelayRefused(_) => EXIT_RELAY,
             CliError::SafetyMismatch => EXIT_MISMATCH,
             CliError::NotYet(_) => EXIT_NOT_YET,
+            CliError::NotAllowed(_) => EXIT_NOT_ALLOWED,
             CliError::Core(e) => match e {
                 rankfile_core::Error::Offline
                 | rankfile_core::Error::Transport(_)
                 | rankfile_core::Error::Relay { .. } => EXIT_RELAY,
                 rankfile_core::Error::SafetyNumberMismatch => EXIT_MISMATCH,
+                rankfile_core::Error::MayNotAlert(_) | rankfile_core::Error::MayNotPost(_) => {
+                    EXIT_NOT_ALLOWED
+                }
                 rankfile_core::Error::InvalidAccountId(_)
                 | rankfile_core::Error::InvalidInvite(_) => EXIT_USAGE,
                 _ => EXIT_ERROR,
@@ -91,6 +101,7 @@ impl CliError {
             CliError::SafetyMismatch => "safety_mismatch",
             CliError::Usage(_) => "usage",
             CliError::NotYet(_) => "not_yet",
+            CliError::NotAllowed(_) => "not_allowed",
             CliError::Io { .. } => "io",
             CliError::Core(_) => "core",
             CliError::Other(_) => "error",
@@ -138,6 +149,7 @@ mod tests {
             (CliError::SafetyMismatch, EXIT_MISMATCH),
             (CliError::Usage("u".into()), EXIT_USAGE),
             (CliError::NotYet("n".into()), EXIT_NOT_YET),
+            (CliError::NotAllowed("n".into()), EXIT_NOT_ALLOWED),
             (CliError::Other("o".into()), EXIT_ERROR),
             (CliError::from(rankfile_core::Error::Offline), EXIT_RELAY),
             (

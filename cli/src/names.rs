@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use rankfile_core::alert::Alert;
 use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeState};
 use rankfile_core::{Account, AccountId};
 
@@ -186,7 +187,7 @@ pub fn pick_channel(all: &[CommitteeState], text: &str) -> Result<ChannelRef> {
 
 /// The one item whose ID starts with the hex digits `text`; `None` if none
 /// does, a usage error if `text` is not such a prefix or several match.
-fn by_prefix<'a, T: Clone>(
+pub fn by_prefix<'a, T: Clone>(
     items: impl Iterator<Item = (&'a [u8], T)>,
     text: &str,
     what: &str,
@@ -212,6 +213,37 @@ fn by_prefix<'a, T: Clone>(
                 .join(", ")
         ))),
     }
+}
+
+/// The alert `text` names: a unique prefix of its ID.
+pub fn alert(account: &Account, text: &str) -> Result<Alert> {
+    let all = account.alerts()?;
+    let wanted = text.trim();
+    by_prefix(
+        all.iter().map(|a| (a.alert_id.0.as_slice(), a)),
+        wanted,
+        "alert",
+    )?
+    .cloned()
+    .ok_or_else(|| {
+        CliError::Usage(format!(
+            "no alert `{wanted}` on this device; `rankfile alert list` shows them"
+        ))
+    })
+}
+
+/// A committee's whole ID, typed as its 32 hex digits (for committees this
+/// device does not hold, such as the other side of a link).
+pub fn full_committee_id(text: &str) -> Result<CommitteeId> {
+    let wanted = text.trim();
+    hex::decode(wanted)
+        .ok()
+        .and_then(|b| CommitteeId::from_bytes(&b).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{wanted}` is not a whole committee ID: give all 32 hex digits, as its organizer reads them from `rankfile committee list --json`"
+            ))
+        })
 }
 
 /// The member of `committee` that `text` names: an account ID, a contact's

@@ -18,13 +18,6 @@ use crate::output::Output;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a command spends receiving its mailbox before it acts anyway.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
-/// The mailbox counts as received once nothing has arrived for this long and
-/// the account thread has finished what it was doing. The relay pushes the
-/// whole backlog at login and the client commits it in batches, so on any
-/// working link the gaps between batches are far shorter. (The relay also
-/// says when the backlog is through — `QueueEmpty` — but the client does not
-/// pass that on yet; when it does, this wait becomes exact.)
-const QUIET: Duration = Duration::from_millis(500);
 
 /// The runtime every networked command runs on.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -94,7 +87,7 @@ pub async fn online(account: Account, relay: &RelayAddress, out: &Output) -> Res
         let caught_up = out
             .wait(
                 &format!("receiving {queued} waiting messages"),
-                catch_up(&client, &mut events),
+                catch_up(&mut events),
             )
             .await;
         match caught_up {
@@ -113,36 +106,28 @@ pub async fn online(account: Account, relay: &RelayAddress, out: &Output) -> Res
     })
 }
 
-/// Collects events until none has come for [`QUIET`] and the account thread
-/// is idle, or [`CATCH_UP_TIMEOUT`] has passed.
-async fn catch_up(
-    client: &Client,
-    events: &mut broadcast::Receiver<ClientEvent>,
-) -> Result<Vec<ClientEvent>> {
+/// Collects events until the client says the backlog of this login is
+/// received and committed (`ClientEvent::CaughtUp`: the relay marks the end of
+/// what waited, and the client passes it on after committing the batch before
+/// it), or [`CATCH_UP_TIMEOUT`] has passed.
+async fn catch_up(events: &mut broadcast::Receiver<ClientEvent>) -> Result<Vec<ClientEvent>> {
     let deadline = tokio::time::Instant::now() + CATCH_UP_TIMEOUT;
     let mut arrived = Vec::new();
     loop {
         tokio::select! {
             e = events.recv() => match e {
-                // Any event means the client is still at work; only what the
-                // account reports is kept (the connection is the command's).
+                // Only what the account reports is kept (the connection is
+                // the command's).
                 Ok(e @ (ClientEvent::Core(_) | ClientEvent::Undecryptable { .. })) => {
                     arrived.push(e)
                 }
+                Ok(ClientEvent::CaughtUp) => return Ok(arrived),
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(CliError::Other("the client stopped while receiving".into()))
                 }
             },
-            _ = tokio::time::sleep(QUIET) => {
-                // Queued behind any batch being committed: returns once the
-                // account has nothing more in hand.
-                client.with_account(|_| ()).await?;
-                if events.is_empty() {
-                    return Ok(arrived);
-                }
-            }
             _ = tokio::time::sleep_until(deadline) => return Ok(arrived),
         }
     }

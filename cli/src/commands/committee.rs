@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::contact::by_name;
 use crate::cli::{
     AddMemberArgs, CommitteeCommand, CommitteeRefArgs, CreateCommitteeArgs, InviteArgs, JoinArgs,
-    MemberArgs, RelayOpts, RoleArg, RoleArgs,
+    MemberArgs, RelayOpts, RevokeArgs, RoleArg, RoleArgs,
 };
 use crate::error::{CliError, Result};
 use crate::home::Home;
@@ -33,6 +33,7 @@ pub fn run(home: &Home, cmd: CommitteeCommand, out: &Output) -> Result<()> {
         CommitteeCommand::Members(args) => members(home, &args, out),
         CommitteeCommand::Remove(args) => remove(home, &args, out),
         CommitteeCommand::Role(args) => role(home, &args, out),
+        CommitteeCommand::Revoke(args) => revoke(home, &args, out),
     }
 }
 
@@ -465,6 +466,14 @@ fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
                     "short": names::short(id),
                     "kind": names::kind_word(*kind),
                 })).collect::<Vec<_>>(),
+                "invites": c.invites.iter().map(|(id, i)| json!({
+                    "invite_id": hex::encode(id.0),
+                    "short": names::short(&id.0),
+                    "uses": i.uses,
+                    "max_uses": i.max_uses,
+                    "expires_at_ms": i.expires_at_ms,
+                    "revoked": i.revoked,
+                })).collect::<Vec<_>>(),
             })
         );
         return Ok(());
@@ -502,7 +511,79 @@ fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
                 .join(", ")
         ));
     }
+    let now = now_ms();
+    let open: Vec<String> = c
+        .invites
+        .iter()
+        .filter(|(_, i)| !i.revoked && i.uses < i.max_uses && i.expires_at_ms > now)
+        .map(|(id, i)| {
+            format!(
+                "{} ({} of {} used, until {})",
+                names::short(&id.0),
+                i.uses,
+                i.max_uses,
+                crate::output::clock(i64::try_from(i.expires_at_ms).unwrap_or(i64::MAX))
+            )
+        })
+        .collect();
+    if !open.is_empty() {
+        lines.push(format!(
+            "open invites: {} (withdraw one with `rankfile committee revoke {} ID`)",
+            open.join(", "),
+            short_committee(&c.id)
+        ));
+    }
     println!("{}", lines.join("\n"));
+    Ok(())
+}
+
+fn revoke(home: &Home, args: &RevokeArgs, out: &Output) -> Result<()> {
+    let (c, invite) = super::online(home, &args.relay, out, async |online| {
+        let (text, wanted) = (args.committee.clone(), args.invite.trim().to_string());
+        let (c, invite) = online
+            .client
+            .with_account(move |a| {
+                let c = names::committee(a, &text)?;
+                let invite = names::by_prefix(
+                    c.invites.iter().map(|(id, i)| (id.0.as_slice(), (*id, i.revoked))),
+                    &wanted,
+                    "invite",
+                )?
+                .ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "no invite `{wanted}` in {}; `rankfile committee members {}` lists the open ones",
+                        c.meta.name,
+                        short_committee(&c.id)
+                    ))
+                })?;
+                Ok::<_, CliError>((c, invite))
+            })
+            .await??;
+        let (id, revoked) = invite;
+        if revoked {
+            return Err(CliError::Usage(format!(
+                "invite {} was already withdrawn",
+                names::short(&id.0)
+            )));
+        }
+        online.client.revoke_invite(c.id, id).await?;
+        Ok((c, id))
+    })?;
+    out.emit(
+        || {
+            format!(
+                "{} invite {} of {} ({}): nobody is admitted from it any more",
+                out.paint(Style::Good, "withdrew"),
+                names::short(&invite.0),
+                c.meta.name,
+                short_committee(&c.id)
+            )
+        },
+        || {
+            json!({ "type": "invite_revoked", "committee_id": c.id.to_string(),
+                    "invite_id": hex::encode(invite.0) })
+        },
+    );
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! One module per command; [`run`] picks the one the command line names.
 
+mod alert;
 mod channel;
 mod committee;
 mod contact;
 mod id;
 mod init;
+mod link;
 mod relay;
 mod send;
 mod sync;
@@ -31,6 +33,8 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Sync(args) => sync::run(&home()?, &args, out),
         Command::Committee(cmd) => committee::run(&home()?, cmd, out),
         Command::Channel(cmd) => channel::run(&home()?, cmd, out),
+        Command::Alert(cmd) => alert::run(&home()?, cmd, out),
+        Command::Link(cmd) => link::run(&home()?, cmd, out),
         Command::Wipe(args) => wipe::run(&home()?, &args, out),
         Command::Relay(args) => relay::run(args),
         Command::Demo(args) => crate::demo::run(&args, out),

@@ -4,12 +4,14 @@
 //! same way; connection changes go to stderr. (`rankfile sync` prints what
 //! arrived with the same [`show`].)
 
+use rankfile_core::alert::{Alert, AlertId};
 use rankfile_core::committee::{ChannelId, CommitteeId};
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
 use rankfile_core::{AccountId, ChannelMessage, Event, StoredMessage};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::{alert, link};
 use crate::cli::WatchArgs;
 use crate::error::{CliError, Result};
 use crate::home::Home;
@@ -160,6 +162,84 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
                         "sender": sender.to_string() })
             },
         ),
+        ClientEvent::Core(Event::AlertReceived { alert_id, .. }) => {
+            show_alert(client, alert_id, false, out).await?
+        }
+        ClientEvent::Core(Event::AlertRenotified { alert_id }) => {
+            show_alert(client, alert_id, true, out).await?
+        }
+        ClientEvent::Core(Event::AlertHeld {
+            alert_id,
+            committee_id,
+        }) => {
+            let (alert, via, _) = alert_lines(client, alert_id).await?;
+            let (name, _) = committee_line(client, committee_id).await?;
+            let short = names::short(&alert_id.0);
+            out.emit(
+                || {
+                    format!(
+                        "{} {} `{}` (via {via}) waits for your approval before it reaches {name} ({}):\n    \
+                         let it in with: rankfile alert approve {short}",
+                        out.paint(Style::Bad, "held alert"),
+                        alert::kind_words(alert.kind),
+                        alert.title,
+                        names::short_committee(&committee_id)
+                    )
+                },
+                || {
+                    json!({ "type": "alert_held", "alert_id": alert_id.to_string(), "short": short,
+                            "committee_id": committee_id.to_string(), "title": alert.title })
+                },
+            )
+        }
+        ClientEvent::Core(Event::AlertAnswered {
+            alert_id,
+            from,
+            answer,
+        }) => {
+            let who = client
+                .with_account(move |a| {
+                    let people = names::contact_names(a)?;
+                    Ok::<_, CliError>(names::person(&people, &a.id(), &from))
+                })
+                .await??;
+            let short = names::short(&alert_id.0);
+            out.emit(
+                || {
+                    format!(
+                        "{} {who} to alert {short}: {} (counts: rankfile alert status {short})",
+                        out.paint(Style::Good, "answer"),
+                        out.paint(Style::Bold, alert::answer_key(answer)),
+                    )
+                },
+                || {
+                    json!({ "type": "alert_answered", "alert_id": alert_id.to_string(),
+                            "from": from.to_string(), "name": who, "answer": alert::answer_key(answer) })
+                },
+            )
+        }
+        ClientEvent::Core(Event::LinkProposed {
+            proposal_id,
+            from,
+            target,
+        }) => {
+            let (name, _) = committee_line(client, target).await?;
+            let short = link::short_proposal(&proposal_id);
+            out.emit(
+                || {
+                    format!(
+                        "{} {from} proposes to link their committee with {name} ({}).\n    \
+                         see it with `rankfile link list`; accept with: rankfile link accept {short} --delegate MEMBER",
+                        out.paint(Style::Bold, "link proposal"),
+                        names::short_committee(&target)
+                    )
+                },
+                || {
+                    json!({ "type": "link_proposed", "proposal_id": hex::encode(proposal_id),
+                            "short": short, "from": from.to_string(), "target": target.to_string() })
+                },
+            )
+        }
         ClientEvent::Core(Event::ContactAdded { account }) => out.emit(
             || {
                 format!(
@@ -206,6 +286,30 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// An alert as stored, the committee it came through and who delivered it.
+async fn alert_lines(client: &Client, id: AlertId) -> Result<(Alert, String, String)> {
+    let found = client
+        .with_account(move |a| {
+            let alert = a.alert(&id)?;
+            let committees = names::all_committees(a)?;
+            let people = names::contact_names(a)?;
+            let via = alert::committee_name(&committees, &alert.via);
+            let from = alert.from.map_or_else(
+                || "you".to_string(),
+                |f| names::person(&people, &a.id(), &f),
+            );
+            Ok::<_, CliError>((alert, via, from))
+        })
+        .await??;
+    Ok(found)
+}
+
+async fn show_alert(client: &Client, id: AlertId, again: bool, out: &Output) -> Result<()> {
+    let (a, via, from) = alert_lines(client, id).await?;
+    alert::print_alert(&a, &via, &from, again, out);
     Ok(())
 }
 
