@@ -144,6 +144,22 @@ async fn an_offline_phone_is_woken_by_an_alert_and_then_stores_it() {
     })
     .await;
     assert_eq!(push.requests().len(), 1, "exactly one wake-up");
+
+    // Cleared: forgotten on the phone and at the relay.
+    let relay_db = dir.path().join("relay").join("relay.db");
+    let endpoints = || {
+        rusqlite::Connection::open(&relay_db)
+            .expect("relay db")
+            .query_row("SELECT COUNT(*) FROM push_endpoints", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .expect("count")
+    };
+    assert_eq!(endpoints(), 1);
+    wait_connected(&client).await;
+    client.set_push_endpoint(None).await.expect("cleared");
+    assert_eq!(client.push_endpoint().await.expect("setting"), None);
+    assert_eq!(endpoints(), 0);
     client.shutdown().await.expect("shutdown");
     relay_handle.shutdown().await;
 }
