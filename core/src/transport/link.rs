@@ -186,10 +186,10 @@ pub(crate) async fn start(
                     }
                 }
                 // In order behind the backlog's deliveries.
-                Some(pb::server_frame::Body::QueueEmpty(_)) if f.request_id == 0 => {
-                    if deliver_tx.send(Incoming::CaughtUp).await.is_err() {
-                        break;
-                    }
+                Some(pb::server_frame::Body::QueueEmpty(_))
+                    if f.request_id == 0 && deliver_tx.send(Incoming::CaughtUp).await.is_err() =>
+                {
+                    break;
                 }
                 _ if f.request_id != 0 => {
                     let waiter = reader_pending
