@@ -31,7 +31,7 @@ fn the_demo_ends_with_demo_ok() {
     // 3 members join from the invite; 4 posts, the infiltrator removed, 2 more.
     assert_eq!(
         last,
-        "demo ok: phones=4 messages=14 lost=0 joined=3 posts=6 removed_read=0"
+        "demo ok: phones=4 messages=14 lost=0 joined=3 posts=6 removed_read=0 alerted=4 answered=4"
     );
 }
 
@@ -55,7 +55,7 @@ fn the_demo_keeps_its_databases_with_data() {
     // 5 members join; 6 posts before the removal, 2 after.
     assert_eq!(
         last_line(&out.stdout),
-        "demo ok: phones=6 messages=22 lost=0 joined=5 posts=8 removed_read=0"
+        "demo ok: phones=6 messages=22 lost=0 joined=5 posts=8 removed_read=0 alerted=6 answered=6"
     );
     assert!(dir.path().join("relay").join("relay.db").exists());
     for i in 0..6 {

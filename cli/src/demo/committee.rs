@@ -39,6 +39,11 @@ struct Posted {
 
 /// What the chapter did, for the summary.
 pub(super) struct CommitteeFigures {
+    /// The committee, its phones after the removal (the organizer first),
+    /// and the removed one: the alert chapter goes on from here.
+    pub committee: CommitteeId,
+    pub members: Vec<usize>,
+    pub removed: usize,
     pub joined: usize,
     pub posts: usize,
     pub stored: usize,
@@ -199,6 +204,9 @@ impl Demo<'_> {
             check.stored
         ));
         Ok(Some(CommitteeFigures {
+            committee,
+            members,
+            removed: infiltrator,
             joined: joiners.len(),
             posts: posts.len(),
             stored: check.stored,

@@ -3,10 +3,13 @@
 //! own account in its own encrypted store, driven by a `transport::Client`
 //! over real TLS sockets, play the story of what exists so far — contacts,
 //! safety numbers, messages, a phone offline, then a committee formed from an
-//! invite that holds a discussion and removes an infiltrator; every store is
-//! checked against what was sent, and the last line says
-//! `demo ok: phones=N messages=M lost=0 joined=J posts=P removed_read=0`.
+//! invite that holds a discussion and removes an infiltrator, then links with
+//! a second committee through a council and raises a network-wide emergency
+//! meeting that members of both answer; every store is checked against what
+//! was sent, and the last line says `demo ok: phones=N messages=M lost=0
+//! joined=J posts=P removed_read=0 alerted=A answered=B`.
 
+mod alert;
 mod committee;
 mod phone;
 mod report;
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use rankfile_core::transport::RelayAddress;
 use rankfile_relay::Config;
 
+use self::alert::AlertFigures;
 use self::committee::CommitteeFigures;
 use self::phone::{Phone, Tracker};
 use self::report::{Ledger, Sent, Timeline};
@@ -77,6 +81,8 @@ struct Demo<'a> {
     catch_up: Option<(String, usize, Duration)>,
     /// What the committee chapter did (not played with fewer than 3 phones).
     committee: Option<CommitteeFigures>,
+    /// What the alert chapter did (played after the committee chapter).
+    alert: Option<AlertFigures>,
 }
 
 impl<'a> Demo<'a> {
@@ -95,6 +101,7 @@ impl<'a> Demo<'a> {
             verified_pairs: 0,
             catch_up: None,
             committee: None,
+            alert: None,
         }
     }
 
@@ -202,6 +209,7 @@ impl<'a> Demo<'a> {
 
         self.offline_round(relay).await?;
         self.committee = self.committee_chapter().await?;
+        self.alert = self.alert_chapter(relay).await?;
         self.finish().await
     }
 

@@ -217,6 +217,9 @@ impl Demo<'_> {
         if let Some(c) = &self.committee {
             lines.extend(c.lines());
         }
+        if let Some(a) = &self.alert {
+            lines.extend(a.lines());
+        }
         lines.push(format!(
             "  {:<18}{}",
             "databases",
@@ -239,6 +242,9 @@ impl Demo<'_> {
                 " joined={} posts={} removed_read={}",
                 c.joined, c.posts, c.removed_read
             ));
+        }
+        if let Some(a) = &self.alert {
+            last.push_str(&format!(" alerted={} answered={}", a.alerted, a.answered));
         }
         lines.push(last);
         Ok(lines.join("\n"))
