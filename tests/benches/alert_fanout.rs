@@ -133,10 +133,14 @@ impl Worker {
         }
     }
 
-    fn quit(mut self) {
+    /// Asks the worker to stop its phones and exit.
+    fn quit(&self) {
         if let Ok(mut stdin) = self.stdin.lock() {
             let _ = writeln!(stdin, "0 quit");
         }
+    }
+
+    fn wait(mut self) {
         let _ = self.child.wait();
     }
 }
@@ -459,8 +463,11 @@ async fn run(devices: usize) {
     println!(
         "alert_fanout devices={devices} sender_ms={sender_ms:.1} upload_kib={upload_kib:.1} p50_ms={p50:.0} p99_ms={p99:.0} naive_sender_ms={naive_ms:.1} naive_upload_kib={naive_kib:.1} naive_p99_ms={n99:.0}"
     );
-    for w in bench.workers.drain(..) {
+    for w in &bench.workers {
         w.quit();
+    }
+    for w in bench.workers.drain(..) {
+        w.wait();
     }
     relay.shutdown().await;
 }

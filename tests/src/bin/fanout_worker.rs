@@ -620,16 +620,21 @@ fn main() {
                 let _ = out_tx.send(reply);
             });
         }
+        // Every client stopped and its account thread ended before the
+        // process exits: no thread may still be in SQLCipher or OpenSSL when
+        // the exit handlers run.
         let phones: Vec<Arc<Phone>> = worker
             .phones
             .lock()
-            .map(|p| p.values().cloned().collect())
+            .map(|mut p| p.drain().map(|(_, v)| v).collect())
             .unwrap_or_default();
-        drop(phones);
+        let stops = phones
+            .into_iter()
+            .filter_map(|p| Arc::try_unwrap(p).ok())
+            .map(|p| p.client.shutdown());
+        futures_util::future::join_all(stops).await;
         drop(out_tx);
         let _ = writer.await;
     });
-    // The runtime's drop stops the connections; the account threads end with
-    // their clients.
     runtime.shutdown_timeout(Duration::from_secs(5));
 }
