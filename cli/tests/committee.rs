@@ -304,3 +304,54 @@ fn names_that_do_not_fit_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("no discussion channel yet"));
 }
+
+#[test]
+fn a_revoked_invite_admits_nobody() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = Relay::start(&dir.path().join("relay"));
+    let [ann, bob] = ["ann", "bob"].map(|n| dir.path().join(n));
+    for home in [&ann, &bob] {
+        init(home, &relay);
+    }
+    json(&ann, &["committee", "create", "Depot"]);
+    let invite = json(&ann, &["committee", "invite", "depot", "--uses", "5"]);
+    let link = invite["link"].as_str().expect("link").to_string();
+    let invite_id = invite["invite_id"].as_str().expect("invite ID").to_string();
+    // `committee members` lists the open invite by the ID the revoke takes.
+    let view = json(&ann, &["committee", "members", "depot", "--offline"]);
+    assert_eq!(
+        view["invites"][0]["invite_id"],
+        invite_id.as_str(),
+        "{view}"
+    );
+    assert_eq!(view["invites"][0]["revoked"], false);
+    rankfile(&ann)
+        .args(["committee", "revoke", "depot", "zzzz"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no invite"));
+    rankfile(&ann)
+        .args(["committee", "revoke", "depot", &invite_id[..6]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nobody is admitted from it"));
+    let view = json(&ann, &["committee", "members", "depot", "--offline"]);
+    assert_eq!(view["invites"][0]["revoked"], true, "{view}");
+    rankfile(&ann)
+        .args(["committee", "revoke", "depot", &invite_id[..6]])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already withdrawn"));
+    // Bob asks with the withdrawn link; Ann's device refuses him.
+    rankfile(&bob)
+        .args(["committee", "join", &link])
+        .assert()
+        .success();
+    rankfile(&ann)
+        .arg("sync")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("join refused"));
+    let members = json(&ann, &["committee", "members", "depot", "--offline"]);
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(1));
+}
