@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use std::sync::Arc;
+
+use tokio::sync::{oneshot, watch, Notify};
 use uuid::Uuid;
 
 use super::actor::AccountHandle;
@@ -18,9 +20,10 @@ use crate::committee_ops::CommitteeChange;
 use crate::error::{Error, Result};
 use crate::send::OutgoingEnvelope;
 
-/// The purger looks again at least this often, so a message that arrives
-/// with a short timer goes within about this long of its expiry.
-const PURGE_CHECK: Duration = Duration::from_secs(1);
+/// The longest the purger sleeps without being woken: it sleeps until the
+/// next expiry, and is woken whenever this device stores a channel message
+/// (one that may carry a shorter timer); this only bounds clock drift.
+const PURGE_IDLE: Duration = Duration::from_secs(3600);
 /// The shortest pause between purges (after one that failed).
 const PURGE_PAUSE: Duration = Duration::from_millis(50);
 
@@ -116,6 +119,8 @@ impl Client {
             .call(move |a| send(a, distribution, &recipients))
             .await??;
         let _ = self.commands.try_send(Command::FlushOutbox);
+        // Our own copy may carry the channel's timer.
+        self.expiry.notify_one();
         Ok(sent)
     }
 }
@@ -125,6 +130,7 @@ impl Client {
 pub(super) async fn purge_expired_messages(
     account: AccountHandle,
     mut shutdown: watch::Receiver<bool>,
+    wake: Arc<Notify>,
 ) {
     loop {
         let next = match account
@@ -142,12 +148,13 @@ pub(super) async fn purge_expired_messages(
             // The account thread has stopped.
             Err(_) => return,
         };
-        let wait = next.map_or(PURGE_CHECK, |at| {
+        let wait = next.map_or(PURGE_IDLE, |at| {
             let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
-            Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_CHECK)
+            Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_IDLE)
         });
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
             _ = shutdown.changed() => return,
         }
     }

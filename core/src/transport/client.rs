@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use rankfile_proto::v1 as pb;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::actor::AccountHandle;
@@ -86,6 +88,8 @@ pub enum DeliveryState {
 struct Events {
     stream: broadcast::Sender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
+    /// Wakes the expiry purger: something with a timer may have been stored.
+    expiry: Arc<Notify>,
 }
 
 impl Events {
@@ -129,6 +133,8 @@ pub struct Client {
     done: oneshot::Receiver<Account>,
     /// Where the relay is: attachments travel on connections of their own.
     pub(super) relay: RelayAddress,
+    /// Wakes the expiry purger after this device stores a channel message.
+    pub(super) expiry: Arc<Notify>,
 }
 
 impl Client {
@@ -140,9 +146,11 @@ impl Client {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let expiry = Arc::new(Notify::new());
         tokio::spawn(super::channel::purge_expired_messages(
             handle.clone(),
             shutdown.subscribe(),
+            expiry.clone(),
         ));
         let manager = tokio::spawn(manage(
             handle.clone(),
@@ -150,6 +158,7 @@ impl Client {
             Events {
                 stream: events.clone(),
                 state: state_tx,
+                expiry: expiry.clone(),
             },
             command_rx,
             shutdown_rx,
@@ -163,6 +172,7 @@ impl Client {
             manager,
             done,
             relay,
+            expiry,
         })
     }
 
@@ -389,6 +399,7 @@ async fn connected(
                 if !batch.is_empty() {
                     let committees_changed =
                         receive(account, &link, &events.stream, batch).await?;
+                    events.expiry.notify_one();
                     if committees_changed {
                         greet_members(account, &link, false).await?;
                     }

@@ -181,6 +181,8 @@ impl Client {
             .call(move |a| a.send_channel_text(channel, distribution, &recipients, &text))
             .await??;
         let _ = self.commands.try_send(Command::FlushOutbox);
+        // Our own copy may carry the channel's timer.
+        self.expiry.notify_one();
         Ok(sent)
     }
 
