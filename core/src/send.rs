@@ -128,6 +128,36 @@ impl Account {
         body: &Body,
         high_priority: bool,
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
+        self.seal_to_many(to, body, high_priority)
+    }
+
+    /// The naive fan-out: one text sealed to each of `to` separately over the
+    /// 1:1 sessions — one encryption, one envelope and one upload per
+    /// recipient — all committed in one transaction (one fsync) before any
+    /// leaves, each kept in its conversation like [`Account::send_text`], and
+    /// marked high priority when `high_priority`. An alert in a committee does
+    /// better (it cascades along the links, each delegate's device sending to
+    /// its own committee); this is the baseline it is measured against.
+    /// Recipients that cannot be sent to now (no session, an identity change
+    /// pending) are returned apart.
+    pub fn send_text_to_many(
+        &mut self,
+        to: &[AccountId],
+        body: &str,
+        high_priority: bool,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
+        self.seal_to_many(to, &Body::Text(body.to_string()), high_priority)
+    }
+
+    /// One content sealed to each of `to` in one transaction; a text is also
+    /// kept in each conversation. Recipients that cannot be sent to now are
+    /// returned apart.
+    fn seal_to_many(
+        &mut self,
+        to: &[AccountId],
+        body: &Body,
+        high_priority: bool,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         let sent_at_ms = now_ms();
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
         let sealer = Sealer::new(self);
@@ -146,73 +176,21 @@ impl Account {
                 high_priority,
             );
             match sealed {
-                Ok(e) => sent.push(e),
-                Err(
-                    Error::UnknownContact(_)
-                    | Error::NoSession(_)
-                    | Error::IdentityChangePending(_)
-                    | Error::PostQuantumRequired(_),
-                ) => unreachable.push(*r),
-                Err(e) => return Err(e),
-            }
-        }
-        pending.flush(&tx)?;
-        tx.commit()?;
-        self.cache.absorb(pending);
-        Ok((sent, unreachable))
-    }
-
-    /// The naive fan-out: one text sealed to each of `to` separately over the
-    /// 1:1 sessions — one encryption, one envelope and one upload per
-    /// recipient — all committed in one transaction (one fsync) before any
-    /// leaves, each kept in its conversation like [`Account::send_text`], and
-    /// marked high priority when `high_priority`. An alert in a committee does
-    /// better (it cascades along the links, each delegate's device sending to
-    /// its own committee); this is the baseline it is measured against.
-    /// Recipients that cannot be sent to now (no session, an identity change
-    /// pending) are returned apart.
-    pub fn send_text_to_many(
-        &mut self,
-        to: &[AccountId],
-        body: &str,
-        high_priority: bool,
-    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
-        let sent_at_ms = now_ms();
-        let plaintext = message::encode_content(
-            &Body::Text(body.to_string()),
-            sent_at_ms,
-            None,
-            &self.settings.access_key,
-        )?;
-        let sealer = Sealer::new(self);
-        let tx = self.store.write()?;
-        let mut pending = Pending::default();
-        let mut sent = Vec::with_capacity(to.len());
-        let mut unreachable = Vec::new();
-        for r in to {
-            let sealed = sealer.seal(
-                &tx,
-                &self.cache,
-                &mut pending,
-                r,
-                &plaintext,
-                sent_at_ms,
-                high_priority,
-            );
-            match sealed {
                 Ok(e) => {
-                    message::insert(
-                        &tx,
-                        &NewMessage {
-                            envelope_id: &e.envelope_id,
-                            peer: r,
-                            outgoing: true,
-                            body,
-                            sent_at_ms,
-                            stored_at_ms: sent_at_ms,
-                            held: false,
-                        },
-                    )?;
+                    if let Body::Text(text) = body {
+                        message::insert(
+                            &tx,
+                            &NewMessage {
+                                envelope_id: &e.envelope_id,
+                                peer: r,
+                                outgoing: true,
+                                body: text,
+                                sent_at_ms,
+                                stored_at_ms: sent_at_ms,
+                                held: false,
+                            },
+                        )?;
+                    }
                     sent.push(e);
                 }
                 Err(

@@ -84,7 +84,7 @@ impl Client {
     /// Opens sessions with members we have none with, makes sure every
     /// member holds our sender key (sent and confirmed by the relay first when
     /// some lacked it), then sends under it — as [`Client::post`] does.
-    async fn send_in_channel<F>(
+    pub(super) async fn send_in_channel<F>(
         &self,
         committee: CommitteeId,
         channel: ChannelId,

@@ -154,36 +154,10 @@ impl Client {
         channel: ChannelId,
         text: String,
     ) -> Result<OutgoingEnvelope> {
-        let missing = self
-            .account
-            .call(|a| a.members_to_greet(true).map(|m| !m.is_empty()))
-            .await??;
-        if missing {
-            let (reply, rx) = oneshot::channel();
-            self.commands
-                .send(Command::GreetMembers { reply })
-                .await
-                .map_err(|_| Error::Offline)?;
-            // Offline: post to those we can; the rest are reported by the send.
-            let _ = rx.await;
-        }
-        let (distribution, recipients, keys) = self
-            .account
-            .call(move |a| a.prepare_post(&committee, &channel))
-            .await??;
-        if !keys.is_empty() {
-            // Offline: the keys stay queued ahead of the message, and the
-            // outbox is sent in order when the link is back.
-            let _ = self.flush().await;
-        }
-        let sent = self
-            .account
-            .call(move |a| a.send_channel_text(channel, distribution, &recipients, &text))
-            .await??;
-        let _ = self.commands.try_send(Command::FlushOutbox);
-        // Our own copy may carry the channel's timer.
-        self.expiry.notify_one();
-        Ok(sent)
+        self.send_in_channel(committee, channel, move |a, distribution, recipients| {
+            a.send_channel_text(channel, distribution, recipients, &text)
+        })
+        .await
     }
 
     /// Sends the outbox now and waits until the relay has taken it.
