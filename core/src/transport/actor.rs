@@ -2,6 +2,12 @@
 //! drives libsignal, whose futures are not `Send`; so one dedicated thread owns
 //! it and async code hands it work as closures. Every call's events are
 //! published to the client's event stream as soon as the call returns.
+//!
+//! The thread is stopped and joined when its [`AccountThread`] is dropped, so
+//! the database is closed before whoever owned the client goes on — never
+//! while the process is already running its exit handlers.
+
+use std::thread::JoinHandle;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -9,7 +15,11 @@ use super::ClientEvent;
 use crate::account::Account;
 use crate::error::{Error, Result};
 
-type Job = Box<dyn FnOnce(&mut Account) + Send>;
+enum Job {
+    Run(Box<dyn FnOnce(&mut Account) + Send>),
+    /// Finish: jobs queued after this one get "stopped" errors.
+    Stop,
+}
 
 /// A handle to the account thread; cheap to clone.
 #[derive(Clone)]
@@ -17,28 +27,43 @@ pub(crate) struct AccountHandle {
     jobs: mpsc::UnboundedSender<Job>,
 }
 
-/// Jobs queued on the account thread before a caller is made to wait.
+/// Owns the account thread: dropping it stops the thread after the job it is
+/// running and waits until the account is closed.
+pub(crate) struct AccountThread {
+    jobs: mpsc::UnboundedSender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
 impl AccountHandle {
     /// Starts the thread. It ends, returning the account through `done`, when
-    /// every handle is dropped.
+    /// it is told to stop or every handle is dropped.
     pub(crate) fn spawn(
         mut account: Account,
         events: broadcast::Sender<ClientEvent>,
-    ) -> Result<(AccountHandle, oneshot::Receiver<Account>)> {
+    ) -> Result<(AccountHandle, AccountThread, oneshot::Receiver<Account>)> {
         let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
         let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("rankfile-account".into())
             .spawn(move || {
-                while let Some(job) = rx.blocking_recv() {
+                while let Some(Job::Run(job)) = rx.blocking_recv() {
                     job(&mut account);
                     for e in account.drain_events() {
                         let _ = events.send(ClientEvent::Core(e));
                     }
                 }
+                // Nobody waiting for it: the account closes here, on this
+                // thread, before the join in `AccountThread::drop` returns.
                 let _ = done_tx.send(account);
             })?;
-        Ok((AccountHandle { jobs }, done_rx))
+        Ok((
+            AccountHandle { jobs: jobs.clone() },
+            AccountThread {
+                jobs,
+                thread: Some(thread),
+            },
+            done_rx,
+        ))
     }
 
     /// Runs `f` on the account thread and returns its result.
@@ -49,11 +74,58 @@ impl AccountHandle {
     {
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Box::new(move |a| {
+            .send(Job::Run(Box::new(move |a| {
                 let _ = tx.send(f(a));
-            }))
+            })))
             .map_err(|_| Error::Transport("the account thread has stopped".into()))?;
         rx.await
             .map_err(|_| Error::Transport("the account thread has stopped".into()))
+    }
+}
+
+impl AccountThread {
+    /// Asks the thread to finish after the jobs already queued.
+    pub(crate) fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop);
+    }
+}
+
+impl Drop for AccountThread {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            // Jobs are short and never wait on the async runtime, so this
+            // blocks for one job at most plus closing the database.
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::{Account, AccountOptions};
+    use crate::store::DatabaseKey;
+
+    #[test]
+    fn dropping_the_thread_closes_the_account_before_returning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.db");
+        let key = DatabaseKey::generate();
+        let account =
+            Account::create_with(&path, &key, &AccountOptions::default()).expect("account");
+        let (events, _) = broadcast::channel(4);
+        let (handle, thread, done) = AccountHandle::spawn(account, events).expect("thread");
+        // A handle outlives the thread's owner, as a task's would.
+        let kept = handle.clone();
+        drop(done);
+        drop(thread);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let late = rt.block_on(kept.call(|_| ()));
+        // The thread drops the account before its job queue: a refused call
+        // means the database was closed by the time `drop` returned.
+        assert!(late.is_err(), "the thread must have stopped");
     }
 }

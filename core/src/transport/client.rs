@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
-use super::actor::AccountHandle;
+use super::actor::{AccountHandle, AccountThread};
 use super::backoff::Backoff;
 use super::link::{self, Incoming, Link, RelayAddress};
 use crate::account::Account;
@@ -128,9 +128,14 @@ pub struct Client {
     events: broadcast::Sender<ClientEvent>,
     state: watch::Receiver<ConnectionState>,
     pub(super) commands: mpsc::Sender<Command>,
-    shutdown: watch::Sender<bool>,
+    /// Tells the manager and the purger to stop when the client goes.
+    shutdown: StopOnDrop,
     manager: JoinHandle<()>,
     done: oneshot::Receiver<Account>,
+    /// Dropped after `shutdown`: stops and joins the account thread, so a
+    /// client dropped without [`Client::shutdown`] still closes its database
+    /// before the owner goes on.
+    thread: AccountThread,
     /// Where the relay is: attachments travel on connections of their own.
     pub(super) relay: RelayAddress,
     /// Wakes the expiry purger after this device stores a channel message.
@@ -142,7 +147,7 @@ impl Client {
     /// runtime.
     pub fn start(account: Account, relay: RelayAddress) -> Result<Client> {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (handle, done) = AccountHandle::spawn(account, events.clone())?;
+        let (handle, thread, done) = AccountHandle::spawn(account, events.clone())?;
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (state_tx, state) = watch::channel(ConnectionState::Connecting);
@@ -168,9 +173,10 @@ impl Client {
             events,
             state,
             commands,
-            shutdown,
+            shutdown: StopOnDrop(shutdown),
             manager,
             done,
+            thread,
             relay,
             expiry,
         })
@@ -275,15 +281,29 @@ impl Client {
             shutdown,
             manager,
             done,
+            thread,
             commands,
             ..
         } = self;
-        let _ = shutdown.send(true);
+        drop(shutdown);
         let _ = manager.await;
         drop(commands);
         drop(account);
-        done.await
-            .map_err(|_| Error::Transport("the account thread has stopped".into()))
+        thread.stop();
+        let account = done
+            .await
+            .map_err(|_| Error::Transport("the account thread has stopped".into()));
+        drop(thread);
+        account
+    }
+}
+
+/// Signals shutdown to the client's tasks when dropped.
+struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
     }
 }
 
