@@ -34,6 +34,15 @@ pub struct Account {
     /// A received batch changed a committee's log since the transport last
     /// asked (it then opens sessions with new members).
     pub(crate) committees_changed: bool,
+    /// A received batch stored channel text with a deletion time since the
+    /// transport last asked (it then wakes the expiry purger).
+    pub(crate) expiry_changed: bool,
+    /// When the purge next has something to delete, once asked of the
+    /// database (`Some(None)`: nothing); `None` after anything that may have
+    /// stored something with a deletion time. Saves a query per batch.
+    pub(crate) next_due: Option<Option<i64>>,
+    /// When the search backlog last went into the index.
+    pub(crate) search_indexed_at: Option<std::time::Instant>,
     /// One-time prekeys of each kind made per batch ([`AccountOptions`]).
     pub(crate) one_time_batch: u32,
 }
@@ -129,6 +138,9 @@ impl Account {
             events: Vec::new(),
             logs: crate::committee_store::LogCache::default(),
             committees_changed: false,
+            expiry_changed: false,
+            next_due: None,
+            search_indexed_at: None,
             one_time_batch: options.one_time_prekeys,
         })
     }
@@ -137,6 +149,12 @@ impl Account {
     /// call; resets the flag.
     pub fn take_committees_changed(&mut self) -> bool {
         std::mem::take(&mut self.committees_changed)
+    }
+
+    /// Whether a received batch stored channel text that must be deleted at
+    /// a set time since the last call; resets the flag.
+    pub fn take_expiry_changed(&mut self) -> bool {
+        std::mem::take(&mut self.expiry_changed)
     }
 
     /// This account's ID.

@@ -177,6 +177,8 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) hello_replies: Vec<(CommitteeId, AccountId)>,
     /// The batch took in network alerts: send their cascades once it commits.
     pub(crate) alerts_to_forward: bool,
+    /// The batch stored channel text that must be purged at a set time.
+    pub(crate) stores_expiring: bool,
 }
 
 impl<'a> BatchLogs<'a> {
@@ -188,6 +190,7 @@ impl<'a> BatchLogs<'a> {
             join_requests: false,
             hello_replies: Vec::new(),
             alerts_to_forward: false,
+            stores_expiring: false,
         }
     }
 

@@ -175,8 +175,13 @@ impl Account {
             join_requests,
             hello_replies,
             alerts_to_forward,
+            stores_expiring,
             ..
         } = logs;
+        if stores_expiring {
+            self.expiry_changed = true;
+            self.next_due = None;
+        }
         self.cache.absorb(pending);
         self.logs.absorb(changed);
         self.committees_changed |= events

@@ -13,12 +13,13 @@ use libsignal_protocol::{
     ProtocolAddress, PublicKey, SenderCertificate, SignalMessage, Timestamp,
     UnidentifiedSenderMessageContent,
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::account_id::AccountId;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
-use crate::store::signal::View;
+use crate::store::signal::{CertificateDigest, SignalCache, View};
 
 /// The UUID under which an account appears in sender certificates and in
 /// multi-recipient sealed messages: the first 16 bytes of its account ID.
@@ -67,6 +68,31 @@ pub(crate) enum Inner {
     },
 }
 
+/// Checks a sender certificate against the trust root: its signatures once per
+/// certificate (remembered by digest), its expiry on every message.
+fn check_certificate(
+    cache: &SignalCache,
+    cert: &SenderCertificate,
+    (root, root_bytes): (&PublicKey, &[u8]),
+    now_ms: u64,
+) -> Result<()> {
+    let digest: CertificateDigest = Sha256::new()
+        .chain_update(root_bytes)
+        .chain_update(cert.serialized()?)
+        .finalize()
+        .into();
+    match cache.checked_certificate(&digest) {
+        Some(expires) if now_ms <= expires => return Ok(()),
+        Some(_) => return Err(Error::DecryptionFailed("sender certificate not valid")),
+        None => {}
+    }
+    if !cert.validate(root, Timestamp::from_epoch_millis(now_ms))? {
+        return Err(Error::DecryptionFailed("sender certificate not valid"));
+    }
+    cache.remember_certificate(digest, cert.expiration()?.epoch_millis());
+    Ok(())
+}
+
 /// Opens a sealed message addressed to us and checks its sender certificate.
 pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) -> Result<Unsealed> {
     let usmc = futures::executor::block_on(sealed_sender_decrypt_to_usmc(bytes, &view))
@@ -74,10 +100,8 @@ pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) ->
     let root = PublicKey::deserialize(trust_root)
         .map_err(|_| Error::Storage("stored trust root is malformed".into()))?;
     let cert = usmc.sender()?;
-    let now = Timestamp::from_epoch_millis(u64::try_from(now_ms()).unwrap_or(0));
-    if !cert.validate(&root, now)? {
-        return Err(Error::DecryptionFailed("sender certificate not valid"));
-    }
+    let now = u64::try_from(now_ms()).unwrap_or(0);
+    check_certificate(view.cache(), cert, (&root, trust_root), now)?;
     let key = IdentityKey::new(cert.key()?);
     let sender = AccountId::from_identity_key(&key);
     let named = Uuid::parse_str(cert.sender_uuid()?)
@@ -106,4 +130,97 @@ pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) ->
         device,
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use libsignal_protocol::{IdentityKeyPair, KeyPair, ServerCertificate};
+
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    struct Issuer {
+        root: KeyPair,
+        server: KeyPair,
+        server_cert: ServerCertificate,
+    }
+
+    fn new_issuer() -> Issuer {
+        let mut rng = rand::rng();
+        let root = KeyPair::generate(&mut rng);
+        let server = KeyPair::generate(&mut rng);
+        let server_cert = ServerCertificate::new(1, server.public_key, &root.private_key, &mut rng)
+            .expect("server certificate");
+        Issuer {
+            root,
+            server,
+            server_cert,
+        }
+    }
+
+    fn certificate(issuer: &Issuer, expires: u64) -> SenderCertificate {
+        let mut rng = rand::rng();
+        let sender = IdentityKeyPair::generate(&mut rng);
+        SenderCertificate::new(
+            Uuid::from_bytes(rand::random()).to_string(),
+            None,
+            *sender.public_key(),
+            DeviceId::new(1).expect("device"),
+            Timestamp::from_epoch_millis(expires),
+            issuer.server_cert.clone(),
+            &issuer.server.private_key,
+            &mut rng,
+        )
+        .expect("sender certificate")
+    }
+
+    fn cache() -> SignalCache {
+        SignalCache::new(IdentityKeyPair::generate(&mut rand::rng()), 1)
+    }
+
+    #[test]
+    fn a_checked_certificate_is_remembered_until_it_expires() {
+        let issuer = new_issuer();
+        let root = issuer.root.public_key;
+        let root_bytes = root.serialize();
+        let cert = certificate(&issuer, NOW + 60_000);
+        let cache = cache();
+        check_certificate(&cache, &cert, (&root, &root_bytes), NOW).expect("valid");
+        assert_eq!(cache.certificates_remembered(), 1);
+        check_certificate(&cache, &cert, (&root, &root_bytes), NOW + 60_000).expect("still valid");
+        // Remembered, but expired all the same.
+        assert!(check_certificate(&cache, &cert, (&root, &root_bytes), NOW + 60_001).is_err());
+    }
+
+    #[test]
+    fn a_certificate_checked_under_one_root_is_not_taken_under_another() {
+        let issuer = new_issuer();
+        let root_bytes = issuer.root.public_key.serialize();
+        let cert = certificate(&issuer, NOW + 60_000);
+        let cache = cache();
+        check_certificate(&cache, &cert, (&issuer.root.public_key, &root_bytes), NOW)
+            .expect("valid");
+        let other = KeyPair::generate(&mut rand::rng()).public_key;
+        let other_bytes = other.serialize();
+        assert!(check_certificate(&cache, &cert, (&other, &other_bytes), NOW).is_err());
+    }
+
+    #[test]
+    fn a_forged_or_expired_certificate_is_refused_and_not_remembered() {
+        let issuer = new_issuer();
+        let root = issuer.root.public_key;
+        let root_bytes = root.serialize();
+        let cache = cache();
+        // Signed by a server key the root never certified.
+        let rogue = Issuer {
+            root: KeyPair::generate(&mut rand::rng()),
+            ..new_issuer()
+        };
+        let forged = certificate(&rogue, NOW + 60_000);
+        assert!(check_certificate(&cache, &forged, (&root, &root_bytes), NOW).is_err());
+        let expired = certificate(&issuer, NOW - 1);
+        assert!(check_certificate(&cache, &expired, (&root, &root_bytes), NOW).is_err());
+        assert_eq!(cache.certificates_remembered(), 0);
+    }
 }

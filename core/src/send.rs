@@ -208,11 +208,21 @@ impl Account {
         Ok((sent, unreachable))
     }
 
+    /// Whether anything waits in the outbox: a cheap check, so a receive batch
+    /// that queued nothing costs the transport no outbox read.
+    pub fn outbox_waiting(&self) -> Result<bool> {
+        Ok(self
+            .store
+            .conn()
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// Envelopes committed but not yet confirmed by the relay, oldest first.
     /// After a restart, the transport sends these again; the recipient stores
     /// each once, whatever the number of copies.
     pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
-        let mut stmt = self.store.conn().prepare(
+        let mut stmt = self.store.conn().prepare_cached(
             "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi, priority
              FROM outbox ORDER BY seq",
         )?;

@@ -24,6 +24,10 @@ use crate::message::CHANNEL_ID_LEN;
 pub(crate) const TOMBSTONE_RETENTION_MS: i64 = 60 * 24 * 3600 * 1000;
 /// How long an edit waits for its message at most.
 pub(crate) const PENDING_EDIT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Least time between two runs of the search indexer after receive batches.
+/// A search indexes whatever waits first, so this only bounds the work a
+/// search may find waiting.
+pub(crate) const SEARCH_INDEX_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The timer a receiver applies: the stricter of the one the message carries
 /// and the one its own log has for the channel (0 is off).
@@ -117,13 +121,22 @@ impl Account {
     }
 
     pub(crate) fn purge_expired_at(&mut self, now: i64) -> Result<usize> {
-        match next_due(self.store.conn())? {
+        let due = match self.next_due {
+            Some(due) => due,
+            None => {
+                let due = next_due(self.store.conn())?;
+                self.next_due = Some(due);
+                due
+            }
+        };
+        match due {
             Some(due) if due <= now => {}
             _ => return Ok(0),
         }
         let tx = self.store.write()?;
         let expired = purge_at(&tx, now)?;
         tx.commit()?;
+        self.next_due = None;
         scrub(self.store.conn());
         self.events
             .extend(
@@ -166,11 +179,23 @@ impl Account {
 
     /// After a receive batch commits: purges what is due, and checkpoints the
     /// WAL when the batch edited or deleted text. Never fails the batch.
+    ///
+    /// Also puts the search backlog into the index, at most once per
+    /// [`SEARCH_INDEX_PAUSE`]: one index write for many messages.
     pub(crate) fn channel_upkeep(&mut self, scrub_wanted: bool) {
         match self.purge_expired() {
             Ok(0) if scrub_wanted => scrub(self.store.conn()),
             Ok(_) => {}
             Err(e) => tracing::warn!("purging expired channel messages failed: {e}"),
+        }
+        if self
+            .search_indexed_at
+            .is_none_or(|t| t.elapsed() >= SEARCH_INDEX_PAUSE)
+        {
+            if let Err(e) = super::search::index_backlog(self.store.conn()) {
+                tracing::warn!("indexing channel messages for search failed: {e}");
+            }
+            self.search_indexed_at = Some(std::time::Instant::now());
         }
     }
 }

@@ -80,6 +80,15 @@ pub(crate) fn receive_channel(
 
     // Accepted: from here on the envelope's effects are written.
     stores.commit_op()?;
+    // Something the purge must delete at a set time: a post with a timer, an
+    // edit that may wait for its message, a delete's tombstone.
+    logs.stores_expiring |= !matches!(
+        change,
+        Change::Post {
+            expires_at_ms: None,
+            ..
+        }
+    );
     record_envelope(tx, &dedup_id, now)?;
     seen.insert(dedup_id);
     write(

@@ -1,9 +1,12 @@
 //! Full-text search over channel messages: SQLite FTS5 inside the encrypted
-//! database, over `channel_messages` and kept in step with every insert,
-//! edit, delete and expiry by triggers (migration 6). What the user types is
+//! database, over `channel_messages`. Triggers (migration 9) keep it in step
+//! with every edit, delete and expiry; a new message first joins a backlog,
+//! which goes into the index in one write before every search and now and
+//! then after receive batches ([`Account::channel_upkeep`]), so receiving a
+//! message does not write an index segment of its own. What the user types is
 //! never FTS5 syntax: each word becomes a quoted prefix term, all must match.
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use super::{store, ChannelMessage};
 use crate::account::Account;
@@ -26,6 +29,29 @@ fn fts_query(text: &str) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
+/// Puts every message waiting in the search backlog into the index, in one
+/// transaction. Returns how many went in.
+pub(crate) fn index_backlog(conn: &Connection) -> Result<usize> {
+    let waiting: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM channel_search_backlog)")?
+        .query_row([], |r| r.get(0))?;
+    if !waiting {
+        return Ok(0);
+    }
+    let tx = conn.unchecked_transaction()?;
+    let indexed = tx
+        .prepare_cached(
+            "INSERT INTO channel_search (rowid, body)
+             SELECT m.id, m.body FROM channel_search_backlog b
+             JOIN channel_messages m ON m.id = b.id ORDER BY b.id",
+        )?
+        .execute([])?;
+    tx.prepare_cached("DELETE FROM channel_search_backlog")?
+        .execute([])?;
+    tx.commit()?;
+    Ok(indexed)
+}
+
 impl Account {
     /// Channel messages whose text contains every word of `text` (as a word
     /// or the start of one; case and accents ignored), newest first, below
@@ -41,6 +67,7 @@ impl Account {
             return Ok(Vec::new());
         };
         let conn = self.store.conn();
+        index_backlog(conn)?;
         let rows = {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM channel_search s JOIN channel_messages m ON m.id = s.rowid

@@ -410,6 +410,8 @@ impl Account {
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
+        // Our own copy may carry a timer, a delete leaves a tombstone.
+        self.next_due = None;
         if scrub {
             // The old text is still in WAL frames until a checkpoint.
             expiry::scrub(self.store.conn());

@@ -469,3 +469,101 @@ fn edits_waiting_for_their_messages_are_bounded_and_a_refused_one_leaves_nothing
         .expect("edit");
     assert_eq!(history(&a)[0].body, "edited anyway");
 }
+
+fn backlog(a: &Account) -> i64 {
+    a.store
+        .conn()
+        .query_row("SELECT count(*) FROM channel_search_backlog", [], |r| {
+            r.get(0)
+        })
+        .expect("backlog")
+}
+
+/// FTS5's own check that the index matches `channel_messages`.
+fn index_consistent(a: &Account) -> bool {
+    a.store
+        .conn()
+        .execute(
+            "INSERT INTO channel_search (channel_search, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .is_ok()
+}
+
+#[test]
+fn messages_waiting_for_the_index_are_found_edited_and_deleted_like_indexed_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = account(&dir);
+    let s = someone();
+    let now = now_ms();
+    deliver(&mut a, &s, now, post(1, "walkout at noon", 0), 0)
+        .0
+        .expect("post");
+    deliver(&mut a, &s, now, post(2, "petition draft", 0), 0)
+        .0
+        .expect("post");
+    assert_eq!(backlog(&a), 2, "receiving indexes nothing by itself");
+    // Edited and deleted while still waiting.
+    let edit = ChannelContent::Edit {
+        target: MessageRef {
+            author: s,
+            id: [1; 16],
+        },
+        body: "walkout at two".into(),
+        expire_timer_secs: 0,
+    };
+    deliver(&mut a, &s, now + 1, edit, 0).0.expect("edit");
+    let delete = ChannelContent::Delete {
+        target: MessageRef {
+            author: s,
+            id: [2; 16],
+        },
+    };
+    deliver(&mut a, &s, now + 1, delete, 0).0.expect("delete");
+    assert_eq!(backlog(&a), 1);
+    // A search takes in the backlog first.
+    assert_eq!(found(&a, "walkout"), vec!["walkout at two".to_string()]);
+    assert!(found(&a, "noon").is_empty());
+    assert!(found(&a, "petition").is_empty());
+    assert_eq!(backlog(&a), 0);
+    assert!(index_consistent(&a));
+    // Edited and deleted once indexed.
+    let edit = ChannelContent::Edit {
+        target: MessageRef {
+            author: s,
+            id: [1; 16],
+        },
+        body: "walkout at three".into(),
+        expire_timer_secs: 0,
+    };
+    deliver(&mut a, &s, now + 2, edit, 0).0.expect("edit");
+    assert_eq!(found(&a, "walkout"), vec!["walkout at three".to_string()]);
+    assert!(found(&a, "two").is_empty());
+    let delete = ChannelContent::Delete {
+        target: MessageRef {
+            author: s,
+            id: [1; 16],
+        },
+    };
+    deliver(&mut a, &s, now + 3, delete, 0).0.expect("delete");
+    assert!(found(&a, "walkout").is_empty());
+    assert!(index_consistent(&a));
+}
+
+#[test]
+fn upkeep_indexes_the_backlog_at_most_once_per_pause() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = account(&dir);
+    let s = someone();
+    a.channel_upkeep(false);
+    // The next runs wait for the pause.
+    deliver(&mut a, &s, now_ms(), post(1, "first shift", 0), 0)
+        .0
+        .expect("post");
+    a.channel_upkeep(false);
+    assert_eq!(backlog(&a), 1);
+    a.search_indexed_at = None;
+    a.channel_upkeep(false);
+    assert_eq!(backlog(&a), 0);
+    assert!(index_consistent(&a));
+}

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_channel_messages.sql"),
     include_str!("migrations/0007_alerts.sql"),
     include_str!("migrations/0008_member_access_keys.sql"),
+    include_str!("migrations/0009_search_backlog.sql"),
 ];
 
 /// The schema version this build writes.

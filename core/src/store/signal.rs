@@ -38,6 +38,12 @@ type SignalResult<T> = Result<T, SignalProtocolError>;
 
 /// Most session records kept decoded in memory; past this the cache starts over.
 const SESSION_CACHE_LIMIT: usize = 4096;
+/// Most sender certificates remembered as checked; past this the set starts over.
+const CERTIFICATE_CACHE_LIMIT: usize = 1024;
+
+/// A sender certificate's fingerprint, with the trust root it was checked
+/// against: SHA-256 over both.
+pub(crate) type CertificateDigest = [u8; 32];
 
 /// Committed hot state, kept across transactions by the account.
 ///
@@ -49,6 +55,11 @@ pub(crate) struct SignalCache {
     registration_id: u32,
     sessions: RefCell<HashMap<String, SessionRecord>>,
     identities: RefCell<HashMap<String, IdentityKey>>,
+    /// Sender certificates whose signatures already checked out, with when
+    /// each expires (ms since the epoch). A certificate is the same bytes on
+    /// every message until its sender renews it, so the two signature checks
+    /// are done once per certificate, not once per message.
+    certificates: RefCell<HashMap<CertificateDigest, u64>>,
 }
 
 impl SignalCache {
@@ -58,7 +69,28 @@ impl SignalCache {
             registration_id,
             sessions: RefCell::new(HashMap::new()),
             identities: RefCell::new(HashMap::new()),
+            certificates: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// When the certificate with this digest expires, if its signatures were
+    /// checked before.
+    pub(crate) fn checked_certificate(&self, digest: &CertificateDigest) -> Option<u64> {
+        self.certificates.borrow().get(digest).copied()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn certificates_remembered(&self) -> usize {
+        self.certificates.borrow().len()
+    }
+
+    /// Remembers a certificate whose signatures checked out.
+    pub(crate) fn remember_certificate(&self, digest: CertificateDigest, expires_ms: u64) {
+        let mut certificates = self.certificates.borrow_mut();
+        if certificates.len() >= CERTIFICATE_CACHE_LIMIT {
+            certificates.clear();
+        }
+        certificates.insert(digest, expires_ms);
     }
 
     /// Takes in what a committed transaction wrote.
@@ -131,6 +163,13 @@ pub(crate) struct SignalStores<'t, 'c> {
 /// A handle on [`SignalStores`] that implements libsignal's store traits.
 #[derive(Clone, Copy)]
 pub(crate) struct View<'s, 't, 'c>(&'s SignalStores<'t, 'c>);
+
+impl<'t> View<'_, 't, '_> {
+    /// The account's committed hot state.
+    pub(crate) fn cache(&self) -> &'t SignalCache {
+        self.0.cache
+    }
+}
 
 /// The address libsignal uses for an account's device.
 pub(crate) fn address(

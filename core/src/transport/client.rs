@@ -417,15 +417,18 @@ async fn connected(
                     }
                 }
                 if !batch.is_empty() {
-                    let committees_changed =
-                        receive(account, &link, &events.stream, batch).await?;
-                    events.expiry.notify_one();
-                    if committees_changed {
+                    let after = receive(account, &link, &events.stream, batch).await?;
+                    if after.expiry_changed {
+                        events.expiry.notify_one();
+                    }
+                    if after.committees_changed {
                         greet_members(account, &link, false).await?;
                     }
                     // A batch may have queued replies (committee entries forwarded
                     // after concurrent changes, admissions, hellos).
-                    flush_outbox(account, &link, &events.stream).await?;
+                    if after.outbox_waiting || after.committees_changed {
+                        flush_outbox(account, &link, &events.stream).await?;
+                    }
                 }
                 if caught_up {
                     events.send(ClientEvent::CaughtUp);
@@ -662,14 +665,25 @@ async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Resul
 /// Decrypts and commits a batch of deliveries, then acknowledges them. A
 /// storage failure acknowledges nothing: the relay will deliver them again.
 /// Says whether the batch changed a committee's membership log.
+/// What a committed receive batch left for the connection manager to do.
+struct AfterReceive {
+    /// A committee's log changed: open sessions with new members.
+    committees_changed: bool,
+    /// Channel text with a deletion time was stored: wake the purger.
+    expiry_changed: bool,
+    /// Replies or forwards wait in the outbox.
+    outbox_waiting: bool,
+}
+
 async fn receive(
     account: &AccountHandle,
     link: &Link,
     events: &broadcast::Sender<ClientEvent>,
     batch: Vec<pb::Deliver>,
-) -> Result<bool> {
+) -> Result<AfterReceive> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
-    let (results, committees_changed) = account
+    // One trip to the account thread: the batch, then what it set off.
+    let (results, after) = account
         .call(move |a| {
             let inbound: Vec<Inbound<'_>> = batch
                 .iter()
@@ -681,8 +695,13 @@ async fn receive(
                     }
                 })
                 .collect();
-            a.receive_all(&inbound)
-                .map(|r| (r, a.take_committees_changed()))
+            let results = a.receive_all(&inbound)?;
+            let after = AfterReceive {
+                committees_changed: a.take_committees_changed(),
+                expiry_changed: a.take_expiry_changed(),
+                outbox_waiting: a.outbox_waiting()?,
+            };
+            Ok::<_, Error>((results, after))
         })
         .await??;
     for r in &results {
@@ -695,5 +714,5 @@ async fn receive(
     // Committed (durably: WAL fsync) — now the relay may forget them.
     link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
         .await?;
-    Ok(committees_changed)
+    Ok(after)
 }

@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 
 /// Largest frame accepted from the relay.
 pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// The WebSocket read buffer's reserve per read.
+const READ_BUFFER_LEN: usize = 8 * 1024;
 /// How long connecting (TCP, TLS, WebSocket, hello) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request waits for its reply.
@@ -84,6 +86,9 @@ pub(crate) async fn open(relay: &RelayAddress) -> Result<(Ws, Hello)> {
         let mut ws_config = WebSocketConfig::default();
         ws_config.max_message_size = Some(MAX_FRAME_LEN);
         ws_config.max_frame_size = Some(MAX_FRAME_LEN);
+        // Reserved (and zeroed) on every read: the default 128 KiB cost more
+        // than decrypting a message. Large frames grow the buffer as needed.
+        ws_config.read_buffer_size = READ_BUFFER_LEN;
         let (mut ws, _) = tokio_tungstenite::client_async_with_config(
             "wss://relay.rankfile.invalid/v1",
             tls,
