@@ -188,6 +188,10 @@ impl Account {
             .iter()
             .any(|e| matches!(e, Event::CommitteeChanged { .. }));
         let scrub = channel::wants_scrub(&events);
+        // A member who opened a session with us may be owed an alert.
+        let new_sessions = events
+            .iter()
+            .any(|e| matches!(e, Event::ContactAdded { .. }));
         self.events.extend(events);
         // Expired channel messages go; edited or deleted text leaves the WAL.
         self.channel_upkeep(scrub);
@@ -206,6 +210,11 @@ impl Account {
         if alerts_to_forward {
             if let Err(e) = self.forward_alerts() {
                 tracing::warn!("could not forward alerts: {e}");
+            }
+        }
+        if new_sessions {
+            if let Err(e) = self.send_owed_alerts() {
+                tracing::warn!("could not send owed alerts: {e}");
             }
         }
         for (committee, member) in hello_replies {

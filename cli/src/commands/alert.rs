@@ -351,29 +351,36 @@ async fn resolve(client: &rankfile_core::transport::Client, text: &str) -> Resul
 }
 
 fn status(home: &Home, args: &AlertRefArgs, out: &Output) -> Result<()> {
-    let (alert, st, waiting) = super::online(home, &args.relay, out, async |online| {
-        let alert = resolve(&online.client, &args.alert).await?;
-        let st = online.client.alert_status(alert.alert_id).await?;
-        let ids = st.waiting.clone();
-        let waiting = online
-            .client
-            .with_account(move |a| {
-                let people = names::contact_names(a)?;
-                let me = a.id();
-                Ok::<_, CliError>(
-                    ids.iter()
-                        .map(|w| names::person(&people, &me, w))
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .await??;
-        Ok((alert, st, waiting))
-    })?;
-    print_status(&alert, &st, &waiting, out);
+    let (alert, st, (waiting, not_reached)) =
+        super::online(home, &args.relay, out, async |online| {
+            let alert = resolve(&online.client, &args.alert).await?;
+            let st = online.client.alert_status(alert.alert_id).await?;
+            let (ids, unreached) = (st.waiting.clone(), st.not_reached.clone());
+            let names = online
+                .client
+                .with_account(move |a| {
+                    let people = names::contact_names(a)?;
+                    let me = a.id();
+                    let named = |ids: &[rankfile_core::AccountId]| {
+                        ids.iter()
+                            .map(|w| names::person(&people, &me, w))
+                            .collect::<Vec<_>>()
+                    };
+                    Ok::<_, CliError>((named(&ids), named(&unreached)))
+                })
+                .await??;
+            Ok((alert, st, names))
+        })?;
+    print_status(&alert, &st, (&waiting, &not_reached), out);
     Ok(())
 }
 
-fn print_status(alert: &Alert, st: &AlertStatus, waiting: &[String], out: &Output) {
+fn print_status(
+    alert: &Alert,
+    st: &AlertStatus,
+    (waiting, not_reached): (&[String], &[String]),
+    out: &Output,
+) {
     let count = |a: AlertAnswer| st.counts.get(&a).copied().unwrap_or(0);
     let answered: usize = st.counts.values().sum();
     out.emit(
@@ -400,7 +407,14 @@ fn print_status(alert: &Alert, st: &AlertStatus, waiting: &[String], out: &Outpu
                     names::short(&alert.alert_id.0)
                 ));
             }
-            if st.recipients == 0 {
+            if !not_reached.is_empty() {
+                lines.push(format!(
+                    "  {} {} (it goes to them once their phone can be reached)",
+                    out.paint(Style::Dim, "not reached yet:"),
+                    not_reached.join(", ")
+                ));
+            }
+            if st.recipients == 0 && not_reached.is_empty() {
                 lines.push(
                     "  this device delivered it to nobody: answers go to whoever delivered it to each member"
                         .into(),
@@ -418,6 +432,7 @@ fn print_status(alert: &Alert, st: &AlertStatus, waiting: &[String], out: &Outpu
                     .map(|a| (answer_key(*a).to_string(), json!(count(*a))))
                     .collect::<serde_json::Map<_, _>>(),
                 "waiting": st.waiting.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "not_reached": st.not_reached.iter().map(ToString::to_string).collect::<Vec<_>>(),
             })
         },
     );

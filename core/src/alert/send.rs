@@ -9,7 +9,7 @@
 //! organizers, held). Every phone keeps each alert once, so the paths that
 //! reach it twice cost a duplicate envelope, never a second alert.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::store::{self, Alert, AlertStatus};
 use super::types::{AlertAnswer, AlertDraft, AlertId, AlertMessage, AlertScope};
@@ -106,7 +106,77 @@ impl Account {
         let (sent, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
         let delivered: Vec<AccountId> = sent.iter().map(|e| e.recipient).collect();
         store::add_recipients(self.store.conn(), &alert.alert_id, &delivered)?;
+        store::owe(
+            self.store.conn(),
+            &alert.alert_id,
+            committee,
+            held,
+            &unreachable,
+        )?;
         Ok((sent, unreachable))
+    }
+
+    /// Sends the alerts this device owes members it had no session with when
+    /// it delivered them (see [`AlertStatus::not_reached`]), to those it now
+    /// has a session with. Drops what has expired, and members who have left
+    /// the committee (or, for a held delivery, are no longer organizers).
+    /// Called after sessions are opened.
+    pub fn send_owed_alerts(&mut self) -> Result<AlertSent> {
+        let mut sent = AlertSent::default();
+        if !store::any_owed(self.store.conn())? {
+            return Ok(sent);
+        }
+        let now = now_ms();
+        let mut deliveries: BTreeMap<(AlertId, CommitteeId, bool), Vec<AccountId>> =
+            BTreeMap::new();
+        for owed in store::owed(self.store.conn())? {
+            deliveries
+                .entry((owed.alert_id, owed.committee, owed.held))
+                .or_default()
+                .push(owed.account);
+        }
+        for ((alert_id, committee, held), accounts) in deliveries {
+            let alert = store::get(self.store.conn(), &alert_id)?.filter(|a| !a.is_expired(now));
+            let state = match self.logs.get(self.store.conn(), &committee) {
+                Ok(log) => Some(log.state().clone()),
+                Err(Error::UnknownCommittee(_)) => None,
+                Err(e) => return Err(e),
+            };
+            let mut to = Vec::new();
+            for account in accounts {
+                let wanted = alert.is_some()
+                    && state.as_ref().is_some_and(|s| {
+                        s.members
+                            .get(&account)
+                            .is_some_and(|m| !held || m.role == Role::Organizer)
+                    });
+                if wanted {
+                    to.push(account);
+                } else {
+                    store::settle(self.store.conn(), &alert_id, &account)?;
+                }
+            }
+            let Some(alert) = alert else { continue };
+            if to.is_empty() {
+                continue;
+            }
+            let message = AlertMessage {
+                alert_id,
+                via: committee,
+                draft: alert.draft(),
+                held,
+                renotify: false,
+            };
+            let (envelopes, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
+            let delivered: Vec<AccountId> = envelopes.iter().map(|e| e.recipient).collect();
+            store::add_recipients(self.store.conn(), &alert_id, &delivered)?;
+            for account in &delivered {
+                store::settle(self.store.conn(), &alert_id, account)?;
+            }
+            sent.sent.extend(envelopes);
+            sent.unreachable.extend(unreachable);
+        }
+        Ok(sent)
     }
 
     /// Sends a network alert on from this device along every link it is a

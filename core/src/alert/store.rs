@@ -63,6 +63,9 @@ pub struct AlertStatus {
     pub waiting: Vec<AccountId>,
     /// Everyone this device delivered it to.
     pub recipients: usize,
+    /// Members it could not reach yet (no session with them); it goes to them
+    /// once one is opened.
+    pub not_reached: Vec<AccountId>,
 }
 
 const COLUMNS: &str = "alert_id, via, sender, kind, scope, title, body, place, starts_at, \
@@ -270,6 +273,7 @@ pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
         counts: AlertAnswer::ALL.iter().map(|a| (*a, 0)).collect(),
         waiting: Vec::new(),
         recipients: 0,
+        not_reached: Vec::new(),
     };
     for row in rows {
         let (account, answer) = row?;
@@ -285,7 +289,89 @@ pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
             }
         }
     }
+    let mut stmt =
+        conn.prepare_cached("SELECT account FROM alert_owed WHERE alert_id = ?1 ORDER BY account")?;
+    let owed = stmt.query_map([&id.0[..]], |r| r.get::<_, Vec<u8>>(0))?;
+    for account in owed {
+        status
+            .not_reached
+            .push(AccountId::from_bytes(&account?).map_err(stored)?);
+    }
     Ok(status)
+}
+
+/// A delivery of an alert still owed to one member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Owed {
+    pub alert_id: AlertId,
+    pub account: AccountId,
+    pub committee: CommitteeId,
+    /// Owed as a held delivery (to an organizer, for approval).
+    pub held: bool,
+}
+
+/// Notes members a delivery into `committee` could not reach yet.
+pub(crate) fn owe(
+    conn: &Connection,
+    id: &AlertId,
+    committee: &CommitteeId,
+    held: bool,
+    to: &[AccountId],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO alert_owed (alert_id, account, committee_id, held)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for a in to {
+        stmt.execute(params![
+            &id.0[..],
+            &a.as_bytes()[..],
+            &committee.0[..],
+            held
+        ])?;
+    }
+    Ok(())
+}
+
+/// Every delivery still owed, oldest alert first.
+pub(crate) fn owed(conn: &Connection) -> Result<Vec<Owed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.alert_id, o.account, o.committee_id, o.held FROM alert_owed o
+         LEFT JOIN alerts a ON a.alert_id = o.alert_id
+         ORDER BY a.received_at, o.alert_id, o.account",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, bool>(3)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (alert, account, committee, held) = r?;
+        Ok(Owed {
+            alert_id: AlertId::from_bytes(&alert).map_err(stored)?,
+            account: AccountId::from_bytes(&account).map_err(stored)?,
+            committee: CommitteeId::from_bytes(&committee).map_err(stored)?,
+            held,
+        })
+    })
+    .collect()
+}
+
+/// Whether any delivery is still owed.
+pub(crate) fn any_owed(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM alert_owed)")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Drops an owed delivery: sent, or no longer wanted.
+pub(crate) fn settle(conn: &Connection, id: &AlertId, account: &AccountId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM alert_owed WHERE alert_id = ?1 AND account = ?2")?
+        .execute(params![&id.0[..], &account.as_bytes()[..]])?;
+    Ok(())
 }
 
 /// Marks the cascade from this device as sent.

@@ -179,3 +179,88 @@ fn an_expired_alert_takes_no_answers_and_members_may_not_raise_alerts() {
         Err(Error::InvalidContent(_))
     ));
 }
+
+/// The committee of [`committee`], where m1, made an organizer, adds m3: the
+/// first organizer learns of m3 from the log but has no session with them.
+fn committee_with_a_stranger(dir: &tempfile::TempDir) -> (Account, Account, Account, CommitteeId) {
+    let (mut organizer, mut m1, mut m2, id) = committee(dir);
+    let promoted = organizer
+        .change_role(&id, &m1.id(), Role::Organizer)
+        .expect("promote");
+    deliver(&mut m1, &promoted.sent);
+    deliver(&mut m2, &promoted.sent);
+    let mut m3 = account(dir, "m3");
+    let bundle = m3.prekey_bundle().expect("bundle");
+    m1.add_contact("", &bundle).expect("contact");
+    let added = m1.add_member(&id, &m3.id(), Role::Member).expect("add");
+    deliver(&mut organizer, &added.sent);
+    deliver(&mut m3, &added.sent);
+    let state = organizer.committee(&id).expect("committee");
+    assert!(state.members.contains_key(&m3.id()));
+    assert!(organizer.contact(&m3.id()).is_err(), "no session with m3");
+    (organizer, m1, m3, id)
+}
+
+#[test]
+fn an_alert_owed_to_a_member_without_a_session_goes_once_one_is_opened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut organizer, _m1, mut m3, committee) = committee_with_a_stranger(&dir);
+    let (alert, sent) = organizer
+        .send_alert(&committee, draft(in_an_hour()))
+        .expect("alert");
+    assert_eq!(sent.unreachable, vec![m3.id()]);
+    let status = organizer.alert_status(&alert).expect("status");
+    assert_eq!(status.not_reached, vec![m3.id()]);
+    assert_eq!(status.recipients, 2);
+    // Nothing changes while there is still no session.
+    assert!(organizer.send_owed_alerts().expect("owed").sent.is_empty());
+
+    // m3 writes first: the session comes with their message, and the owed
+    // alert is queued as soon as that batch is committed.
+    let bundle = organizer.prekey_bundle().expect("bundle");
+    m3.add_contact("", &bundle).expect("contact");
+    let hello = m3.send_text(&organizer.id(), "here").expect("send");
+    organizer.receive(&hello.bytes).expect("hello arrives");
+    let queued: Vec<OutgoingEnvelope> = organizer
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| e.recipient == m3.id() && e.high_priority)
+        .collect();
+    assert_eq!(queued.len(), 1);
+    deliver(&mut m3, &queued);
+    assert_eq!(m3.alerts().expect("alerts").len(), 1);
+    assert_eq!(m3.alert(&alert).expect("alert").alert_id, alert);
+
+    let status = organizer.alert_status(&alert).expect("status");
+    assert!(status.not_reached.is_empty());
+    assert_eq!(status.recipients, 3);
+    assert!(status.waiting.contains(&m3.id()));
+    // Owed once: nothing more goes.
+    assert!(organizer.send_owed_alerts().expect("owed").sent.is_empty());
+}
+
+#[test]
+fn an_owed_alert_is_dropped_when_it_expires_or_the_member_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut organizer, _m1, mut m3, committee) = committee_with_a_stranger(&dir);
+    let soon = u64::try_from(now_ms()).expect("clock") + 30;
+    let (expiring, _) = organizer
+        .send_alert(&committee, draft(soon))
+        .expect("alert");
+    let (lasting, _) = organizer
+        .send_alert(&committee, draft(in_an_hour()))
+        .expect("alert");
+    std::thread::sleep(Duration::from_millis(40));
+    organizer
+        .remove_member(&committee, &m3.id())
+        .expect("remove");
+    let bundle = m3.prekey_bundle().expect("bundle");
+    organizer.add_contact("", &bundle).expect("contact");
+    let sent = organizer.send_owed_alerts().expect("owed");
+    assert!(sent.sent.is_empty(), "expired, and m3 left: nothing goes");
+    for alert in [expiring, lasting] {
+        let status = organizer.alert_status(&alert).expect("status");
+        assert!(status.not_reached.is_empty());
+    }
+}

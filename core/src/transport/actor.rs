@@ -1,7 +1,8 @@
 //! The account's own thread. An [`Account`] holds the SQLite connection and
 //! drives libsignal, whose futures are not `Send`; so one dedicated thread owns
 //! it and async code hands it work as closures. Every call's events are
-//! published to the client's event stream as soon as the call returns.
+//! published to the client's event stream before its caller gets the result,
+//! so whoever sees a call finish can count on its events being out.
 //!
 //! The thread is stopped and joined when its [`AccountThread`] is dropped, so
 //! the database is closed before whoever owned the client goes on — never
@@ -15,8 +16,11 @@ use super::ClientEvent;
 use crate::account::Account;
 use crate::error::{Error, Result};
 
+/// Hands a call's result to its caller.
+type Reply = Box<dyn FnOnce() + Send>;
+
 enum Job {
-    Run(Box<dyn FnOnce(&mut Account) + Send>),
+    Run(Box<dyn FnOnce(&mut Account) -> Reply + Send>),
     /// Finish: jobs queued after this one get "stopped" errors.
     Stop,
 }
@@ -47,10 +51,11 @@ impl AccountHandle {
             .name("rankfile-account".into())
             .spawn(move || {
                 while let Some(Job::Run(job)) = rx.blocking_recv() {
-                    job(&mut account);
+                    let reply = job(&mut account);
                     for e in account.drain_events() {
                         let _ = events.send(ClientEvent::Core(e));
                     }
+                    reply();
                 }
                 // Nobody waiting for it: the account closes here, on this
                 // thread, before the join in `AccountThread::drop` returns.
@@ -75,7 +80,10 @@ impl AccountHandle {
         let (tx, rx) = oneshot::channel();
         self.jobs
             .send(Job::Run(Box::new(move |a| {
-                let _ = tx.send(f(a));
+                let result = f(a);
+                Box::new(move || {
+                    let _ = tx.send(result);
+                })
             })))
             .map_err(|_| Error::Transport("the account thread has stopped".into()))?;
         rx.await

@@ -643,6 +643,7 @@ async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
 /// records, is skipped (and tried again after the next committee change).
 async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Result<()> {
     let members = account.call(move |a| a.members_to_greet(all)).await??;
+    let mut opened = 0;
     for member in members {
         let bundle = match fetch_bundle(link, member.account).await {
             Ok(b) => b,
@@ -655,16 +656,20 @@ async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Resul
         let greeted = account
             .call(move |a| a.greet_member(&member, &bundle))
             .await?;
-        if let Err(e) = greeted {
-            tracing::warn!("could not open a session with a committee member: {e}");
+        match greeted {
+            Ok(_) => opened += 1,
+            Err(e) => tracing::warn!("could not open a session with a committee member: {e}"),
+        }
+    }
+    // Alerts that could not reach these members before can now.
+    if opened > 0 {
+        if let Err(e) = account.call(|a| a.send_owed_alerts()).await? {
+            tracing::warn!("could not send owed alerts: {e}");
         }
     }
     Ok(())
 }
 
-/// Decrypts and commits a batch of deliveries, then acknowledges them. A
-/// storage failure acknowledges nothing: the relay will deliver them again.
-/// Says whether the batch changed a committee's membership log.
 /// What a committed receive batch left for the connection manager to do.
 struct AfterReceive {
     /// A committee's log changed: open sessions with new members.
@@ -675,6 +680,8 @@ struct AfterReceive {
     outbox_waiting: bool,
 }
 
+/// Decrypts and commits a batch of deliveries, then acknowledges them. A
+/// storage failure acknowledges nothing: the relay will deliver them again.
 async fn receive(
     account: &AccountHandle,
     link: &Link,
