@@ -144,7 +144,6 @@ impl Account {
         let trust_root = self.settings.trust_root.clone();
         let tx = self.store.write()?;
         let mut pending = Pending::default();
-        let mut seen = HashSet::new();
         let mut known = KnownSenders::default();
         let mut events = Vec::new();
         let mut logs = BatchLogs::new(&self.logs);
@@ -156,7 +155,7 @@ impl Account {
                 &mut pending,
                 (&me, trust_root.as_deref()),
                 *inbound,
-                (&mut seen, &mut known),
+                &mut known,
                 (&mut events, &mut logs),
             );
             match outcome {
@@ -232,7 +231,7 @@ fn receive_one(
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
     inbound: Inbound<'_>,
-    (seen, known): (&mut HashSet<[u8; ENVELOPE_ID_LEN]>, &mut KnownSenders),
+    known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
     let bytes = match inbound {
@@ -254,9 +253,43 @@ fn receive_one(
         }
         Inbound::Sealed(b) => (sealed_dedup_id(b), None),
     };
-    if seen.contains(&dedup_id) || already_received(tx, &dedup_id)? {
+    // Claimed first, with one write: a copy already received (in an earlier
+    // batch or earlier in this one) claims nothing. A failure gives it back.
+    if !claim_envelope(tx, &dedup_id)? {
         return Ok(Received::Duplicate);
     }
+    let outcome = receive_claimed(
+        tx,
+        cache,
+        pending,
+        (me, trust_root),
+        inbound,
+        identified,
+        dedup_id,
+        known,
+        (events, logs),
+    );
+    if let Err(e) = &outcome {
+        if !matches!(e, Error::Storage(_) | Error::Io(_)) {
+            release_envelope(tx, &dedup_id)?;
+        }
+    }
+    outcome
+}
+
+/// Everything after the envelope's ID is claimed: decrypt, check, write.
+#[allow(clippy::too_many_arguments)]
+fn receive_claimed(
+    tx: &Transaction<'_>,
+    cache: &SignalCache,
+    pending: &mut Pending,
+    (me, trust_root): (&AccountId, Option<&[u8]>),
+    inbound: Inbound<'_>,
+    identified: Option<pb::Envelope>,
+    dedup_id: [u8; ENVELOPE_ID_LEN],
+    known: &mut KnownSenders,
+    (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
+) -> Result<Received> {
     let stores = SignalStores::new(tx, cache, pending);
     let env = match (identified, inbound) {
         (Some(e), _) => parse_identified(e)?,
@@ -287,7 +320,7 @@ fn receive_one(
             &message,
             group_id.as_deref(),
             dedup_id,
-            (seen, events, logs),
+            (events, logs),
         );
     }
     let decrypted = futures::executor::block_on(async {
@@ -441,9 +474,6 @@ fn receive_one(
 
     // Everything checked: from here on the envelope's effects are written.
     stores.commit_op()?;
-    tx.prepare_cached("INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)")?
-        .execute(params![&dedup_id[..], now_ms()])?;
-    seen.insert(dedup_id);
 
     let held = if content.replaces.is_none() && known.plain.contains(&env.sender) {
         false
@@ -528,10 +558,21 @@ struct KnownSenders {
     access_keys: std::collections::HashMap<AccountId, [u8; crate::settings::ACCESS_KEY_LEN]>,
 }
 
-fn already_received(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
-    Ok(tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM received_envelopes WHERE envelope_id = ?1)")?
-        .query_row([&id[..]], |r| r.get(0))?)
+/// Records the envelope's ID as received; `false` when it already was.
+pub(crate) fn claim_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+    let claimed = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)",
+        )?
+        .execute(params![&id[..], now_ms()])?;
+    Ok(claimed == 1)
+}
+
+/// Gives back the claim of an envelope that failed, so nothing of it remains.
+fn release_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM received_envelopes WHERE envelope_id = ?1")?
+        .execute([&id[..]])?;
+    Ok(())
 }
 
 /// Files the sender among the contacts and says whether its message is held.

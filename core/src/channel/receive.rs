@@ -5,10 +5,8 @@
 //! author. Every check comes before the first write, so a refused message
 //! leaves no trace.
 
-use std::collections::HashSet;
-
 use libsignal_protocol::{group_decrypt, ProtocolAddress, SignalProtocolError};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 
 use super::content::{ChannelContent, MessageRef};
 use super::expiry::{self, PENDING_EDIT_RETENTION_MS, TOMBSTONE_RETENTION_MS};
@@ -31,11 +29,7 @@ pub(crate) fn receive_channel(
     message: &[u8],
     group_id: Option<&[u8]>,
     dedup_id: [u8; ENVELOPE_ID_LEN],
-    (seen, events, logs): (
-        &mut HashSet<[u8; ENVELOPE_ID_LEN]>,
-        &mut Vec<Event>,
-        &mut BatchLogs<'_>,
-    ),
+    (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
     let plaintext =
         match futures::executor::block_on(group_decrypt(message, &mut stores.view(), addr)) {
@@ -89,8 +83,6 @@ pub(crate) fn receive_channel(
             ..
         }
     );
-    record_envelope(tx, &dedup_id, now)?;
-    seen.insert(dedup_id);
     write(
         tx,
         &channel_id,
@@ -101,19 +93,6 @@ pub(crate) fn receive_channel(
         now,
         events,
     )
-}
-
-/// Records the envelope as received, so a redelivery changes nothing.
-pub(super) fn record_envelope(
-    conn: &Connection,
-    envelope_id: &[u8; ENVELOPE_ID_LEN],
-    now: i64,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)",
-    )?
-    .execute(params![&envelope_id[..], now])?;
-    Ok(())
 }
 
 /// The checks that can refuse a channel message, before any write: a post

@@ -7,7 +7,7 @@ use libsignal_protocol::IdentityKeyPair;
 use rusqlite::Connection;
 
 use super::content::{ChannelContent, MessageRef};
-use super::receive::{check, record_envelope, write};
+use super::receive::{check, write};
 use super::store::{self, NewChannelMessage};
 use super::{ChannelMessage, Quote};
 use crate::account::Account;
@@ -15,7 +15,7 @@ use crate::account_id::AccountId;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::receive::Received;
+use crate::receive::{claim_envelope, Received};
 use crate::store::DatabaseKey;
 
 const CHANNEL: [u8; 16] = [7; 16];
@@ -54,7 +54,7 @@ fn deliver(
     let result = checked.and_then(|change| {
         let mut envelope = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut envelope);
-        record_envelope(&tx, &envelope, now)?;
+        claim_envelope(&tx, &envelope)?;
         write(
             &tx,
             &CHANNEL,

@@ -119,7 +119,18 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
         conn.pragma_update(None, "journal_size_limit", i64::from(tuning.wal_kib) * 1024)?;
     }
 
-    // 5. Schema.
+    // 5. Prepared statements kept for reuse. rusqlite keeps 16 by default,
+    //    fewer than one receive batch uses (envelope IDs, sessions, contacts,
+    //    messages, channel and alert tables, the outbox, the purge): the cache
+    //    evicted statements the next message needed and SQLite parsed them
+    //    again, message after message. This holds every statement the core has.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+
+    // 6. Schema.
     migrations::migrate(conn)?;
     Ok(())
 }
+
+/// Prepared statements kept per connection: more than the core has (about a
+/// hundred), so none is parsed twice. Only those used take memory.
+const STATEMENT_CACHE: usize = 160;
