@@ -105,14 +105,11 @@ impl Account {
         };
         let (sent, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
         let delivered: Vec<AccountId> = sent.iter().map(|e| e.recipient).collect();
-        store::add_recipients(self.store.conn(), &alert.alert_id, &delivered)?;
-        store::owe(
-            self.store.conn(),
-            &alert.alert_id,
-            committee,
-            held,
-            &unreachable,
-        )?;
+        // One commit for the whole delivery's bookkeeping, not one per member.
+        let tx = self.store.write()?;
+        store::add_recipients(&tx, &alert.alert_id, &delivered)?;
+        store::owe(&tx, &alert.alert_id, committee, held, &unreachable)?;
+        tx.commit()?;
         Ok((sent, unreachable))
     }
 
@@ -169,10 +166,12 @@ impl Account {
             };
             let (envelopes, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
             let delivered: Vec<AccountId> = envelopes.iter().map(|e| e.recipient).collect();
-            store::add_recipients(self.store.conn(), &alert_id, &delivered)?;
+            let tx = self.store.write()?;
+            store::add_recipients(&tx, &alert_id, &delivered)?;
             for account in &delivered {
-                store::settle(self.store.conn(), &alert_id, account)?;
+                store::settle(&tx, &alert_id, account)?;
             }
+            tx.commit()?;
             sent.sent.extend(envelopes);
             sent.unreachable.extend(unreachable);
         }
