@@ -269,10 +269,14 @@ fn receive_one(
         known,
         (events, logs),
     );
-    if let Err(e) = &outcome {
-        if !matches!(e, Error::Storage(_) | Error::Io(_)) {
-            release_envelope(tx, &dedup_id)?;
-        }
+    // Nothing of a failed envelope remains, nor of a replay of a message
+    // already read under a new envelope ID.
+    let release = match &outcome {
+        Err(e) => !matches!(e, Error::Storage(_) | Error::Io(_)),
+        Ok(r) => *r == Received::Duplicate,
+    };
+    if release {
+        release_envelope(tx, &dedup_id)?;
     }
     outcome
 }
