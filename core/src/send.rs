@@ -10,7 +10,7 @@ use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
 use prost::Message as _;
 use rand::RngCore;
 use rankfile_proto::v1 as pb;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -98,37 +98,12 @@ impl Account {
         // A text goes into the conversation; a control message (a sender key)
         // only travels.
         if let Body::Text(text) = body {
-            message::insert(
-                &tx,
-                &NewMessage {
-                    envelope_id: &sent.envelope_id,
-                    peer: to,
-                    outgoing: true,
-                    body: text,
-                    sent_at_ms,
-                    stored_at_ms: sent_at_ms,
-                    held: false,
-                },
-            )?;
+            keep_outgoing(&tx, &sent.envelope_id, to, text, sent_at_ms)?;
         }
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
         Ok(sent)
-    }
-
-    /// Sends one control content (an alert, an answer…) to each of `to` over
-    /// the 1:1 sessions, all committed in one transaction (one fsync) before
-    /// any leaves. Recipients that cannot be sent to now (no session, an
-    /// identity change pending) are returned apart; the others' envelopes are
-    /// in the outbox, marked high priority when `high_priority`.
-    pub(crate) fn send_to_many(
-        &mut self,
-        to: &[AccountId],
-        body: &Body,
-        high_priority: bool,
-    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
-        self.seal_to_many(to, body, high_priority)
     }
 
     /// The naive fan-out: one text sealed to each of `to` separately over the
@@ -146,17 +121,27 @@ impl Account {
         body: &str,
         high_priority: bool,
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
-        self.seal_to_many(to, &Body::Text(body.to_string()), high_priority)
+        self.send_to_many(
+            to,
+            &Body::Text(body.to_string()),
+            high_priority,
+            |_, _, _| Ok(()),
+        )
     }
 
-    /// One content sealed to each of `to` in one transaction; a text is also
-    /// kept in each conversation. Recipients that cannot be sent to now are
-    /// returned apart.
-    fn seal_to_many(
+    /// Sends one content (an alert, an answer, a text…) to each of `to` over
+    /// the 1:1 sessions, all committed in one transaction (one fsync) before
+    /// any leaves; a text is also kept in each conversation. Recipients that
+    /// cannot be sent to now (no session, an identity change pending) are
+    /// returned apart; the others' envelopes are in the outbox, marked high
+    /// priority when `high_priority`. `record` writes the caller's own
+    /// bookkeeping of who got it, in the same transaction.
+    pub(crate) fn send_to_many(
         &mut self,
         to: &[AccountId],
         body: &Body,
         high_priority: bool,
+        record: impl FnOnce(&Transaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         let sent_at_ms = now_ms();
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
@@ -178,18 +163,7 @@ impl Account {
             match sealed {
                 Ok(e) => {
                     if let Body::Text(text) = body {
-                        message::insert(
-                            &tx,
-                            &NewMessage {
-                                envelope_id: &e.envelope_id,
-                                peer: r,
-                                outgoing: true,
-                                body: text,
-                                sent_at_ms,
-                                stored_at_ms: sent_at_ms,
-                                held: false,
-                            },
-                        )?;
+                        keep_outgoing(&tx, &e.envelope_id, r, text, sent_at_ms)?;
                     }
                     sent.push(e);
                 }
@@ -202,6 +176,7 @@ impl Account {
                 Err(e) => return Err(e),
             }
         }
+        record(&tx, &sent, &unreachable)?;
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
@@ -423,4 +398,27 @@ impl Sealer {
             high_priority,
         })
     }
+}
+
+/// Keeps a text this device sent in its conversation with `peer`.
+fn keep_outgoing(
+    tx: &Transaction<'_>,
+    envelope_id: &[u8; ENVELOPE_ID_LEN],
+    peer: &AccountId,
+    text: &str,
+    sent_at_ms: i64,
+) -> Result<()> {
+    message::insert(
+        tx,
+        &NewMessage {
+            envelope_id,
+            peer,
+            outgoing: true,
+            body: text,
+            sent_at_ms,
+            stored_at_ms: sent_at_ms,
+            held: false,
+        },
+    )?;
+    Ok(())
 }

@@ -31,6 +31,11 @@ pub struct AlertSent {
     pub unreachable: Vec<AccountId>,
 }
 
+/// The members a delivery's envelopes went to.
+fn recipients(sent: &[OutgoingEnvelope]) -> Vec<AccountId> {
+    sent.iter().map(|e| e.recipient).collect()
+}
+
 impl AlertSent {
     fn absorb(&mut self, (sent, unreachable): (Vec<OutgoingEnvelope>, Vec<AccountId>)) {
         self.sent.extend(sent);
@@ -103,14 +108,11 @@ impl Account {
             renotify: false,
             ..alert.clone()
         };
-        let (sent, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
-        let delivered: Vec<AccountId> = sent.iter().map(|e| e.recipient).collect();
-        // One commit for the whole delivery's bookkeeping, not one per member.
-        let tx = self.store.write()?;
-        store::add_recipients(&tx, &alert.alert_id, &delivered)?;
-        store::owe(&tx, &alert.alert_id, committee, held, &unreachable)?;
-        tx.commit()?;
-        Ok((sent, unreachable))
+        // Whom it went to, and whom it is owed to, commit with the envelopes.
+        self.send_to_many(&to, &Body::Alert(message), true, |tx, sent, unreachable| {
+            store::add_recipients(tx, &alert.alert_id, &recipients(sent))?;
+            store::owe(tx, &alert.alert_id, committee, held, unreachable)
+        })
     }
 
     /// Sends the alerts this device owes members it had no session with when
@@ -132,6 +134,9 @@ impl Account {
                 .or_default()
                 .push(owed.account);
         }
+        // Deliveries no longer wanted go in one transaction.
+        let mut dropped = Vec::new();
+        let mut wanted = Vec::new();
         for ((alert_id, committee, held), accounts) in deliveries {
             let alert = store::get(self.store.conn(), &alert_id)?.filter(|a| !a.is_expired(now));
             let state = match self.logs.get(self.store.conn(), &committee) {
@@ -141,39 +146,50 @@ impl Account {
             };
             let mut to = Vec::new();
             for account in accounts {
-                let wanted = alert.is_some()
+                let still = alert.is_some()
                     && state.as_ref().is_some_and(|s| {
                         s.members
                             .get(&account)
                             .is_some_and(|m| !held || m.role == Role::Organizer)
                     });
-                if wanted {
+                if still {
                     to.push(account);
                 } else {
-                    store::settle(self.store.conn(), &alert_id, &account)?;
+                    dropped.push((alert_id, account));
                 }
             }
-            let Some(alert) = alert else { continue };
-            if to.is_empty() {
-                continue;
+            if let (Some(alert), false) = (alert, to.is_empty()) {
+                wanted.push((alert, committee, held, to));
             }
+        }
+        if !dropped.is_empty() {
+            let tx = self.store.write()?;
+            for (alert_id, account) in &dropped {
+                store::settle(&tx, alert_id, account)?;
+            }
+            tx.commit()?;
+        }
+        for (alert, committee, held, to) in wanted {
             let message = AlertMessage {
-                alert_id,
+                alert_id: alert.alert_id,
                 via: committee,
                 draft: alert.draft(),
                 held,
                 renotify: false,
             };
-            let (envelopes, unreachable) = self.send_to_many(&to, &Body::Alert(message), true)?;
-            let delivered: Vec<AccountId> = envelopes.iter().map(|e| e.recipient).collect();
-            let tx = self.store.write()?;
-            store::add_recipients(&tx, &alert_id, &delivered)?;
-            for account in &delivered {
-                store::settle(&tx, &alert_id, account)?;
-            }
-            tx.commit()?;
-            sent.sent.extend(envelopes);
-            sent.unreachable.extend(unreachable);
+            // Sent, recorded and no longer owed in one transaction.
+            sent.absorb(self.send_to_many(
+                &to,
+                &Body::Alert(message),
+                true,
+                |tx, envelopes, _| {
+                    let delivered = recipients(envelopes);
+                    store::add_recipients(tx, &alert.alert_id, &delivered)?;
+                    delivered
+                        .iter()
+                        .try_for_each(|a| store::settle(tx, &alert.alert_id, a))
+                },
+            )?);
         }
         Ok(sent)
     }
@@ -336,7 +352,7 @@ impl Account {
             held: false,
             renotify: true,
         };
-        sent.absorb(self.send_to_many(&waiting, &Body::Alert(message), true)?);
+        sent.absorb(self.send_to_many(&waiting, &Body::Alert(message), true, |_, _, _| Ok(()))?);
         Ok(sent)
     }
 
