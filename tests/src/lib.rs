@@ -157,3 +157,40 @@ pub async fn outbox_drained(client: &rankfile_core::transport::Client, secs: u64
     })
     .await;
 }
+
+/// Waits until `client` is logged in and set up with the relay (access key,
+/// sender certificate and prekeys in place), for at most 20 seconds.
+pub async fn wait_connected(client: &rankfile_core::transport::Client) {
+    eventually(20, "the client is set up with the relay", || async {
+        matches!(
+            client.connection_state(),
+            rankfile_core::transport::ConnectionState::Connected { .. }
+        )
+    })
+    .await;
+}
+
+/// A new account in `dir`, connected to `relay`: its client once set up, and
+/// its ID.
+pub async fn connected_client(
+    dir: &Path,
+    name: &str,
+    relay: &rankfile_relay::RelayHandle,
+) -> (rankfile_core::transport::Client, AccountId) {
+    let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
+        .expect("account");
+    let id = account.id();
+    let client =
+        rankfile_core::transport::Client::start(account, relay::address(relay)).expect("client");
+    wait_connected(&client).await;
+    (client, id)
+}
+
+/// An hour from now, ms since the epoch: an expiry for invites and alerts.
+pub fn in_an_hour() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    u64::try_from(now).expect("ms") + 3_600_000
+}

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rankfile_core::alert::{AlertAnswer, AlertDraft, AlertId, AlertKind, AlertScope};
 use rankfile_core::committee::{CommitteeId, CommitteeMeta, LinkPolicy, Role};
-use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
-use rankfile_core::{Account, AccountId, DatabaseKey, Event};
-use rankfile_tests::{eventually, relay};
+use rankfile_core::transport::{Client, ClientEvent};
+use rankfile_core::{AccountId, Event};
+use rankfile_tests::{connected_client, eventually, in_an_hour, relay};
 use tokio::sync::broadcast;
 
 struct Phone {
@@ -22,24 +22,9 @@ struct Phone {
 }
 
 async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
-        .expect("account");
-    let id = account.id();
-    let client = Client::start(account, relay::address(relay)).expect("client");
+    let (client, id) = connected_client(dir, name, relay).await;
     let events = client.subscribe();
-    eventually(20, "connected", || async {
-        matches!(client.connection_state(), ConnectionState::Connected { .. })
-    })
-    .await;
     Phone { client, id, events }
-}
-
-fn in_an_hour() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    u64::try_from(now).expect("ms") + 3_600_000
 }
 
 async fn members(p: &Phone, committee: CommitteeId) -> usize {

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use rankfile_core::committee::{ChannelKind, CommitteeId, CommitteeMeta, RejectReason, Role};
-use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
-use rankfile_core::{Account, AccountId, ChannelMessage, DatabaseKey, Draft, Error, Event, Quote};
-use rankfile_tests::{contains, eventually, relay};
+use rankfile_core::transport::{Client, ClientEvent};
+use rankfile_core::{AccountId, ChannelMessage, Draft, Error, Event, Quote};
+use rankfile_tests::{connected_client, contains, eventually, relay};
 
 struct Phone {
     client: Client,
@@ -18,15 +18,12 @@ struct Phone {
 }
 
 async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let db = dir.join(format!("{name}.db"));
-    let account = Account::create(&db, &DatabaseKey::generate()).expect("account");
-    let id = account.id();
-    let client = Client::start(account, relay::address(relay)).expect("client");
-    eventually(20, "connected", || async {
-        matches!(client.connection_state(), ConnectionState::Connected { .. })
-    })
-    .await;
-    Phone { client, id, db }
+    let (client, id) = connected_client(dir, name, relay).await;
+    Phone {
+        client,
+        id,
+        db: dir.join(format!("{name}.db")),
+    }
 }
 
 impl Phone {

@@ -10,9 +10,9 @@ use std::time::Instant;
 use rankfile_core::committee::{
     ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, RejectReason, Role,
 };
-use rankfile_core::transport::{Client, ConnectionState};
-use rankfile_core::{Account, AccountId, DatabaseKey, Error, Inbound};
-use rankfile_tests::{eventually, outbox_drained, relay};
+use rankfile_core::transport::Client;
+use rankfile_core::{AccountId, Error, Inbound};
+use rankfile_tests::{connected_client, eventually, outbox_drained, relay};
 
 /// Members of the large committee, organizers included (the 50: about
 /// 21 s on a 2-core machine, most of it opening the organizers' sessions).
@@ -24,14 +24,7 @@ struct Phone {
 }
 
 async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
-        .expect("account");
-    let id = account.id();
-    let client = Client::start(account, relay::address(relay)).expect("client");
-    eventually(20, "connected", || async {
-        matches!(client.connection_state(), ConnectionState::Connected { .. })
-    })
-    .await;
+    let (client, id) = connected_client(dir, name, relay).await;
     Phone { client, id }
 }
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use rankfile_core::committee::{
     ChannelKind, CommitteeId, CommitteeMeta, InviteToken, RejectReason,
 };
-use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
+use rankfile_core::transport::{Client, ClientEvent};
 use rankfile_core::{Account, AccountId, DatabaseKey, Event};
-use rankfile_tests::{eventually, outbox_drained, relay};
+use rankfile_tests::{eventually, in_an_hour, outbox_drained, relay, wait_connected};
 use tokio::sync::broadcast;
 
 struct Phone {
@@ -33,22 +33,8 @@ async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> P
     let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
         .expect("account");
     let p = start(account, relay);
-    eventually(20, "connected", || async {
-        matches!(
-            p.client.connection_state(),
-            ConnectionState::Connected { .. }
-        )
-    })
-    .await;
+    wait_connected(&p.client).await;
     p
-}
-
-fn in_an_hour() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    u64::try_from(now).expect("ms") + 3_600_000
 }
 
 async fn is_member(p: &Phone, committee: CommitteeId, who: AccountId) -> bool {

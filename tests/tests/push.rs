@@ -12,20 +12,13 @@ use std::time::Duration;
 
 use rankfile_core::alert::{AlertDraft, AlertKind, AlertScope};
 use rankfile_core::committee::CommitteeMeta;
-use rankfile_core::transport::{Client, ConnectionState};
+use rankfile_core::transport::Client;
 use rankfile_core::{Account, AccountId, DatabaseKey};
 use rankfile_proto::v1::{self as pb, client_frame::Body as In, server_frame::Body as Out};
-use rankfile_tests::{contains, eventually, relay};
+use rankfile_tests::{connected_client, contains, eventually, in_an_hour, relay, wait_connected};
 use relay_support::push_server::PushServer;
 
 const ALERT: &str = "Raid at gate 3: everyone to the canteen now";
-
-async fn wait_connected(client: &Client) {
-    eventually(20, "the client is set up with the relay", || async {
-        matches!(client.connection_state(), ConnectionState::Connected { .. })
-    })
-    .await;
-}
 
 async fn alerts_from(client: &Client, from: AccountId) -> Vec<String> {
     client
@@ -165,19 +158,7 @@ async fn an_offline_phone_is_woken_by_an_alert_and_then_stores_it() {
 }
 
 async fn online(dir: &std::path::Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Client {
-    let account = Account::create(&dir.join(format!("{name}.db")), &DatabaseKey::generate())
-        .expect("account");
-    let client = Client::start(account, relay::address(relay)).expect("client");
-    wait_connected(&client).await;
-    client
-}
-
-fn in_an_hour() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis();
-    u64::try_from(now).expect("ms") + 3_600_000
+    connected_client(dir, name, relay).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rankfile_core::transport::{Client, ClientEvent, ConnectionState, DeliveryState};
+use rankfile_core::transport::{Client, ClientEvent, DeliveryState};
 use rankfile_core::{Account, AccountId, DatabaseKey};
-use rankfile_tests::{contains, eventually, outbox_drained, relay};
+use rankfile_tests::{contains, eventually, outbox_drained, relay, wait_connected};
 
 struct Device {
     client: Client,
@@ -34,13 +34,6 @@ async fn online(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> 
         path,
         key,
     }
-}
-
-async fn wait_connected(client: &Client) {
-    eventually(20, "the client is set up with the relay", || async {
-        matches!(client.connection_state(), ConnectionState::Connected { .. })
-    })
-    .await;
 }
 
 async fn incoming(client: &Client, from: AccountId) -> Vec<String> {
