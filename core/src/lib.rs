@@ -29,6 +29,7 @@ pub mod link;
 mod message;
 mod prekeys;
 mod receive;
+mod receive_ahead;
 mod relay_link;
 mod safety;
 mod sealed;

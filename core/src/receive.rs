@@ -14,8 +14,8 @@ use std::collections::HashSet;
 
 use libsignal_protocol::{
     message_decrypt_prekey, message_decrypt_signal, process_sender_key_distribution_message,
-    DeviceId, IdentityKey, PreKeySignalMessage, SenderKeyDistributionMessage, SignalMessage,
-    SignalProtocolError,
+    DeviceId, IdentityKey, PreKeySignalMessage, ProtocolAddress, SenderKeyDistributionMessage,
+    SignalMessage, SignalProtocolError,
 };
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
@@ -34,9 +34,10 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::failpoint::failpoint;
 use crate::message::{self, Body, NewMessage, CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
+use crate::receive_ahead::{self, Ahead, Decrypted, Opened};
 use crate::sealed::{self, Inner};
 use crate::session;
-use crate::store::signal::{address, Pending, SignalCache, SignalStores};
+use crate::store::signal::{address, storage_err, Pending, SignalCache, SignalStores};
 
 /// Largest envelope accepted, in bytes (a text at its limit, padded, with a
 /// Kyber ciphertext on a first message, fits well inside).
@@ -73,10 +74,10 @@ pub enum Inbound<'a> {
 }
 
 /// A parsed envelope, before decryption.
-struct Parsed {
-    sender: AccountId,
-    device: DeviceId,
-    ciphertext: Inner,
+pub(crate) struct Parsed {
+    pub sender: AccountId,
+    pub device: DeviceId,
+    pub ciphertext: Inner,
 }
 
 /// The key under which a redelivered sealed message is recognised: a hash of
@@ -86,6 +87,16 @@ pub(crate) fn sealed_dedup_id(bytes: &[u8]) -> [u8; ENVELOPE_ID_LEN] {
     let mut id = [0u8; ENVELOPE_ID_LEN];
     id.copy_from_slice(&digest[..ENVELOPE_ID_LEN]);
     id
+}
+
+/// An identified envelope parsed: its ID, and what it carries.
+pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<([u8; ENVELOPE_ID_LEN], Parsed)> {
+    let e = pb::Envelope::decode(bytes).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
+    let id =
+        e.id.as_slice()
+            .try_into()
+            .map_err(|_| Error::InvalidEnvelope("bad envelope id"))?;
+    Ok((id, parse_identified(e)?))
 }
 
 fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
@@ -147,24 +158,46 @@ impl Account {
         let mut known = KnownSenders::default();
         let mut events = Vec::new();
         let mut logs = BatchLogs::new(&self.logs);
-        let mut results = Vec::with_capacity(envelopes.len());
-        for inbound in envelopes {
-            let outcome = receive_one(
-                &tx,
-                &self.cache,
-                &mut pending,
-                (&me, trust_root.as_deref()),
-                *inbound,
-                &mut known,
-                (&mut events, &mut logs),
-            );
-            match outcome {
-                // Storage trouble may have left part of this envelope in the
-                // transaction: give up the whole batch (dropping `tx` rolls back).
-                Err(e @ (Error::Storage(_) | Error::Io(_))) => return Err(e),
-                other => results.push(other),
+        let cache = &self.cache;
+        let (identity, registration_id) = cache.local_identity();
+        let results = std::thread::scope(|scope| {
+            // A large batch has its 1:1 messages decrypted a little ahead, on
+            // a second core (see `receive_ahead`).
+            let mut ahead = (envelopes.len() >= receive_ahead::MIN_BATCH)
+                .then(|| Ahead::start(scope, envelopes, identity, registration_id));
+            let mut results = Vec::with_capacity(envelopes.len());
+            for (index, inbound) in envelopes.iter().enumerate() {
+                let opened = match ahead.as_mut() {
+                    Some(ahead) => ahead.take(index, &mut |key| {
+                        SignalStores::new(&tx, cache, &mut pending).session(key)
+                    })?,
+                    None => Opened::default(),
+                };
+                let mut adopted = None;
+                let outcome = receive_one(
+                    &tx,
+                    cache,
+                    &mut pending,
+                    (&me, trust_root.as_deref()),
+                    (*inbound, opened, &mut adopted),
+                    &mut known,
+                    (&mut events, &mut logs),
+                );
+                let (written, replaced) = pending.take_written();
+                if let Some(ahead) = ahead.as_mut() {
+                    ahead.settle(adopted.as_deref(), &written);
+                    ahead.discard(replaced);
+                }
+                match outcome {
+                    // Storage trouble may have left part of this envelope in
+                    // the transaction: give up the whole batch (dropping `tx`
+                    // rolls back).
+                    Err(e @ (Error::Storage(_) | Error::Io(_))) => return Err(e),
+                    other => results.push(other),
+                }
             }
-        }
+            Ok(results)
+        })?;
         pending.flush(&tx)?;
         failpoint("receive_before_commit");
         tx.commit()?;
@@ -230,7 +263,7 @@ fn receive_one(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    inbound: Inbound<'_>,
+    (inbound, mut opened, adopted): (Inbound<'_>, Opened, &mut Option<String>),
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
@@ -240,16 +273,15 @@ fn receive_one(
     if bytes.len() > MAX_ENVELOPE_LEN {
         return Err(Error::InvalidEnvelope("too large"));
     }
-    // Identified envelopes carry the sender's ID for them; decode once.
+    // Identified envelopes carry the sender's ID for them; parsed once (by
+    // the helper, when it ran ahead).
     let (dedup_id, identified) = match inbound {
         Inbound::Envelope(b) => {
-            let e =
-                pb::Envelope::decode(b).map_err(|_| Error::InvalidEnvelope("not an envelope"))?;
-            let id =
-                e.id.as_slice()
-                    .try_into()
-                    .map_err(|_| Error::InvalidEnvelope("bad envelope id"))?;
-            (id, Some(e))
+            let (id, parsed) = match opened.identified.take() {
+                Some(parsed) => parsed?,
+                None => parse_envelope(b)?,
+            };
+            (id, Some(parsed))
         }
         Inbound::Sealed(b) => (sealed_dedup_id(b), None),
     };
@@ -263,7 +295,7 @@ fn receive_one(
         cache,
         pending,
         (me, trust_root),
-        inbound,
+        (inbound, opened, adopted),
         identified,
         dedup_id,
         known,
@@ -288,21 +320,24 @@ fn receive_claimed(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    inbound: Inbound<'_>,
-    identified: Option<pb::Envelope>,
+    (inbound, opened, adopted): (Inbound<'_>, Opened, &mut Option<String>),
+    identified: Option<Parsed>,
     dedup_id: [u8; ENVELOPE_ID_LEN],
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
     let stores = SignalStores::new(tx, cache, pending);
     let env = match (identified, inbound) {
-        (Some(e), _) => parse_identified(e)?,
+        (Some(parsed), _) => parsed,
         (None, Inbound::Envelope(_)) => return Err(Error::InvalidEnvelope("not an envelope")),
         (None, Inbound::Sealed(b)) => {
             let root = trust_root.ok_or(Error::DecryptionFailed(
                 "no trust root for sealed sender yet",
             ))?;
-            let u = sealed::unseal(stores.view(), b, root)?;
+            let u = match &opened.usmc {
+                Some(usmc) => sealed::check_opened(stores.view(), usmc, root)?,
+                None => sealed::unseal(stores.view(), b, root)?,
+            };
             Parsed {
                 sender: u.sender,
                 device: u.device,
@@ -327,38 +362,18 @@ fn receive_claimed(
             (events, logs),
         );
     }
-    let decrypted = futures::executor::block_on(async {
-        match &env.ciphertext {
-            Inner::SenderKey { .. } => Err(SignalProtocolError::InvalidArgument(
-                "sender key message".into(),
-            )),
-            Inner::PreKey(m) => {
-                message_decrypt_prekey(
-                    m,
-                    &addr,
-                    &mut stores.view(),
-                    &mut stores.view(),
-                    &mut stores.view(),
-                    &stores.view(),
-                    &mut stores.view(),
-                    &mut rand::rng(),
-                )
-                .await
-            }
-            Inner::Signal(m) => {
-                message_decrypt_signal(
-                    m,
-                    &addr,
-                    &mut stores.view(),
-                    &mut stores.view(),
-                    &mut rand::rng(),
-                )
-                .await
-            }
+    let addr_key = addr.to_string();
+    let mut ahead_content = None;
+    let decrypted = match (opened.decrypted, &env.ciphertext) {
+        (Some(mut ahead), Inner::Signal(_)) if ahead.address == addr_key => {
+            *adopted = Some(addr_key.clone());
+            ahead_content = ahead.content.take();
+            adopt(&stores, &addr, ahead)
         }
-    });
+        _ => decrypt(&stores, &addr, &env.ciphertext).map(zeroize::Zeroizing::new),
+    };
     let plaintext = match decrypted {
-        Ok(p) => zeroize::Zeroizing::new(p),
+        Ok(p) => p,
         // A replay of a message whose key is spent: the same message again.
         Err(SignalProtocolError::DuplicatedMessage(..)) => return Ok(Received::Duplicate),
         Err(SignalProtocolError::SessionNotFound(_)) => return Err(Error::NoSession(env.sender)),
@@ -372,7 +387,7 @@ fn receive_claimed(
     };
     // The session after this message must still run the post-quantum ratchet,
     // and tells us the sender's identity key.
-    let checked = stores.with_session(&addr.to_string(), |record| {
+    let checked = stores.with_session(&addr_key, |record| {
         (
             session::has_post_quantum_ratchet(record),
             record.remote_identity_key_bytes(),
@@ -386,7 +401,10 @@ fn receive_claimed(
     }
     let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
-    let content = message::decode_content(&plaintext)?;
+    let content = match ahead_content {
+        Some(content) => content,
+        None => message::decode_content(&plaintext)?,
+    };
     let mut update = None;
     let mut join = None;
     let mut hello_reply = None;
@@ -549,6 +567,66 @@ fn receive_claimed(
             from: env.sender,
         })
     }
+}
+
+/// Decrypts a 1:1 message on this account's session with its sender.
+fn decrypt(
+    stores: &SignalStores<'_, '_>,
+    addr: &ProtocolAddress,
+    ciphertext: &Inner,
+) -> std::result::Result<Vec<u8>, SignalProtocolError> {
+    futures::executor::block_on(async {
+        match ciphertext {
+            Inner::SenderKey { .. } => Err(SignalProtocolError::InvalidArgument(
+                "sender key message".into(),
+            )),
+            Inner::PreKey(m) => {
+                message_decrypt_prekey(
+                    m,
+                    addr,
+                    &mut stores.view(),
+                    &mut stores.view(),
+                    &mut stores.view(),
+                    &stores.view(),
+                    &mut stores.view(),
+                    &mut rand::rng(),
+                )
+                .await
+            }
+            Inner::Signal(m) => {
+                message_decrypt_signal(
+                    m,
+                    addr,
+                    &mut stores.view(),
+                    &mut stores.view(),
+                    &mut rand::rng(),
+                )
+                .await
+            }
+        }
+    })
+}
+
+/// Takes a message the helper decrypted ahead on a copy of this very session:
+/// what libsignal does after decrypting, done here — the sender's identity
+/// key judged and recorded, then the new session record staged.
+fn adopt(
+    stores: &SignalStores<'_, '_>,
+    addr: &ProtocolAddress,
+    ahead: Decrypted,
+) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, SignalProtocolError> {
+    let Decrypted {
+        address,
+        plaintext,
+        record,
+        identity,
+        ..
+    } = ahead;
+    stores
+        .accept_identity(&address, addr, &identity)
+        .map_err(storage_err)?;
+    stores.stage_session(address, record);
+    Ok(plaintext)
 }
 
 /// What a batch has already learnt about its senders, so a phone catching up

@@ -9,8 +9,8 @@
 
 use libsignal_protocol::{
     sealed_sender_decrypt_to_usmc, sealed_sender_encrypt_from_usmc, CiphertextMessage,
-    CiphertextMessageType, ContentHint, DeviceId, IdentityKey, PreKeySignalMessage,
-    ProtocolAddress, PublicKey, SenderCertificate, SignalMessage, Timestamp,
+    CiphertextMessageType, ContentHint, DeviceId, IdentityKey, IdentityKeyStore,
+    PreKeySignalMessage, ProtocolAddress, PublicKey, SenderCertificate, SignalMessage, Timestamp,
     UnidentifiedSenderMessageContent,
 };
 use sha2::{Digest, Sha256};
@@ -95,8 +95,27 @@ fn check_certificate(
 
 /// Opens a sealed message addressed to us and checks its sender certificate.
 pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) -> Result<Unsealed> {
-    let usmc = futures::executor::block_on(sealed_sender_decrypt_to_usmc(bytes, &view))
-        .map_err(|_| Error::DecryptionFailed("sealed envelope"))?;
+    let usmc = open(&view, bytes)?;
+    check_opened(view, &usmc, trust_root)
+}
+
+/// Takes the outer layer off a sealed message: the sender certificate and the
+/// inner ciphertext, neither checked yet.
+pub(crate) fn open(
+    identity: &dyn IdentityKeyStore,
+    bytes: &[u8],
+) -> Result<UnidentifiedSenderMessageContent> {
+    futures::executor::block_on(sealed_sender_decrypt_to_usmc(bytes, identity))
+        .map_err(|_| Error::DecryptionFailed("sealed envelope"))
+}
+
+/// Checks an opened sealed message's sender certificate against the trust
+/// root and names its sender.
+pub(crate) fn check_opened(
+    view: View<'_, '_, '_>,
+    usmc: &UnidentifiedSenderMessageContent,
+    trust_root: &[u8],
+) -> Result<Unsealed> {
     let root = PublicKey::deserialize(trust_root)
         .map_err(|_| Error::Storage("stored trust root is malformed".into()))?;
     let cert = usmc.sender()?;

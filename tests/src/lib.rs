@@ -54,6 +54,29 @@ impl Phone {
         self.account = Some(Account::open(&self.path, &self.key).expect("reopen"));
     }
 
+    /// An exact copy of this phone's store, opened as a second phone named
+    /// `name`: both then start from the same state.
+    pub fn twin(&mut self, name: &str) -> Phone {
+        drop(self.account.take());
+        let path = self.path.with_file_name(format!("{name}.db"));
+        for suffix in ["", "-wal"] {
+            let mut from = self.path.clone().into_os_string();
+            from.push(suffix);
+            let mut to = path.clone().into_os_string();
+            to.push(suffix);
+            if Path::new(&from).exists() {
+                std::fs::copy(&from, &to).expect("copy store file");
+            }
+        }
+        self.account = Some(Account::open(&self.path, &self.key).expect("reopen"));
+        Phone {
+            name: name.to_string(),
+            account: Some(Account::open(&path, &self.key).expect("open the copy")),
+            path,
+            key: self.key.clone(),
+        }
+    }
+
     /// Takes the account out, closing nothing (for a wipe).
     pub fn into_account(mut self) -> Account {
         self.account.take().expect("the phone's account is open")

@@ -226,3 +226,138 @@ fn panic_wipe_leaves_nothing_readable() {
         Err(Error::StoreMissing)
     ));
 }
+
+/// A large batch has its 1:1 messages decrypted ahead on a second thread. What
+/// it stores, and the sessions it leaves, must be exactly what receiving the
+/// same envelopes one at a time gives: out of order, duplicated, tampered, and
+/// mixed with a new contact's first messages, which set up a session.
+#[test]
+fn a_batch_decrypted_ahead_stores_what_one_at_a_time_stores() {
+    use prost::Message as _;
+    use rankfile_proto::v1 as pb;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut alice = Phone::new(dir.path(), "alice");
+    let mut carol = Phone::new(dir.path(), "carol");
+    let mut bob = Phone::new(dir.path(), "bob");
+    introduce(&mut alice, &mut bob);
+    introduce(&mut carol, &mut bob);
+    let first = alice.send_text(&bob.id(), "hello bob").expect("send");
+    bob.receive(&first.bytes).expect("receive");
+    let reply = bob.send_text(&alice.id(), "hello alice").expect("send");
+    alice.receive(&reply.bytes).expect("receive");
+    let mut twin = bob.twin("bob-twin");
+
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    for i in 0..60 {
+        batch.push(
+            alice
+                .send_text(&bob.id(), &format!("alice {i}"))
+                .expect("send")
+                .bytes,
+        );
+        if i % 15 == 7 {
+            // Carol's first messages: each carries the session's setup.
+            batch.push(
+                carol
+                    .send_text(&bob.id(), &format!("carol {i}"))
+                    .expect("send")
+                    .bytes,
+            );
+        }
+    }
+    batch.swap(3, 17);
+    batch.swap(30, 31);
+    let again = batch[10].clone();
+    batch.insert(25, again);
+    // A copy of one of Alice's messages under a new envelope ID, with one
+    // bit of its ciphertext flipped, arriving just before the real one.
+    let source = (40..)
+        .find(|&i| {
+            pb::Envelope::decode(batch[i].as_slice())
+                .expect("decode")
+                .kind
+                == pb::envelope::Kind::SignalMessage as i32
+        })
+        .expect("a message on the session");
+    let mut tampered = pb::Envelope::decode(batch[source].as_slice()).expect("decode");
+    tampered.id[0] ^= 1;
+    let n = tampered.ciphertext.len();
+    tampered.ciphertext[n / 2] ^= 1;
+    let tampered_at = source;
+    batch.insert(tampered_at, tampered.encode_to_vec());
+    // One of Alice's messages arrives first under an envelope ID already
+    // used: it is taken for that envelope, a duplicate, and not decrypted
+    // (the helper, which has no database, decrypts it all the same). The
+    // real one comes after the batch.
+    let held_back = (50..)
+        .find(|&i| {
+            pb::Envelope::decode(batch[i].as_slice())
+                .expect("decode")
+                .kind
+                == pb::envelope::Kind::SignalMessage as i32
+        })
+        .expect("a message on the session");
+    let real = batch[held_back].clone();
+    let mut misnamed = pb::Envelope::decode(real.as_slice()).expect("decode");
+    misnamed.id = pb::Envelope::decode(batch[2].as_slice())
+        .expect("decode")
+        .id;
+    batch[held_back] = misnamed.encode_to_vec();
+    assert!(batch.len() > 64);
+
+    let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    let together = bob.receive_batch(&refs).expect("batch");
+    let one_by_one: Vec<_> = batch.iter().map(|e| twin.receive(e)).collect();
+    assert_eq!(together.len(), one_by_one.len());
+    for (i, (a, b)) in together.iter().zip(&one_by_one).enumerate() {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "envelope {i}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("envelope {i}: {a:?} in the batch, {b:?} alone"),
+        }
+    }
+    assert!(together[tampered_at].is_err(), "the tampered copy fails");
+    assert!(matches!(together[25], Ok(Received::Duplicate)));
+    assert!(matches!(together[held_back], Ok(Received::Duplicate)));
+    assert!(matches!(bob.receive(&real), Ok(Received::Stored { .. })));
+    assert!(matches!(twin.receive(&real), Ok(Received::Stored { .. })));
+
+    for peer in [alice.id(), carol.id()] {
+        let a = bob.history(&peer, None, 500).expect("history");
+        let b = twin.history(&peer, None, 500).expect("history");
+        let bodies = |h: &[rankfile_core::StoredMessage]| -> Vec<String> {
+            h.iter().map(|m| m.body.clone()).collect()
+        };
+        assert_eq!(bodies(&a), bodies(&b));
+    }
+    assert_eq!(bob.message_count().expect("count"), 1 + 1 + 60 + 4);
+    assert_eq!(twin.message_count().expect("count"), 1 + 1 + 60 + 4);
+
+    // Both left the sessions in the same place: the next messages from each
+    // sender decrypt on both, and the replies decrypt at Alice and Carol.
+    for phone in [&mut alice, &mut carol] {
+        let next = phone.send_text(&bob.id(), "one more").expect("send");
+        assert!(matches!(
+            bob.receive(&next.bytes),
+            Ok(Received::Stored { .. })
+        ));
+        assert!(matches!(
+            twin.receive(&next.bytes),
+            Ok(Received::Stored { .. })
+        ));
+    }
+    bob.reopen();
+    let to_alice = bob.send_text(&alice.id(), "after the batch").expect("send");
+    assert!(matches!(
+        alice.receive(&to_alice.bytes),
+        Ok(Received::Stored { .. })
+    ));
+    let to_carol = twin
+        .send_text(&carol.id(), "after the batch")
+        .expect("send");
+    assert!(matches!(
+        carol.receive(&to_carol.bytes),
+        Ok(Received::Stored { .. })
+    ));
+}

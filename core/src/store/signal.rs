@@ -73,6 +73,11 @@ impl SignalCache {
         }
     }
 
+    /// The account's identity key pair and registration ID.
+    pub(crate) fn local_identity(&self) -> (IdentityKeyPair, u32) {
+        (self.identity, self.registration_id)
+    }
+
     /// When the certificate with this digest expires, if its signatures were
     /// checked before.
     pub(crate) fn checked_certificate(&self, digest: &CertificateDigest) -> Option<u64> {
@@ -114,9 +119,22 @@ impl SignalCache {
 pub(crate) struct Pending {
     sessions: HashMap<String, SessionRecord>,
     identities: HashMap<String, IdentityKey>,
+    /// Sessions the operations since the last [`Pending::take_written`] wrote.
+    written: Vec<String>,
+    /// Records those writes replaced, for the caller to drop where it likes.
+    replaced: Vec<SessionRecord>,
 }
 
 impl Pending {
+    /// The sessions written since the last call, in no particular order, and
+    /// the records they replaced.
+    pub(crate) fn take_written(&mut self) -> (Vec<String>, Vec<SessionRecord>) {
+        (
+            std::mem::take(&mut self.written),
+            std::mem::take(&mut self.replaced),
+        )
+    }
+
     /// Writes the records to the database. Call once, just before the commit.
     pub(crate) fn flush(&self, tx: &Transaction<'_>) -> Result<(), Error> {
         let mut put_session =
@@ -179,7 +197,7 @@ pub(crate) fn address(
     ProtocolAddress::new(account.to_hex(), device)
 }
 
-fn storage_err(e: impl Into<Error>) -> SignalProtocolError {
+pub(crate) fn storage_err(e: impl Into<Error>) -> SignalProtocolError {
     SignalProtocolError::ApplicationCallbackError("store", Box::new(CallbackError::from(e.into())))
 }
 
@@ -211,7 +229,12 @@ impl<'t, 'c> SignalStores<'t, 'c> {
             ..
         } = self;
         let staged = staged.into_inner();
-        pending.sessions.extend(staged.sessions);
+        for (address, record) in staged.sessions {
+            pending.written.push(address.clone());
+            if let Some(old) = pending.sessions.insert(address, record) {
+                pending.replaced.push(old);
+            }
+        }
         pending.identities.extend(staged.identities);
         for id in staged.removed_prekeys {
             tx.prepare_cached("DELETE FROM prekeys WHERE id = ?1")?
@@ -250,6 +273,12 @@ impl<'t, 'c> SignalStores<'t, 'c> {
             .execute(params![address, &distribution.as_bytes()[..], record.serialize()?])?;
         }
         Ok(())
+    }
+
+    /// Stages `record` as the session for `address` (its key), as libsignal's
+    /// `store_session` would, without copying it.
+    pub(crate) fn stage_session(&self, address: String, record: SessionRecord) {
+        self.staged.borrow_mut().sessions.insert(address, record);
     }
 
     /// The session record for `address` as this operation sees it.
@@ -328,6 +357,60 @@ impl<'t, 'c> SignalStores<'t, 'c> {
         }
     }
 
+    /// The identity check libsignal asks for: `identity` is the one recorded
+    /// for the session keyed `key` (at `address`) or, with none recorded yet,
+    /// the one its account ID was derived from. `true` when it is the one
+    /// already recorded.
+    fn check_identity(
+        &self,
+        key: &str,
+        address: &ProtocolAddress,
+        identity: &IdentityKey,
+    ) -> Result<bool, Error> {
+        // A key already recorded for this address passed the check below when
+        // it was recorded: no need to hash it again on every message.
+        let known = self.identity(key)?;
+        if known.as_ref() == Some(identity) {
+            return Ok(true);
+        }
+        let account = account_of(address)?;
+        // The binding that stops a relay from swapping keys: the key must hash
+        // to the account ID it is used for, whatever else we know.
+        if !account.matches(identity) || known.is_some() {
+            return Err(Error::IdentityMismatch(account));
+        }
+        Ok(false)
+    }
+
+    /// Records `identity` for the session keyed `key`.
+    fn save_identity_key(
+        &self,
+        key: String,
+        identity: &IdentityKey,
+    ) -> Result<IdentityChange, Error> {
+        match self.identity(&key)? {
+            Some(k) if k == *identity => Ok(IdentityChange::NewOrUnchanged),
+            other => {
+                self.staged.borrow_mut().identities.insert(key, *identity);
+                Ok(IdentityChange::from_changed(other.is_some()))
+            }
+        }
+    }
+
+    /// What libsignal does with the sender's identity key after decrypting a
+    /// message, for the session keyed `key`: checks it, then records it.
+    pub(crate) fn accept_identity(
+        &self,
+        key: &str,
+        address: &ProtocolAddress,
+        identity: &IdentityKey,
+    ) -> Result<(), Error> {
+        if !self.check_identity(key, address, identity)? {
+            self.save_identity_key(key.to_string(), identity)?;
+        }
+        Ok(())
+    }
+
     fn record_blob(&self, sql: &str, id: u32) -> Result<Option<Vec<u8>>, Error> {
         Ok(self
             .tx
@@ -358,15 +441,9 @@ impl IdentityKeyStore for View<'_, '_, '_> {
         address: &ProtocolAddress,
         identity: &IdentityKey,
     ) -> SignalResult<IdentityChange> {
-        let key = address.to_string();
-        let existing = self.0.identity(&key).map_err(storage_err)?;
-        match existing {
-            Some(k) if k == *identity => Ok(IdentityChange::NewOrUnchanged),
-            other => {
-                self.0.staged.borrow_mut().identities.insert(key, *identity);
-                Ok(IdentityChange::from_changed(other.is_some()))
-            }
-        }
+        self.0
+            .save_identity_key(address.to_string(), identity)
+            .map_err(storage_err)
     }
 
     async fn is_trusted_identity(
@@ -375,18 +452,9 @@ impl IdentityKeyStore for View<'_, '_, '_> {
         identity: &IdentityKey,
         _direction: Direction,
     ) -> SignalResult<bool> {
-        // A key already recorded for this address passed the check below when
-        // it was recorded: no need to hash it again on every message.
-        let known = self.0.identity(&address.to_string()).map_err(storage_err)?;
-        if known.as_ref() == Some(identity) {
-            return Ok(true);
-        }
-        let account = account_of(address).map_err(storage_err)?;
-        // The binding that stops a relay from swapping keys: the key must hash
-        // to the account ID it is used for, whatever else we know.
-        if !account.matches(identity) || known.is_some() {
-            return Err(storage_err(Error::IdentityMismatch(account)));
-        }
+        self.0
+            .check_identity(&address.to_string(), address, identity)
+            .map_err(storage_err)?;
         Ok(true)
     }
 

@@ -1,0 +1,458 @@
+//! Decrypting ahead: while the account thread checks and writes one envelope
+//! of a large batch, a helper thread opens and decrypts the ones after it.
+//!
+//! A phone catching up spends about half its time in libsignal and half in
+//! SQLCipher, one after the other, on one core. Opening a sealed envelope and
+//! decrypting a 1:1 message need no database, only the session record they
+//! start from, so they can run on a second core, a little ahead.
+//!
+//! What keeps this exact:
+//! - The helper has no database. It asks the account thread for a sender's
+//!   session the first time it meets that sender in the batch, and the account
+//!   thread answers only when it has finished every envelope before that one:
+//!   the copy is the session exactly as that envelope would find it.
+//! - From then on the helper decrypts that sender's messages in order on its
+//!   copy, and each result names its place in that chain. The account thread
+//!   takes a result only when its own session has moved along the same chain
+//!   and nothing else (a failed envelope, a first message that set up a new
+//!   session, a result it refused) changed it in between; otherwise it
+//!   decrypts the envelope itself, as it would with no helper.
+//! - Every check and every write stays on the account thread, in the order of
+//!   the batch: the identity check libsignal makes after decrypting, the sender
+//!   certificate, the content, and the staging of the new session record.
+//!
+//! Only identified and sealed 1:1 messages on an existing session are
+//! decrypted ahead; first messages (which use up prekeys) and channel messages
+//! are left to the account thread, the sealed ones already opened.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::Scope;
+
+use async_trait::async_trait;
+use libsignal_protocol::{
+    message_decrypt_signal, CiphertextMessageType, DeviceId, Direction, IdentityChange,
+    IdentityKey, IdentityKeyPair, IdentityKeyStore, ProtocolAddress, SessionRecord, SessionStore,
+    SignalMessage, SignalProtocolError, UnidentifiedSenderMessageContent,
+};
+use zeroize::Zeroizing;
+
+use crate::account_id::AccountId;
+use crate::error::Result;
+use crate::message::{decode_content, Decoded, ENVELOPE_ID_LEN};
+use crate::receive::{parse_envelope, Inbound, Parsed, MAX_ENVELOPE_LEN};
+use crate::sealed;
+use crate::sealed::Inner;
+use crate::store::signal::address;
+
+/// Batches smaller than this are received on the account thread alone: the
+/// helper thread costs more to start than it saves.
+pub(crate) const MIN_BATCH: usize = 16;
+/// Results handed to the account thread at a time: one wake-up each, not one
+/// per envelope (a wake-up costs about as much as a decrypt).
+const CHUNK: usize = 16;
+/// Most chunks the helper may have handed over before the account thread
+/// takes them.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the helper made of one envelope.
+#[derive(Default)]
+pub(crate) struct Opened {
+    /// An identified envelope, parsed.
+    pub identified: Option<Result<([u8; ENVELOPE_ID_LEN], Parsed)>>,
+    /// A sealed envelope's outer layer, taken off; its certificate is not
+    /// checked yet.
+    pub usmc: Option<UnidentifiedSenderMessageContent>,
+    /// The inner 1:1 message, decrypted on the helper's copy of the session.
+    pub decrypted: Option<Decrypted>,
+}
+
+/// A 1:1 message decrypted ahead, and the session record after it.
+pub(crate) struct Decrypted {
+    /// The session's address, as the stores key it.
+    pub address: String,
+    /// How many of this sender's messages the helper had decrypted on its copy
+    /// before this one.
+    place: u32,
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The plaintext decoded, unless it does not decode (the account thread
+    /// then meets the error itself).
+    pub content: Option<Decoded>,
+    pub record: SessionRecord,
+    /// The sender's identity key as the session names it: the account thread
+    /// checks it exactly as libsignal would after decrypting.
+    pub identity: IdentityKey,
+}
+
+enum FromHelper {
+    /// Envelopes from the given index on, in order.
+    Opened(usize, Vec<Opened>),
+    /// The helper meets this sender for the first time in the batch.
+    WantSession(String),
+}
+
+/// The account thread's end.
+pub(crate) struct Ahead {
+    from_helper: Receiver<FromHelper>,
+    /// Results received and not taken yet, and the index of the first.
+    ready: std::collections::VecDeque<Opened>,
+    next: usize,
+    sessions: Sender<Option<SessionRecord>>,
+    /// For each session handed to the helper: how many of its results the
+    /// account thread has taken since, with nothing else changing it. A sender
+    /// missing here is off the helper's chain for the rest of the batch.
+    chains: HashMap<String, u32>,
+    out_of_step: bool,
+    /// Records made on the helper and done with here, sent back to be freed
+    /// there (see [`Ahead::discard`]).
+    discarded: Sender<Vec<SessionRecord>>,
+}
+
+impl Ahead {
+    /// Starts the helper on `envelopes`.
+    pub(crate) fn start<'scope, 'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        envelopes: &'env [Inbound<'env>],
+        identity: IdentityKeyPair,
+        registration_id: u32,
+    ) -> Self {
+        let (to_main, from_helper) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let (sessions, from_main) = mpsc::channel();
+        let (discarded, to_free) = mpsc::channel();
+        scope.spawn(move || {
+            let helper = Helper {
+                identity,
+                registration_id,
+                to_main,
+                from_main,
+                to_free,
+                chunk: Vec::with_capacity(CHUNK),
+                handed: 0,
+                chains: HashMap::new(),
+            };
+            helper.run(envelopes);
+        });
+        Ahead {
+            from_helper,
+            ready: std::collections::VecDeque::new(),
+            next: 0,
+            sessions,
+            chains: HashMap::new(),
+            out_of_step: false,
+            discarded,
+        }
+    }
+
+    /// Drops session records on the helper thread, which made them. Freeing
+    /// one thread's allocations on another makes both wait on the allocator's
+    /// lock; measured, that cost more than the helper saved.
+    pub(crate) fn discard(&mut self, records: Vec<SessionRecord>) {
+        if !records.is_empty() {
+            // A helper that has stopped leaves them to be dropped here.
+            let _ = self.discarded.send(records);
+        }
+    }
+
+    /// What the helper made of envelope `index`, taken in batch order. While
+    /// waiting, answers the helper's requests for sessions with `session`:
+    /// the record as envelope `index` finds it.
+    pub(crate) fn take(
+        &mut self,
+        index: usize,
+        session: &mut dyn FnMut(&str) -> Result<Option<SessionRecord>>,
+    ) -> Result<Opened> {
+        if self.out_of_step {
+            return Ok(Opened::default());
+        }
+        loop {
+            if index == self.next {
+                if let Some(mut opened) = self.ready.pop_front() {
+                    self.next += 1;
+                    let current = opened
+                        .decrypted
+                        .as_ref()
+                        .is_some_and(|d| self.chains.get(&d.address) == Some(&d.place));
+                    if !current {
+                        opened.decrypted = None;
+                    }
+                    return Ok(opened);
+                }
+            }
+            match self.from_helper.recv() {
+                Ok(FromHelper::Opened(first, opened))
+                    if index == self.next && first == self.next + self.ready.len() =>
+                {
+                    self.ready.extend(opened);
+                }
+                Ok(FromHelper::WantSession(key)) => {
+                    let record = session(&key)?;
+                    self.chains.insert(key, 0);
+                    // A helper that has stopped needs no answer.
+                    let _ = self.sessions.send(record);
+                }
+                // The helper sends every index in order, so this does not
+                // happen; if it ever did, the rest of the batch goes without.
+                Ok(FromHelper::Opened(..)) | Err(_) => {
+                    self.out_of_step = true;
+                    return Ok(Opened::default());
+                }
+            }
+        }
+    }
+
+    /// After an envelope: `adopted` is the session whose result from the helper
+    /// the envelope staged, `written` every session its committed writes
+    /// changed. An adopted result that was written moves that chain on; any
+    /// other change, or an adopted result that was not kept, takes the
+    /// session off the helper's chain.
+    pub(crate) fn settle(&mut self, adopted: Option<&str>, written: &[String]) {
+        for key in written {
+            if Some(key.as_str()) == adopted {
+                if let Some(place) = self.chains.get_mut(key) {
+                    *place += 1;
+                }
+            } else {
+                self.chains.remove(key);
+            }
+        }
+        if let Some(key) = adopted {
+            if !written.iter().any(|k| k == key) {
+                self.chains.remove(key);
+            }
+        }
+    }
+}
+
+/// The helper thread's state.
+struct Helper {
+    identity: IdentityKeyPair,
+    registration_id: u32,
+    to_main: SyncSender<FromHelper>,
+    from_main: Receiver<Option<SessionRecord>>,
+    to_free: Receiver<Vec<SessionRecord>>,
+    /// Results not handed over yet, and the index of the first of them.
+    chunk: Vec<Opened>,
+    handed: usize,
+    /// Its copy of each sender's session (`None`: the account thread has
+    /// none), and how many messages it has decrypted on it.
+    chains: HashMap<String, Option<(SessionRecord, u32)>>,
+}
+
+impl Helper {
+    fn run(mut self, envelopes: &[Inbound<'_>]) {
+        for inbound in envelopes {
+            while let Ok(records) = self.to_free.try_recv() {
+                drop(records);
+            }
+            let Some(opened) = self.open(*inbound) else {
+                return;
+            };
+            self.chunk.push(opened);
+            if self.chunk.len() == CHUNK && !self.send_chunk() {
+                return;
+            }
+        }
+        if !self.send_chunk() {
+            return;
+        }
+        // Until the account thread is done with the batch.
+        for records in self.to_free.iter() {
+            drop(records);
+        }
+    }
+
+    /// Hands the results gathered so far to the account thread; `false` when
+    /// it has gone.
+    fn send_chunk(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let results = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        let first = self.handed;
+        self.handed += results.len();
+        self.to_main
+            .send(FromHelper::Opened(first, results))
+            .is_ok()
+    }
+
+    /// What can be done ahead for one envelope; `None` when the account
+    /// thread has gone.
+    fn open(&mut self, inbound: Inbound<'_>) -> Option<Opened> {
+        let mut opened = Opened::default();
+        let (sender, device, message) = match inbound {
+            Inbound::Envelope(b) if b.len() <= MAX_ENVELOPE_LEN => {
+                let parsed = parse_envelope(b);
+                let on_session = match &parsed {
+                    Ok((_, p)) => match &p.ciphertext {
+                        Inner::Signal(m) => Some((p.sender, p.device, m.clone())),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                opened.identified = Some(parsed);
+                match on_session {
+                    Some(parsed) => parsed,
+                    None => return Some(opened),
+                }
+            }
+            Inbound::Sealed(b) if b.len() <= MAX_ENVELOPE_LEN => {
+                let Ok(usmc) = sealed::open(&self.scratch(None), b) else {
+                    return Some(opened);
+                };
+                let inner = sealed_inner(&usmc);
+                opened.usmc = Some(usmc);
+                match inner {
+                    Some(parsed) => parsed,
+                    None => return Some(opened),
+                }
+            }
+            _ => return Some(opened),
+        };
+        let addr = address(&sender, device);
+        let key = addr.to_string();
+        if !self.chains.contains_key(&key) {
+            // The account thread answers once it has taken every result before
+            // this envelope: hand them over first.
+            if !self.send_chunk()
+                || self
+                    .to_main
+                    .send(FromHelper::WantSession(key.clone()))
+                    .is_err()
+            {
+                return None;
+            }
+            let record = self.from_main.recv().ok()?;
+            self.chains.insert(key.clone(), record.map(|r| (r, 0)));
+        }
+        let mut identities = self.scratch(None);
+        let Some(Some((record, place))) = self.chains.get_mut(&key) else {
+            return Some(opened);
+        };
+        let mut sessions = Scratch::new(self.identity, self.registration_id, Some(record.clone()));
+        let decrypted = futures::executor::block_on(message_decrypt_signal(
+            &message,
+            &addr,
+            &mut sessions,
+            &mut identities,
+            &mut rand::rng(),
+        ));
+        // A message that does not decrypt leaves the session as it was, here
+        // as on the account thread, which will meet the same error itself.
+        if let (Ok(plaintext), Some(after), Some(identity)) =
+            (decrypted, sessions.stored, identities.their_identity)
+        {
+            let plaintext = Zeroizing::new(plaintext);
+            opened.decrypted = Some(Decrypted {
+                address: key,
+                place: *place,
+                content: decode_content(&plaintext).ok(),
+                plaintext,
+                record: after.clone(),
+                identity,
+            });
+            *record = after;
+            *place += 1;
+        }
+        Some(opened)
+    }
+
+    fn scratch(&self, record: Option<SessionRecord>) -> Scratch {
+        Scratch::new(self.identity, self.registration_id, record)
+    }
+}
+
+/// A sealed envelope's inner 1:1 message on an existing session, with the
+/// sender its certificate names (checked later, on the account thread).
+fn sealed_inner(
+    usmc: &UnidentifiedSenderMessageContent,
+) -> Option<(AccountId, DeviceId, SignalMessage)> {
+    if usmc.msg_type().ok()? != CiphertextMessageType::Whisper {
+        return None;
+    }
+    let cert = usmc.sender().ok()?;
+    let sender = AccountId::from_identity_key(&IdentityKey::new(cert.key().ok()?));
+    let device = cert.sender_device_id().ok()?;
+    let message = SignalMessage::try_from(usmc.contents().ok()?).ok()?;
+    Some((sender, device, message))
+}
+
+/// The stores libsignal decrypts with on the helper: one session record, and
+/// an identity store that records the sender's key instead of judging it (the
+/// account thread judges it before it keeps anything).
+struct Scratch {
+    identity: IdentityKeyPair,
+    registration_id: u32,
+    record: Option<SessionRecord>,
+    /// What libsignal stored: the session after a message that decrypted.
+    stored: Option<SessionRecord>,
+    their_identity: Option<IdentityKey>,
+}
+
+impl Scratch {
+    fn new(identity: IdentityKeyPair, registration_id: u32, record: Option<SessionRecord>) -> Self {
+        Scratch {
+            identity,
+            registration_id,
+            record,
+            stored: None,
+            their_identity: None,
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl SessionStore for Scratch {
+    async fn load_session(
+        &self,
+        _address: &ProtocolAddress,
+    ) -> std::result::Result<Option<SessionRecord>, SignalProtocolError> {
+        Ok(self.record.clone())
+    }
+
+    async fn store_session(
+        &mut self,
+        _address: &ProtocolAddress,
+        record: &SessionRecord,
+    ) -> std::result::Result<(), SignalProtocolError> {
+        self.stored = Some(record.clone());
+        Ok(())
+    }
+}
+
+#[async_trait(?Send)]
+impl IdentityKeyStore for Scratch {
+    async fn get_identity_key_pair(
+        &self,
+    ) -> std::result::Result<IdentityKeyPair, SignalProtocolError> {
+        Ok(self.identity)
+    }
+
+    async fn get_local_registration_id(&self) -> std::result::Result<u32, SignalProtocolError> {
+        Ok(self.registration_id)
+    }
+
+    async fn save_identity(
+        &mut self,
+        _address: &ProtocolAddress,
+        identity: &IdentityKey,
+    ) -> std::result::Result<IdentityChange, SignalProtocolError> {
+        self.their_identity = Some(*identity);
+        Ok(IdentityChange::NewOrUnchanged)
+    }
+
+    async fn is_trusted_identity(
+        &self,
+        _address: &ProtocolAddress,
+        _identity: &IdentityKey,
+        _direction: Direction,
+    ) -> std::result::Result<bool, SignalProtocolError> {
+        Ok(true)
+    }
+
+    async fn get_identity(
+        &self,
+        _address: &ProtocolAddress,
+    ) -> std::result::Result<Option<IdentityKey>, SignalProtocolError> {
+        Ok(None)
+    }
+}
