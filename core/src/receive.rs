@@ -164,7 +164,8 @@ impl Account {
             // A large batch has its 1:1 messages decrypted a little ahead, on
             // a second core (see `receive_ahead`).
             let mut ahead = (envelopes.len() >= receive_ahead::MIN_BATCH)
-                .then(|| Ahead::start(scope, envelopes, identity, registration_id));
+                .then(|| Ahead::start(scope, envelopes, identity, registration_id))
+                .flatten();
             let mut results = Vec::with_capacity(envelopes.len());
             for (index, inbound) in envelopes.iter().enumerate() {
                 let opened = match ahead.as_mut() {

@@ -109,30 +109,37 @@ pub(crate) struct Ahead {
 }
 
 impl Ahead {
-    /// Starts the helper on `envelopes`.
+    /// Starts the helper on `envelopes`; `None` if the system will not give
+    /// a thread (the batch then goes on without one).
     pub(crate) fn start<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
         envelopes: &'env [Inbound<'env>],
         identity: IdentityKeyPair,
         registration_id: u32,
-    ) -> Self {
+    ) -> Option<Self> {
         let (to_main, from_helper) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
         let (sessions, from_main) = mpsc::channel();
         let (discarded, to_free) = mpsc::channel();
-        scope.spawn(move || {
-            let helper = Helper {
-                identity,
-                registration_id,
-                to_main,
-                from_main,
-                to_free,
-                chunk: Vec::with_capacity(CHUNK),
-                handed: 0,
-                chains: HashMap::new(),
-            };
-            helper.run(envelopes);
-        });
-        Ahead {
+        let spawned = std::thread::Builder::new()
+            .name("rankfile-decrypt-ahead".into())
+            .spawn_scoped(scope, move || {
+                let helper = Helper {
+                    identity,
+                    registration_id,
+                    to_main,
+                    from_main,
+                    to_free,
+                    chunk: Vec::with_capacity(CHUNK),
+                    handed: 0,
+                    chains: HashMap::new(),
+                };
+                helper.run(envelopes);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("no thread to decrypt ahead: {e}");
+            return None;
+        }
+        Some(Ahead {
             from_helper,
             ready: std::collections::VecDeque::new(),
             next: 0,
@@ -140,7 +147,7 @@ impl Ahead {
             chains: HashMap::new(),
             out_of_step: false,
             discarded,
-        }
+        })
     }
 
     /// Drops session records on the helper thread, which made them. Freeing
@@ -279,36 +286,39 @@ impl Helper {
     /// thread has gone.
     fn open(&mut self, inbound: Inbound<'_>) -> Option<Opened> {
         let mut opened = Opened::default();
-        let (sender, device, message) = match inbound {
+        match inbound {
             Inbound::Envelope(b) if b.len() <= MAX_ENVELOPE_LEN => {
                 let parsed = parse_envelope(b);
-                let on_session = match &parsed {
-                    Ok((_, p)) => match &p.ciphertext {
-                        Inner::Signal(m) => Some((p.sender, p.device, m.clone())),
-                        _ => None,
-                    },
-                    Err(_) => None,
-                };
-                opened.identified = Some(parsed);
-                match on_session {
-                    Some(parsed) => parsed,
-                    None => return Some(opened),
+                if let Ok((_, p)) = &parsed {
+                    if let Inner::Signal(message) = &p.ciphertext {
+                        opened.decrypted = self.decrypt(&p.sender, p.device, message)?;
+                    }
                 }
+                opened.identified = Some(parsed);
             }
             Inbound::Sealed(b) if b.len() <= MAX_ENVELOPE_LEN => {
                 let Ok(usmc) = sealed::open(&self.scratch(None), b) else {
                     return Some(opened);
                 };
-                let inner = sealed_inner(&usmc);
-                opened.usmc = Some(usmc);
-                match inner {
-                    Some(parsed) => parsed,
-                    None => return Some(opened),
+                if let Some((sender, device, message)) = sealed_inner(&usmc) {
+                    opened.decrypted = self.decrypt(&sender, device, &message)?;
                 }
+                opened.usmc = Some(usmc);
             }
-            _ => return Some(opened),
-        };
-        let addr = address(&sender, device);
+            _ => {}
+        }
+        Some(opened)
+    }
+
+    /// Decrypts a 1:1 message on the helper's copy of its session; `None` when
+    /// the account thread has gone.
+    fn decrypt(
+        &mut self,
+        sender: &AccountId,
+        device: DeviceId,
+        message: &SignalMessage,
+    ) -> Option<Option<Decrypted>> {
+        let addr = address(sender, device);
         let key = addr.to_string();
         if !self.chains.contains_key(&key) {
             // The account thread answers once it has taken every result before
@@ -324,36 +334,40 @@ impl Helper {
             let record = self.from_main.recv().ok()?;
             self.chains.insert(key.clone(), record.map(|r| (r, 0)));
         }
-        let mut identities = self.scratch(None);
-        let Some(Some((record, place))) = self.chains.get_mut(&key) else {
-            return Some(opened);
+        let Some(Some((record, place))) = self.chains.remove(&key) else {
+            // The account thread has no session with this sender.
+            self.chains.insert(key, None);
+            return Some(None);
         };
-        let mut sessions = Scratch::new(self.identity, self.registration_id, Some(record.clone()));
+        let mut sessions = self.scratch(Some(record));
+        let mut identities = self.scratch(None);
         let decrypted = futures::executor::block_on(message_decrypt_signal(
-            &message,
+            message,
             &addr,
             &mut sessions,
             &mut identities,
             &mut rand::rng(),
         ));
-        // A message that does not decrypt leaves the session as it was, here
-        // as on the account thread, which will meet the same error itself.
-        if let (Ok(plaintext), Some(after), Some(identity)) =
+        // A message that does not decrypt leaves the session as it was on the
+        // account thread, which will meet the same error itself. Here the copy
+        // went to libsignal, so the next message from this sender asks for the
+        // session afresh, as that message will find it.
+        let (Ok(plaintext), Some(after), Some(identity)) =
             (decrypted, sessions.stored, identities.their_identity)
-        {
-            let plaintext = Zeroizing::new(plaintext);
-            opened.decrypted = Some(Decrypted {
-                address: key,
-                place: *place,
-                content: decode_content(&plaintext).ok(),
-                plaintext,
-                record: after.clone(),
-                identity,
-            });
-            *record = after;
-            *place += 1;
-        }
-        Some(opened)
+        else {
+            return Some(None);
+        };
+        let plaintext = Zeroizing::new(plaintext);
+        let decrypted = Decrypted {
+            address: key.clone(),
+            place,
+            content: decode_content(&plaintext).ok(),
+            plaintext,
+            record: after.clone(),
+            identity,
+        };
+        self.chains.insert(key, Some((after, place + 1)));
+        Some(Some(decrypted))
     }
 
     fn scratch(&self, record: Option<SessionRecord>) -> Scratch {
@@ -382,7 +396,7 @@ fn sealed_inner(
 struct Scratch {
     identity: IdentityKeyPair,
     registration_id: u32,
-    record: Option<SessionRecord>,
+    record: std::cell::Cell<Option<SessionRecord>>,
     /// What libsignal stored: the session after a message that decrypted.
     stored: Option<SessionRecord>,
     their_identity: Option<IdentityKey>,
@@ -393,7 +407,7 @@ impl Scratch {
         Scratch {
             identity,
             registration_id,
-            record,
+            record: std::cell::Cell::new(record),
             stored: None,
             their_identity: None,
         }
@@ -406,7 +420,8 @@ impl SessionStore for Scratch {
         &self,
         _address: &ProtocolAddress,
     ) -> std::result::Result<Option<SessionRecord>, SignalProtocolError> {
-        Ok(self.record.clone())
+        // Loaded once per decrypt: handed over, not copied.
+        Ok(self.record.take())
     }
 
     async fn store_session(
