@@ -262,7 +262,9 @@ impl Helper {
         if !self.send_chunk() {
             return;
         }
-        // Until the account thread is done with the batch.
+        // Nothing more to send: let go of the account thread (so it can never
+        // wait on this one), then free what it sends back until it is done.
+        drop(self.to_main);
         for records in self.to_free.iter() {
             drop(records);
         }
@@ -469,5 +471,56 @@ impl IdentityKeyStore for Scratch {
         _address: &ProtocolAddress,
     ) -> std::result::Result<Option<IdentityKey>, SignalProtocolError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ahead(f: impl FnOnce(&mut Ahead)) {
+        let identity = IdentityKeyPair::generate(&mut rand::rng());
+        let envelopes: Vec<Inbound<'_>> = Vec::new();
+        std::thread::scope(|scope| {
+            let mut ahead = Ahead::start(scope, &envelopes, identity, 1).expect("a thread");
+            f(&mut ahead);
+        });
+    }
+
+    #[test]
+    fn a_chain_moves_on_only_with_the_results_taken_from_it() {
+        with_ahead(|ahead| {
+            let (a, b, c) = ("a".to_string(), "b".to_string(), "c".to_string());
+            for key in [&a, &b, &c] {
+                ahead.chains.insert(key.clone(), 0);
+            }
+            // Results adopted and kept: their chains move on.
+            ahead.settle(Some("a"), std::slice::from_ref(&a));
+            ahead.settle(Some("a"), std::slice::from_ref(&a));
+            assert_eq!(ahead.chains.get("a"), Some(&2));
+            // Written by something else (a first message, a decrypt of its
+            // own): off the chain.
+            ahead.settle(None, std::slice::from_ref(&b));
+            assert_eq!(ahead.chains.get("b"), None);
+            // Adopted, but the envelope failed later and its writes were
+            // dropped: off the chain.
+            ahead.settle(Some("c"), &[]);
+            assert_eq!(ahead.chains.get("c"), None);
+            // An envelope that wrote nothing leaves the chains alone.
+            ahead.settle(None, &[]);
+            assert_eq!(ahead.chains.get("a"), Some(&2));
+        });
+    }
+
+    #[test]
+    fn asking_past_the_helpers_last_result_does_not_wait() {
+        with_ahead(|ahead| {
+            // Nothing was sent: the helper has finished, and asking for a
+            // result it never made gives nothing rather than waiting.
+            let mut no_session = |_: &str| -> Result<Option<SessionRecord>> { Ok(None) };
+            let opened = ahead.take(0, &mut no_session).expect("take");
+            assert!(opened.decrypted.is_none() && opened.usmc.is_none());
+            assert!(opened.identified.is_none());
+        });
     }
 }
