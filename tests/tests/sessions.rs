@@ -270,16 +270,21 @@ fn a_batch_decrypted_ahead_stores_what_one_at_a_time_stores() {
     batch.swap(30, 31);
     let again = batch[10].clone();
     batch.insert(25, again);
+    // The first envelope from `from` on that carries a message on an
+    // established session (Alice's; Carol's are all first messages).
+    let on_session = |batch: &[Vec<u8>], from: usize| {
+        (from..)
+            .find(|&i| {
+                pb::Envelope::decode(batch[i].as_slice())
+                    .expect("decode")
+                    .kind
+                    == pb::envelope::Kind::SignalMessage as i32
+            })
+            .expect("a message on the session")
+    };
     // A copy of one of Alice's messages under a new envelope ID, with one
     // bit of its ciphertext flipped, arriving just before the real one.
-    let source = (40..)
-        .find(|&i| {
-            pb::Envelope::decode(batch[i].as_slice())
-                .expect("decode")
-                .kind
-                == pb::envelope::Kind::SignalMessage as i32
-        })
-        .expect("a message on the session");
+    let source = on_session(&batch, 40);
     let mut tampered = pb::Envelope::decode(batch[source].as_slice()).expect("decode");
     tampered.id[0] ^= 1;
     let n = tampered.ciphertext.len();
@@ -290,14 +295,7 @@ fn a_batch_decrypted_ahead_stores_what_one_at_a_time_stores() {
     // used: it is taken for that envelope, a duplicate, and not decrypted
     // (the helper, which has no database, decrypts it all the same). The
     // real one comes after the batch.
-    let held_back = (50..)
-        .find(|&i| {
-            pb::Envelope::decode(batch[i].as_slice())
-                .expect("decode")
-                .kind
-                == pb::envelope::Kind::SignalMessage as i32
-        })
-        .expect("a message on the session");
+    let held_back = on_session(&batch, 50);
     let real = batch[held_back].clone();
     let mut misnamed = pb::Envelope::decode(real.as_slice()).expect("decode");
     misnamed.id = pb::Envelope::decode(batch[2].as_slice())
