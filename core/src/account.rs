@@ -130,6 +130,8 @@ impl Account {
     }
 
     fn with(store: Store, me: LocalIdentity, options: &AccountOptions) -> Result<Self> {
+        // Ready for the first message, which may be an alert.
+        crate::receive::prepare_statements(store.conn())?;
         Ok(Account {
             cache: SignalCache::new(me.key_pair, me.registration_id),
             settings: settings::Cached::load(store.conn())?,

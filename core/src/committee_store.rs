@@ -16,10 +16,12 @@ use crate::clock::now_ms;
 use crate::committee::{ChannelId, CommitteeId, CommitteeLog, SignedEntry};
 use crate::error::{Error, Result};
 
+pub(crate) const ENTRIES_SQL: &str =
+    "SELECT entry, signature FROM committee_entries WHERE committee_id = ?1";
+
 /// Reads a committee's log from the store; `None` when it is not here.
 pub(crate) fn load(conn: &Connection, id: &CommitteeId) -> Result<Option<CommitteeLog>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT entry, signature FROM committee_entries WHERE committee_id = ?1")?;
+    let mut stmt = conn.prepare_cached(ENTRIES_SQL)?;
     let entries = stmt
         .query_map([&id.0[..]], |r| {
             Ok(SignedEntry {

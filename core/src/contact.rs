@@ -72,14 +72,16 @@ pub(crate) fn list(conn: &Connection) -> Result<Vec<Contact>> {
 }
 
 /// The contact whose pending successor is `successor`, if any.
+pub(crate) fn by_successor_sql() -> String {
+    format!("SELECT {COLUMNS} FROM contacts WHERE successor_account_id = ?1")
+}
+
 pub(crate) fn replaced_by(conn: &Connection, successor: &AccountId) -> Result<Option<Contact>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM contacts WHERE successor_account_id = ?1"
-    ))?
-    .query_row([&successor.as_bytes()[..]], from_row)
-    .optional()?
-    .map(decode)
-    .transpose()
+    conn.prepare_cached(&by_successor_sql())?
+        .query_row([&successor.as_bytes()[..]], from_row)
+        .optional()?
+        .map(decode)
+        .transpose()
 }
 
 pub(crate) fn identity_key(conn: &Connection, id: &AccountId) -> Result<Option<IdentityKey>> {
@@ -128,25 +130,27 @@ pub(crate) fn upsert(
 }
 
 /// Adds a contact only if it is not there (a first message from a stranger).
+pub(crate) const INSERT_IF_NEW_SQL: &str =
+    "INSERT OR IGNORE INTO contacts (account_id, device_id, name, identity_key, added_at)
+     VALUES (?1, ?2, '', ?3, ?4)";
+
 pub(crate) fn insert_if_new(
     conn: &Connection,
     id: &AccountId,
     device_id: u32,
     identity: &IdentityKey,
 ) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO contacts (account_id, device_id, name, identity_key, added_at)
-             VALUES (?1, ?2, '', ?3, ?4)",
-        )?
-        .execute(params![
-            &id.as_bytes()[..],
-            device_id,
-            &identity.serialize()[..],
-            now_ms()
-        ])?;
+    let n = conn.prepare_cached(INSERT_IF_NEW_SQL)?.execute(params![
+        &id.as_bytes()[..],
+        device_id,
+        &identity.serialize()[..],
+        now_ms()
+    ])?;
     Ok(n > 0)
 }
+
+pub(crate) const SET_ACCESS_KEY_SQL: &str =
+    "UPDATE contacts SET access_key = ?2 WHERE account_id = ?1 AND access_key IS NOT ?2";
 
 pub(crate) fn set_access_key(
     conn: &Connection,
@@ -154,10 +158,8 @@ pub(crate) fn set_access_key(
     key: &[u8; ACCESS_KEY_LEN],
 ) -> Result<()> {
     // Only when it changed: an unchanged row stays a clean page.
-    conn.prepare_cached(
-        "UPDATE contacts SET access_key = ?2 WHERE account_id = ?1 AND access_key IS NOT ?2",
-    )?
-    .execute(params![&id.as_bytes()[..], &key[..]])?;
+    conn.prepare_cached(SET_ACCESS_KEY_SQL)?
+        .execute(params![&id.as_bytes()[..], &key[..]])?;
     Ok(())
 }
 

@@ -103,12 +103,12 @@ pub(crate) struct NewMessage<'a> {
     pub held: bool,
 }
 
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at, state)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
 pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    conn.prepare_cached(INSERT_SQL)?.execute(params![
         &m.envelope_id[..],
         &m.peer.as_bytes()[..],
         m.outgoing,

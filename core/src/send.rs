@@ -50,6 +50,8 @@ pub struct OutgoingEnvelope {
     pub high_priority: bool,
 }
 
+pub(crate) const OUTBOX_WAITING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM outbox)";
+
 impl Account {
     /// Encrypts `body` to contact `to` and commits it. The returned envelope is
     /// also in the outbox until [`Account::confirm_sent`].
@@ -189,7 +191,7 @@ impl Account {
         Ok(self
             .store
             .conn()
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox)")?
+            .prepare_cached(OUTBOX_WAITING_SQL)?
             .query_row([], |r| r.get(0))?)
     }
 

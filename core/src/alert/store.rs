@@ -146,6 +146,11 @@ fn ms(v: u64) -> i64 {
 
 /// Records an alert the first time it arrives (or is raised); says whether it
 /// was new.
+pub(crate) const INSERT_SQL: &str =
+    "INSERT OR IGNORE INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
+         starts_at, expires_at, answers_wanted, received_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
 pub(crate) fn insert(
     conn: &Connection,
     m: &AlertMessage,
@@ -153,32 +158,30 @@ pub(crate) fn insert(
     now_ms: i64,
 ) -> Result<bool> {
     let d = &m.draft;
-    let n = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
-                 starts_at, expires_at, answers_wanted, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?
-        .execute(params![
-            &m.alert_id.0[..],
-            &m.via.0[..],
-            sender.map(|s| s.as_bytes().to_vec()),
-            d.kind.to_wire(),
-            d.scope.to_wire(),
-            d.title,
-            d.text,
-            d.place,
-            ms(d.starts_at_ms),
-            ms(d.expires_at_ms),
-            d.answers_wanted,
-            now_ms
-        ])?;
+    let n = conn.prepare_cached(INSERT_SQL)?.execute(params![
+        &m.alert_id.0[..],
+        &m.via.0[..],
+        sender.map(|s| s.as_bytes().to_vec()),
+        d.kind.to_wire(),
+        d.scope.to_wire(),
+        d.title,
+        d.text,
+        d.place,
+        ms(d.starts_at_ms),
+        ms(d.expires_at_ms),
+        d.answers_wanted,
+        now_ms
+    ])?;
     Ok(n > 0)
+}
+
+pub(crate) fn get_sql() -> String {
+    format!("SELECT {COLUMNS} FROM alerts WHERE alert_id = ?1")
 }
 
 /// One alert, if this device has it.
 pub(crate) fn get(conn: &Connection, id: &AlertId) -> Result<Option<Alert>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE alert_id = ?1"))?
+    conn.prepare_cached(&get_sql())?
         .query_row([&id.0[..]], from_row)
         .optional()?
         .map(Raw::decode)
@@ -375,8 +378,10 @@ pub(crate) fn settle(conn: &Connection, id: &AlertId, account: &AccountId) -> Re
 }
 
 /// Marks the cascade from this device as sent.
+pub(crate) const MARK_FORWARDED_SQL: &str = "UPDATE alerts SET forwarded = 1 WHERE alert_id = ?1";
+
 pub(crate) fn mark_forwarded(conn: &Connection, id: &AlertId) -> Result<()> {
-    conn.prepare_cached("UPDATE alerts SET forwarded = 1 WHERE alert_id = ?1")?
+    conn.prepare_cached(MARK_FORWARDED_SQL)?
         .execute([&id.0[..]])?;
     Ok(())
 }

@@ -45,6 +45,15 @@ const CERTIFICATE_CACHE_LIMIT: usize = 1024;
 /// against: SHA-256 over both.
 pub(crate) type CertificateDigest = [u8; 32];
 
+const SESSION_SQL: &str = "SELECT record FROM sessions WHERE address = ?1";
+const IDENTITY_SQL: &str = "SELECT identity_key FROM identities WHERE address = ?1";
+const PUT_SESSION_SQL: &str = "INSERT OR REPLACE INTO sessions (address, record) VALUES (?1, ?2)";
+const PUT_IDENTITY_SQL: &str =
+    "INSERT OR REPLACE INTO identities (address, identity_key) VALUES (?1, ?2)";
+/// The statements every received 1:1 message may run here.
+pub(crate) const HOT_SQL: [&str; 4] =
+    [SESSION_SQL, IDENTITY_SQL, PUT_SESSION_SQL, PUT_IDENTITY_SQL];
+
 /// Committed hot state, kept across transactions by the account.
 ///
 /// Records read from the database are cached too: sessions and identities are
@@ -137,14 +146,11 @@ impl Pending {
 
     /// Writes the records to the database. Call once, just before the commit.
     pub(crate) fn flush(&self, tx: &Transaction<'_>) -> Result<(), Error> {
-        let mut put_session =
-            tx.prepare_cached("INSERT OR REPLACE INTO sessions (address, record) VALUES (?1, ?2)")?;
+        let mut put_session = tx.prepare_cached(PUT_SESSION_SQL)?;
         for (address, record) in &self.sessions {
             put_session.execute(params![address, record.serialize()?])?;
         }
-        let mut put_identity = tx.prepare_cached(
-            "INSERT OR REPLACE INTO identities (address, identity_key) VALUES (?1, ?2)",
-        )?;
+        let mut put_identity = tx.prepare_cached(PUT_IDENTITY_SQL)?;
         for (address, key) in &self.identities {
             put_identity.execute(params![address, &key.serialize()[..]])?;
         }
@@ -294,7 +300,7 @@ impl<'t, 'c> SignalStores<'t, 'c> {
         }
         let bytes: Option<Vec<u8>> = self
             .tx
-            .prepare_cached("SELECT record FROM sessions WHERE address = ?1")?
+            .prepare_cached(SESSION_SQL)?
             .query_row([address], |r| r.get(0))
             .optional()?;
         match bytes {
@@ -341,7 +347,7 @@ impl<'t, 'c> SignalStores<'t, 'c> {
         }
         let bytes: Option<Vec<u8>> = self
             .tx
-            .prepare_cached("SELECT identity_key FROM identities WHERE address = ?1")?
+            .prepare_cached(IDENTITY_SQL)?
             .query_row([address], |r| r.get(0))
             .optional()?;
         match bytes {
