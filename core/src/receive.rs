@@ -10,6 +10,7 @@
 //! caller acknowledges envelopes to the relay after this returns, when the
 //! commit is on disk.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use libsignal_protocol::{
@@ -648,6 +649,14 @@ const CLAIM_SQL: &str =
 /// the first one after the account opens does not parse them: on a phone
 /// woken by an alert that was a fifth of the CPU the alert cost it.
 pub(crate) fn prepare_statements(conn: &rusqlite::Connection) -> Result<()> {
+    for sql in hot_statements() {
+        conn.prepare_cached(&sql)?;
+    }
+    Ok(())
+}
+
+/// The statements a received 1:1 message or alert runs.
+fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
     let fixed = [
         CLAIM_SQL,
         message::INSERT_SQL,
@@ -658,13 +667,12 @@ pub(crate) fn prepare_statements(conn: &rusqlite::Connection) -> Result<()> {
         contact::INSERT_IF_NEW_SQL,
         contact::SET_ACCESS_KEY_SQL,
     ];
-    for sql in fixed.into_iter().chain(crate::store::signal::HOT_SQL) {
-        conn.prepare_cached(sql)?;
-    }
-    for sql in [contact::by_successor_sql(), crate::alert::store::get_sql()] {
-        conn.prepare_cached(&sql)?;
-    }
-    Ok(())
+    let formatted = [contact::by_successor_sql(), crate::alert::store::get_sql()];
+    fixed
+        .into_iter()
+        .chain(crate::store::signal::HOT_SQL)
+        .map(Cow::Borrowed)
+        .chain(formatted.into_iter().map(Cow::Owned))
 }
 
 /// Records the envelope's ID as received; `false` when it already was.
@@ -711,4 +719,45 @@ fn decide_contact(
         events.push(Event::ContactAdded { account: *sender });
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DatabaseKey, Store};
+
+    /// Every statement a received message or alert runs finds its rows
+    /// through an index. A table scan reads (and decrypts) every page of the
+    /// table on each message: with a contact scan, a phone with thousands of
+    /// contacts read all of them for every message it received.
+    #[test]
+    fn the_receive_path_scans_no_table() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store =
+            Store::create(&dir.path().join("s.db"), &DatabaseKey::generate()).expect("store");
+        let mut scans = Vec::new();
+        for sql in hot_statements() {
+            let mut plan = store
+                .conn()
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan");
+            let unbound = std::iter::repeat_n(rusqlite::types::Null, plan.parameter_count());
+            let steps: Vec<String> = plan
+                .query_map(rusqlite::params_from_iter(unbound), |r| {
+                    r.get::<_, String>(3)
+                })
+                .expect("steps")
+                .collect::<std::result::Result<_, _>>()
+                .expect("steps");
+            // `EXISTS` stops at the first row it finds.
+            let bounded = sql.starts_with("SELECT EXISTS");
+            let scans_table = steps
+                .iter()
+                .any(|s| s.starts_with("SCAN ") && s != "SCAN CONSTANT ROW");
+            if scans_table && !bounded {
+                scans.push(format!("{sql}: {steps:?}"));
+            }
+        }
+        assert!(scans.is_empty(), "{scans:#?}");
+    }
 }

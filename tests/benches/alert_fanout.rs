@@ -152,6 +152,24 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// CPU time the whole machine has spent busy (user, system, interrupts) since
+/// boot, in seconds, from `/proc/stat`: what a cascade costs all the phones
+/// and the relay together, a steadier figure than its latencies.
+fn machine_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = cpu
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|i| fields.get(*i))
+        .sum();
+    Some(busy as f64 / 100.0)
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -280,6 +298,7 @@ impl Bench {
     async fn measure(&self, arm: &str, send: String, what: &str) -> (Vec<f64>, f64, f64, usize) {
         let arms = self.workers.iter().map(|w| w.call(format!("arm {arm}")));
         futures_util::future::join_all(arms).await;
+        let machine_before = machine_cpu_s();
         let answer = self.workers[0].call(send).await;
         let fields: Vec<&str> = answer.split_whitespace().collect();
         let t0: f64 = fields[0].parse().expect("send instant");
@@ -312,6 +331,12 @@ impl Bench {
                 "{what}: only {n} of {want} phones stored it"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let (Some(a), Some(b)) = (machine_before, machine_cpu_s()) {
+            self.log(&format!(
+                "{what}: the machine spent {:.1} CPU-seconds until every phone had it",
+                b - a
+            ));
         }
         let collected = self.workers.iter().map(|w| w.call("collect".into()));
         let mut latencies = Vec::with_capacity(want);

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_member_access_keys.sql"),
     include_str!("migrations/0009_search_backlog.sql"),
     include_str!("migrations/0010_alerts_owed.sql"),
+    include_str!("migrations/0011_contacts_by_successor.sql"),
 ];
 
 /// The schema version this build writes.

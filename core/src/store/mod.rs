@@ -1,7 +1,8 @@
 //! The encrypted device store: one SQLCipher database per account.
 //!
 //! Opening happens in a fixed order — key, check the key, pragmas, WAL,
-//! migrations — in [`open`]. The rest of the core reaches the database through
+//! migrations — in [`open`]; then a store small enough is read into its page
+//! cache ([`warm`]). The rest of the core reaches the database through
 //! [`Store`], which hands out one write transaction at a time: libsignal's
 //! operations for one envelope, and everything that envelope changes, run inside
 //! one of them.
@@ -10,6 +11,7 @@ mod key;
 mod migrations;
 mod open;
 pub(crate) mod signal;
+mod warm;
 mod wipe;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +62,7 @@ impl Store {
     /// [`Store::open`] with another page cache and WAL limit.
     pub(crate) fn open_tuned(path: &Path, key: &DatabaseKey, tuning: open::Tuning) -> Result<Self> {
         let conn = open::open_existing(path, key, tuning)?;
+        warm::warm(&conn, tuning.cache_kib);
         Ok(Store {
             conn,
             path: path.to_path_buf(),

@@ -28,8 +28,11 @@ use tokio::sync::mpsc;
 /// and last-resort Kyber prekeys, and a store holds kilobytes, not half a
 /// megabyte of keys nobody will fetch.
 const ONE_TIME_PREKEYS: u32 = 0;
-/// Page cache per simulated phone, KiB.
-const PAGE_CACHE_KIB: u32 = 256;
+/// Page cache per simulated phone, KiB: a real phone's. A cache holds only
+/// the pages read, so a phone costs about its store's size (a member's is a
+/// few hundred KiB), and a store that fits is read into it at open, as on a
+/// phone.
+const PAGE_CACHE_KIB: u32 = rankfile_core::PAGE_CACHE_KIB;
 /// WAL per simulated phone, KiB: checkpointed and truncated at this size, so
 /// 10,000 stores fit in RAM.
 const WAL_LIMIT_KIB: u32 = 256;
