@@ -25,7 +25,7 @@ use libsignal_protocol::{
     KyberPreKeyRecord, KyberPreKeyStore, PreKeyBundle, PreKeyRecord, PreKeyStore, ProtocolAddress,
     SessionStore, SignedPreKeyRecord, SignedPreKeyStore, Timestamp,
 };
-use rankfile_core::{Account, DatabaseKey};
+use rankfile_core::{Account, DatabaseKey, Inbound, Unsynced};
 use rusqlite::{params, Connection};
 
 const MESSAGE: &str = "Meeting moved to the canteen at 14:00. Bring the leaflets and the sign-up sheets; \
@@ -360,11 +360,24 @@ fn catchup(c: &mut Criterion) {
                 copy_store(&snapshot, &bob_path);
                 let mut bob = Account::open(&bob_path, &bob_key).expect("open");
                 let t = Instant::now();
+                // As the client does: each batch is flushed to disk (and
+                // would be acknowledged) on another thread while the account
+                // goes on with the next; done when the last flush is.
+                let (to_sync, synced) = std::sync::mpsc::channel::<Unsynced>();
+                let syncer = std::thread::spawn(move || {
+                    for unsynced in synced {
+                        unsynced.sync().expect("sync");
+                    }
+                });
                 for chunk in queued.chunks(CATCHUP_BATCH) {
-                    let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
-                    let results = bob.receive_batch(&refs).expect("batch");
+                    let inbound: Vec<Inbound<'_>> =
+                        chunk.iter().map(|e| Inbound::Envelope(e)).collect();
+                    let (results, unsynced) = bob.receive_all_unsynced(&inbound).expect("batch");
                     assert!(results.iter().all(|r| r.is_ok()));
+                    to_sync.send(unsynced).expect("syncer");
                 }
+                drop(to_sync);
+                syncer.join().expect("syncer");
                 let d = t.elapsed();
                 assert_eq!(bob.message_count().expect("count") as usize, CATCHUP + 2);
                 record("catchup_core", d);

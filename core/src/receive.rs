@@ -39,6 +39,7 @@ use crate::receive_ahead::{self, Ahead, Decrypted, Opened};
 use crate::sealed::{self, Inner};
 use crate::session;
 use crate::store::signal::{address, storage_err, Pending, SignalCache, SignalStores};
+use crate::store::Unsynced;
 
 /// Largest envelope accepted, in bytes (a text at its limit, padded, with a
 /// Kyber ciphertext on a first message, fits well inside).
@@ -152,6 +153,36 @@ impl Account {
     /// is a storage failure: nothing was committed. Otherwise each message has
     /// its own outcome; a failed one left no trace.
     pub fn receive_all(&mut self, envelopes: &[Inbound<'_>]) -> Result<Vec<Result<Received>>> {
+        self.receive_in(envelopes, true)
+    }
+
+    /// [`Account::receive_all`] without waiting for the disk: the batch is
+    /// committed, but durable (and so to be acknowledged to the relay) only
+    /// once the returned [`Unsynced`] is synced, which may happen on another
+    /// thread while this account goes on with the next batch. See
+    /// [`crate::store::Unsynced`].
+    pub fn receive_all_unsynced(
+        &mut self,
+        envelopes: &[Inbound<'_>],
+    ) -> Result<(Vec<Result<Received>>, Unsynced)> {
+        self.store.set_flush(false)?;
+        let received = self.receive_in(envelopes, false);
+        if received.is_err() {
+            // The batch failed before its commit put the flush back.
+            self.store.set_flush(true)?;
+        }
+        let results = received?;
+        Ok((results, self.store.unsynced()?))
+    }
+
+    /// The batch; `flush` says whether its commit waits for the disk. Without
+    /// it, everything after the batch's commit (forwarding, admissions,
+    /// replies) commits with the flush again.
+    fn receive_in(
+        &mut self,
+        envelopes: &[Inbound<'_>],
+        flush: bool,
+    ) -> Result<Vec<Result<Received>>> {
         let me = self.id();
         let trust_root = self.settings.trust_root.clone();
         let tx = self.store.write()?;
@@ -203,6 +234,9 @@ impl Account {
         pending.flush(&tx)?;
         failpoint("receive_before_commit");
         tx.commit()?;
+        if !flush {
+            self.store.set_flush(true)?;
+        }
         let BatchLogs {
             changed,
             merged,

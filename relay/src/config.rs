@@ -44,6 +44,9 @@ pub struct Config {
     /// Messages one device's mailbox may hold.
     pub mailbox_quota: u64,
     /// Deliveries pushed to one connection and not yet acknowledged, at most.
+    /// Room for two of a client's receive batches (256 each): a client
+    /// acknowledges a batch once it is flushed to disk, and meanwhile works
+    /// on the next, which must already be on its way.
     pub delivery_window: usize,
     /// Bundle fetches a device may make in a burst.
     pub fetch_burst: u32,
@@ -84,7 +87,7 @@ impl Default for Config {
             sweep_interval_secs: 3600,
             max_envelope_bytes: 128 * 1024,
             mailbox_quota: 50_000,
-            delivery_window: 128,
+            delivery_window: 512,
             fetch_burst: 60,
             fetch_per_minute: 60,
             attachment_max_bytes: 100 * 1024 * 1024,

@@ -11,6 +11,7 @@ mod key;
 mod migrations;
 mod open;
 pub(crate) mod signal;
+mod unsynced;
 mod warm;
 mod wipe;
 
@@ -22,6 +23,7 @@ pub use key::{DatabaseKey, DATABASE_KEY_LEN};
 pub use migrations::SCHEMA_VERSION;
 pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
+pub use unsynced::Unsynced;
 
 use crate::error::Result;
 
@@ -29,6 +31,7 @@ use crate::error::Result;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    wal: unsynced::WalHandle,
 }
 
 impl Store {
@@ -48,6 +51,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            wal: unsynced::WalHandle::default(),
         })
     }
 
@@ -66,6 +70,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            wal: unsynced::WalHandle::default(),
         })
     }
 
@@ -75,6 +80,17 @@ impl Store {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Whether commits wait for the disk (the default) or leave the flush to
+    /// an [`Unsynced`] from [`Store::unsynced`]; see [`unsynced`].
+    pub(crate) fn set_flush(&self, flush: bool) -> Result<()> {
+        unsynced::set_flush(&self.conn, flush)
+    }
+
+    /// A handle that makes every commit so far durable when synced.
+    pub(crate) fn unsynced(&mut self) -> Result<Unsynced> {
+        self.wal.unsynced(&self.path)
     }
 
     /// Read-only access for queries outside a transaction.
@@ -90,7 +106,7 @@ impl Store {
     /// Panic wipe: closes the store and destroys its files so that nothing can
     /// be read back from what is left on disk. See [`wipe`].
     pub fn wipe(self) -> Result<()> {
-        let Store { conn, path } = self;
+        let Store { conn, path, .. } = self;
         // Close first so SQLite holds no handle to the files being destroyed.
         conn.close().map_err(|(_, e)| e)?;
         wipe::destroy_database_files(&path)

@@ -24,7 +24,8 @@ use crate::send::OutgoingEnvelope;
 /// Events buffered for slow subscribers; one that falls further behind gets
 /// `Lagged` and should re-read state from the account.
 const EVENT_BUFFER: usize = 4096;
-/// Deliveries decrypted and committed together (one transaction, one fsync).
+/// Deliveries decrypted and committed together (one transaction, one fsync,
+/// which overlaps the next batch: see `Acks`).
 const RECEIVE_BATCH: usize = 256;
 /// Outbox envelopes sent to the relay at once, awaiting their durable replies.
 const SEND_WINDOW: usize = 64;
@@ -393,9 +394,11 @@ async fn connected(
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
+    let mut acks = Acks::default();
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => return acks.all(&link).await,
+            flushed = acks.next(&link), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
                     return Err(Error::Transport("the relay closed the connection".into()));
@@ -417,7 +420,7 @@ async fn connected(
                     }
                 }
                 if !batch.is_empty() {
-                    let after = receive(account, &link, &events.stream, batch).await?;
+                    let after = receive(account, &events.stream, &mut acks, batch).await?;
                     if after.expiry_changed {
                         events.expiry.notify_one();
                     }
@@ -431,6 +434,8 @@ async fn connected(
                     }
                 }
                 if caught_up {
+                    // Caught up means on disk and forgotten by the relay.
+                    acks.all(&link).await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
@@ -680,17 +685,18 @@ struct AfterReceive {
     outbox_waiting: bool,
 }
 
-/// Decrypts and commits a batch of deliveries, then acknowledges them. A
+/// Decrypts and commits a batch of deliveries, and starts flushing it to disk
+/// on a blocking thread; [`Acks`] acknowledges it once the flush is done. A
 /// storage failure acknowledges nothing: the relay will deliver them again.
 async fn receive(
     account: &AccountHandle,
-    link: &Link,
     events: &broadcast::Sender<ClientEvent>,
+    acks: &mut Acks,
     batch: Vec<pb::Deliver>,
 ) -> Result<AfterReceive> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
     // One trip to the account thread: the batch, then what it set off.
-    let (results, after) = account
+    let (results, after, unsynced) = account
         .call(move |a| {
             let inbound: Vec<Inbound<'_>> = batch
                 .iter()
@@ -702,13 +708,13 @@ async fn receive(
                     }
                 })
                 .collect();
-            let results = a.receive_all(&inbound)?;
+            let (results, unsynced) = a.receive_all_unsynced(&inbound)?;
             let after = AfterReceive {
                 committees_changed: a.take_committees_changed(),
                 expiry_changed: a.take_expiry_changed(),
                 outbox_waiting: a.outbox_waiting()?,
             };
-            Ok::<_, Error>((results, after))
+            Ok::<_, Error>((results, after, unsynced))
         })
         .await??;
     for r in &results {
@@ -718,8 +724,39 @@ async fn receive(
             });
         }
     }
-    // Committed (durably: WAL fsync) — now the relay may forget them.
-    link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
-        .await?;
+    // Committed; the account goes on with the next batch while the disk
+    // flushes this one.
+    acks.flushing
+        .spawn_blocking(move || unsynced.sync().map(|()| ids));
     Ok(after)
+}
+
+/// Receive batches committed but not yet flushed to disk. Each is
+/// acknowledged, so the relay forgets it, only once its flush is done: what
+/// the relay forgets survives a power loss.
+#[derive(Default)]
+struct Acks {
+    flushing: tokio::task::JoinSet<Result<Vec<u64>>>,
+}
+
+impl Acks {
+    /// Acknowledges the batch whose flush finished; `None` when none is
+    /// flushing (a `select!` branch waits on this only when one is).
+    async fn next(&mut self, link: &Link) -> Result<()> {
+        let Some(flushed) = self.flushing.join_next().await else {
+            return Ok(());
+        };
+        let ids = flushed.map_err(|e| Error::Storage(format!("flushing a batch: {e}")))??;
+        crate::failpoint::failpoint("receive_before_ack");
+        link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
+            .await
+    }
+
+    /// Acknowledges every batch once flushed.
+    async fn all(&mut self, link: &Link) -> Result<()> {
+        while !self.flushing.is_empty() {
+            self.next(link).await?;
+        }
+        Ok(())
+    }
 }
