@@ -70,18 +70,25 @@ mod tests {
         std::fs::write(path, vec![0x5a; len as usize]).expect("spoil");
     }
 
-    #[test]
-    fn a_store_that_fits_its_cache_is_read_whole_at_open() {
+    /// A store of about 60 pages, reopened with a page cache of `cache_kib`,
+    /// its file then spoiled.
+    fn reopened_then_spoiled(cache_kib: u32) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s.db");
         let key = DatabaseKey::generate();
         let tuning = Tuning {
-            cache_kib: 1024,
+            cache_kib,
             wal_kib: 0,
         };
         made(&path, &key, tuning, 200);
         let store = Store::open_tuned(&path, &key, tuning).expect("open");
         spoil(&path);
+        (dir, store)
+    }
+
+    #[test]
+    fn a_store_that_fits_its_cache_is_read_whole_at_open() {
+        let (_dir, store) = reopened_then_spoiled(1024);
         // Every page comes from the cache: the spoiled file is never read.
         let dump = store
             .dump()
@@ -92,16 +99,7 @@ mod tests {
 
     #[test]
     fn a_store_larger_than_its_cache_is_left_cold() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("s.db");
-        let key = DatabaseKey::generate();
-        let tuning = Tuning {
-            cache_kib: 64,
-            wal_kib: 0,
-        };
-        made(&path, &key, tuning, 200);
-        let store = Store::open_tuned(&path, &key, tuning).expect("open");
-        spoil(&path);
+        let (_dir, store) = reopened_then_spoiled(64);
         assert!(
             store.dump().is_err(),
             "pages were read from the spoiled file"
