@@ -172,7 +172,7 @@ impl Account {
             self.store.set_flush(true)?;
         }
         let results = received?;
-        Ok((results, self.store.unsynced()?))
+        Ok((results, self.store.unsynced(envelopes.len())?))
     }
 
     /// The batch; `flush` says whether its commit waits for the disk. Without

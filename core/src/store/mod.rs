@@ -31,7 +31,8 @@ use crate::error::Result;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    wal: unsynced::WalHandle,
+    tuning: open::Tuning,
+    flusher: unsynced::Flusher,
 }
 
 impl Store {
@@ -51,7 +52,8 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            wal: unsynced::WalHandle::default(),
+            tuning,
+            flusher: unsynced::Flusher::new(path, key, tuning),
         })
     }
 
@@ -70,7 +72,8 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            wal: unsynced::WalHandle::default(),
+            tuning,
+            flusher: unsynced::Flusher::new(path, key, tuning),
         })
     }
 
@@ -85,12 +88,13 @@ impl Store {
     /// Whether commits wait for the disk (the default) or leave the flush to
     /// an [`Unsynced`] from [`Store::unsynced`]; see [`unsynced`].
     pub(crate) fn set_flush(&self, flush: bool) -> Result<()> {
-        unsynced::set_flush(&self.conn, flush)
+        unsynced::set_flush(&self.conn, flush, self.tuning)
     }
 
-    /// A handle that makes every commit so far durable when synced.
-    pub(crate) fn unsynced(&mut self) -> Result<Unsynced> {
-        self.wal.unsynced(&self.path)
+    /// A handle that makes every commit so far durable when synced, after
+    /// `envelopes` were committed unsynced.
+    pub(crate) fn unsynced(&mut self, envelopes: usize) -> Result<Unsynced> {
+        self.flusher.unsynced(&self.path, envelopes)
     }
 
     /// Read-only access for queries outside a transaction.
@@ -106,8 +110,15 @@ impl Store {
     /// Panic wipe: closes the store and destroys its files so that nothing can
     /// be read back from what is left on disk. See [`wipe`].
     pub fn wipe(self) -> Result<()> {
-        let Store { conn, path, .. } = self;
-        // Close first so SQLite holds no handle to the files being destroyed.
+        let Store {
+            conn,
+            path,
+            flusher,
+            ..
+        } = self;
+        // Close first so SQLite holds no handle to the files being destroyed:
+        // the checkpointer's connection too, even while a flush holds it.
+        flusher.close();
         conn.close().map_err(|(_, e)| e)?;
         wipe::destroy_database_files(&path)
     }

@@ -21,6 +21,18 @@ pub(crate) struct Tuning {
     pub(crate) wal_kib: u32,
 }
 
+impl Tuning {
+    /// WAL pages at which the connection checkpoints (SQLite's default is
+    /// 1,000).
+    pub(crate) fn autocheckpoint_pages(&self) -> u32 {
+        if self.wal_kib > 0 {
+            (self.wal_kib / 4).max(1)
+        } else {
+            1_000
+        }
+    }
+}
+
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
@@ -115,7 +127,7 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
     //    it; a store that asks for a WAL limit checkpoints sooner and truncates
     //    the file back to it (thousands of simulated phones on one RAM disk).
     if tuning.wal_kib > 0 {
-        conn.pragma_update(None, "wal_autocheckpoint", (tuning.wal_kib / 4).max(1))?;
+        conn.pragma_update(None, "wal_autocheckpoint", tuning.autocheckpoint_pages())?;
         conn.pragma_update(None, "journal_size_limit", i64::from(tuning.wal_kib) * 1024)?;
     }
 
