@@ -420,7 +420,9 @@ async fn connected(
                     }
                 }
                 if !batch.is_empty() {
-                    let after = receive(account, &events.stream, &mut acks, batch).await?;
+                    let overlap = batch.len() == RECEIVE_BATCH || !deliveries.is_empty();
+                    let after =
+                        receive(account, &link, &events.stream, &mut acks, (batch, overlap)).await?;
                     if after.expiry_changed {
                         events.expiry.notify_one();
                     }
@@ -685,14 +687,18 @@ struct AfterReceive {
     outbox_waiting: bool,
 }
 
-/// Decrypts and commits a batch of deliveries, and starts flushing it to disk
-/// on a blocking thread; [`Acks`] acknowledges it once the flush is done. A
+/// Decrypts and commits a batch of deliveries. With more deliveries behind it
+/// (`overlap`), the batch commits without waiting for the disk and is flushed
+/// on a blocking thread while the next is received; [`Acks`] acknowledges it
+/// once flushed. A lone batch (the live case: one message, one alert) has
+/// nothing to overlap: it commits flushed and is acknowledged at once. A
 /// storage failure acknowledges nothing: the relay will deliver them again.
 async fn receive(
     account: &AccountHandle,
+    link: &Link,
     events: &broadcast::Sender<ClientEvent>,
     acks: &mut Acks,
-    batch: Vec<pb::Deliver>,
+    (batch, overlap): (Vec<pb::Deliver>, bool),
 ) -> Result<AfterReceive> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
     // One trip to the account thread: the batch, then what it set off.
@@ -708,7 +714,12 @@ async fn receive(
                     }
                 })
                 .collect();
-            let (results, unsynced) = a.receive_all_unsynced(&inbound)?;
+            let (results, unsynced) = if overlap {
+                let (results, unsynced) = a.receive_all_unsynced(&inbound)?;
+                (results, Some(unsynced))
+            } else {
+                (a.receive_all(&inbound)?, None)
+            };
             let after = AfterReceive {
                 committees_changed: a.take_committees_changed(),
                 expiry_changed: a.take_expiry_changed(),
@@ -724,11 +735,24 @@ async fn receive(
             });
         }
     }
-    // Committed; the account goes on with the next batch while the disk
-    // flushes this one.
-    acks.flushing
-        .spawn_blocking(move || unsynced.sync().map(|()| ids));
+    match unsynced {
+        // Committed; the account goes on with the next batch while the disk
+        // flushes this one.
+        Some(unsynced) => {
+            acks.flushing
+                .spawn_blocking(move || unsynced.sync().map(|()| ids));
+        }
+        // Committed and flushed.
+        None => acknowledge(link, ids).await?,
+    }
     Ok(after)
+}
+
+/// Tells the relay it may forget these deliveries: they are on disk.
+async fn acknowledge(link: &Link, ids: Vec<u64>) -> Result<()> {
+    crate::failpoint::failpoint("receive_before_ack");
+    link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
+        .await
 }
 
 /// Receive batches committed but not yet flushed to disk. Each is
@@ -747,9 +771,7 @@ impl Acks {
             return Ok(());
         };
         let ids = flushed.map_err(|e| Error::Storage(format!("flushing a batch: {e}")))??;
-        crate::failpoint::failpoint("receive_before_ack");
-        link.notify(pb::client_frame::Body::Ack(pb::Ack { ids }))
-            .await
+        acknowledge(link, ids).await
     }
 
     /// Acknowledges every batch once flushed.
