@@ -559,8 +559,8 @@ fn receive_claimed(
         logs.hello_replies.push((committee, env.sender));
     }
     if let Some(alert) = alert_in {
-        crate::alert::receive::apply(tx, &env.sender, &alert, now_ms(), events)?;
-        logs.alerts_to_forward |= alert.draft.scope == crate::alert::AlertScope::Network;
+        logs.alerts_to_forward |=
+            crate::alert::receive::apply(tx, logs, (me, &env.sender), &alert, now_ms(), events)?;
     }
     if let Some((alert_id, answer, answered_at_ms)) = answer_in {
         crate::alert::receive::answer(tx, &env.sender, &alert_id, answer, answered_at_ms, events)?;
@@ -714,6 +714,7 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         crate::committee_store::ENTRIES_SQL,
         crate::alert::store::INSERT_SQL,
         crate::alert::store::MARK_FORWARDED_SQL,
+        crate::alert::store::UNFORWARDED_SQL,
         contact::INSERT_IF_NEW_SQL,
         contact::SET_ACCESS_KEY_SQL,
     ];
@@ -779,12 +780,28 @@ mod tests {
     /// Every statement a received message or alert runs finds its rows
     /// through an index. A table scan reads (and decrypts) every page of the
     /// table on each message: with a contact scan, a phone with thousands of
-    /// contacts read all of them for every message it received.
+    /// contacts read all of them for every message it received. A scan of a
+    /// partial index reads only the rows the index keeps (alerts not yet
+    /// forwarded, say), so it passes.
     #[test]
     fn the_receive_path_scans_no_table() {
         let dir = tempfile::tempdir().expect("dir");
         let store =
             Store::create(&dir.path().join("s.db"), &DatabaseKey::generate()).expect("store");
+        let partial: Vec<String> = store
+            .conn()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")
+            .expect("indexes")
+            .query_map([], |r| r.get(0))
+            .expect("indexes")
+            .collect::<std::result::Result<_, _>>()
+            .expect("indexes");
+        let of_partial = |step: &str| {
+            partial.iter().any(|p| {
+                step.ends_with(&format!(" USING INDEX {p}"))
+                    || step.ends_with(&format!(" USING COVERING INDEX {p}"))
+            })
+        };
         let mut scans = Vec::new();
         for sql in hot_statements() {
             let mut plan = store
@@ -803,7 +820,7 @@ mod tests {
             let bounded = sql.starts_with("SELECT EXISTS");
             let scans_table = steps
                 .iter()
-                .any(|s| s.starts_with("SCAN ") && s != "SCAN CONSTANT ROW");
+                .any(|s| s.starts_with("SCAN ") && s != "SCAN CONSTANT ROW" && !of_partial(s));
             if scans_table && !bounded {
                 scans.push(format!("{sql}: {steps:?}"));
             }

@@ -8,7 +8,7 @@ use super::store;
 use super::types::{AlertAnswer, AlertId, AlertMessage, AlertScope};
 use crate::account_id::AccountId;
 use crate::committee::Role;
-use crate::committee_store::BatchLogs;
+use crate::committee_store::{self, BatchLogs};
 use crate::error::{Error, Result};
 use crate::event::Event;
 
@@ -36,14 +36,18 @@ pub(crate) fn check(
 
 /// Writes a checked alert delivery: a new alert is stored (and held, or
 /// queued for the cascade); a known one only raises a reminder when it is one
-/// and we have not answered.
+/// and we have not answered. Says whether the cascade has work: a network
+/// alert taken in whole by a device that is a delegate of some link. On any
+/// other device it is marked forwarded here, in the receive transaction, so
+/// the commit after it has nothing to do.
 pub(crate) fn apply(
     conn: &Connection,
-    sender: &AccountId,
+    logs: &mut BatchLogs<'_>,
+    (me, sender): (&AccountId, &AccountId),
     alert: &AlertMessage,
     now_ms: i64,
     events: &mut Vec<Event>,
-) -> Result<()> {
+) -> Result<bool> {
     let new = store::insert(conn, alert, Some(sender), now_ms)?;
     // A held delivery waits for us (an organizer of `via`) even when the
     // alert reached us another way first: the committee still lacks it.
@@ -60,7 +64,7 @@ pub(crate) fn apply(
                 alert_id: alert.alert_id,
             });
         }
-        return Ok(());
+        return Ok(false);
     }
     events.push(Event::AlertReceived {
         alert_id: alert.alert_id,
@@ -68,10 +72,25 @@ pub(crate) fn apply(
     });
     // Only an alert that came in whole goes on; a held one goes on from the
     // organizer who approves it.
-    if alert.held || alert.draft.scope != AlertScope::Network {
+    let onward =
+        !alert.held && alert.draft.scope == AlertScope::Network && is_delegate(conn, logs, me)?;
+    if !onward {
         store::mark_forwarded(conn, &alert.alert_id)?;
     }
-    Ok(())
+    Ok(onward)
+}
+
+/// Whether this device is a delegate of any link of a council it belongs to:
+/// only such a device carries a network alert on.
+fn is_delegate(conn: &Connection, logs: &mut BatchLogs<'_>, me: &AccountId) -> Result<bool> {
+    for id in committee_store::list(conn)? {
+        if let Some(log) = logs.get(conn, &id)? {
+            if log.state().links.values().any(|l| l.delegates.contains(me)) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Checks an answer comes from someone this device delivered the alert to.

@@ -386,12 +386,14 @@ pub(crate) fn mark_forwarded(conn: &Connection, id: &AlertId) -> Result<()> {
     Ok(())
 }
 
+/// Reads the partial index of alerts not yet forwarded.
+pub(crate) const UNFORWARDED_SQL: &str =
+    "SELECT alert_id FROM alerts WHERE forwarded = 0 AND scope = ?1 ORDER BY received_at";
+
 /// Network alerts whose cascade from this device has not been sent (the
 /// device stopped between taking one in and forwarding it).
 pub(crate) fn unforwarded(conn: &Connection) -> Result<Vec<AlertId>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT alert_id FROM alerts WHERE forwarded = 0 AND scope = ?1 ORDER BY received_at",
-    )?;
+    let mut stmt = conn.prepare_cached(UNFORWARDED_SQL)?;
     let rows = stmt.query_map([AlertScope::Network.to_wire()], |r| r.get::<_, Vec<u8>>(0))?;
     rows.map(|r| AlertId::from_bytes(&r?).map_err(stored))
         .collect()

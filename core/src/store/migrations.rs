@@ -21,12 +21,18 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_search_backlog.sql"),
     include_str!("migrations/0010_alerts_owed.sql"),
     include_str!("migrations/0011_contacts_by_successor.sql"),
+    include_str!("migrations/0012_alerts_by_key.sql"),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the store up to `target` (at most [`SCHEMA_VERSION`]).
+fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
@@ -34,7 +40,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    let todo = MIGRATIONS.iter().enumerate().take(target as usize);
+    for (i, sql) in todo.skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as u32 + 1)?;
@@ -56,6 +63,56 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn alerts_keep_their_rows_when_keyed_by_their_primary_keys() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate_to(&mut conn, 11).expect("schema 11");
+        conn.execute_batch(
+            "INSERT INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
+                 starts_at, expires_at, answers_wanted, received_at, forwarded, my_answer,
+                 my_answered_at)
+             VALUES (x'01', x'02', NULL, 1, 2, 'Raid', 'Come now', 'Gate', 5, 6, 1, 7, 0, 3, 8),
+                    (x'09', x'02', x'03', 0, 1, 'Meeting', '', '', 0, 0, 0, 4, 1, NULL, NULL);
+             INSERT INTO alert_recipients VALUES (x'01', x'aa', 2, 11), (x'01', x'bb', NULL, NULL);
+             INSERT INTO alert_holds VALUES (x'09', x'cc', 12);",
+        )
+        .expect("rows at schema 11");
+        let dump = |conn: &Connection| -> Vec<String> {
+            let mut rows = Vec::new();
+            for sql in [
+                "SELECT quote(alert_id), quote(via), quote(sender), kind, scope, title, body,
+                     place, starts_at, expires_at, answers_wanted, received_at, forwarded,
+                     quote(my_answer), quote(my_answered_at) FROM alerts ORDER BY alert_id",
+                "SELECT quote(alert_id), quote(account), quote(answer), quote(answered_at), '', '',
+                     '', '', '', '', '', '', '', '', '' FROM alert_recipients ORDER BY account",
+                "SELECT quote(alert_id), quote(committee_id), held_at, '', '', '', '', '', '',
+                     '', '', '', '', '', '' FROM alert_holds",
+            ] {
+                let mut stmt = conn.prepare(sql).expect("dump");
+                let found = stmt
+                    .query_map([], |r| {
+                        (0..15)
+                            .map(|i| {
+                                r.get::<_, rusqlite::types::Value>(i)
+                                    .map(|v| format!("{v:?}"))
+                            })
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .expect("query");
+                rows.extend(found.map(|r| r.expect("row").join("|")));
+            }
+            rows
+        };
+        let before = dump(&conn);
+        assert_eq!(before.len(), 5);
+        migrate(&mut conn).expect("schema 12");
+        assert_eq!(dump(&conn), before);
+        for table in ["alerts", "alert_recipients", "alert_holds"] {
+            let keyed_only = conn.prepare(&format!("SELECT rowid FROM {table}")).is_err();
+            assert!(keyed_only, "{table} still has a rowid");
+        }
     }
 
     #[test]
