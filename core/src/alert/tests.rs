@@ -264,3 +264,42 @@ fn an_owed_alert_is_dropped_when_it_expires_or_the_member_leaves() {
         assert!(status.not_reached.is_empty());
     }
 }
+
+/// A member who is no link's delegate has nowhere to carry a network alert:
+/// the receive transaction that stores it also marks it forwarded, and tells
+/// the receive that no cascade (and no transaction of its own) follows.
+#[test]
+fn a_member_who_is_no_delegate_marks_a_network_alert_forwarded_as_it_stores_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (organizer, mut m1, _m2, id) = committee(&dir);
+    let message = AlertMessage {
+        alert_id: AlertId::random(),
+        via: id,
+        draft: AlertDraft {
+            scope: AlertScope::Network,
+            ..draft(in_an_hour())
+        },
+        held: false,
+        renotify: false,
+    };
+    let me = m1.id();
+    let tx = m1.store.write().expect("transaction");
+    let mut logs = crate::committee_store::BatchLogs::new(&m1.logs);
+    let mut events = Vec::new();
+    let onward = receive::apply(
+        &tx,
+        &mut logs,
+        (&me, &organizer.id()),
+        &message,
+        now_ms(),
+        &mut events,
+    )
+    .expect("stored");
+    assert!(!onward, "a member who is no delegate has no cascade to run");
+    assert!(store::get(&tx, &message.alert_id).expect("read").is_some());
+    assert!(store::unforwarded(&tx).expect("read").is_empty());
+    assert!(matches!(
+        events.as_slice(),
+        [Event::AlertReceived { alert_id, .. }] if *alert_id == message.alert_id
+    ));
+}
