@@ -452,38 +452,30 @@ async fn run(devices: usize) {
     // Let the reconnection traffic settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    if std::env::var_os("ALERT_FANOUT_WARM").is_some() {
-        let (lat0, _, _, _) = bench
-            .measure(
-                "alert",
-                format!("alert {SENDER} {sender_committee}"),
-                "first cascade",
-            )
+    // With ALERT_FANOUT_WARM, a first alert goes out before the measured one.
+    let rounds: &[&str] = if std::env::var_os("ALERT_FANOUT_WARM").is_some() {
+        &["first cascade", "cascade"]
+    } else {
+        &["cascade"]
+    };
+    let mut measured = None;
+    for what in rounds {
+        let (lat, sender_ms, upload_kib, envelopes) = bench
+            .measure("alert", format!("alert {SENDER} {sender_committee}"), what)
             .await;
-        println!(
-            "first cascade: p50 {:.0} ms, p99 {:.0} ms",
-            percentile(&lat0, 0.5),
-            percentile(&lat0, 0.99)
+        let (p50, p99, max) = (
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            percentile(&lat, 1.0),
         );
+        println!(
+            "{what}: the organizer sent {envelopes} envelopes ({upload_kib:.1} KiB) with {sender_ms:.1} ms of CPU; {} phones stored the alert: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
+            lat.len()
+        );
+        measured = Some((sender_ms, upload_kib, p50, p99));
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let (lat, sender_ms, upload_kib, envelopes) = bench
-        .measure(
-            "alert",
-            format!("alert {SENDER} {sender_committee}"),
-            "cascade",
-        )
-        .await;
-    let (p50, p99, max) = (
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        percentile(&lat, 1.0),
-    );
-    println!(
-        "cascade: the organizer sent {envelopes} envelopes ({upload_kib:.1} KiB) with {sender_ms:.1} ms of CPU; {} phones stored the alert: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
-        lat.len()
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (sender_ms, upload_kib, p50, p99) = measured.expect("the measured alert");
 
     let others: Vec<&str> = (0..devices)
         .filter(|g| *g != SENDER)
