@@ -370,13 +370,13 @@ fn catchup(c: &mut Criterion) {
                         unsynced.sync().expect("sync");
                     }
                 });
-                for chunk in queued.chunks(CATCHUP_BATCH) {
-                    let inbound: Vec<Inbound<'_>> =
-                        chunk.iter().map(|e| Inbound::Envelope(e)).collect();
-                    let (results, unsynced) = bob.receive_all_unsynced(&inbound).expect("batch");
+                let inbound: Vec<Inbound<'_>> =
+                    queued.iter().map(|e| Inbound::Envelope(e)).collect();
+                bob.receive_backlog(&inbound, CATCHUP_BATCH, &mut |_, results, unsynced| {
                     assert!(results.iter().all(|r| r.is_ok()));
                     to_sync.send(unsynced).expect("syncer");
-                }
+                })
+                .expect("backlog");
                 drop(to_sync);
                 syncer.join().expect("syncer");
                 let d = t.elapsed();

@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::Range;
 
 use libsignal_protocol::{
     message_decrypt_prekey, message_decrypt_signal, process_sender_key_distribution_message,
@@ -153,7 +154,12 @@ impl Account {
     /// is a storage failure: nothing was committed. Otherwise each message has
     /// its own outcome; a failed one left no trace.
     pub fn receive_all(&mut self, envelopes: &[Inbound<'_>]) -> Result<Vec<Result<Received>>> {
-        self.receive_in(envelopes, true)
+        let mut received = Vec::new();
+        self.receive_batches(envelopes, envelopes.len(), true, &mut |_, _, results| {
+            received = results;
+            Ok(())
+        })?;
+        Ok(received)
     }
 
     /// [`Account::receive_all`] without waiting for the disk: the batch is
@@ -165,43 +171,118 @@ impl Account {
         &mut self,
         envelopes: &[Inbound<'_>],
     ) -> Result<(Vec<Result<Received>>, Unsynced)> {
-        self.store.set_flush(false)?;
-        let received = self.receive_in(envelopes, false);
-        if received.is_err() {
-            // The batch failed before its commit put the flush back.
-            self.store.set_flush(true)?;
-        }
-        let results = received?;
-        Ok((results, self.store.unsynced(envelopes.len())?))
+        let mut received = None;
+        self.receive_backlog(envelopes, envelopes.len(), &mut |_, results, unsynced| {
+            received = Some((results, unsynced));
+        })?;
+        received.ok_or(Error::InvalidEnvelope("empty batch"))
     }
 
-    /// The batch; `flush` says whether its commit waits for the disk. Without
-    /// it, everything after the batch's commit (forwarding, admissions,
-    /// replies) commits with the flush again.
-    fn receive_in(
+    /// A backlog (a phone catching up) received in batches of `batch_len`,
+    /// each in its own transaction, committed without waiting for the disk
+    /// as in [`Account::receive_all_unsynced`]. After each commit,
+    /// `committed` gets the batch's place in `envelopes`, its outcomes and
+    /// the [`Unsynced`] to flush before acknowledging it.
+    ///
+    /// Unlike one call per batch, the helper that decrypts ahead (see
+    /// `receive_ahead`) runs on through the commits: while this thread
+    /// writes one batch's pages, the next batch is being decrypted. An error
+    /// is a storage failure: the batches already handed to `committed` stay
+    /// committed, nothing of the failed one or those after it is.
+    pub fn receive_backlog(
         &mut self,
         envelopes: &[Inbound<'_>],
+        batch_len: usize,
+        committed: &mut dyn FnMut(Range<usize>, Vec<Result<Received>>, Unsynced),
+    ) -> Result<()> {
+        self.receive_batches(
+            envelopes,
+            batch_len,
+            false,
+            &mut |account, range, results| {
+                let unsynced = account.store.unsynced(range.len())?;
+                committed(range, results, unsynced);
+                Ok(())
+            },
+        )
+    }
+
+    /// Receives `envelopes` in transactions of `batch_len` (at least one,
+    /// even for no envelopes), calling `after` once each has committed;
+    /// `flush` says whether the commits wait for the disk.
+    fn receive_batches(
+        &mut self,
+        envelopes: &[Inbound<'_>],
+        batch_len: usize,
         flush: bool,
-    ) -> Result<Vec<Result<Received>>> {
+        after: &mut AfterBatch<'_>,
+    ) -> Result<()> {
+        let batch_len = batch_len.max(1);
+        let (identity, registration_id) = self.cache.local_identity();
+        std::thread::scope(|scope| {
+            // A large backlog has its 1:1 messages decrypted a little ahead,
+            // on a second core (see `receive_ahead`). `ahead` started at
+            // envelope `base`.
+            let start_ahead = |from: usize| {
+                let rest = &envelopes[from..];
+                (rest.len() >= receive_ahead::MIN_BATCH)
+                    .then(|| Ahead::start(scope, rest, identity, registration_id))
+                    .flatten()
+            };
+            let mut ahead = start_ahead(0);
+            let mut base = 0;
+            let mut first = 0;
+            loop {
+                let end = (first + batch_len).min(envelopes.len());
+                let batch = Batch {
+                    envelopes: &envelopes[first..end],
+                    ahead: ahead.as_mut().map(|a| (a, first - base)),
+                };
+                let (results, sessions_touched) = self.receive_one_batch(batch, flush)?;
+                after(self, first..end, results)?;
+                if end == envelopes.len() {
+                    return Ok(());
+                }
+                // Sends after the commit moved sessions on behind the
+                // helper's back: a new helper starts from the sessions as
+                // they are now.
+                if sessions_touched {
+                    ahead = start_ahead(end);
+                    base = end;
+                }
+                first = end;
+            }
+        })
+    }
+
+    /// One batch in one transaction, then what its commit sets off. Says
+    /// whether that (forwarding, admissions, replies) sent anything, and so
+    /// changed sessions after the commit.
+    fn receive_one_batch(
+        &mut self,
+        batch: Batch<'_, '_>,
+        flush: bool,
+    ) -> Result<(Vec<Result<Received>>, bool)> {
+        let Batch {
+            envelopes,
+            mut ahead,
+        } = batch;
+        if !flush {
+            self.store.set_flush(false)?;
+        }
         let me = self.id();
         let trust_root = self.settings.trust_root.clone();
-        let tx = self.store.write()?;
         let mut pending = Pending::default();
         let mut known = KnownSenders::default();
         let mut events = Vec::new();
         let mut logs = BatchLogs::new(&self.logs);
         let cache = &self.cache;
-        let (identity, registration_id) = cache.local_identity();
-        let results = std::thread::scope(|scope| {
-            // A large batch has its 1:1 messages decrypted a little ahead, on
-            // a second core (see `receive_ahead`).
-            let mut ahead = (envelopes.len() >= receive_ahead::MIN_BATCH)
-                .then(|| Ahead::start(scope, envelopes, identity, registration_id))
-                .flatten();
+        let committed = (|| {
+            let tx = self.store.write()?;
             let mut results = Vec::with_capacity(envelopes.len());
             for (index, inbound) in envelopes.iter().enumerate() {
                 let opened = match ahead.as_mut() {
-                    Some(ahead) => ahead.take(index, &mut |key| {
+                    Some((ahead, offset)) => ahead.take(*offset + index, &mut |key| {
                         SignalStores::new(&tx, cache, &mut pending).session(key)
                     })?,
                     None => Opened::default(),
@@ -217,7 +298,7 @@ impl Account {
                     (&mut events, &mut logs),
                 );
                 let (written, replaced) = pending.take_written();
-                if let Some(ahead) = ahead.as_mut() {
+                if let Some((ahead, _)) = ahead.as_mut() {
                     ahead.settle(adopted.as_deref(), &written);
                     ahead.discard(replaced);
                 }
@@ -229,14 +310,17 @@ impl Account {
                     other => results.push(other),
                 }
             }
+            pending.flush(&tx)?;
+            failpoint("receive_before_commit");
+            tx.commit()?;
             Ok(results)
-        })?;
-        pending.flush(&tx)?;
-        failpoint("receive_before_commit");
-        tx.commit()?;
+        })();
         if !flush {
+            // Everything after the commit (or instead of it) waits for the
+            // disk again.
             self.store.set_flush(true)?;
         }
+        let results = committed?;
         let BatchLogs {
             changed,
             merged,
@@ -263,6 +347,11 @@ impl Account {
         self.events.extend(events);
         // Expired channel messages go; edited or deleted text leaves the WAL.
         self.channel_upkeep(scrub);
+        let sends = !merged.is_empty()
+            || join_requests
+            || alerts_to_forward
+            || new_sessions
+            || !hello_replies.is_empty();
         // Concurrent changes met here: members the other author added may
         // lack ours. Sent after the commit, each in its own transaction.
         for committee in merged {
@@ -290,8 +379,20 @@ impl Account {
                 tracing::warn!("could not answer a committee hello: {e}");
             }
         }
-        Ok(results)
+        Ok((results, sends))
     }
+}
+
+/// What [`Account::receive_batches`] calls after each commit, with the batch's
+/// place among the envelopes and their outcomes.
+type AfterBatch<'a> =
+    dyn FnMut(&mut Account, Range<usize>, Vec<Result<Received>>) -> Result<()> + 'a;
+
+/// One receive transaction's envelopes, and the helper decrypting ahead
+/// with the place of the first of them among its own.
+struct Batch<'a, 'h> {
+    envelopes: &'a [Inbound<'a>],
+    ahead: Option<(&'h mut Ahead, usize)>,
 }
 
 fn receive_one(
@@ -398,11 +499,9 @@ fn receive_claimed(
             (events, logs),
         );
     }
-    let mut ahead_content = None;
     let decrypted = match (opened.decrypted, &env.ciphertext) {
-        (Some(mut ahead), Inner::Signal(_)) if ahead.address == addr_key => {
+        (Some(ahead), Inner::Signal(_)) if ahead.address == addr_key => {
             *adopted = Some(addr_key.clone());
-            ahead_content = ahead.content.take();
             adopt(&stores, &addr, ahead)
         }
         _ => decrypt(&stores, &addr, &env.ciphertext).map(zeroize::Zeroizing::new),
@@ -436,10 +535,7 @@ fn receive_claimed(
     }
     let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
-    let content = match ahead_content {
-        Some(content) => content,
-        None => message::decode_content(&plaintext)?,
-    };
+    let content = message::decode_content(&plaintext)?;
     let mut update = None;
     let mut join = None;
     let mut hello_reply = None;
@@ -776,6 +872,80 @@ fn decide_contact(
 mod tests {
     use super::*;
     use crate::store::{DatabaseKey, Store};
+
+    fn inbound(sent: &[crate::send::OutgoingEnvelope]) -> Vec<Inbound<'_>> {
+        sent.iter()
+            .map(|e| match e.sealed {
+                true => Inbound::Sealed(&e.bytes),
+                false => Inbound::Envelope(&e.bytes),
+            })
+            .collect()
+    }
+
+    /// A backlog is received in batches, each committed and handed over in
+    /// turn, with one helper decrypting ahead on copies of the sessions. A
+    /// reply sent after a batch's commit moves a session on (its sending
+    /// chain) behind the helper's back: the batches after it must start from
+    /// the session as the reply left it, or the next message sent would reuse
+    /// the reply's message key (and be dropped as a copy of it).
+    #[test]
+    fn a_backlog_goes_on_from_the_sessions_a_reply_after_a_commit_moved_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut organizer, mut member, _, committee) = crate::alert::tests::committee(&dir);
+        let (to, from) = (member.id(), organizer.id());
+        // Once the organizer has heard from the member, it sends plain
+        // messages (not first messages), the kind the helper decrypts.
+        let hello = member.send_text(&from, "hello").expect("send");
+        organizer.receive(&hello.bytes).expect("receive");
+        let stored_before = member.message_count().expect("count");
+        let mut backlog = Vec::new();
+        for i in 0..40 {
+            backlog.push(
+                organizer
+                    .send_text(&to, &format!("before {i}"))
+                    .expect("send"),
+            );
+        }
+        // Answered once its batch (32..48) has committed.
+        backlog.push(organizer.send_hello(&committee, &to, true).expect("hello"));
+        for i in 0..40 {
+            backlog.push(
+                organizer
+                    .send_text(&to, &format!("after {i}"))
+                    .expect("send"),
+            );
+        }
+        let mut batches = Vec::new();
+        member
+            .receive_backlog(&inbound(&backlog), 16, &mut |range, results, unsynced| {
+                assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+                assert_eq!(results.len(), range.len());
+                unsynced.sync().expect("sync");
+                batches.push(range);
+            })
+            .expect("backlog");
+        let expected: Vec<Range<usize>> =
+            (0..81).step_by(16).map(|s| s..(s + 16).min(81)).collect();
+        assert_eq!(batches, expected);
+        assert_eq!(member.message_count().expect("count"), stored_before + 80);
+
+        // The member's reply, then a text of its own: the organizer reads
+        // both, the text as new.
+        let mut sent: Vec<_> = member
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .filter(|e| e.recipient == from && e.envelope_id != hello.envelope_id)
+            .collect();
+        assert_eq!(sent.len(), 1, "one hello answered");
+        sent.push(member.send_text(&from, "after the backlog").expect("send"));
+        let received = organizer.receive_all(&inbound(&sent)).expect("receive");
+        assert!(received.iter().all(|r| r.is_ok()), "{received:?}");
+        assert!(
+            matches!(received.last(), Some(Ok(Received::Stored { .. }))),
+            "{received:?}"
+        );
+    }
 
     /// Every statement a received message or alert runs finds its rows
     /// through an index. A table scan reads (and decrypts) every page of the

@@ -39,7 +39,7 @@ use zeroize::Zeroizing;
 
 use crate::account_id::AccountId;
 use crate::error::Result;
-use crate::message::{decode_content, Decoded, ENVELOPE_ID_LEN};
+use crate::message::ENVELOPE_ID_LEN;
 use crate::receive::{parse_envelope, Inbound, Parsed, MAX_ENVELOPE_LEN};
 use crate::sealed;
 use crate::sealed::Inner;
@@ -53,7 +53,7 @@ pub(crate) const MIN_BATCH: usize = 16;
 const CHUNK: usize = 16;
 /// Most chunks the helper may have handed over before the account thread
 /// takes them.
-const CHUNKS_IN_FLIGHT: usize = 8;
+const CHUNKS_IN_FLIGHT: usize = 24;
 
 /// What the helper made of one envelope.
 #[derive(Default)]
@@ -75,9 +75,6 @@ pub(crate) struct Decrypted {
     /// before this one.
     place: u32,
     pub plaintext: Zeroizing<Vec<u8>>,
-    /// The plaintext decoded, unless it does not decode (the account thread
-    /// then meets the error itself).
-    pub content: Option<Decoded>,
     pub record: SessionRecord,
     /// The sender's identity key as the session names it: the account thread
     /// checks it exactly as libsignal would after decrypting.
@@ -132,6 +129,7 @@ impl Ahead {
                     chunk: Vec::with_capacity(CHUNK),
                     handed: 0,
                     chains: HashMap::new(),
+                    addresses: HashMap::new(),
                 };
                 helper.run(envelopes);
             });
@@ -243,6 +241,9 @@ struct Helper {
     /// Its copy of each sender's session (`None`: the account thread has
     /// none), and how many messages it has decrypted on it.
     chains: HashMap<String, Option<(SessionRecord, u32)>>,
+    /// Each sender device's libsignal address and the text the stores key it
+    /// by, made once.
+    addresses: HashMap<(AccountId, DeviceId), (ProtocolAddress, String)>,
 }
 
 impl Helper {
@@ -320,8 +321,15 @@ impl Helper {
         device: DeviceId,
         message: &SignalMessage,
     ) -> Option<Option<Decrypted>> {
-        let addr = address(sender, device);
-        let key = addr.to_string();
+        let (addr, key) = self
+            .addresses
+            .entry((*sender, device))
+            .or_insert_with(|| {
+                let addr = address(sender, device);
+                let key = addr.to_string();
+                (addr, key)
+            })
+            .clone();
         if !self.chains.contains_key(&key) {
             // The account thread answers once it has taken every result before
             // this envelope: hand them over first.
@@ -363,7 +371,6 @@ impl Helper {
         let decrypted = Decrypted {
             address: key.clone(),
             place,
-            content: decode_content(&plaintext).ok(),
             plaintext,
             record: after.clone(),
             identity,

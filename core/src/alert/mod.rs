@@ -8,7 +8,7 @@ pub(crate) mod receive;
 mod send;
 pub(crate) mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod types;
 
 pub use send::AlertSent;

@@ -22,7 +22,7 @@ fn account(dir: &tempfile::TempDir, name: &str) -> Account {
     .expect("account")
 }
 
-fn deliver(to: &mut Account, sent: &[OutgoingEnvelope]) -> Vec<Received> {
+pub(crate) fn deliver(to: &mut Account, sent: &[OutgoingEnvelope]) -> Vec<Received> {
     let me = to.id();
     sent.iter()
         .filter(|e| e.recipient == me)
@@ -31,7 +31,7 @@ fn deliver(to: &mut Account, sent: &[OutgoingEnvelope]) -> Vec<Received> {
 }
 
 /// An organizer and two members of one committee, with sessions both ways.
-fn committee(dir: &tempfile::TempDir) -> (Account, Account, Account, CommitteeId) {
+pub(crate) fn committee(dir: &tempfile::TempDir) -> (Account, Account, Account, CommitteeId) {
     let mut organizer = account(dir, "o");
     let mut m1 = account(dir, "m1");
     let mut m2 = account(dir, "m2");

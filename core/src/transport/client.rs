@@ -27,6 +27,10 @@ const EVENT_BUFFER: usize = 4096;
 /// Deliveries decrypted and committed together (one transaction, one fsync,
 /// which overlaps the next batch: see `Acks`).
 const RECEIVE_BATCH: usize = 256;
+/// Deliveries already waiting that are handed to the account at once, as a
+/// backlog of batches: its decryption runs on through each batch's commit
+/// (see `Account::receive_backlog`).
+const RECEIVE_BACKLOG: usize = 4 * RECEIVE_BATCH;
 /// Outbox envelopes sent to the relay at once, awaiting their durable replies.
 const SEND_WINDOW: usize = 64;
 /// A ping when the link has been quiet this long.
@@ -415,12 +419,12 @@ async fn connected(
                             break;
                         }
                     }
-                    if batch.len() < RECEIVE_BATCH {
+                    if batch.len() < RECEIVE_BACKLOG {
                         next = deliveries.try_recv().ok();
                     }
                 }
                 if !batch.is_empty() {
-                    let overlap = batch.len() == RECEIVE_BATCH || !deliveries.is_empty();
+                    let overlap = batch.len() >= RECEIVE_BATCH || !deliveries.is_empty();
                     let after =
                         receive(account, &link, &events.stream, &mut acks, (batch, overlap)).await?;
                     if after.expiry_changed {
@@ -687,12 +691,14 @@ struct AfterReceive {
     outbox_waiting: bool,
 }
 
-/// Decrypts and commits a batch of deliveries. With more deliveries behind it
-/// (`overlap`), the batch commits without waiting for the disk and is flushed
-/// on a blocking thread while the next is received; [`Acks`] acknowledges it
-/// once flushed. A lone batch (the live case: one message, one alert) has
-/// nothing to overlap: it commits flushed and is acknowledged at once. A
-/// storage failure acknowledges nothing: the relay will deliver them again.
+/// Decrypts and commits deliveries. With more deliveries behind them
+/// (`overlap`), they are received as a backlog of batches that commit without
+/// waiting for the disk, and are flushed on a blocking thread while the next
+/// are received; [`Acks`] acknowledges them once flushed. A lone batch (the
+/// live case: one message, one alert) has nothing to overlap: it commits
+/// flushed and is acknowledged at once. A storage failure acknowledges
+/// nothing: the relay delivers it all again, and what did commit is then
+/// recognised as received already.
 async fn receive(
     account: &AccountHandle,
     link: &Link,
@@ -701,8 +707,8 @@ async fn receive(
     (batch, overlap): (Vec<pb::Deliver>, bool),
 ) -> Result<AfterReceive> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
-    // One trip to the account thread: the batch, then what it set off.
-    let (results, after, unsynced) = account
+    // One trip to the account thread: the deliveries, then what they set off.
+    let (results, after, unsynced, failed) = account
         .call(move |a| {
             let inbound: Vec<Inbound<'_>> = batch
                 .iter()
@@ -714,18 +720,24 @@ async fn receive(
                     }
                 })
                 .collect();
-            let (results, unsynced) = if overlap {
-                let (results, unsynced) = a.receive_all_unsynced(&inbound)?;
-                (results, Some(unsynced))
+            let mut results = Vec::with_capacity(inbound.len());
+            let mut unsynced = Vec::new();
+            let failed = if overlap {
+                a.receive_backlog(&inbound, RECEIVE_BATCH, &mut |range, r, u| {
+                    results.extend(r);
+                    unsynced.push((range, u));
+                })
+                .err()
             } else {
-                (a.receive_all(&inbound)?, None)
+                results = a.receive_all(&inbound)?;
+                None
             };
             let after = AfterReceive {
                 committees_changed: a.take_committees_changed(),
                 expiry_changed: a.take_expiry_changed(),
                 outbox_waiting: a.outbox_waiting()?,
             };
-            Ok::<_, Error>((results, after, unsynced))
+            Ok::<_, Error>((results, after, unsynced, failed))
         })
         .await??;
     for r in &results {
@@ -735,15 +747,26 @@ async fn receive(
             });
         }
     }
-    match unsynced {
-        // Committed; the account goes on with the next batch while the disk
-        // flushes this one.
-        Some(unsynced) => {
-            acks.flushing
-                .spawn_blocking(move || unsynced.sync().map(|()| ids));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if overlap {
+        // Committed; the account goes on with the next deliveries while the
+        // disk flushes these. Each batch is flushed in turn (the first flush
+        // usually covers them all) and acknowledged after.
+        if !unsynced.is_empty() {
+            acks.flushing.spawn_blocking(move || {
+                let mut flushed = Vec::new();
+                for (range, u) in unsynced {
+                    u.sync()?;
+                    flushed.extend_from_slice(&ids[range]);
+                }
+                Ok(flushed)
+            });
         }
+    } else {
         // Committed and flushed.
-        None => acknowledge(link, ids).await?,
+        acknowledge(link, ids).await?;
     }
     Ok(after)
 }
