@@ -159,6 +159,76 @@ async fn three_accounts_exchange_messages_through_the_relay() {
     relay.shutdown().await;
 }
 
+/// A backlog longer than the relay's delivery window (512 deliveries) comes
+/// in several windows. The client receives what is waiting as a backlog of
+/// batches and acknowledges each batch as soon as it is flushed, while it
+/// goes on with the next: the relay refills the window, every message is
+/// stored once, and the relay forgets them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_longer_than_the_delivery_window_is_stored_once_and_forgotten_by_the_relay() {
+    const BACKLOG: usize = 1_100;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay_dir = dir.path().join("relay");
+    let relay = relay::start(&relay_dir).await;
+    let alice = online(dir.path(), "alice", &relay).await;
+    let bob = online(dir.path(), "bob", &relay).await;
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    let Device {
+        client, path, key, ..
+    } = bob;
+    drop(client.shutdown().await.expect("bob stops"));
+    for i in 0..BACKLOG {
+        alice
+            .client
+            .send_text(bob.id, format!("while away {i}"))
+            .await
+            .expect("send");
+    }
+    outbox_drained(&alice.client, 60, "alice's messages are with the relay").await;
+    let queued = |dir: &Path| -> i64 {
+        rusqlite::Connection::open(dir.join("relay.db"))
+            .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
+            .expect("count the relay's messages")
+    };
+    assert_eq!(queued(&relay_dir) as usize, BACKLOG);
+
+    let client = Client::start(
+        Account::open(&path, &key).expect("reopen"),
+        relay::address(&relay),
+    )
+    .expect("client");
+    let mut events = client.subscribe();
+    let mut stored = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(ClientEvent::Core(rankfile_core::Event::MessageStored { .. }))) => stored += 1,
+            Ok(Ok(ClientEvent::CaughtUp)) => break,
+            Ok(Ok(_)) => {}
+            other => panic!("no CaughtUp after {stored} messages: {other:?}"),
+        }
+    }
+    assert_eq!(
+        stored, BACKLOG,
+        "the whole backlog is stored before CaughtUp"
+    );
+    assert_eq!(incoming(&client, alice.id).await.len(), BACKLOG);
+    eventually(
+        20,
+        "the relay has forgotten every delivered message",
+        || {
+            let dir = relay_dir.clone();
+            async move { queued(&dir) == 0 }
+        },
+    )
+    .await;
+    relay.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");

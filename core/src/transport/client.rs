@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use rankfile_proto::v1 as pb;
 use std::sync::Arc;
 
@@ -401,8 +402,8 @@ async fn connected(
     let mut acks = Acks::default();
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return acks.all(&link).await,
-            flushed = acks.next(&link), if !acks.flushing.is_empty() => flushed?,
+            _ = shutdown.changed() => return acks.all().await,
+            flushed = acks.next(), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
                     return Err(Error::Transport("the relay closed the connection".into()));
@@ -441,7 +442,7 @@ async fn connected(
                 }
                 if caught_up {
                     // Caught up means on disk and forgotten by the relay.
-                    acks.all(&link).await?;
+                    acks.all().await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
@@ -693,12 +694,14 @@ struct AfterReceive {
 
 /// Decrypts and commits deliveries. With more deliveries behind them
 /// (`overlap`), they are received as a backlog of batches that commit without
-/// waiting for the disk, and are flushed on a blocking thread while the next
-/// are received; [`Acks`] acknowledges them once flushed. A lone batch (the
-/// live case: one message, one alert) has nothing to overlap: it commits
-/// flushed and is acknowledged at once. A storage failure acknowledges
-/// nothing: the relay delivers it all again, and what did commit is then
-/// recognised as received already.
+/// waiting for the disk. Each batch, as soon as it has committed, is flushed
+/// and then acknowledged from a blocking thread while the account goes on
+/// with the next, so the relay refills its delivery window meanwhile;
+/// [`Acks`] keeps track of those flushes. A lone batch (the live case: one
+/// message, one alert) has nothing to overlap: it commits flushed and is
+/// acknowledged at once. A storage failure stops the deliveries where it
+/// happened: the batches committed before it are acknowledged once flushed,
+/// the rest the relay delivers again.
 async fn receive(
     account: &AccountHandle,
     link: &Link,
@@ -707,9 +710,15 @@ async fn receive(
     (batch, overlap): (Vec<pb::Deliver>, bool),
 ) -> Result<AfterReceive> {
     let ids: Vec<u64> = batch.iter().map(|d| d.id).collect();
+    let flush = (
+        tokio::runtime::Handle::current(),
+        link.notifier(),
+        ids.clone(),
+    );
     // One trip to the account thread: the deliveries, then what they set off.
-    let (results, after, unsynced, failed) = account
+    let (results, after, flushing, failed) = account
         .call(move |a| {
+            let (runtime, notifier, ids) = flush;
             let inbound: Vec<Inbound<'_>> = batch
                 .iter()
                 .map(|d| {
@@ -721,11 +730,16 @@ async fn receive(
                 })
                 .collect();
             let mut results = Vec::with_capacity(inbound.len());
-            let mut unsynced = Vec::new();
+            let mut flushing = Vec::new();
             let failed = if overlap {
-                a.receive_backlog(&inbound, RECEIVE_BATCH, &mut |range, r, u| {
+                a.receive_backlog(&inbound, RECEIVE_BATCH, &mut |range, r, unsynced| {
                     results.extend(r);
-                    unsynced.push((range, u));
+                    let (ids, notifier) = (ids[range].to_vec(), notifier.clone());
+                    flushing.push(runtime.spawn_blocking(move || {
+                        unsynced.sync()?;
+                        crate::failpoint::failpoint("receive_before_ack");
+                        notifier.notify_blocking(pb::client_frame::Body::Ack(pb::Ack { ids }))
+                    }));
                 })
                 .err()
             } else {
@@ -737,9 +751,10 @@ async fn receive(
                 expiry_changed: a.take_expiry_changed(),
                 outbox_waiting: a.outbox_waiting()?,
             };
-            Ok::<_, Error>((results, after, unsynced, failed))
+            Ok::<_, Error>((results, after, flushing, failed))
         })
         .await??;
+    acks.flushing.extend(flushing);
     for r in &results {
         if let Err(e) = r {
             let _ = events.send(ClientEvent::Undecryptable {
@@ -750,21 +765,7 @@ async fn receive(
     if let Some(e) = failed {
         return Err(e);
     }
-    if overlap {
-        // Committed; the account goes on with the next deliveries while the
-        // disk flushes these. Each batch is flushed in turn (the first flush
-        // usually covers them all) and acknowledged after.
-        if !unsynced.is_empty() {
-            acks.flushing.spawn_blocking(move || {
-                let mut flushed = Vec::new();
-                for (range, u) in unsynced {
-                    u.sync()?;
-                    flushed.extend_from_slice(&ids[range]);
-                }
-                Ok(flushed)
-            });
-        }
-    } else {
+    if !overlap {
         // Committed and flushed.
         acknowledge(link, ids).await?;
     }
@@ -779,28 +780,28 @@ async fn acknowledge(link: &Link, ids: Vec<u64>) -> Result<()> {
 }
 
 /// Receive batches committed but not yet flushed to disk. Each is
-/// acknowledged, so the relay forgets it, only once its flush is done: what
-/// the relay forgets survives a power loss.
+/// acknowledged, so the relay forgets it, only once its flush is done (by the
+/// blocking task that flushed it): what the relay forgets survives a power
+/// loss. Here the connection learns whether those tasks succeeded.
 #[derive(Default)]
 struct Acks {
-    flushing: tokio::task::JoinSet<Result<Vec<u64>>>,
+    flushing: FuturesUnordered<JoinHandle<Result<()>>>,
 }
 
 impl Acks {
-    /// Acknowledges the batch whose flush finished; `None` when none is
-    /// flushing (a `select!` branch waits on this only when one is).
-    async fn next(&mut self, link: &Link) -> Result<()> {
-        let Some(flushed) = self.flushing.join_next().await else {
+    /// Waits for a flush and its acknowledgement; at once when none is under
+    /// way (a `select!` branch waits on this only when one is).
+    async fn next(&mut self) -> Result<()> {
+        let Some(done) = self.flushing.next().await else {
             return Ok(());
         };
-        let ids = flushed.map_err(|e| Error::Storage(format!("flushing a batch: {e}")))??;
-        acknowledge(link, ids).await
+        done.map_err(|e| Error::Storage(format!("flushing a batch: {e}")))?
     }
 
-    /// Acknowledges every batch once flushed.
-    async fn all(&mut self, link: &Link) -> Result<()> {
+    /// Waits until every batch is flushed and acknowledged.
+    async fn all(&mut self) -> Result<()> {
         while !self.flushing.is_empty() {
-            self.next(link).await?;
+            self.next().await?;
         }
         Ok(())
     }

@@ -288,4 +288,28 @@ impl Link {
     pub(crate) fn is_open(&self) -> bool {
         !self.out.is_closed()
     }
+
+    /// A handle that sends notifications from outside the runtime.
+    pub(crate) fn notifier(&self) -> Notifier {
+        Notifier {
+            out: self.out.clone(),
+        }
+    }
+}
+
+/// Sends notifications (acknowledgements) from a thread that is not running
+/// async code: a blocking task that has just flushed a receive batch.
+#[derive(Clone)]
+pub(crate) struct Notifier {
+    out: mpsc::Sender<pb::ClientFrame>,
+}
+
+impl Notifier {
+    /// Queues a notification for the writer, waiting for room. Never call it
+    /// from async code: it blocks the thread.
+    pub(crate) fn notify_blocking(&self, body: pb::client_frame::Body) -> Result<()> {
+        self.out
+            .blocking_send(frame(0, body))
+            .map_err(|_| Error::Transport("the connection is closed".into()))
+    }
 }
