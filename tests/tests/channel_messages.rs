@@ -5,6 +5,7 @@
 //! read back by another member; read markers.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rankfile_core::committee::{ChannelKind, CommitteeId, CommitteeMeta, RejectReason, Role};
 use rankfile_core::transport::{Client, ClientEvent};
@@ -220,6 +221,29 @@ async fn a_disappearing_message_leaves_no_trace_on_any_member_s_device() {
             assert!(expires <= m.sent_at_ms.min(m.stored_at_ms) + 2_000);
         }
     }
+    // Each phone stores the secret (the author as it sends it) and then
+    // loses it to the timer: waited for by its events, since under load a
+    // phone may not have received it yet when the checks below begin (and
+    // "gone" would then hold trivially).
+    let mut stored = vec![None; phones.len()];
+    let mut expired = vec![Vec::new(); phones.len()];
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while expired[i].is_empty() {
+            match tokio::time::timeout_at(deadline, stream.recv()).await {
+                Ok(Ok(ClientEvent::Core(Event::ChannelMessageStored {
+                    sender,
+                    message_id,
+                    ..
+                }))) if sender == phones[1].id => stored[i] = Some(message_id),
+                Ok(Ok(ClientEvent::Core(Event::ChannelMessageExpired { message_id, .. }))) => {
+                    expired[i].push(message_id)
+                }
+                Ok(Ok(_)) => {}
+                other => panic!("phone {i}: the secret did not come and go: {other:?}"),
+            }
+        }
+    }
     for p in &phones {
         eventually(10, "the secret disappears", || async {
             !p.has_text(channel, SECRET).await
@@ -253,24 +277,20 @@ async fn a_disappearing_message_leaves_no_trace_on_any_member_s_device() {
     }
 
     // Every member stored it (the author when sending) and then lost it to
-    // the timer: the absence above is the purge's doing.
+    // the timer, once: the absence above is the purge's doing.
     for (i, stream) in streams.iter_mut().enumerate() {
-        let mut stored = None;
-        let mut expired = Vec::new();
         while let Ok(e) = stream.try_recv() {
-            match e {
-                ClientEvent::Core(Event::ChannelMessageStored {
-                    sender, message_id, ..
-                }) if sender == phones[1].id => stored = Some(message_id),
-                ClientEvent::Core(Event::ChannelMessageExpired { message_id, .. }) => {
-                    expired.push(message_id)
-                }
-                _ => {}
+            if let ClientEvent::Core(Event::ChannelMessageExpired { message_id, .. }) = e {
+                expired[i].push(message_id)
             }
         }
-        assert_eq!(expired.len(), 1, "phone {i}: one message expired");
+        assert_eq!(expired[i].len(), 1, "phone {i}: one message expired");
         if i != 1 {
-            assert_eq!(stored, Some(expired[0]), "phone {i}: stored, then expired");
+            assert_eq!(
+                stored[i],
+                Some(expired[i][0]),
+                "phone {i}: stored, then expired"
+            );
         }
     }
 
