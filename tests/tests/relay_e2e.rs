@@ -53,6 +53,62 @@ async fn incoming(client: &Client, from: AccountId) -> Vec<String> {
         .expect("account")
 }
 
+/// Alice writes `n` messages to Bob while his phone is off; then it comes
+/// back. Returns Bob's client, subscribed from its start, and Alice's ID.
+async fn back_online_after(
+    dir: &Path,
+    relay: &rankfile_relay::RelayHandle,
+    n: usize,
+) -> (
+    Client,
+    tokio::sync::broadcast::Receiver<ClientEvent>,
+    AccountId,
+) {
+    let alice = online(dir, "alice", relay).await;
+    let bob = online(dir, "bob", relay).await;
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    let Device {
+        client, path, key, ..
+    } = bob;
+    drop(client.shutdown().await.expect("bob stops"));
+    for i in 0..n {
+        alice
+            .client
+            .send_text(bob.id, format!("while away {i}"))
+            .await
+            .expect("send");
+    }
+    outbox_drained(&alice.client, 60, "alice's messages are with the relay").await;
+    let client = Client::start(
+        Account::open(&path, &key).expect("reopen"),
+        relay::address(relay),
+    )
+    .expect("client");
+    let events = client.subscribe();
+    (client, events, alice.id)
+}
+
+/// Counts the messages stored until the client says it has caught up.
+async fn stored_until_caught_up(
+    events: &mut tokio::sync::broadcast::Receiver<ClientEvent>,
+    secs: u64,
+) -> usize {
+    let mut stored = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(ClientEvent::Core(rankfile_core::Event::MessageStored { .. }))) => stored += 1,
+            Ok(Ok(ClientEvent::CaughtUp)) => return stored,
+            Ok(Ok(_)) => {}
+            other => panic!("no CaughtUp after {stored} messages: {other:?}"),
+        }
+    }
+}
+
 async fn wait_for_messages(client: &Client, from: AccountId, n: usize) -> Vec<String> {
     eventually(30, &format!("{n} messages arrive"), || async {
         incoming(client, from).await.len() >= n
@@ -170,53 +226,18 @@ async fn a_backlog_longer_than_the_delivery_window_is_stored_once_and_forgotten_
     let dir = tempfile::tempdir().expect("tempdir");
     let relay_dir = dir.path().join("relay");
     let relay = relay::start(&relay_dir).await;
-    let alice = online(dir.path(), "alice", &relay).await;
-    let bob = online(dir.path(), "bob", &relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
-    let Device {
-        client, path, key, ..
-    } = bob;
-    drop(client.shutdown().await.expect("bob stops"));
-    for i in 0..BACKLOG {
-        alice
-            .client
-            .send_text(bob.id, format!("while away {i}"))
-            .await
-            .expect("send");
-    }
-    outbox_drained(&alice.client, 60, "alice's messages are with the relay").await;
     let queued = |dir: &Path| -> i64 {
         rusqlite::Connection::open(dir.join("relay.db"))
             .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
             .expect("count the relay's messages")
     };
-    assert_eq!(queued(&relay_dir) as usize, BACKLOG);
-
-    let client = Client::start(
-        Account::open(&path, &key).expect("reopen"),
-        relay::address(&relay),
-    )
-    .expect("client");
-    let mut events = client.subscribe();
-    let mut stored = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(ClientEvent::Core(rankfile_core::Event::MessageStored { .. }))) => stored += 1,
-            Ok(Ok(ClientEvent::CaughtUp)) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("no CaughtUp after {stored} messages: {other:?}"),
-        }
-    }
+    let (client, mut events, alice) = back_online_after(dir.path(), &relay, BACKLOG).await;
     assert_eq!(
-        stored, BACKLOG,
+        stored_until_caught_up(&mut events, 60).await,
+        BACKLOG,
         "the whole backlog is stored before CaughtUp"
     );
-    assert_eq!(incoming(&client, alice.id).await.len(), BACKLOG);
+    assert_eq!(incoming(&client, alice).await.len(), BACKLOG);
     eventually(
         20,
         "the relay has forgotten every delivered message",
@@ -451,42 +472,11 @@ fn bob_key_bytes(key: &DatabaseKey) -> Vec<u8> {
 async fn a_phone_back_online_hears_when_its_backlog_is_in() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = relay::start(&dir.path().join("relay")).await;
-    let alice = online(dir.path(), "alice", &relay).await;
-    let bob = online(dir.path(), "bob", &relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
-    let Device {
-        client, path, key, ..
-    } = bob;
-    drop(client.shutdown().await.expect("bob stops"));
-    for i in 0..5 {
-        alice
-            .client
-            .send_text(bob.id, format!("while away {i}"))
-            .await
-            .expect("send");
-    }
-    outbox_drained(&alice.client, 20, "alice's messages are with the relay").await;
-
-    let client = Client::start(
-        Account::open(&path, &key).expect("reopen"),
-        relay::address(&relay),
-    )
-    .expect("client");
-    let mut events = client.subscribe();
-    let mut stored = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(ClientEvent::Core(rankfile_core::Event::MessageStored { .. }))) => stored += 1,
-            Ok(Ok(ClientEvent::CaughtUp)) => break,
-            Ok(Ok(_)) => {}
-            other => panic!("no CaughtUp: {other:?}"),
-        }
-    }
-    assert_eq!(stored, 5, "the whole backlog is stored before CaughtUp");
-    assert_eq!(incoming(&client, alice.id).await.len(), 5);
+    let (client, mut events, alice) = back_online_after(dir.path(), &relay, 5).await;
+    assert_eq!(
+        stored_until_caught_up(&mut events, 20).await,
+        5,
+        "the whole backlog is stored before CaughtUp"
+    );
+    assert_eq!(incoming(&client, alice).await.len(), 5);
 }
