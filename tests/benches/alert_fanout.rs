@@ -183,6 +183,26 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Prints one measured send: what the organizer sent and how long the phones
+/// took to store it. Returns its p50 and p99, in ms.
+fn report(
+    what: &str,
+    stored: &str,
+    lat: &[f64],
+    (sender_ms, upload_kib, envelopes): (f64, f64, usize),
+) -> (f64, f64) {
+    let (p50, p99, max) = (
+        percentile(lat, 0.5),
+        percentile(lat, 0.99),
+        percentile(lat, 1.0),
+    );
+    println!(
+        "{what}: the organizer sent {envelopes} envelopes ({upload_kib:.1} KiB) with {sender_ms:.1} ms of CPU; {} phones stored the {stored}: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
+        lat.len()
+    );
+    (p50, p99)
+}
+
 fn main() {
     let devices = env_usize("ALERT_FANOUT_DEVICES", 10_000);
     assert!(
@@ -463,15 +483,7 @@ async fn run(devices: usize) {
         let (lat, sender_ms, upload_kib, envelopes) = bench
             .measure("alert", format!("alert {SENDER} {sender_committee}"), what)
             .await;
-        let (p50, p99, max) = (
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            percentile(&lat, 1.0),
-        );
-        println!(
-            "{what}: the organizer sent {envelopes} envelopes ({upload_kib:.1} KiB) with {sender_ms:.1} ms of CPU; {} phones stored the alert: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms",
-            lat.len()
-        );
+        let (p50, p99) = report(what, "alert", &lat, (sender_ms, upload_kib, envelopes));
         measured = Some((sender_ms, upload_kib, p50, p99));
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -488,14 +500,11 @@ async fn run(devices: usize) {
             "naive",
         )
         .await;
-    let (n50, n99, nmax) = (
-        percentile(&nlat, 0.5),
-        percentile(&nlat, 0.99),
-        percentile(&nlat, 1.0),
-    );
-    println!(
-        "naive: the organizer sent {naive_envelopes} envelopes ({naive_kib:.1} KiB) with {naive_ms:.1} ms of CPU; {} phones stored the text: p50 {n50:.0} ms, p99 {n99:.0} ms, max {nmax:.0} ms",
-        nlat.len()
+    let (_, n99) = report(
+        "naive",
+        "text",
+        &nlat,
+        (naive_ms, naive_kib, naive_envelopes),
     );
     println!(
         "alert_fanout devices={devices} sender_ms={sender_ms:.1} upload_kib={upload_kib:.1} p50_ms={p50:.0} p99_ms={p99:.0} naive_sender_ms={naive_ms:.1} naive_upload_kib={naive_kib:.1} naive_p99_ms={n99:.0}"

@@ -36,6 +36,18 @@ async fn online(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> 
     }
 }
 
+/// Alice and Bob online, and Bob among Alice's contacts.
+async fn alice_knows_bob(dir: &Path, relay: &rankfile_relay::RelayHandle) -> (Device, Device) {
+    let alice = online(dir, "alice", relay).await;
+    let bob = online(dir, "bob", relay).await;
+    alice
+        .client
+        .add_contact_from_relay("bob".into(), bob.id)
+        .await
+        .expect("bundle");
+    (alice, bob)
+}
+
 async fn incoming(client: &Client, from: AccountId) -> Vec<String> {
     client
         .with_account(move |a| {
@@ -64,13 +76,7 @@ async fn back_online_after(
     tokio::sync::broadcast::Receiver<ClientEvent>,
     AccountId,
 ) {
-    let alice = online(dir, "alice", relay).await;
-    let bob = online(dir, "bob", relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
+    let (alice, bob) = alice_knows_bob(dir, relay).await;
     let Device {
         client, path, key, ..
     } = bob;
@@ -256,13 +262,7 @@ async fn an_offline_recipient_gets_everything_and_a_relay_restart_loses_nothing(
     let relay_dir = dir.path().join("relay");
     let relay = relay::start(&relay_dir).await;
     let addr = relay.local_addr();
-    let alice = online(dir.path(), "alice", &relay).await;
-    let bob = online(dir.path(), "bob", &relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
+    let (alice, bob) = alice_knows_bob(dir.path(), &relay).await;
 
     // Bob goes offline (app closed).
     let Device {
@@ -326,13 +326,7 @@ async fn sealed_messages_on_the_relay_carry_no_sender() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay_dir = dir.path().join("relay");
     let relay = relay::start(&relay_dir).await;
-    let alice = online(dir.path(), "alice", &relay).await;
-    let bob = online(dir.path(), "bob", &relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
+    let (alice, bob) = alice_knows_bob(dir.path(), &relay).await;
     alice
         .client
         .send_text(bob.id, "hello".into())
@@ -395,13 +389,7 @@ async fn a_phone_killed_between_commit_and_acknowledgement_stores_the_message_on
 async fn killed_at(failpoint: &str, committed: std::ops::RangeInclusive<u64>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = relay::start(&dir.path().join("relay")).await;
-    let alice = online(dir.path(), "alice", &relay).await;
-    let bob = online(dir.path(), "bob", &relay).await;
-    alice
-        .client
-        .add_contact_from_relay("bob".into(), bob.id)
-        .await
-        .expect("bundle");
+    let (alice, bob) = alice_knows_bob(dir.path(), &relay).await;
     let Device {
         client,
         id: bob_id,
