@@ -11,8 +11,13 @@
 //!   to disk on another thread while the next is received; done when the last
 //!   flush is), against bare libsignal decrypting the same number in memory.
 //!
-//! Criterion drives the runs; the medians of the per-iteration times recorded
-//! here give the ratios on the last line:
+//! Criterion drives the runs. The core's runs are each followed by one run of
+//! its baseline, and each ratio on the last line is the median of those
+//! pairs' ratios: both sides of a pair meet the machine in the same state, so
+//! the figure does not move with whatever else the machine was doing while one
+//! group ran and not the other (bare libsignal alone, run 20 s after the core,
+//! moved between 82 and 127 ms from one run to the next). Criterion's own
+//! lines time each side alone, as before. The last line:
 //! `core_vs_libsignal interactive_vs_floor=R1 catchup_ratio=R2`.
 
 use std::cell::RefCell;
@@ -35,24 +40,51 @@ const CATCHUP: usize = 10_000;
 const CATCHUP_BATCH: usize = 1_000;
 
 thread_local! {
-    static SAMPLES: RefCell<Vec<(&'static str, Duration)>> = const { RefCell::new(Vec::new()) };
+    /// Each core run beside the baseline run right after it.
+    static PAIRS: RefCell<Vec<(&'static str, Duration, Duration)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-fn record(name: &'static str, d: Duration) {
-    SAMPLES.with(|s| s.borrow_mut().push((name, d)));
+fn record(name: &'static str, core: Duration, baseline: Duration) {
+    PAIRS.with(|s| s.borrow_mut().push((name, core, baseline)));
 }
 
-fn median(name: &str) -> f64 {
-    let mut v: Vec<f64> = SAMPLES.with(|s| {
+/// What the pairs recorded under one name come to.
+struct Pairs {
+    count: usize,
+    /// Medians of the core's times and of the baseline's, in seconds.
+    core: f64,
+    baseline: f64,
+    /// The pairs' ratios: first quartile, median, third quartile.
+    ratio: [f64; 3],
+}
+
+/// The pairs recorded under `name`; none when its group was filtered out.
+fn pairs(name: &str) -> Option<Pairs> {
+    let pairs: Vec<(f64, f64)> = PAIRS.with(|s| {
         s.borrow()
             .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, d)| d.as_secs_f64())
+            .filter(|(n, ..)| *n == name)
+            .map(|(_, c, b)| (c.as_secs_f64(), b.as_secs_f64()))
             .collect()
     });
-    assert!(!v.is_empty(), "no samples for {name}");
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    if pairs.is_empty() {
+        return None;
+    }
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let core = sorted(pairs.iter().map(|p| p.0).collect());
+    let baseline = sorted(pairs.iter().map(|p| p.1).collect());
+    let ratio = sorted(pairs.iter().map(|p| p.0 / p.1).collect());
+    let n = pairs.len();
+    Some(Pairs {
+        count: n,
+        core: core[n / 2],
+        baseline: baseline[n / 2],
+        ratio: [ratio[n / 4], ratio[n / 2], ratio[3 * n / 4]],
+    })
 }
 
 fn bench_dir() -> tempfile::TempDir {
@@ -270,6 +302,23 @@ fn interactive(c: &mut Criterion) {
     let mut bob_db = floor_db(&dir.path().join("floor-bob.db"));
     let bob_id = core.bob.id();
 
+    let mut core_once = || {
+        let t = Instant::now();
+        let e = core.alice.send_text(&bob_id, MESSAGE).expect("send");
+        core.bob.receive(&e.bytes).expect("recv");
+        t.elapsed()
+    };
+    let mut floor_once = || {
+        let t = Instant::now();
+        let m = bare_encrypt(&mut bare.alice, &bare.bob_addr, MESSAGE.as_bytes());
+        floor_commit(&mut alice_db, &bare.bob_addr, &bare.alice, MESSAGE);
+        let p = bare_decrypt(&mut bare.bob, &bare.alice_addr, &m);
+        floor_commit(&mut bob_db, &bare.alice_addr, &bare.bob, MESSAGE);
+        let d = t.elapsed();
+        assert_eq!(p.len(), MESSAGE.len());
+        d
+    };
+
     let mut group = c.benchmark_group("interactive");
     group
         .sample_size(60)
@@ -278,32 +327,15 @@ fn interactive(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let t = Instant::now();
-                let e = core.alice.send_text(&bob_id, MESSAGE).expect("send");
-                core.bob.receive(&e.bytes).expect("recv");
-                let d = t.elapsed();
-                record("interactive_core", d);
+                let d = core_once();
+                record("interactive", d, floor_once());
                 total += d;
             }
             total
         })
     });
     group.bench_function("floor", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = Instant::now();
-                let m = bare_encrypt(&mut bare.alice, &bare.bob_addr, MESSAGE.as_bytes());
-                floor_commit(&mut alice_db, &bare.bob_addr, &bare.alice, MESSAGE);
-                let p = bare_decrypt(&mut bare.bob, &bare.alice_addr, &m);
-                floor_commit(&mut bob_db, &bare.alice_addr, &bare.bob, MESSAGE);
-                let d = t.elapsed();
-                assert_eq!(p.len(), MESSAGE.len());
-                record("interactive_floor", d);
-                total += d;
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| floor_once()).sum())
     });
     group.finish();
 }
@@ -315,6 +347,12 @@ fn copy_store(from: &Path, to: &Path) {
         let _ = std::fs::remove_file(&dst);
         if src.exists() {
             std::fs::copy(&src, &dst).expect("copy");
+            // On disk before the clock starts, as a phone's store is: left
+            // dirty, its writeback would land inside the timed run (ext4's
+            // fsync of the WAL waits for it), and the run would time the copy.
+            std::fs::File::open(&dst)
+                .and_then(|f| f.sync_all())
+                .expect("sync copy");
         }
     }
     let _ = std::fs::remove_file(format!("{}-shm", to.display()));
@@ -350,6 +388,40 @@ fn catchup(c: &mut Criterion) {
         .map(|_| bare_encrypt(&mut bare.alice, &bare.bob_addr, MESSAGE.as_bytes()))
         .collect();
 
+    let core_once = || {
+        copy_store(&snapshot, &bob_path);
+        let mut bob = Account::open(&bob_path, &bob_key).expect("open");
+        let t = Instant::now();
+        // As the client does: each batch is flushed to disk (and would be
+        // acknowledged) on another thread while the account goes on with the
+        // next; done when the last flush is.
+        let (to_sync, synced) = std::sync::mpsc::channel::<Unsynced>();
+        let syncer = std::thread::spawn(move || {
+            for unsynced in synced {
+                unsynced.sync().expect("sync");
+            }
+        });
+        let inbound: Vec<Inbound<'_>> = queued.iter().map(|e| Inbound::Envelope(e)).collect();
+        bob.receive_backlog(&inbound, CATCHUP_BATCH, &mut |_, results, unsynced| {
+            assert!(results.iter().all(|r| r.is_ok()));
+            to_sync.send(unsynced).expect("syncer");
+        })
+        .expect("backlog");
+        drop(to_sync);
+        syncer.join().expect("syncer");
+        let d = t.elapsed();
+        assert_eq!(bob.message_count().expect("count") as usize, CATCHUP + 2);
+        d
+    };
+    let bare_once = || {
+        let mut store = bare_bob.clone();
+        let t = Instant::now();
+        for m in &bare_queued {
+            bare_decrypt(&mut store, &bare.alice_addr, m);
+        }
+        t.elapsed()
+    };
+
     let mut group = c.benchmark_group("catchup_10000");
     group
         .sample_size(10)
@@ -358,50 +430,15 @@ fn catchup(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                copy_store(&snapshot, &bob_path);
-                let mut bob = Account::open(&bob_path, &bob_key).expect("open");
-                let t = Instant::now();
-                // As the client does: each batch is flushed to disk (and
-                // would be acknowledged) on another thread while the account
-                // goes on with the next; done when the last flush is.
-                let (to_sync, synced) = std::sync::mpsc::channel::<Unsynced>();
-                let syncer = std::thread::spawn(move || {
-                    for unsynced in synced {
-                        unsynced.sync().expect("sync");
-                    }
-                });
-                let inbound: Vec<Inbound<'_>> =
-                    queued.iter().map(|e| Inbound::Envelope(e)).collect();
-                bob.receive_backlog(&inbound, CATCHUP_BATCH, &mut |_, results, unsynced| {
-                    assert!(results.iter().all(|r| r.is_ok()));
-                    to_sync.send(unsynced).expect("syncer");
-                })
-                .expect("backlog");
-                drop(to_sync);
-                syncer.join().expect("syncer");
-                let d = t.elapsed();
-                assert_eq!(bob.message_count().expect("count") as usize, CATCHUP + 2);
-                record("catchup_core", d);
+                let d = core_once();
+                record("catchup", d, bare_once());
                 total += d;
             }
             total
         })
     });
     group.bench_function("bare_libsignal", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut store = bare_bob.clone();
-                let t = Instant::now();
-                for m in &bare_queued {
-                    bare_decrypt(&mut store, &bare.alice_addr, m);
-                }
-                let d = t.elapsed();
-                record("catchup_bare", d);
-                total += d;
-            }
-            total
-        })
+        b.iter_custom(|iters| (0..iters).map(|_| bare_once()).sum())
     });
     group.finish();
 }
@@ -411,20 +448,32 @@ criterion_group!(benches, interactive, catchup);
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let core = median("interactive_core");
-    let floor = median("interactive_floor");
-    let catch_core = median("catchup_core");
-    let catch_bare = median("catchup_bare");
+    let interactive = pairs("interactive");
+    let catchup = pairs("catchup");
+    let show = |what: &str, p: &Option<Pairs>, unit: f64, unit_name: &str| {
+        if let Some(p) = p {
+            println!(
+                "{what}: {} pairs; medians: core {:.1} {unit_name}, baseline {:.1} {unit_name}; \
+                 ratio quartiles {:.2} / {:.2} / {:.2}",
+                p.count,
+                p.core * unit,
+                p.baseline * unit,
+                p.ratio[0],
+                p.ratio[1],
+                p.ratio[2]
+            );
+        }
+    };
+    show("interactive (floor)", &interactive, 1e6, "µs");
+    show("catch-up of 10,000 (bare libsignal)", &catchup, 1e3, "ms");
+    // Each ratio is the median of its pairs' ratios.
+    let ratio = |p: &Option<Pairs>| {
+        p.as_ref()
+            .map_or("-".to_string(), |p| format!("{:.2}", p.ratio[1]))
+    };
     println!(
-        "interactive: core {:.0} µs, floor {:.0} µs; catch-up of {CATCHUP}: core {:.1} ms, bare libsignal {:.1} ms",
-        core * 1e6,
-        floor * 1e6,
-        catch_core * 1e3,
-        catch_bare * 1e3
-    );
-    println!(
-        "core_vs_libsignal interactive_vs_floor={:.2} catchup_ratio={:.2}",
-        core / floor,
-        catch_core / catch_bare
+        "core_vs_libsignal interactive_vs_floor={} catchup_ratio={}",
+        ratio(&interactive),
+        ratio(&catchup)
     );
 }
