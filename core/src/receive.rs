@@ -17,7 +17,7 @@ use std::ops::Range;
 use libsignal_protocol::{
     message_decrypt_prekey, message_decrypt_signal, process_sender_key_distribution_message,
     DeviceId, IdentityKey, PreKeySignalMessage, ProtocolAddress, SenderKeyDistributionMessage,
-    SignalMessage, SignalProtocolError,
+    SignalMessage, SignalProtocolError, UnidentifiedSenderMessageContent,
 };
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
@@ -281,7 +281,7 @@ impl Account {
             let tx = self.store.write()?;
             let mut results = Vec::with_capacity(envelopes.len());
             for (index, inbound) in envelopes.iter().enumerate() {
-                let opened = match ahead.as_mut() {
+                let mut opened = match ahead.as_mut() {
                     Some((ahead, offset)) => ahead.take(*offset + index, &mut |key| {
                         SignalStores::new(&tx, cache, &mut pending).session(key)
                     })?,
@@ -293,14 +293,14 @@ impl Account {
                     cache,
                     &mut pending,
                     (&me, trust_root.as_deref()),
-                    (*inbound, opened, &mut adopted),
+                    (*inbound, &mut opened, &mut adopted),
                     &mut known,
                     (&mut events, &mut logs),
                 );
                 let (written, replaced) = pending.take_written();
                 if let Some((ahead, _)) = ahead.as_mut() {
                     ahead.settle(adopted.as_deref(), &written);
-                    ahead.discard(replaced);
+                    ahead.discard(replaced, opened);
                 }
                 match outcome {
                     // Storage trouble may have left part of this envelope in
@@ -400,7 +400,7 @@ fn receive_one(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    (inbound, mut opened, adopted): (Inbound<'_>, Opened, &mut Option<String>),
+    (inbound, opened, adopted): (Inbound<'_>, &mut Opened, &mut Option<String>),
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
@@ -411,14 +411,25 @@ fn receive_one(
         return Err(Error::InvalidEnvelope("too large"));
     }
     // Identified envelopes carry the sender's ID for them; parsed once (by
-    // the helper, when it ran ahead).
+    // the helper, when it ran ahead), and read where they are (see
+    // `receive_ahead` on who frees what).
+    let Opened {
+        identified,
+        usmc,
+        decrypted,
+    } = opened;
     let (dedup_id, identified) = match inbound {
         Inbound::Envelope(b) => {
-            let (id, parsed) = match opened.identified.take() {
-                Some(parsed) => parsed?,
-                None => parse_envelope(b)?,
-            };
-            (id, Some(parsed))
+            if let Some(Err(_)) | None = identified {
+                match identified.take().unwrap_or_else(|| parse_envelope(b)) {
+                    Err(e) => return Err(e),
+                    parsed => *identified = Some(parsed),
+                }
+            }
+            match identified {
+                Some(Ok((id, parsed))) => (*id, Some(&*parsed)),
+                _ => return Err(Error::InvalidEnvelope("not an envelope")),
+            }
         }
         Inbound::Sealed(b) => (sealed_dedup_id(b), None),
     };
@@ -432,7 +443,7 @@ fn receive_one(
         cache,
         pending,
         (me, trust_root),
-        (inbound, opened, adopted),
+        (inbound, usmc.as_ref(), decrypted, adopted),
         identified,
         dedup_id,
         known,
@@ -457,13 +468,19 @@ fn receive_claimed(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    (inbound, opened, adopted): (Inbound<'_>, Opened, &mut Option<String>),
-    identified: Option<Parsed>,
+    (inbound, usmc, ahead, adopted): (
+        Inbound<'_>,
+        Option<&UnidentifiedSenderMessageContent>,
+        &mut Option<Decrypted>,
+        &mut Option<String>,
+    ),
+    identified: Option<&Parsed>,
     dedup_id: [u8; ENVELOPE_ID_LEN],
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
     let stores = SignalStores::new(tx, cache, pending);
+    let unsealed;
     let env = match (identified, inbound) {
         (Some(parsed), _) => parsed,
         (None, Inbound::Envelope(_)) => return Err(Error::InvalidEnvelope("not an envelope")),
@@ -471,15 +488,16 @@ fn receive_claimed(
             let root = trust_root.ok_or(Error::DecryptionFailed(
                 "no trust root for sealed sender yet",
             ))?;
-            let u = match &opened.usmc {
+            let u = match usmc {
                 Some(usmc) => sealed::check_opened(stores.view(), usmc, root)?,
                 None => sealed::unseal(stores.view(), b, root)?,
             };
-            Parsed {
+            unsealed = Parsed {
                 sender: u.sender,
                 device: u.device,
                 ciphertext: u.message,
-            }
+            };
+            &unsealed
         }
     };
     if env.sender == *me {
@@ -499,12 +517,16 @@ fn receive_claimed(
             (events, logs),
         );
     }
-    let decrypted = match (opened.decrypted, &env.ciphertext) {
+    let mut own = zeroize::Zeroizing::new(Vec::new());
+    let decrypted = match (ahead.as_mut(), &env.ciphertext) {
         (Some(ahead), Inner::Signal(_)) if ahead.address == addr_key => {
             *adopted = Some(addr_key.clone());
             adopt(&stores, &addr, ahead)
         }
-        _ => decrypt(&stores, &addr, &env.ciphertext).map(zeroize::Zeroizing::new),
+        _ => decrypt(&stores, &addr, &env.ciphertext).map(|p| {
+            *own = p;
+            own.as_slice()
+        }),
     };
     let plaintext = match decrypted {
         Ok(p) => p,
@@ -535,7 +557,7 @@ fn receive_claimed(
     }
     let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
     let identity = IdentityKey::decode(&identity_bytes)?;
-    let content = message::decode_content(&plaintext)?;
+    let content = message::decode_content(plaintext)?;
     let mut update = None;
     let mut join = None;
     let mut hello_reply = None;
@@ -741,23 +763,20 @@ fn decrypt(
 /// Takes a message the helper decrypted ahead on a copy of this very session:
 /// what libsignal does after decrypting, done here — the sender's identity
 /// key judged and recorded, then the new session record staged.
-fn adopt(
+fn adopt<'d>(
     stores: &SignalStores<'_, '_>,
     addr: &ProtocolAddress,
-    ahead: Decrypted,
-) -> std::result::Result<zeroize::Zeroizing<Vec<u8>>, SignalProtocolError> {
-    let Decrypted {
-        address,
-        plaintext,
-        record,
-        identity,
-        ..
-    } = ahead;
+    ahead: &'d mut Decrypted,
+) -> std::result::Result<&'d [u8], SignalProtocolError> {
+    let record = ahead
+        .record
+        .take()
+        .ok_or(SignalProtocolError::InvalidState("adopt", "taken".into()))?;
     stores
-        .accept_identity(&address, addr, &identity)
+        .accept_identity(&ahead.address, addr, &ahead.identity)
         .map_err(storage_err)?;
-    stores.stage_session(address, record);
-    Ok(plaintext)
+    stores.stage_session(ahead.address.clone(), record);
+    Ok(ahead.plaintext.as_slice())
 }
 
 /// What a batch has already learnt about its senders, so a phone catching up

@@ -21,6 +21,11 @@
 //!   the batch: the identity check libsignal makes after decrypting, the sender
 //!   certificate, the content, and the staging of the new session record.
 //!
+//! What the helper made, the helper frees: the account thread reads the parsed
+//! envelopes, plaintexts and records in place and hands them back when it is
+//! done (see `Leftovers`). Freed on the account thread, each would take the
+//! lock of the helper's malloc arena, which the helper takes all the time.
+//!
 //! Only identified and sealed 1:1 messages on an existing session are
 //! decrypted ahead; first messages (which use up prekeys) and channel messages
 //! are left to the account thread, the sealed ones already opened.
@@ -77,7 +82,8 @@ pub(crate) struct Decrypted {
     /// before this one.
     place: u32,
     pub plaintext: Zeroizing<Vec<u8>>,
-    pub record: SessionRecord,
+    /// Taken by the account thread when it keeps the result.
+    pub record: Option<SessionRecord>,
     /// The sender's identity key as the session names it: the account thread
     /// checks it exactly as libsignal would after decrypting.
     pub identity: IdentityKey,
@@ -89,6 +95,23 @@ enum FromHelper {
     /// The helper meets this sender for the first time in the batch.
     WantSession(String),
 }
+
+/// What the account thread is done with, sent back to the helper to be freed
+/// where it was allocated. Nothing reads them: they are only dropped.
+#[allow(dead_code)]
+#[derive(Default)]
+struct Leftovers {
+    /// Session records the helper made, replaced since.
+    records: Vec<SessionRecord>,
+    /// Envelopes' results, once received.
+    opened: Vec<Opened>,
+    /// Chunks of results, emptied.
+    chunks: Vec<Vec<Opened>>,
+}
+
+/// Envelopes received before their leftovers are sent back: one send per
+/// this many.
+const LEFTOVERS_PER_SEND: usize = 4 * CHUNK;
 
 /// The account thread's end.
 pub(crate) struct Ahead {
@@ -102,9 +125,10 @@ pub(crate) struct Ahead {
     /// missing here is off the helper's chain for the rest of the batch.
     chains: HashMap<String, u32>,
     out_of_step: bool,
-    /// Records made on the helper and done with here, sent back to be freed
-    /// there (see [`Ahead::discard`]).
-    discarded: Sender<Vec<SessionRecord>>,
+    /// What the helper made and this thread is done with, gathered and sent
+    /// back to be freed there (see [`Ahead::discard`]).
+    leftovers: Leftovers,
+    discarded: Sender<Leftovers>,
 }
 
 impl Ahead {
@@ -146,18 +170,28 @@ impl Ahead {
             sessions,
             chains: HashMap::new(),
             out_of_step: false,
+            leftovers: Leftovers::default(),
             discarded,
         })
     }
 
-    /// Drops session records on the helper thread, which made them. Freeing
-    /// one thread's allocations on another makes both wait on glibc's arena
-    /// lock; measured, catch-up took about 10% longer without this.
-    pub(crate) fn discard(&mut self, records: Vec<SessionRecord>) {
-        if !records.is_empty() {
-            // A helper that has stopped leaves them to be dropped here.
-            let _ = self.discarded.send(records);
+    /// Drops what the helper made on the helper thread: session records and
+    /// what an envelope's results still hold once it is received. Freeing one
+    /// thread's allocations on another makes both wait on glibc's arena
+    /// lock; measured, catch-up took about 10% longer when the records were
+    /// freed here.
+    pub(crate) fn discard(&mut self, records: Vec<SessionRecord>, opened: Opened) {
+        self.leftovers.records.extend(records);
+        self.leftovers.opened.push(opened);
+        if self.leftovers.opened.len() >= LEFTOVERS_PER_SEND {
+            self.send_leftovers();
         }
+    }
+
+    fn send_leftovers(&mut self) {
+        let leftovers = std::mem::take(&mut self.leftovers);
+        // A helper that has stopped leaves them to be dropped here.
+        let _ = self.discarded.send(leftovers);
     }
 
     /// What the helper made of envelope `index`, taken in batch order. While
@@ -186,10 +220,11 @@ impl Ahead {
                 }
             }
             match self.from_helper.recv() {
-                Ok(FromHelper::Opened(first, opened))
+                Ok(FromHelper::Opened(first, mut opened))
                     if index == self.next && first == self.next + self.ready.len() =>
                 {
-                    self.ready.extend(opened);
+                    self.ready.extend(opened.drain(..));
+                    self.leftovers.chunks.push(opened);
                 }
                 Ok(FromHelper::WantSession(key)) => {
                     let record = session(&key)?;
@@ -230,13 +265,19 @@ impl Ahead {
     }
 }
 
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.send_leftovers();
+    }
+}
+
 /// The helper thread's state.
 struct Helper {
     identity: IdentityKeyPair,
     registration_id: u32,
     to_main: SyncSender<FromHelper>,
     from_main: Receiver<Option<SessionRecord>>,
-    to_free: Receiver<Vec<SessionRecord>>,
+    to_free: Receiver<Leftovers>,
     /// Results not handed over yet, and the index of the first of them.
     chunk: Vec<Opened>,
     handed: usize,
@@ -251,8 +292,8 @@ struct Helper {
 impl Helper {
     fn run(mut self, envelopes: &[Inbound<'_>]) {
         for inbound in envelopes {
-            while let Ok(records) = self.to_free.try_recv() {
-                drop(records);
+            while let Ok(leftovers) = self.to_free.try_recv() {
+                drop(leftovers);
             }
             let Some(opened) = self.open(*inbound) else {
                 return;
@@ -268,8 +309,8 @@ impl Helper {
         // Nothing more to send: let go of the account thread (so it can never
         // wait on this one), then free what it sends back until it is done.
         drop(self.to_main);
-        for records in self.to_free.iter() {
-            drop(records);
+        for leftovers in self.to_free.iter() {
+            drop(leftovers);
         }
     }
 
@@ -374,7 +415,7 @@ impl Helper {
             address: key.clone(),
             place,
             plaintext,
-            record: after.clone(),
+            record: Some(after.clone()),
             identity,
         };
         self.chains.insert(key, Some((after, place + 1)));
