@@ -519,7 +519,7 @@ fn receive_claimed(
     }
     let mut own = zeroize::Zeroizing::new(Vec::new());
     let decrypted = match (ahead.as_mut(), &env.ciphertext) {
-        (Some(ahead), Inner::Signal(_)) if ahead.address == addr_key => {
+        (Some(ahead), Inner::Signal(_)) if *ahead.address == *addr_key => {
             *adopted = Some(addr_key.clone());
             adopt(&stores, &addr, ahead)
         }
@@ -775,7 +775,7 @@ fn adopt<'d>(
     stores
         .accept_identity(&ahead.address, addr, &ahead.identity)
         .map_err(storage_err)?;
-    stores.stage_session(ahead.address.clone(), record);
+    stores.stage_session(ahead.address.to_string(), record);
     Ok(ahead.plaintext.as_slice())
 }
 

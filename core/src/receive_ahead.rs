@@ -32,6 +32,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 use std::thread::Scope;
 
 use async_trait::async_trait;
@@ -77,7 +78,7 @@ pub(crate) struct Opened {
 /// A 1:1 message decrypted ahead, and the session record after it.
 pub(crate) struct Decrypted {
     /// The session's address, as the stores key it.
-    pub address: String,
+    pub address: Arc<str>,
     /// How many of this sender's messages the helper had decrypted on its copy
     /// before this one.
     place: u32,
@@ -97,8 +98,7 @@ enum FromHelper {
 }
 
 /// What the account thread is done with, sent back to the helper to be freed
-/// where it was allocated. Nothing reads them: they are only dropped.
-#[allow(dead_code)]
+/// where it was allocated.
 #[derive(Default)]
 struct Leftovers {
     /// Session records the helper made, replaced since.
@@ -153,6 +153,7 @@ impl Ahead {
                     from_main,
                     to_free,
                     chunk: Vec::with_capacity(CHUNK),
+                    spare_chunks: Vec::new(),
                     handed: 0,
                     chains: HashMap::new(),
                     addresses: HashMap::new(),
@@ -212,7 +213,7 @@ impl Ahead {
                     let current = opened
                         .decrypted
                         .as_ref()
-                        .is_some_and(|d| self.chains.get(&d.address) == Some(&d.place));
+                        .is_some_and(|d| self.chains.get(&*d.address) == Some(&d.place));
                     if !current {
                         opened.decrypted = None;
                     }
@@ -280,20 +281,23 @@ struct Helper {
     to_free: Receiver<Leftovers>,
     /// Results not handed over yet, and the index of the first of them.
     chunk: Vec<Opened>,
+    /// Chunks the account thread emptied and sent back, to be filled again.
+    spare_chunks: Vec<Vec<Opened>>,
     handed: usize,
     /// Its copy of each sender's session (`None`: the account thread has
-    /// none), and how many messages it has decrypted on it.
-    chains: HashMap<String, Option<(SessionRecord, u32)>>,
+    /// none, or it is with libsignal), and how many messages it has
+    /// decrypted on it.
+    chains: HashMap<Arc<str>, Option<(SessionRecord, u32)>>,
     /// Each sender device's libsignal address and the text the stores key it
     /// by, made once.
-    addresses: HashMap<(AccountId, DeviceId), (ProtocolAddress, String)>,
+    addresses: HashMap<(AccountId, DeviceId), (ProtocolAddress, Arc<str>)>,
 }
 
 impl Helper {
     fn run(mut self, envelopes: &[Inbound<'_>]) {
         for inbound in envelopes {
             while let Ok(leftovers) = self.to_free.try_recv() {
-                drop(leftovers);
+                self.take_back(leftovers);
             }
             let Some(opened) = self.open(*inbound) else {
                 return;
@@ -314,13 +318,34 @@ impl Helper {
         }
     }
 
+    /// Frees what the account thread is done with, keeping the emptied chunks
+    /// (a chunk of results is 16 KiB) to fill again.
+    fn take_back(&mut self, leftovers: Leftovers) {
+        let Leftovers {
+            records,
+            opened,
+            chunks,
+        } = leftovers;
+        drop(records);
+        drop(opened);
+        for chunk in chunks {
+            if chunk.is_empty() && self.spare_chunks.len() < CHUNKS_IN_FLIGHT {
+                self.spare_chunks.push(chunk);
+            }
+        }
+    }
+
     /// Hands the results gathered so far to the account thread; `false` when
     /// it has gone.
     fn send_chunk(&mut self) -> bool {
         if self.chunk.is_empty() {
             return true;
         }
-        let results = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        let next = self
+            .spare_chunks
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        let results = std::mem::replace(&mut self.chunk, next);
         let first = self.handed;
         self.handed += results.len();
         self.to_main
@@ -364,39 +389,42 @@ impl Helper {
         device: DeviceId,
         message: &SignalMessage,
     ) -> Option<Option<Decrypted>> {
-        let (addr, key) = self
-            .addresses
-            .entry((*sender, device))
-            .or_insert_with(|| {
-                let addr = address(sender, device);
-                let key = addr.to_string();
-                (addr, key)
-            })
-            .clone();
+        let key = Arc::clone(
+            &self
+                .addresses
+                .entry((*sender, device))
+                .or_insert_with(|| {
+                    let addr = address(sender, device);
+                    let key = Arc::from(addr.to_string());
+                    (addr, key)
+                })
+                .1,
+        );
         if !self.chains.contains_key(&key) {
             // The account thread answers once it has taken every result before
             // this envelope: hand them over first.
             if !self.send_chunk()
                 || self
                     .to_main
-                    .send(FromHelper::WantSession(key.clone()))
+                    .send(FromHelper::WantSession(key.to_string()))
                     .is_err()
             {
                 return None;
             }
             let record = self.from_main.recv().ok()?;
-            self.chains.insert(key.clone(), record.map(|r| (r, 0)));
+            self.chains.insert(Arc::clone(&key), record.map(|r| (r, 0)));
         }
-        let Some(Some((record, place))) = self.chains.remove(&key) else {
+        // Taken out for libsignal: put back only if the message decrypts.
+        let Some((record, place)) = self.chains.get_mut(&key).and_then(Option::take) else {
             // The account thread has no session with this sender.
-            self.chains.insert(key, None);
             return Some(None);
         };
+        let addr = &self.addresses.get(&(*sender, device))?.0;
         let mut sessions = self.scratch(Some(record));
         let mut identities = self.scratch(None);
         let decrypted = futures::executor::block_on(message_decrypt_signal(
             message,
-            &addr,
+            addr,
             &mut sessions,
             &mut identities,
             &mut rand::rng(),
@@ -408,17 +436,19 @@ impl Helper {
         let (Ok(plaintext), Some(after), Some(identity)) =
             (decrypted, sessions.stored, identities.their_identity)
         else {
+            self.chains.remove(&key);
             return Some(None);
         };
-        let plaintext = Zeroizing::new(plaintext);
         let decrypted = Decrypted {
-            address: key.clone(),
+            address: Arc::clone(&key),
             place,
-            plaintext,
+            plaintext: Zeroizing::new(plaintext),
             record: Some(after.clone()),
             identity,
         };
-        self.chains.insert(key, Some((after, place + 1)));
+        if let Some(slot) = self.chains.get_mut(&key) {
+            *slot = Some((after, place + 1));
+        }
         Some(Some(decrypted))
     }
 
