@@ -226,7 +226,7 @@ impl Account {
             let start_ahead = |from: usize| {
                 let rest = &envelopes[from..];
                 (rest.len() >= receive_ahead::MIN_BATCH)
-                    .then(|| Ahead::start(scope, rest, identity, registration_id))
+                    .then(|| Ahead::start(scope, rest, (identity, registration_id), batch_len))
                     .flatten()
             };
             let mut ahead = start_ahead(0);
@@ -234,19 +234,32 @@ impl Account {
             let mut first = 0;
             loop {
                 let end = (first + batch_len).min(envelopes.len());
-                let batch = Batch {
-                    envelopes: &envelopes[first..end],
-                    ahead: ahead.as_mut().map(|a| (a, first - base)),
+                let mut redone = false;
+                let (results, sessions_touched) = loop {
+                    let batch = Batch {
+                        envelopes: &envelopes[first..end],
+                        ahead: ahead.as_mut().map(|a| (a, first - base)),
+                    };
+                    match self.receive_one_batch(batch, flush)? {
+                        Some(done) => break done,
+                        // This thread needed a session's record while it was
+                        // still with the helper: the batch again, without it
+                        // (which cannot happen twice).
+                        None => {
+                            ahead = None;
+                            redone = true;
+                        }
+                    }
                 };
-                let (results, sessions_touched) = self.receive_one_batch(batch, flush)?;
                 after(self, first..end, results)?;
                 if end == envelopes.len() {
                     return Ok(());
                 }
                 // Sends after the commit moved sessions on behind the
-                // helper's back: a new helper starts from the sessions as
+                // helper's back (or there is no helper after a batch
+                // received again): a new helper starts from the sessions as
                 // they are now.
-                if sessions_touched {
+                if sessions_touched || redone {
                     ahead = start_ahead(end);
                     base = end;
                 }
@@ -257,12 +270,15 @@ impl Account {
 
     /// One batch in one transaction, then what its commit sets off. Says
     /// whether that (forwarding, admissions, replies) sent anything, and so
-    /// changed sessions after the commit.
+    /// changed sessions after the commit. `None`: nothing was committed,
+    /// because a session's record this thread needed was still with the
+    /// helper (see `receive_ahead`); the batch is to be received again
+    /// without it.
     fn receive_one_batch(
         &mut self,
         batch: Batch<'_, '_>,
         flush: bool,
-    ) -> Result<(Vec<Result<Received>>, bool)> {
+    ) -> Result<Option<(Vec<Result<Received>>, bool)>> {
         let Batch {
             envelopes,
             mut ahead,
@@ -277,29 +293,64 @@ impl Account {
         let mut events = Vec::new();
         let mut logs = BatchLogs::new(&self.logs);
         let cache = &self.cache;
+        // Sessions whose messages this batch took from the helper without
+        // the record after the last of them (see `receive_ahead`): the
+        // record staged for each lags behind.
+        let mut lagging: HashSet<String> = HashSet::new();
         let committed = (|| {
             let tx = self.store.write()?;
             let mut results = Vec::with_capacity(envelopes.len());
             for (index, inbound) in envelopes.iter().enumerate() {
+                let mut wanted_lagging = false;
                 let mut opened = match ahead.as_mut() {
                     Some((ahead, offset)) => ahead.take(*offset + index, &mut |key| {
+                        if lagging.contains(key) {
+                            wanted_lagging = true;
+                            return Ok(None);
+                        }
                         SignalStores::new(&tx, cache, &mut pending).session(key)
                     })?,
                     None => Opened::default(),
                 };
-                let mut adopted = None;
+                if wanted_lagging {
+                    return Ok(None);
+                }
+                let mut adoption = Adoption::new(&lagging);
                 let outcome = receive_one(
                     &tx,
                     cache,
                     &mut pending,
                     (&me, trust_root.as_deref()),
-                    (*inbound, &mut opened, &mut adopted),
+                    (*inbound, &mut opened, &mut adoption),
                     &mut known,
                     (&mut events, &mut logs),
                 );
+                let kept = outcome.is_ok();
+                let Adoption {
+                    taken,
+                    needed_lagging,
+                    ..
+                } = adoption;
+                if needed_lagging {
+                    return Ok(None);
+                }
+                if let Some((key, recorded)) = &taken {
+                    match (kept, recorded) {
+                        // Undoing this envelope needs the record before it.
+                        (false, _) if lagging.contains(key) => return Ok(None),
+                        (false, _) => {}
+                        (true, true) => {
+                            lagging.remove(key);
+                        }
+                        (true, false) => {
+                            lagging.insert(key.clone());
+                        }
+                    }
+                }
                 let (written, replaced) = pending.take_written();
                 if let Some((ahead, _)) = ahead.as_mut() {
-                    ahead.settle(adopted.as_deref(), &written);
+                    let taken = taken.as_ref().map(|(key, _)| (key.as_str(), kept));
+                    ahead.settle(taken, &written);
                     ahead.discard(replaced, opened);
                 }
                 match outcome {
@@ -310,17 +361,24 @@ impl Account {
                     other => results.push(other),
                 }
             }
+            // The helper ends its chunks at the batch's end with the
+            // records: none should lag here.
+            if !lagging.is_empty() {
+                return Ok(None);
+            }
             pending.flush(&tx)?;
             failpoint("receive_before_commit");
             tx.commit()?;
-            Ok(results)
+            Ok(Some(results))
         })();
         if !flush {
             // Everything after the commit (or instead of it) waits for the
             // disk again.
             self.store.set_flush(true)?;
         }
-        let results = committed?;
+        let Some(results) = committed? else {
+            return Ok(None);
+        };
         let BatchLogs {
             changed,
             merged,
@@ -379,7 +437,29 @@ impl Account {
                 tracing::warn!("could not answer a committee hello: {e}");
             }
         }
-        Ok((results, sends))
+        Ok(Some((results, sends)))
+    }
+}
+
+/// What receiving one envelope did with the helper's results.
+struct Adoption<'l> {
+    /// Sessions whose staged record lags behind the messages taken from
+    /// the helper (see [`Account::receive_one_batch`]).
+    lagging: &'l HashSet<String>,
+    /// The session whose result from the helper it took, and whether the
+    /// result carried the record after it.
+    taken: Option<(String, bool)>,
+    /// It needed the record of a session whose record lags.
+    needed_lagging: bool,
+}
+
+impl<'l> Adoption<'l> {
+    fn new(lagging: &'l HashSet<String>) -> Self {
+        Adoption {
+            lagging,
+            taken: None,
+            needed_lagging: false,
+        }
     }
 }
 
@@ -400,7 +480,7 @@ fn receive_one(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    (inbound, opened, adopted): (Inbound<'_>, &mut Opened, &mut Option<String>),
+    (inbound, opened, adoption): (Inbound<'_>, &mut Opened, &mut Adoption<'_>),
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
@@ -443,7 +523,7 @@ fn receive_one(
         cache,
         pending,
         (me, trust_root),
-        (inbound, usmc.as_ref(), decrypted, adopted),
+        (inbound, usmc.as_ref(), decrypted, adoption),
         identified,
         dedup_id,
         known,
@@ -468,11 +548,11 @@ fn receive_claimed(
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
-    (inbound, usmc, ahead, adopted): (
+    (inbound, usmc, ahead, adoption): (
         Inbound<'_>,
         Option<&UnidentifiedSenderMessageContent>,
         &mut Option<Decrypted>,
-        &mut Option<String>,
+        &mut Adoption<'_>,
     ),
     identified: Option<&Parsed>,
     dedup_id: [u8; ENVELOPE_ID_LEN],
@@ -518,10 +598,20 @@ fn receive_claimed(
         );
     }
     let mut own = zeroize::Zeroizing::new(Vec::new());
+    // For a result taken from the helper, what it saw of the session after
+    // the message: the post-quantum ratchet, and the sender's identity key.
+    let mut seen = None;
     let decrypted = match (ahead.as_mut(), &env.ciphertext) {
         (Some(ahead), Inner::Signal(_)) if *ahead.address == *addr_key => {
-            *adopted = Some(addr_key.clone());
+            adoption.taken = Some((addr_key.clone(), ahead.record.is_some()));
+            seen = Some((ahead.post_quantum, ahead.identity));
             adopt(&stores, &addr, ahead)
+        }
+        _ if adoption.lagging.contains(&addr_key) => {
+            adoption.needed_lagging = true;
+            return Err(Error::DecryptionFailed(
+                "session record still decrypting ahead",
+            ));
         }
         _ => decrypt(&stores, &addr, &env.ciphertext).map(|p| {
             *own = p;
@@ -543,20 +633,25 @@ fn receive_claimed(
     };
     // The session after this message must still run the post-quantum ratchet,
     // and tells us the sender's identity key.
-    let checked = stores.with_session(&addr_key, |record| {
-        (
-            session::has_post_quantum_ratchet(record),
-            record.remote_identity_key_bytes(),
-        )
-    })?;
-    let Some((post_quantum, identity_bytes)) = checked else {
-        return Err(Error::NoSession(env.sender));
+    let (post_quantum, identity) = match seen {
+        Some(seen) => seen,
+        None => {
+            let checked = stores.with_session(&addr_key, |record| {
+                (
+                    session::has_post_quantum_ratchet(record),
+                    record.remote_identity_key_bytes(),
+                )
+            })?;
+            let Some((post_quantum, identity_bytes)) = checked else {
+                return Err(Error::NoSession(env.sender));
+            };
+            let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
+            (post_quantum, IdentityKey::decode(&identity_bytes)?)
+        }
     };
     if !post_quantum {
         return Err(Error::PostQuantumRequired(env.sender));
     }
-    let identity_bytes = identity_bytes?.ok_or(Error::NoSession(env.sender))?;
-    let identity = IdentityKey::decode(&identity_bytes)?;
     let content = message::decode_content(plaintext)?;
     let mut update = None;
     let mut join = None;
@@ -768,14 +863,14 @@ fn adopt<'d>(
     addr: &ProtocolAddress,
     ahead: &'d mut Decrypted,
 ) -> std::result::Result<&'d [u8], SignalProtocolError> {
-    let record = ahead
-        .record
-        .take()
-        .ok_or(SignalProtocolError::InvalidState("adopt", "taken".into()))?;
     stores
         .accept_identity(&ahead.address, addr, &ahead.identity)
         .map_err(storage_err)?;
-    stores.stage_session(ahead.address.to_string(), record);
+    // Without the record, the staged one lags until a later result brings
+    // it (see `receive_ahead`).
+    if let Some(record) = ahead.record.take() {
+        stores.stage_session(ahead.address.to_string(), record);
+    }
     Ok(ahead.plaintext.as_slice())
 }
 
@@ -964,6 +1059,87 @@ mod tests {
             matches!(received.last(), Some(Ok(Received::Stored { .. }))),
             "{received:?}"
         );
+    }
+
+    /// In a backlog, the helper hands over the session record only after a
+    /// sender's last message in each chunk of results. A message taken from
+    /// the helper that then fails (here its content is refused) must leave
+    /// the session as the message before it left it. That record was still
+    /// with the helper, so the batch is received again without it. Going on
+    /// from the last record handed over instead would keep the keys of the
+    /// messages read since then, and a copy of one of them under a new
+    /// envelope ID would be read a second time.
+    #[test]
+    fn a_message_refused_after_it_was_decrypted_ahead_leaves_the_session_as_before_it() {
+        use prost::Message as _;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut organizer, mut member, _, _) = crate::alert::tests::committee(&dir);
+        let (to, from) = (member.id(), organizer.id());
+        let hello = member.send_text(&from, "hello").expect("send");
+        organizer.receive(&hello.bytes).expect("receive");
+        let stored_before = member.message_count().expect("count");
+        let mut backlog = Vec::new();
+        for i in 0..40 {
+            if i == 20 {
+                // Decrypts, then is refused: channel text has no place in a
+                // 1:1 session. Mid-chunk, so the helper kept the record.
+                let refused = Body::ChannelText {
+                    channel_id: [7; CHANNEL_ID_LEN],
+                    content: crate::channel::ChannelContent::Post {
+                        id: [1; crate::channel::MESSAGE_REF_LEN],
+                        body: "out of place".into(),
+                        reply_to: None,
+                        attachments: Vec::new(),
+                        expire_timer_secs: 0,
+                    },
+                };
+                backlog.push(organizer.send_body(&to, &refused).expect("send"));
+            }
+            backlog.push(
+                organizer
+                    .send_text(&to, &format!("text {i}"))
+                    .expect("send"),
+            );
+        }
+        let mut outcomes = Vec::new();
+        member
+            .receive_backlog(&inbound(&backlog), 64, &mut |_, results, unsynced| {
+                unsynced.sync().expect("sync");
+                outcomes.extend(results);
+            })
+            .expect("backlog");
+        assert_eq!(outcomes.len(), 41);
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match i {
+                20 => assert!(outcome.is_err(), "{outcome:?}"),
+                _ => assert!(
+                    matches!(outcome, Ok(Received::Stored { .. })),
+                    "{i}: {outcome:?}"
+                ),
+            }
+        }
+        assert_eq!(member.message_count().expect("count"), stored_before + 40);
+
+        // A text read just before the refused one, again under a new
+        // envelope ID: its key is spent.
+        let mut copy = pb::Envelope::decode(backlog[18].bytes.as_slice()).expect("decode");
+        copy.id[0] ^= 1;
+        assert_eq!(
+            member.receive(&copy.encode_to_vec()).expect("receive"),
+            Received::Duplicate
+        );
+        // The conversation goes on both ways.
+        let next = organizer.send_text(&to, "after the backlog").expect("send");
+        assert!(matches!(
+            member.receive(&next.bytes),
+            Ok(Received::Stored { .. })
+        ));
+        let reply = member.send_text(&from, "read").expect("send");
+        assert!(matches!(
+            organizer.receive(&reply.bytes),
+            Ok(Received::Stored { .. })
+        ));
     }
 
     /// Every statement a received message or alert runs finds its rows

@@ -20,6 +20,15 @@
 //! - Every check and every write stays on the account thread, in the order of
 //!   the batch: the identity check libsignal makes after decrypting, the sender
 //!   certificate, the content, and the staging of the new session record.
+//! - The record after a message is copied for the account thread only where it
+//!   must have it: after a sender's last message in each chunk of results, a
+//!   chunk ending at every batch's end and before any envelope the helper did
+//!   not decrypt. Between those, the account thread's record of that session
+//!   lags behind the messages it took; should it need that record there (an
+//!   envelope that fails after its message was taken, a message of that
+//!   sender it decrypts itself), it drops the batch's transaction and receives
+//!   the batch again without the helper. Copying a record for every message
+//!   was a tenth of the helper's work.
 //!
 //! What the helper made, the helper frees: the account thread reads the parsed
 //! envelopes, plaintexts and records in place and hands them back when it is
@@ -83,8 +92,13 @@ pub(crate) struct Decrypted {
     /// before this one.
     place: u32,
     pub plaintext: Zeroizing<Vec<u8>>,
-    /// Taken by the account thread when it keeps the result.
+    /// The session record after this message, when it is the sender's last
+    /// in its chunk (see the module's notes); taken by the account thread
+    /// when it keeps the result.
     pub record: Option<SessionRecord>,
+    /// Whether the session after this message still runs the post-quantum
+    /// ratchet.
+    pub post_quantum: bool,
     /// The sender's identity key as the session names it: the account thread
     /// checks it exactly as libsignal would after decrypting.
     pub identity: IdentityKey,
@@ -134,11 +148,12 @@ pub(crate) struct Ahead {
 impl Ahead {
     /// Starts the helper on `envelopes`; `None` if the system will not give
     /// a thread (the batch then goes on without one).
+    /// Its chunks of results end at every multiple of `batch_len` envelopes.
     pub(crate) fn start<'scope, 'env>(
         scope: &'scope Scope<'scope, 'env>,
         envelopes: &'env [Inbound<'env>],
-        identity: IdentityKeyPair,
-        registration_id: u32,
+        (identity, registration_id): (IdentityKeyPair, u32),
+        batch_len: usize,
     ) -> Option<Self> {
         let (to_main, from_helper) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
         let (sessions, from_main) = mpsc::channel();
@@ -154,6 +169,8 @@ impl Ahead {
                     to_free,
                     chunk: Vec::with_capacity(CHUNK),
                     spare_chunks: Vec::new(),
+                    batch_len: batch_len.max(1),
+                    unrecorded: Vec::new(),
                     handed: 0,
                     chains: HashMap::new(),
                     addresses: HashMap::new(),
@@ -244,24 +261,26 @@ impl Ahead {
     }
 
     /// After an envelope: `adopted` is the session whose result from the helper
-    /// the envelope staged, `written` every session its committed writes
-    /// changed. An adopted result that was written moves that chain on; any
-    /// other change, or an adopted result that was not kept, takes the
-    /// session off the helper's chain.
-    pub(crate) fn settle(&mut self, adopted: Option<&str>, written: &[String]) {
+    /// the envelope took, and whether the envelope was kept; `written` every
+    /// session its committed writes changed. A result taken and kept moves
+    /// that chain on; any other change, or a result taken by an envelope that
+    /// failed, takes the session off the helper's chain.
+    pub(crate) fn settle(&mut self, adopted: Option<(&str, bool)>, written: &[String]) {
         for key in written {
-            if Some(key.as_str()) == adopted {
-                if let Some(place) = self.chains.get_mut(key) {
-                    *place += 1;
-                }
-            } else {
+            if adopted.is_none_or(|(a, _)| a != key) {
                 self.chains.remove(key);
             }
         }
-        if let Some(key) = adopted {
-            if !written.iter().any(|k| k == key) {
+        match adopted {
+            Some((key, true)) => {
+                if let Some(place) = self.chains.get_mut(key) {
+                    *place += 1;
+                }
+            }
+            Some((key, false)) => {
                 self.chains.remove(key);
             }
+            None => {}
         }
     }
 }
@@ -283,6 +302,11 @@ struct Helper {
     chunk: Vec<Opened>,
     /// Chunks the account thread emptied and sent back, to be filled again.
     spare_chunks: Vec<Vec<Opened>>,
+    /// Chunks end at every multiple of this many envelopes.
+    batch_len: usize,
+    /// Sessions whose last result in the chunk has no record yet, and where
+    /// that result is in the chunk.
+    unrecorded: Vec<(Arc<str>, usize)>,
     handed: usize,
     /// Its copy of each sender's session (`None`: the account thread has
     /// none, or it is with libsignal), and how many messages it has
@@ -302,8 +326,14 @@ impl Helper {
             let Some(opened) = self.open(*inbound) else {
                 return;
             };
+            // The account thread may need a session's record for an envelope
+            // not decrypted here: the chunk ends before it, with the records.
+            if opened.decrypted.is_none() && !self.unrecorded.is_empty() && !self.send_chunk() {
+                return;
+            }
             self.chunk.push(opened);
-            if self.chunk.len() == CHUNK && !self.send_chunk() {
+            let received = self.handed + self.chunk.len();
+            if (self.chunk.len() == CHUNK || received % self.batch_len == 0) && !self.send_chunk() {
                 return;
             }
         }
@@ -340,6 +370,16 @@ impl Helper {
     fn send_chunk(&mut self) -> bool {
         if self.chunk.is_empty() {
             return true;
+        }
+        // Each session's last result in the chunk carries the record after it.
+        for (key, index) in self.unrecorded.drain(..) {
+            let record = match self.chains.get(&key) {
+                Some(Some((record, _))) => record,
+                _ => continue,
+            };
+            if let Some(decrypted) = self.chunk.get_mut(index).and_then(|o| o.decrypted.as_mut()) {
+                decrypted.record = Some(record.clone());
+            }
         }
         let next = self
             .spare_chunks
@@ -436,14 +476,24 @@ impl Helper {
         let (Ok(plaintext), Some(after), Some(identity)) =
             (decrypted, sessions.stored, identities.their_identity)
         else {
+            // The record after this sender's last result in the chunk went
+            // with the copy: that result goes without it.
             self.chains.remove(&key);
+            self.unrecorded.retain(|(k, _)| *k != key);
             return Some(None);
         };
+        // The result's place in the chunk: it is pushed next.
+        let index = self.chunk.len();
+        match self.unrecorded.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, last)) => *last = index,
+            None => self.unrecorded.push((Arc::clone(&key), index)),
+        }
         let decrypted = Decrypted {
             address: Arc::clone(&key),
             place,
             plaintext: Zeroizing::new(plaintext),
-            record: Some(after.clone()),
+            record: None,
+            post_quantum: crate::session::has_post_quantum_ratchet(&after),
             identity,
         };
         if let Some(slot) = self.chains.get_mut(&key) {
@@ -562,7 +612,7 @@ mod tests {
         let identity = IdentityKeyPair::generate(&mut rand::rng());
         let envelopes: Vec<Inbound<'_>> = Vec::new();
         std::thread::scope(|scope| {
-            let mut ahead = Ahead::start(scope, &envelopes, identity, 1).expect("a thread");
+            let mut ahead = Ahead::start(scope, &envelopes, (identity, 1), 16).expect("a thread");
             f(&mut ahead);
         });
     }
@@ -574,9 +624,10 @@ mod tests {
             for key in [&a, &b, &c] {
                 ahead.chains.insert(key.clone(), 0);
             }
-            // Results adopted and kept: their chains move on.
-            ahead.settle(Some("a"), std::slice::from_ref(&a));
-            ahead.settle(Some("a"), std::slice::from_ref(&a));
+            // Results adopted and kept, with the record or without: their
+            // chains move on.
+            ahead.settle(Some(("a", true)), std::slice::from_ref(&a));
+            ahead.settle(Some(("a", true)), &[]);
             assert_eq!(ahead.chains.get("a"), Some(&2));
             // Written by something else (a first message, a decrypt of its
             // own): off the chain.
@@ -584,7 +635,7 @@ mod tests {
             assert_eq!(ahead.chains.get("b"), None);
             // Adopted, but the envelope failed later and its writes were
             // dropped: off the chain.
-            ahead.settle(Some("c"), &[]);
+            ahead.settle(Some(("c", false)), &[]);
             assert_eq!(ahead.chains.get("c"), None);
             // An envelope that wrote nothing leaves the chains alone.
             ahead.settle(None, &[]);
