@@ -996,6 +996,30 @@ mod tests {
             .collect()
     }
 
+    /// An organizer and a member of one committee, the organizer having
+    /// heard from the member: what it sends next are plain messages (not
+    /// first messages), the kind the helper decrypts ahead.
+    fn organizer_and_member(
+        dir: &tempfile::TempDir,
+    ) -> (Account, Account, crate::committee::CommitteeId) {
+        let (mut organizer, mut member, _, committee) = crate::alert::tests::committee(dir);
+        let hello = member.send_text(&organizer.id(), "hello").expect("send");
+        organizer.receive(&hello.bytes).expect("receive");
+        (organizer, member, committee)
+    }
+
+    /// Texts `label 0`, `label 1`… for the numbers in `numbers`.
+    fn texts(
+        from: &mut Account,
+        to: &AccountId,
+        label: &str,
+        numbers: Range<usize>,
+    ) -> Vec<crate::send::OutgoingEnvelope> {
+        numbers
+            .map(|i| from.send_text(to, &format!("{label} {i}")).expect("send"))
+            .collect()
+    }
+
     /// A backlog is received in batches, each committed and handed over in
     /// turn, with one helper decrypting ahead on copies of the sessions. A
     /// reply sent after a batch's commit moves a session on (its sending
@@ -1005,30 +1029,19 @@ mod tests {
     #[test]
     fn a_backlog_goes_on_from_the_sessions_a_reply_after_a_commit_moved_on() {
         let dir = tempfile::tempdir().expect("dir");
-        let (mut organizer, mut member, _, committee) = crate::alert::tests::committee(&dir);
+        let (mut organizer, mut member, committee) = organizer_and_member(&dir);
         let (to, from) = (member.id(), organizer.id());
-        // Once the organizer has heard from the member, it sends plain
-        // messages (not first messages), the kind the helper decrypts.
-        let hello = member.send_text(&from, "hello").expect("send");
-        organizer.receive(&hello.bytes).expect("receive");
         let stored_before = member.message_count().expect("count");
-        let mut backlog = Vec::new();
-        for i in 0..40 {
-            backlog.push(
-                organizer
-                    .send_text(&to, &format!("before {i}"))
-                    .expect("send"),
-            );
-        }
+        let unconfirmed: Vec<_> = member
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .map(|e| e.envelope_id)
+            .collect();
+        let mut backlog = texts(&mut organizer, &to, "before", 0..40);
         // Answered once its batch (32..48) has committed.
         backlog.push(organizer.send_hello(&committee, &to, true).expect("hello"));
-        for i in 0..40 {
-            backlog.push(
-                organizer
-                    .send_text(&to, &format!("after {i}"))
-                    .expect("send"),
-            );
-        }
+        backlog.extend(texts(&mut organizer, &to, "after", 0..40));
         let mut batches = Vec::new();
         member
             .receive_backlog(&inbound(&backlog), 16, &mut |range, results, unsynced| {
@@ -1049,7 +1062,7 @@ mod tests {
             .outbox()
             .expect("outbox")
             .into_iter()
-            .filter(|e| e.recipient == from && e.envelope_id != hello.envelope_id)
+            .filter(|e| e.recipient == from && !unconfirmed.contains(&e.envelope_id))
             .collect();
         assert_eq!(sent.len(), 1, "one hello answered");
         sent.push(member.send_text(&from, "after the backlog").expect("send"));
@@ -1074,34 +1087,24 @@ mod tests {
         use prost::Message as _;
 
         let dir = tempfile::tempdir().expect("dir");
-        let (mut organizer, mut member, _, _) = crate::alert::tests::committee(&dir);
+        let (mut organizer, mut member, _) = organizer_and_member(&dir);
         let (to, from) = (member.id(), organizer.id());
-        let hello = member.send_text(&from, "hello").expect("send");
-        organizer.receive(&hello.bytes).expect("receive");
         let stored_before = member.message_count().expect("count");
-        let mut backlog = Vec::new();
-        for i in 0..40 {
-            if i == 20 {
-                // Decrypts, then is refused: channel text has no place in a
-                // 1:1 session. Mid-chunk, so the helper kept the record.
-                let refused = Body::ChannelText {
-                    channel_id: [7; CHANNEL_ID_LEN],
-                    content: crate::channel::ChannelContent::Post {
-                        id: [1; crate::channel::MESSAGE_REF_LEN],
-                        body: "out of place".into(),
-                        reply_to: None,
-                        attachments: Vec::new(),
-                        expire_timer_secs: 0,
-                    },
-                };
-                backlog.push(organizer.send_body(&to, &refused).expect("send"));
-            }
-            backlog.push(
-                organizer
-                    .send_text(&to, &format!("text {i}"))
-                    .expect("send"),
-            );
-        }
+        // Decrypts, then is refused: channel text has no place in a 1:1
+        // session. Mid-chunk, so the helper kept the record.
+        let refused = Body::ChannelText {
+            channel_id: [7; CHANNEL_ID_LEN],
+            content: crate::channel::ChannelContent::Post {
+                id: [1; crate::channel::MESSAGE_REF_LEN],
+                body: "out of place".into(),
+                reply_to: None,
+                attachments: Vec::new(),
+                expire_timer_secs: 0,
+            },
+        };
+        let mut backlog = texts(&mut organizer, &to, "text", 0..20);
+        backlog.push(organizer.send_body(&to, &refused).expect("send"));
+        backlog.extend(texts(&mut organizer, &to, "text", 20..40));
         let mut outcomes = Vec::new();
         member
             .receive_backlog(&inbound(&backlog), 64, &mut |_, results, unsynced| {
