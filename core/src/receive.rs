@@ -500,11 +500,11 @@ fn receive_one(
     } = opened;
     let (dedup_id, identified) = match inbound {
         Inbound::Envelope(b) => {
-            if let Some(Err(_)) | None = identified {
-                match identified.take().unwrap_or_else(|| parse_envelope(b)) {
-                    Err(e) => return Err(e),
-                    parsed => *identified = Some(parsed),
-                }
+            // Parsed here when the helper did not; a parse error is this
+            // envelope's outcome.
+            if !matches!(identified, Some(Ok(_))) {
+                let parsed = identified.take().unwrap_or_else(|| parse_envelope(b))?;
+                *identified = Some(Ok(parsed));
             }
             match identified {
                 Some(Ok((id, parsed))) => (*id, Some(&*parsed)),
