@@ -43,6 +43,10 @@ pub struct Account {
     pub(crate) next_due: Option<Option<i64>>,
     /// When the search backlog last went into the index.
     pub(crate) search_indexed_at: Option<std::time::Instant>,
+    /// Whether the search backlog may hold messages: from the open, and after
+    /// a batch that stored or edited channel text, until it is indexed. Saves
+    /// a query per batch (a search indexes whatever waits first anyway).
+    pub(crate) search_backlog: bool,
     /// One-time prekeys of each kind made per batch ([`AccountOptions`]).
     pub(crate) one_time_batch: u32,
 }
@@ -143,6 +147,7 @@ impl Account {
             expiry_changed: false,
             next_due: None,
             search_indexed_at: None,
+            search_backlog: true,
             one_time_batch: options.one_time_prekeys,
         })
     }

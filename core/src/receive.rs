@@ -398,6 +398,7 @@ impl Account {
             .iter()
             .any(|e| matches!(e, Event::CommitteeChanged { .. }));
         let scrub = channel::wants_scrub(&events);
+        self.search_backlog |= channel::fills_search_backlog(&events);
         // A member who opened a session with us may be owed an alert.
         let new_sessions = events
             .iter()

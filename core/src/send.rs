@@ -4,12 +4,14 @@
 //! message key twice: either the commit happened and the envelope waits in the
 //! outbox, or it did not and the ratchet never moved.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
 use prost::Message as _;
 use rand::RngCore;
 use rankfile_proto::v1 as pb;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::account::Account;
@@ -249,13 +251,26 @@ impl Account {
 
     /// Drops many confirmed envelopes from the outbox in one transaction (one
     /// fsync for a whole window of replies). Returns how many were there.
+    ///
+    /// The outbox has no index on envelope IDs (it would cost every send a
+    /// page): one pass over it finds the rows, which then go by their keys.
     pub fn confirm_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+        let confirmed: HashSet<&[u8]> = envelope_ids.iter().map(|id| &id[..]).collect();
         let tx = self.store.write()?;
         let mut removed = 0;
         {
-            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE envelope_id = ?1")?;
-            for id in envelope_ids {
-                removed += delete.execute([&id[..]])?;
+            let mut rows = Vec::with_capacity(envelope_ids.len());
+            let mut all = tx.prepare_cached("SELECT seq, envelope_id FROM outbox")?;
+            let mut cursor = all.query([])?;
+            while let Some(row) = cursor.next()? {
+                let id = row.get_ref(1)?;
+                if matches!(id, ValueRef::Blob(id) if confirmed.contains(id)) {
+                    rows.push(row.get::<_, i64>(0)?);
+                }
+            }
+            let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+            for seq in rows {
+                removed += delete.execute([seq])?;
             }
         }
         tx.commit()?;
@@ -423,4 +438,45 @@ fn keep_outgoing(
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The relay's replies to a window of sends confirm some envelopes, maybe
+    /// one twice, maybe one this device no longer holds: exactly the
+    /// confirmed ones leave the outbox.
+    #[test]
+    fn confirming_a_window_drops_exactly_the_confirmed_envelopes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut organizer, member, _, _) = crate::alert::tests::committee(&dir);
+        let waiting = organizer.outbox().expect("outbox").len();
+        let sent: Vec<OutgoingEnvelope> = (0..5)
+            .map(|i| {
+                organizer
+                    .send_text(&member.id(), &format!("text {i}"))
+                    .expect("send")
+            })
+            .collect();
+        let unknown = [7u8; ENVELOPE_ID_LEN];
+        let confirmed = [
+            sent[1].envelope_id,
+            sent[3].envelope_id,
+            unknown,
+            sent[1].envelope_id,
+        ];
+        assert_eq!(organizer.confirm_sent_all(&confirmed).expect("confirm"), 2);
+        let left: Vec<[u8; ENVELOPE_ID_LEN]> = organizer
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .map(|e| e.envelope_id)
+            .collect();
+        assert_eq!(left.len(), waiting + 3);
+        for (i, e) in sent.iter().enumerate() {
+            assert_eq!(left.contains(&e.envelope_id), i % 2 == 0, "envelope {i}");
+        }
+        assert_eq!(organizer.confirm_sent_all(&confirmed).expect("again"), 0);
+    }
 }

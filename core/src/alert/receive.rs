@@ -38,8 +38,8 @@ pub(crate) fn check(
 /// queued for the cascade); a known one only raises a reminder when it is one
 /// and we have not answered. Says whether the cascade has work: a network
 /// alert taken in whole by a device that is a delegate of some link. On any
-/// other device it is marked forwarded here, in the receive transaction, so
-/// the commit after it has nothing to do.
+/// other device it is stored as forwarded, so the commit after it has nothing
+/// to do.
 pub(crate) fn apply(
     conn: &Connection,
     logs: &mut BatchLogs<'_>,
@@ -48,7 +48,13 @@ pub(crate) fn apply(
     now_ms: i64,
     events: &mut Vec<Event>,
 ) -> Result<bool> {
-    let new = store::insert(conn, alert, Some(sender), now_ms)?;
+    // Only an alert that comes in whole goes on (a held one goes on from the
+    // organizer who approves it), and only from a link's delegate. Decided
+    // before the row is written, so a row with no cascade to wait for is
+    // stored as forwarded.
+    let onward =
+        !alert.held && alert.draft.scope == AlertScope::Network && is_delegate(conn, logs, me)?;
+    let new = store::insert(conn, alert, Some(sender), now_ms, !onward)?;
     // A held delivery waits for us (an organizer of `via`) even when the
     // alert reached us another way first: the committee still lacks it.
     if alert.held && store::hold(conn, &alert.alert_id, &alert.via, now_ms)? {
@@ -70,13 +76,6 @@ pub(crate) fn apply(
         alert_id: alert.alert_id,
         via: alert.via,
     });
-    // Only an alert that came in whole goes on; a held one goes on from the
-    // organizer who approves it.
-    let onward =
-        !alert.held && alert.draft.scope == AlertScope::Network && is_delegate(conn, logs, me)?;
-    if !onward {
-        store::mark_forwarded(conn, &alert.alert_id)?;
-    }
     Ok(onward)
 }
 

@@ -70,7 +70,7 @@ impl Account {
             held: false,
             renotify: false,
         };
-        store::insert(self.store.conn(), &message, None, now_ms())?;
+        store::insert(self.store.conn(), &message, None, now_ms(), false)?;
         let mut sent = AlertSent::default();
         sent.absorb(self.deliver_into(&message, target, false)?);
         if message.draft.scope == AlertScope::Network {

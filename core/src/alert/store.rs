@@ -145,17 +145,20 @@ fn ms(v: u64) -> i64 {
 }
 
 /// Records an alert the first time it arrives (or is raised); says whether it
-/// was new.
+/// was new. `forwarded` marks one this device has no cascade to send for: such
+/// a row never enters the index of alerts waiting for their cascade, so storing
+/// it writes that index's page neither in nor out.
 pub(crate) const INSERT_SQL: &str =
     "INSERT OR IGNORE INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
-         starts_at, expires_at, answers_wanted, received_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+         starts_at, expires_at, answers_wanted, received_at, forwarded)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 pub(crate) fn insert(
     conn: &Connection,
     m: &AlertMessage,
     sender: Option<&AccountId>,
     now_ms: i64,
+    forwarded: bool,
 ) -> Result<bool> {
     let d = &m.draft;
     let n = conn.prepare_cached(INSERT_SQL)?.execute(params![
@@ -170,7 +173,8 @@ pub(crate) fn insert(
         ms(d.starts_at_ms),
         ms(d.expires_at_ms),
         d.answers_wanted,
-        now_ms
+        now_ms,
+        forwarded
     ])?;
     Ok(n > 0)
 }

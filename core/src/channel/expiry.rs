@@ -59,6 +59,16 @@ pub(crate) fn wants_scrub(events: &[Event]) -> bool {
     })
 }
 
+/// Whether a batch's events put channel text in the search backlog.
+pub(crate) fn fills_search_backlog(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            Event::ChannelMessageStored { .. } | Event::ChannelMessageEdited { .. }
+        )
+    })
+}
+
 /// The earliest time anything is due for the purge, if anything is.
 pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
@@ -180,20 +190,23 @@ impl Account {
     /// After a receive batch commits: purges what is due, and checkpoints the
     /// WAL when the batch edited or deleted text. Never fails the batch.
     ///
-    /// Also puts the search backlog into the index, at most once per
-    /// [`SEARCH_INDEX_PAUSE`]: one index write for many messages.
+    /// Also puts the search backlog into the index, when it may hold
+    /// messages, at most once per [`SEARCH_INDEX_PAUSE`]: one index write for
+    /// many messages.
     pub(crate) fn channel_upkeep(&mut self, scrub_wanted: bool) {
         match self.purge_expired() {
             Ok(0) if scrub_wanted => scrub(self.store.conn()),
             Ok(_) => {}
             Err(e) => tracing::warn!("purging expired channel messages failed: {e}"),
         }
-        if self
-            .search_indexed_at
-            .is_none_or(|t| t.elapsed() >= SEARCH_INDEX_PAUSE)
+        if self.search_backlog
+            && self
+                .search_indexed_at
+                .is_none_or(|t| t.elapsed() >= SEARCH_INDEX_PAUSE)
         {
-            if let Err(e) = super::search::index_backlog(self.store.conn()) {
-                tracing::warn!("indexing channel messages for search failed: {e}");
+            match super::search::index_backlog(self.store.conn()) {
+                Ok(_) => self.search_backlog = false,
+                Err(e) => tracing::warn!("indexing channel messages for search failed: {e}"),
             }
             self.search_indexed_at = Some(std::time::Instant::now());
         }

@@ -410,8 +410,10 @@ impl Account {
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
-        // Our own copy may carry a timer, a delete leaves a tombstone.
+        // Our own copy may carry a timer, a delete leaves a tombstone, and a
+        // post or edit waits for the search index.
         self.next_due = None;
+        self.search_backlog = true;
         if scrub {
             // The old text is still in WAL frames until a checkpoint.
             expiry::scrub(self.store.conn());

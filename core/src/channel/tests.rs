@@ -67,6 +67,7 @@ fn deliver(
         )
     });
     tx.commit().expect("commit");
+    a.search_backlog |= super::fills_search_backlog(&events);
     (result, events)
 }
 
@@ -556,14 +557,17 @@ fn upkeep_indexes_the_backlog_at_most_once_per_pause() {
     let mut a = account(&dir);
     let s = someone();
     a.channel_upkeep(false);
+    assert!(!a.search_backlog, "nothing waits after the first run");
     // The next runs wait for the pause.
     deliver(&mut a, &s, now_ms(), post(1, "first shift", 0), 0)
         .0
         .expect("post");
+    assert!(a.search_backlog);
     a.channel_upkeep(false);
     assert_eq!(backlog(&a), 1);
     a.search_indexed_at = None;
     a.channel_upkeep(false);
     assert_eq!(backlog(&a), 0);
+    assert!(!a.search_backlog);
     assert!(index_consistent(&a));
 }
