@@ -47,6 +47,10 @@ pub struct Account {
     /// a batch that stored or edited channel text, until it is indexed. Saves
     /// a query per batch (a search indexes whatever waits first anyway).
     pub(crate) search_backlog: bool,
+    /// Whether the outbox may hold envelopes: from the open and after every
+    /// commit that queued one, until a look finds it empty (a receive batch
+    /// that queued nothing then costs no outbox read).
+    pub(crate) outbox_may_hold: bool,
     /// One-time prekeys of each kind made per batch ([`AccountOptions`]).
     pub(crate) one_time_batch: u32,
 }
@@ -148,6 +152,7 @@ impl Account {
             next_due: None,
             search_indexed_at: None,
             search_backlog: true,
+            outbox_may_hold: true,
             one_time_batch: options.one_time_prekeys,
         })
     }

@@ -106,6 +106,7 @@ impl Account {
         }
         pending.flush(&tx)?;
         tx.commit()?;
+        self.outbox_may_hold = true;
         self.cache.absorb(pending);
         Ok(sent)
     }
@@ -183,18 +184,26 @@ impl Account {
         record(&tx, &sent, &unreachable)?;
         pending.flush(&tx)?;
         tx.commit()?;
+        self.outbox_may_hold |= !sent.is_empty();
         self.cache.absorb(pending);
         Ok((sent, unreachable))
     }
 
     /// Whether anything waits in the outbox: a cheap check, so a receive batch
-    /// that queued nothing costs the transport no outbox read.
-    pub fn outbox_waiting(&self) -> Result<bool> {
-        Ok(self
+    /// that queued nothing costs the transport no outbox read. Asks the
+    /// database only when a commit may have queued something since it was
+    /// last found empty.
+    pub fn outbox_waiting(&mut self) -> Result<bool> {
+        if !self.outbox_may_hold {
+            return Ok(false);
+        }
+        let waiting = self
             .store
             .conn()
             .prepare_cached(OUTBOX_WAITING_SQL)?
-            .query_row([], |r| r.get(0))?)
+            .query_row([], |r| r.get(0))?;
+        self.outbox_may_hold = waiting;
+        Ok(waiting)
     }
 
     /// Envelopes committed but not yet confirmed by the relay, oldest first.
@@ -478,5 +487,43 @@ mod tests {
             assert_eq!(left.contains(&e.envelope_id), i % 2 == 0, "envelope {i}");
         }
         assert_eq!(organizer.confirm_sent_all(&confirmed).expect("again"), 0);
+    }
+
+    /// The outbox is read after a batch only when a commit may have queued
+    /// something since it was last found empty; a text and an alert make the
+    /// next look read it again. (A channel post needs a relay's sender
+    /// certificate: the scenario tests send those.)
+    #[test]
+    fn outbox_waiting_sees_every_send_after_the_outbox_was_found_empty() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut organizer, member, _, committee) = crate::alert::tests::committee(&dir);
+        let empty = |a: &mut Account| {
+            let ids: Vec<_> = a
+                .outbox()
+                .expect("outbox")
+                .iter()
+                .map(|e| e.envelope_id)
+                .collect();
+            a.confirm_sent_all(&ids).expect("confirm");
+            assert!(!a.outbox_waiting().expect("waiting"), "empty");
+            assert!(!a.outbox_may_hold);
+        };
+        empty(&mut organizer);
+        organizer.send_text(&member.id(), "one").expect("send");
+        assert!(organizer.outbox_waiting().expect("waiting"), "a text");
+        empty(&mut organizer);
+        let draft = crate::alert::AlertDraft {
+            kind: crate::alert::AlertKind::Information,
+            scope: crate::alert::AlertScope::Local,
+            title: "Meeting moved".into(),
+            text: "To the canteen.".into(),
+            place: String::new(),
+            starts_at_ms: 0,
+            expires_at_ms: u64::try_from(now_ms()).expect("clock") + 3_600_000,
+            answers_wanted: false,
+        };
+        organizer.send_alert(&committee, draft).expect("alert");
+        assert!(organizer.outbox_waiting().expect("waiting"), "an alert");
+        empty(&mut organizer);
     }
 }

@@ -409,6 +409,7 @@ impl Account {
         .execute(params![&envelope_id[..], &channel_id[..], &payload, sent_at_ms, &access_key[..]])?;
         pending.flush(&tx)?;
         tx.commit()?;
+        self.outbox_may_hold = true;
         self.cache.absorb(pending);
         // Our own copy may carry a timer, a delete leaves a tombstone, and a
         // post or edit waits for the search index.
