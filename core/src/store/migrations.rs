@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_alerts_owed.sql"),
     include_str!("migrations/0011_contacts_by_successor.sql"),
     include_str!("migrations/0012_alerts_by_key.sql"),
+    include_str!("migrations/0013_sessions_by_row.sql"),
 ];
 
 /// The schema version this build writes.
@@ -113,6 +114,50 @@ mod tests {
             let keyed_only = conn.prepare(&format!("SELECT rowid FROM {table}")).is_err();
             assert!(keyed_only, "{table} still has a rowid");
         }
+    }
+
+    #[test]
+    fn sessions_keep_their_records_in_a_rowid_table() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate_to(&mut conn, 12).expect("schema 12");
+        let big: Vec<u8> = (0..5_773u32).map(|i| (i * 7) as u8).collect();
+        conn.execute(
+            "INSERT INTO sessions (address, record) VALUES ('aa.1', x'0102'), ('bb.2', ?1)",
+            [&big],
+        )
+        .expect("rows at schema 12");
+        let dump = |conn: &Connection| -> Vec<(String, Vec<u8>)> {
+            conn.prepare("SELECT address, record FROM sessions ORDER BY address")
+                .expect("dump")
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows")
+        };
+        let before = dump(&conn);
+        migrate(&mut conn).expect("schema 13");
+        assert_eq!(dump(&conn), before);
+        assert!(conn.prepare("SELECT rowid FROM sessions").is_ok());
+        // The store's write keeps one row per address, rewritten in place.
+        let rowid = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT rowid FROM sessions WHERE address = 'bb.2'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row")
+        };
+        let first = rowid(&conn);
+        conn.execute(
+            crate::store::signal::PUT_SESSION_SQL,
+            rusqlite::params!["bb.2", &[9u8][..]],
+        )
+        .expect("upsert");
+        assert_eq!(rowid(&conn), first);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 2);
     }
 
     #[test]
