@@ -21,7 +21,7 @@ use libsignal_protocol::{
 };
 use prost::Message as _;
 use rankfile_proto::v1 as pb;
-use rusqlite::{params, Transaction};
+use rusqlite::params;
 use sha2::{Digest, Sha256};
 
 use crate::account::Account;
@@ -40,7 +40,7 @@ use crate::receive_ahead::{self, Ahead, Decrypted, Opened};
 use crate::sealed::{self, Inner};
 use crate::session;
 use crate::store::signal::{address, storage_err, Pending, SignalCache, SignalStores};
-use crate::store::Unsynced;
+use crate::store::{Unsynced, WriteTransaction};
 
 /// Largest envelope accepted, in bytes (a text at its limit, padded, with a
 /// Kyber ciphertext on a first message, fits well inside).
@@ -477,7 +477,7 @@ struct Batch<'a, 'h> {
 }
 
 fn receive_one(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
@@ -545,7 +545,7 @@ fn receive_one(
 /// Everything after the envelope's ID is claimed: decrypt, check, write.
 #[allow(clippy::too_many_arguments)]
 fn receive_claimed(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     cache: &SignalCache,
     pending: &mut Pending,
     (me, trust_root): (&AccountId, Option<&[u8]>),
@@ -938,7 +938,10 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
 }
 
 /// Records the envelope's ID as received; `false` when it already was.
-pub(crate) fn claim_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+pub(crate) fn claim_envelope(
+    tx: &WriteTransaction<'_>,
+    id: &[u8; ENVELOPE_ID_LEN],
+) -> Result<bool> {
     let claimed = tx
         .prepare_cached(CLAIM_SQL)?
         .execute(params![&id[..], now_ms()])?;
@@ -946,7 +949,7 @@ pub(crate) fn claim_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -
 }
 
 /// Gives back the claim of an envelope that failed, so nothing of it remains.
-fn release_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<()> {
+fn release_envelope(tx: &WriteTransaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<()> {
     tx.prepare_cached("DELETE FROM received_envelopes WHERE envelope_id = ?1")?
         .execute([&id[..]])?;
     Ok(())
@@ -954,7 +957,7 @@ fn release_envelope(tx: &Transaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<
 
 /// Files the sender among the contacts and says whether its message is held.
 fn decide_contact(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     sender: &AccountId,
     device: u32,
     identity: &IdentityKey,

@@ -12,7 +12,7 @@ use prost::Message as _;
 use rand::RngCore;
 use rankfile_proto::v1 as pb;
 use rusqlite::types::ValueRef;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -25,6 +25,7 @@ use crate::sealed;
 use crate::session;
 use crate::settings::ACCESS_KEY_LEN;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
+use crate::store::WriteTransaction;
 
 /// A sender certificate is not used for sending within this long of its expiry.
 const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
@@ -146,7 +147,7 @@ impl Account {
         to: &[AccountId],
         body: &Body,
         high_priority: bool,
-        record: impl FnOnce(&Transaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
+        record: impl FnOnce(&WriteTransaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         let sent_at_ms = now_ms();
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
@@ -331,7 +332,7 @@ impl Sealer {
     #[allow(clippy::too_many_arguments)]
     fn seal(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &WriteTransaction<'_>,
         cache: &SignalCache,
         pending: &mut Pending,
         to: &AccountId,
@@ -428,7 +429,7 @@ impl Sealer {
 
 /// Keeps a text this device sent in its conversation with `peer`.
 fn keep_outgoing(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     envelope_id: &[u8; ENVELOPE_ID_LEN],
     peer: &AccountId,
     text: &str,

@@ -4,11 +4,11 @@
 use std::time::SystemTime;
 
 use libsignal_protocol::{process_prekey_bundle, SessionRecord, SessionUsabilityRequirements};
-use rusqlite::Transaction;
 
 use crate::error::{Error, Result};
 use crate::prekeys::ImportedBundle;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
+use crate::store::WriteTransaction;
 
 /// What a session must offer before we encrypt on it: PQXDH at the start and
 /// SPQR throughout. libsignal would fall back to a classical session for a peer
@@ -32,7 +32,7 @@ pub(crate) fn usable_for_sending(record: &SessionRecord, now: SystemTime) -> boo
 
 /// Runs PQXDH against `bundle` inside `tx` and stages the new session.
 pub(crate) fn start(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     cache: &SignalCache,
     pending: &mut Pending,
     bundle: &ImportedBundle,

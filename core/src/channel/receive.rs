@@ -6,7 +6,7 @@
 //! leaves no trace.
 
 use libsignal_protocol::{group_decrypt, ProtocolAddress, SignalProtocolError};
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 use super::content::{ChannelContent, MessageRef};
 use super::expiry::{self, PENDING_EDIT_RETENTION_MS, TOMBSTONE_RETENTION_MS};
@@ -20,10 +20,11 @@ use crate::event::Event;
 use crate::message::{self, Body, CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
 use crate::receive::Received;
 use crate::store::signal::SignalStores;
+use crate::store::WriteTransaction;
 
 /// Decrypts, checks and applies one channel message.
 pub(crate) fn receive_channel(
-    tx: &Transaction<'_>,
+    tx: &WriteTransaction<'_>,
     stores: SignalStores<'_, '_>,
     (sender, addr): (&AccountId, &ProtocolAddress),
     message: &[u8],

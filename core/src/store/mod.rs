@@ -11,18 +11,20 @@ mod key;
 mod migrations;
 mod open;
 pub(crate) mod signal;
+mod transaction;
 mod unsynced;
 mod warm;
 mod wipe;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 pub use key::{DatabaseKey, DATABASE_KEY_LEN};
 pub use migrations::SCHEMA_VERSION;
 pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
+pub(crate) use transaction::WriteTransaction;
 pub use unsynced::Unsynced;
 
 use crate::error::Result;
@@ -79,10 +81,8 @@ impl Store {
 
     /// Starts a write transaction. SQLite takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction never fails halfway for want of it.
-    pub(crate) fn write(&mut self) -> Result<Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    pub(crate) fn write(&mut self) -> Result<WriteTransaction<'_>> {
+        WriteTransaction::begin(&mut self.conn)
     }
 
     /// Whether commits wait for the disk (the default) or leave the flush to

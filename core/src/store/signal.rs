@@ -28,9 +28,10 @@ use libsignal_protocol::{
     ProtocolAddress, PublicKey, SenderKeyRecord, SenderKeyStore, SessionRecord, SessionStore,
     SignalProtocolError, SignedPreKeyId, SignedPreKeyRecord, SignedPreKeyStore,
 };
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
+use super::WriteTransaction;
 use crate::account_id::AccountId;
 use crate::error::{CallbackError, Error};
 
@@ -148,7 +149,7 @@ impl Pending {
     }
 
     /// Writes the records to the database. Call once, just before the commit.
-    pub(crate) fn flush(&self, tx: &Transaction<'_>) -> Result<(), Error> {
+    pub(crate) fn flush(&self, tx: &WriteTransaction<'_>) -> Result<(), Error> {
         let mut put_session = tx.prepare_cached(PUT_SESSION_SQL)?;
         for (address, record) in &self.sessions {
             put_session.execute(params![address, record.serialize()?])?;
@@ -181,7 +182,7 @@ struct Staged {
 /// this one state through [`View`]s, which is why the writes sit in `RefCell`s.
 /// No borrow is held across an await point: every method is synchronous.
 pub(crate) struct SignalStores<'t, 'c> {
-    tx: &'t Transaction<'c>,
+    tx: &'t WriteTransaction<'c>,
     cache: &'t SignalCache,
     pending: &'t mut Pending,
     staged: RefCell<Staged>,
@@ -212,7 +213,7 @@ pub(crate) fn storage_err(e: impl Into<Error>) -> SignalProtocolError {
 
 impl<'t, 'c> SignalStores<'t, 'c> {
     pub(crate) fn new(
-        tx: &'t Transaction<'c>,
+        tx: &'t WriteTransaction<'c>,
         cache: &'t SignalCache,
         pending: &'t mut Pending,
     ) -> Self {
