@@ -919,6 +919,9 @@ pub(crate) fn prepare_statements(conn: &rusqlite::Connection) -> Result<()> {
 /// The statements a received 1:1 message or alert runs.
 fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
     let fixed = [
+        crate::store::BEGIN_SQL,
+        crate::store::COMMIT_SQL,
+        crate::store::ROLLBACK_SQL,
         CLAIM_SQL,
         message::INSERT_SQL,
         crate::send::OUTBOX_WAITING_SQL,

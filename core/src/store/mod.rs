@@ -24,7 +24,7 @@ pub use key::{DatabaseKey, DATABASE_KEY_LEN};
 pub use migrations::SCHEMA_VERSION;
 pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
-pub(crate) use transaction::WriteTransaction;
+pub(crate) use transaction::{WriteTransaction, BEGIN_SQL, COMMIT_SQL, ROLLBACK_SQL};
 pub use unsynced::Unsynced;
 
 use crate::error::Result;

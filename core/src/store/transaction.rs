@@ -12,6 +12,11 @@ use rusqlite::Connection;
 
 use crate::error::Result;
 
+/// The transaction's statements, kept in the connection's statement cache.
+pub(crate) const BEGIN_SQL: &str = "BEGIN IMMEDIATE";
+pub(crate) const COMMIT_SQL: &str = "COMMIT";
+pub(crate) const ROLLBACK_SQL: &str = "ROLLBACK";
+
 /// A write transaction on the store's connection. Reads and writes go through
 /// it as through the connection itself (it derefs to one).
 pub(crate) struct WriteTransaction<'c> {
@@ -23,14 +28,14 @@ impl<'c> WriteTransaction<'c> {
     /// Takes the write lock at once, so the transaction never fails halfway
     /// for want of it.
     pub(super) fn begin(conn: &'c mut Connection) -> Result<Self> {
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        conn.prepare_cached(BEGIN_SQL)?.execute([])?;
         Ok(WriteTransaction { conn, open: true })
     }
 
     /// Commits. On failure the transaction is still open, and is rolled back
     /// when dropped.
     pub(crate) fn commit(mut self) -> Result<()> {
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.conn.prepare_cached(COMMIT_SQL)?.execute([])?;
         self.open = false;
         Ok(())
     }
@@ -51,7 +56,7 @@ impl Drop for WriteTransaction<'_> {
             // transaction left open when the connection closes.
             let _ = self
                 .conn
-                .prepare_cached("ROLLBACK")
+                .prepare_cached(ROLLBACK_SQL)
                 .and_then(|mut rollback| rollback.execute([]));
         }
     }
