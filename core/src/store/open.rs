@@ -2,6 +2,8 @@
 //! → WAL → migrations.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -48,6 +50,7 @@ pub(super) fn create(path: &Path, key: &DatabaseKey, tuning: Tuning) -> Result<C
     if path.exists() {
         return Err(Error::StoreExists);
     }
+    sqlcipher_ready()?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -71,10 +74,52 @@ pub(super) fn open_existing(path: &Path, key: &DatabaseKey, tuning: Tuning) -> R
     if !path.is_file() {
         return Err(Error::StoreMissing);
     }
+    sqlcipher_ready()?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags)?;
     prepare(&mut conn, key, tuning)?;
     Ok(conn)
+}
+
+/// Waits, once per process, until SQLCipher can key a connection.
+///
+/// SQLite marks itself initialized and only then, outside its own lock, runs
+/// SQLCipher's process-wide set-up. A thread that opens a connection inside
+/// that window skips the set-up as done, and its `PRAGMA key` fails. So the
+/// first open in a process keys a throwaway in-memory connection first: if this
+/// thread is the one initializing SQLite, that open returns only after the
+/// set-up; if another thread (any SQLite user in the process) is, it retries
+/// until the set-up is done. Later opens find the flag set.
+fn sqlcipher_ready() -> Result<()> {
+    static READY: Mutex<bool> = Mutex::new(false);
+    /// Tries, a millisecond apart: SQLCipher's set-up takes well under one.
+    const TRIES: u32 = 5_000;
+
+    let mut ready = READY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *ready {
+        return Ok(());
+    }
+    let mut last = None;
+    for _ in 0..TRIES {
+        let keyed = Connection::open_in_memory().and_then(|conn| {
+            conn.pragma_update(None, "cipher_log_level", "NONE")?;
+            conn.pragma_update(None, "key", "set-up probe")
+        });
+        match keyed {
+            Ok(()) => {
+                *ready = true;
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(last.map_or_else(
+        || Error::Storage("SQLCipher did not initialize".into()),
+        Error::from,
+    ))
 }
 
 fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<()> {
