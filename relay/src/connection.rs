@@ -460,8 +460,16 @@ impl Connection {
             }
             Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
         }
+        // A newer connection of the device delivers its mail; a relay
+        // shutting down keeps it for the device's return.
+        let gone = !matches!(end, Ok(End::Displaced) | Ok(End::Shutdown));
         if let Role::Device(s) = &self.role {
             self.relay.hub.unregister(&s.mailbox, &s.slot);
+            if gone {
+                let (mailbox, unacknowledged) = (s.mailbox, s.delivery.high_unacknowledged());
+                let pushed_up_to = s.delivery.cursor.high;
+                wake_if_alert_left(&self.relay, mailbox, unacknowledged, pushed_up_to).await;
+            }
         }
         if let Some(up) = self.upload.take() {
             up.discard().await;
@@ -469,5 +477,35 @@ impl Connection {
         if !matches!(end, Ok(End::Shutdown)) {
             let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
         }
+    }
+}
+
+/// A device whose connection ended is offline. High-priority mail committed
+/// while it was connected woke no one: it was handed to the connection, which
+/// may have pushed it into a socket already dead (a phone that lost its
+/// network is noticed only at the keepalive) or ended before pushing it. If
+/// any of it was not acknowledged, the device is woken as if that mail had
+/// come after it left. What was pushed is known here (`unacknowledged`);
+/// what never was lies above `pushed_up_to`, in the store.
+async fn wake_if_alert_left(
+    relay: &Relay,
+    mailbox: MailboxId,
+    unacknowledged: bool,
+    pushed_up_to: u64,
+) {
+    let left = unacknowledged
+        || match relay
+            .store
+            .high_after(mailbox, pushed_up_to, now_ms())
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for alerts left undelivered");
+                false
+            }
+        };
+    if left {
+        relay.push.wake(vec![mailbox]);
     }
 }

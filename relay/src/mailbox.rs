@@ -188,6 +188,8 @@ pub struct Delivery {
     pub cursor: Cursor,
     /// Pushed and not yet acknowledged (bounded by the delivery window).
     pub in_flight: Vec<u64>,
+    /// The high-priority ones among them.
+    high_in_flight: Vec<u64>,
     /// Whether the stored backlog has been pushed (QueueEmpty sent).
     pub caught_up: bool,
     /// Whether the store may hold messages not yet pushed.
@@ -204,6 +206,7 @@ impl Delivery {
         Delivery {
             cursor: Cursor::default(),
             in_flight: Vec::new(),
+            high_in_flight: Vec::new(),
             caught_up: false,
             wanted: true,
             live: false,
@@ -276,10 +279,16 @@ impl Delivery {
     pub fn acked(&mut self, ids: &[u64]) {
         let before = self.in_flight.len();
         self.in_flight.retain(|id| !ids.contains(id));
+        self.high_in_flight.retain(|id| !ids.contains(id));
         if self.in_flight.len() != before && !self.live {
             // Window room opened: there may be more waiting behind it.
             self.wanted = true;
         }
+    }
+
+    /// Whether a high-priority message was pushed and not acknowledged.
+    pub fn high_unacknowledged(&self) -> bool {
+        !self.high_in_flight.is_empty()
     }
 
     fn fall_behind(&mut self) {
@@ -296,7 +305,10 @@ impl Delivery {
 
     fn record(&mut self, m: StoredMessage, out: &mut Vec<pb::ServerFrame>) {
         match m.priority {
-            Priority::High => self.cursor.high = self.cursor.high.max(m.id),
+            Priority::High => {
+                self.cursor.high = self.cursor.high.max(m.id);
+                self.high_in_flight.push(m.id);
+            }
             Priority::Normal => self.cursor.normal = self.cursor.normal.max(m.id),
         }
         self.in_flight.push(m.id);
@@ -359,6 +371,13 @@ mod tests {
         d.acked(&[2, 99]);
         assert_eq!(d.in_flight, vec![5, 7]);
         assert!(!d.wanted);
+        // The high-priority message is pushed and unacknowledged until its ID
+        // comes back; normal mail does not count.
+        assert!(d.high_unacknowledged());
+        d.acked(&[7]);
+        assert!(d.high_unacknowledged());
+        d.acked(&[5]);
+        assert!(!d.high_unacknowledged());
     }
 
     fn fresh(ids: &[u64], overflowed: bool) -> Fresh {

@@ -1,6 +1,6 @@
 //! Push wake-ups against a real HTTP server on loopback: an offline device is
 //! woken once, with nothing of the message, for high-priority mail only; never
-//! while connected; bursts coalesce; gone endpoints are forgotten; transient
+//! while connected, but as it leaves with an alert unacknowledged; bursts coalesce; gone endpoints are forgotten; transient
 //! failures are retried; a hanging endpoint holds up no one else; endpoints
 //! survive a restart; bad endpoints are typed refusals.
 
@@ -159,6 +159,92 @@ async fn a_connected_device_gets_live_delivery_not_a_wake_up() {
     assert_eq!(stats(&relay).queued, 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(server.requests().is_empty());
+}
+
+/// An alert pushed into a connection that then ends without acknowledging it
+/// (the phone's socket died with it in flight, or the app went) wakes the
+/// device as it leaves; acknowledged alerts and normal mail do not.
+#[tokio::test]
+async fn a_device_that_leaves_with_an_alert_unacknowledged_is_woken() {
+    let server = PushServer::start().await;
+    // No coalescing: every wake-up decision shows in the count.
+    let relay = relay_for_tests(|c| c.push_coalesce_ms = 0).await;
+    let alice = Identity::new(1);
+    let bob = Identity::new(1);
+    let mut a = relay.device(&alice).await;
+    let mut b = relay.device(&bob).await;
+    assert!(matches!(
+        b.set_push_endpoint(&server.url("/up/bob")).await,
+        Out::Ok(_)
+    ));
+    assert!(b.backlog_deliveries().await.is_empty());
+
+    // An acknowledged alert, and chat left unacknowledged: no wake-up.
+    assert_sent(a.request(high_to(&bob, b"first alert")).await);
+    let first = b.delivery().await;
+    b.ack(vec![first.id]).await;
+    assert_sent(a.request(send_to(&bob, b"chat")).await);
+    assert_eq!(b.delivery().await.envelope, b"chat");
+    b.ping().await;
+    b.close().await;
+
+    // Back, it takes the chat again; then an alert is pushed and the
+    // connection ends without a word.
+    let mut b = relay.device(&bob).await;
+    let chat = b.backlog_deliveries().await;
+    assert_eq!(chat.len(), 1);
+    b.ack(vec![chat[0].id]).await;
+    assert_sent(a.request(high_to(&bob, b"second alert")).await);
+    assert_eq!(b.delivery().await.envelope, b"second alert");
+    drop(b);
+    let wakes = server.wait_for("/up/bob", 1, 10).await;
+    assert_content_free(&wakes[0], "/up/bob", &server);
+
+    // Woken, it fetches the alert, which waited in its mailbox.
+    let mut b = relay.device(&bob).await;
+    let got = b.backlog_deliveries().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].envelope, b"second alert");
+    b.ack(vec![got[0].id]).await;
+    b.ping().await;
+    b.close().await;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.requests_to("/up/bob").len(), 1, "one wake-up in all");
+    assert_eq!(stats(&relay).queued, 1);
+}
+
+/// An alert that never left the relay because the connection's window was
+/// full (the phone fell behind, then went) wakes the device as it leaves.
+#[tokio::test]
+async fn a_device_that_leaves_before_an_alert_was_pushed_is_woken() {
+    let server = PushServer::start().await;
+    let relay = relay_for_tests(|c| {
+        c.push_coalesce_ms = 0;
+        c.delivery_window = 1;
+    })
+    .await;
+    let alice = Identity::new(1);
+    let bob = Identity::new(1);
+    let mut a = relay.device(&alice).await;
+    let mut b = relay.device(&bob).await;
+    assert!(matches!(
+        b.set_push_endpoint(&server.url("/up/bob")).await,
+        Out::Ok(_)
+    ));
+    assert!(b.backlog_deliveries().await.is_empty());
+    assert_sent(a.request(send_to(&bob, b"chat")).await);
+    assert_eq!(b.delivery().await.envelope, b"chat");
+    // The window is full: the alert stays in the store, unpushed.
+    assert_sent(a.request(high_to(&bob, b"alert")).await);
+    b.ping().await;
+    assert_eq!(stats(&relay).queued, 0);
+    b.close().await;
+    let wakes = server.wait_for("/up/bob", 1, 10).await;
+    assert_content_free(&wakes[0], "/up/bob", &server);
+    // Back, it gets the alert first (by priority), then the chat.
+    let mut b = relay.device(&bob).await;
+    assert_eq!(b.delivery().await.envelope, b"alert");
 }
 
 #[tokio::test]

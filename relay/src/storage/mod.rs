@@ -231,6 +231,9 @@ pub trait RelayStore: Send + Sync + 'static {
     async fn ack(&self, mailbox: MailboxId, ids: Vec<u64>) -> Result<u64>;
     /// Unexpired messages in a mailbox.
     async fn queued(&self, mailbox: MailboxId, now_ms: u64) -> Result<u64>;
+    /// Whether a mailbox holds an unexpired high-priority message with an ID
+    /// above `after`.
+    async fn high_after(&self, mailbox: MailboxId, after: u64, now_ms: u64) -> Result<bool>;
     /// Records a stored attachment blob.
     async fn put_attachment(&self, meta: AttachmentMeta) -> Result<()>;
     /// An unexpired attachment's metadata.

@@ -513,6 +513,22 @@ impl RelayStore for SqliteStore {
         .await
     }
 
+    async fn high_after(&self, m: MailboxId, after: u64, now_ms: u64) -> Result<bool> {
+        self.read(move |c| {
+            let found: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM messages \
+                     WHERE account_id = ?1 AND device_id = ?2 AND priority = ?3 AND id > ?4 AND expires_at_ms > ?5)",
+                )?
+                .query_row(
+                    params![&m.account[..], m.device, priority_code(Priority::High), ms(after), ms(now_ms)],
+                    |r| r.get(0),
+                )?;
+            Ok(found)
+        })
+        .await
+    }
+
     async fn put_attachment(&self, meta: AttachmentMeta) -> Result<()> {
         self.write(move |c, _| {
             c.prepare_cached(
