@@ -33,6 +33,12 @@ pub struct Config {
     pub handshake_timeout_secs: u64,
     /// Seconds of silence after which the relay pings; twice that and it hangs up.
     pub keepalive_secs: u64,
+    /// Seconds an alert pushed to a connection may go unacknowledged, with
+    /// nothing heard from the connection since, before the relay pings it; as
+    /// long again without an answer and it hangs up, which wakes the device by
+    /// push. A phone whose network is gone is then found in seconds, not at
+    /// the keepalive.
+    pub alert_ack_secs: u64,
     /// Seconds a flush to a client may take before the relay hangs up (slow reader).
     pub write_timeout_secs: u64,
     /// Seconds a stored message is kept if never acknowledged.
@@ -82,6 +88,7 @@ impl Default for Config {
             max_connections: 50_000,
             handshake_timeout_secs: 10,
             keepalive_secs: 45,
+            alert_ack_secs: 5,
             write_timeout_secs: 30,
             message_ttl_secs: 30 * 24 * 3600,
             sweep_interval_secs: 3600,
@@ -136,6 +143,7 @@ impl Config {
         }
         if self.handshake_timeout_secs == 0
             || self.keepalive_secs == 0
+            || self.alert_ack_secs == 0
             || self.push_timeout_secs == 0
         {
             return bad("timeouts must be at least one second");
@@ -154,6 +162,12 @@ impl Config {
     /// The keepalive interval.
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs)
+    }
+
+    /// How long an alert may wait for its acknowledgement before the
+    /// connection is probed.
+    pub fn alert_ack(&self) -> Duration {
+        Duration::from_secs(self.alert_ack_secs)
     }
 }
 

@@ -91,7 +91,9 @@ struct Connection {
     upload: Option<Box<Upload>>,
     out: Vec<pb::ServerFrame>,
     last_heard: Instant,
-    pinged: bool,
+    /// A ping is out: when it went, and by when the connection must say
+    /// something.
+    ping: Option<(Instant, Instant)>,
     started: Instant,
 }
 
@@ -127,7 +129,7 @@ pub async fn serve(
         upload: None,
         out: Vec::new(),
         last_heard: Instant::now(),
-        pinged: false,
+        ping: None,
         started,
     });
     let end = conn.run(&mut shutdown).await;
@@ -181,8 +183,15 @@ impl Connection {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    if matches!(self.role, Role::Pending { .. }) || self.pinged { return Ok(End::Idle); }
-                    self.pinged = true;
+                    if matches!(self.role, Role::Pending { .. }) || self.ping.is_some() {
+                        return Ok(End::Idle);
+                    }
+                    // Silence, or an alert waiting with nothing heard since it
+                    // went: ask, and wait as long again for any answer.
+                    let config = &self.relay.config;
+                    let wait = if self.alert_unheard().is_some() { config.alert_ack() } else { config.keepalive() };
+                    let now = Instant::now();
+                    self.ping = Some((now, now + wait));
                     self.ws.feed(Message::Ping(Vec::new().into())).await?;
                 }
             }
@@ -191,10 +200,29 @@ impl Connection {
 
     /// When the connection next needs attention if nothing arrives.
     fn deadline(&self) -> Instant {
-        match self.role {
-            Role::Pending { .. } => self.started + self.relay.config.handshake_timeout(),
-            _ => self.last_heard + self.relay.config.keepalive(),
+        let config = &self.relay.config;
+        if let Role::Pending { .. } = self.role {
+            return self.started + config.handshake_timeout();
         }
+        let quiet = match self.ping {
+            Some((_, answer_by)) => answer_by,
+            None => self.last_heard + config.keepalive(),
+        };
+        match self.alert_unheard() {
+            Some(due) => quiet.min(due),
+            None => quiet,
+        }
+    }
+
+    /// When an alert pushed here, unacknowledged, with nothing heard from the
+    /// connection since and no ping sent after it, is due to be probed.
+    fn alert_unheard(&self) -> Option<Instant> {
+        let Role::Device(s) = &self.role else {
+            return None;
+        };
+        let pushed = s.delivery.high_waiting_since()?;
+        let pinged_after = self.ping.is_some_and(|(sent, _)| sent >= pushed);
+        (pushed >= self.last_heard && !pinged_after).then(|| pushed + self.relay.config.alert_ack())
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -262,7 +290,7 @@ impl Connection {
             Some(Err(e)) => return Err(e.into()),
         };
         self.last_heard = Instant::now();
-        self.pinged = false;
+        self.ping = None;
         match msg {
             Message::Binary(bytes) => match frame::decode(&bytes) {
                 Ok((request_id, body)) => self.on_request(request_id, body).await,

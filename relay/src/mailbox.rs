@@ -9,6 +9,7 @@
 //! sender is stored.
 
 use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
+use tokio::time::Instant;
 
 use crate::frame::{fixed, now_ms, priority_from_wire, priority_to_wire, Refusal, Reply};
 use crate::hub::Fresh;
@@ -190,6 +191,8 @@ pub struct Delivery {
     pub in_flight: Vec<u64>,
     /// The high-priority ones among them.
     high_in_flight: Vec<u64>,
+    /// When the oldest of those was pushed.
+    high_pushed_at: Option<Instant>,
     /// Whether the stored backlog has been pushed (QueueEmpty sent).
     pub caught_up: bool,
     /// Whether the store may hold messages not yet pushed.
@@ -207,6 +210,7 @@ impl Delivery {
             cursor: Cursor::default(),
             in_flight: Vec::new(),
             high_in_flight: Vec::new(),
+            high_pushed_at: None,
             caught_up: false,
             wanted: true,
             live: false,
@@ -280,6 +284,9 @@ impl Delivery {
         let before = self.in_flight.len();
         self.in_flight.retain(|id| !ids.contains(id));
         self.high_in_flight.retain(|id| !ids.contains(id));
+        if self.high_in_flight.is_empty() {
+            self.high_pushed_at = None;
+        }
         if self.in_flight.len() != before && !self.live {
             // Window room opened: there may be more waiting behind it.
             self.wanted = true;
@@ -289,6 +296,11 @@ impl Delivery {
     /// Whether a high-priority message was pushed and not acknowledged.
     pub fn high_unacknowledged(&self) -> bool {
         !self.high_in_flight.is_empty()
+    }
+
+    /// Since when high-priority mail has waited for its acknowledgement.
+    pub fn high_waiting_since(&self) -> Option<Instant> {
+        self.high_pushed_at
     }
 
     fn fall_behind(&mut self) {
@@ -307,6 +319,9 @@ impl Delivery {
         match m.priority {
             Priority::High => {
                 self.cursor.high = self.cursor.high.max(m.id);
+                if self.high_in_flight.is_empty() {
+                    self.high_pushed_at = Some(Instant::now());
+                }
                 self.high_in_flight.push(m.id);
             }
             Priority::Normal => self.cursor.normal = self.cursor.normal.max(m.id),

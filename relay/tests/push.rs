@@ -247,6 +247,51 @@ async fn a_device_that_leaves_before_an_alert_was_pushed_is_woken() {
     assert_eq!(b.delivery().await.envelope, b"alert");
 }
 
+/// A phone whose network went with an alert in flight says nothing more: the
+/// relay probes it once the alert has waited `alert_ack_secs`, hangs up when
+/// the probe goes unanswered as long again, and wakes the device by push, in
+/// seconds rather than at the keepalive. A phone that answers the probe keeps
+/// its connection, however long it takes to acknowledge.
+#[tokio::test]
+async fn a_silent_connection_with_an_alert_in_flight_is_probed_and_the_device_woken() {
+    let server = PushServer::start().await;
+    let relay = relay_for_tests(|c| {
+        c.push_coalesce_ms = 0;
+        c.alert_ack_secs = 1;
+        c.keepalive_secs = 600;
+    })
+    .await;
+    let alice = Identity::new(1);
+    let bob = Identity::new(1);
+    let mut a = relay.device(&alice).await;
+    let mut b = relay.device(&bob).await;
+    assert!(matches!(
+        b.set_push_endpoint(&server.url("/up/bob")).await,
+        Out::Ok(_)
+    ));
+    assert!(b.backlog_deliveries().await.is_empty());
+
+    // Alive but slow: it sends nothing, yet its socket answers the probe.
+    assert_sent(a.request(high_to(&bob, b"first alert")).await);
+    let first = b.delivery().await;
+    let listened = tokio::time::timeout(Duration::from_secs(4), b.recv()).await;
+    assert!(listened.is_err(), "the connection stays open: {listened:?}");
+    assert_eq!(stats(&relay).queued, 0);
+    b.ack(vec![first.id]).await;
+    b.ping().await;
+
+    // Gone silent: nothing read, nothing answered, the socket still open.
+    assert_sent(a.request(high_to(&bob, b"second alert")).await);
+    assert_eq!(b.delivery().await.envelope, b"second alert");
+    let wakes = server.wait_for("/up/bob", 1, 10).await;
+    assert_content_free(&wakes[0], "/up/bob", &server);
+    assert!(b.until_closed().await.is_empty(), "the relay hung up");
+
+    // Woken, it fetches the alert.
+    let mut b = relay.device(&bob).await;
+    assert_eq!(b.delivery().await.envelope, b"second alert");
+}
+
 #[tokio::test]
 async fn a_burst_of_alerts_makes_one_wake_up_until_the_device_connects() {
     let server = PushServer::start().await;
