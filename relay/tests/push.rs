@@ -33,6 +33,24 @@ async fn offline_with_endpoint(relay: &TestRelay, who: &Identity, url: &str) {
     c.close().await;
 }
 
+/// A relay with its push server, and two connected devices: the sender's,
+/// and `bob`'s, with its endpoint registered and its (empty) backlog read.
+async fn bob_online(
+    tweak: impl FnOnce(&mut rankfile_relay::Config),
+) -> (PushServer, TestRelay, Identity, Client, Client) {
+    let server = PushServer::start().await;
+    let relay = relay_for_tests(tweak).await;
+    let bob = Identity::new(1);
+    let a = relay.device(&Identity::new(1)).await;
+    let mut b = relay.device(&bob).await;
+    assert!(matches!(
+        b.set_push_endpoint(&server.url("/up/bob")).await,
+        Out::Ok(_)
+    ));
+    assert!(b.backlog_deliveries().await.is_empty());
+    (server, relay, bob, a, b)
+}
+
 async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !check() {
@@ -166,18 +184,8 @@ async fn a_connected_device_gets_live_delivery_not_a_wake_up() {
 /// device as it leaves; acknowledged alerts and normal mail do not.
 #[tokio::test]
 async fn a_device_that_leaves_with_an_alert_unacknowledged_is_woken() {
-    let server = PushServer::start().await;
     // No coalescing: every wake-up decision shows in the count.
-    let relay = relay_for_tests(|c| c.push_coalesce_ms = 0).await;
-    let alice = Identity::new(1);
-    let bob = Identity::new(1);
-    let mut a = relay.device(&alice).await;
-    let mut b = relay.device(&bob).await;
-    assert!(matches!(
-        b.set_push_endpoint(&server.url("/up/bob")).await,
-        Out::Ok(_)
-    ));
-    assert!(b.backlog_deliveries().await.is_empty());
+    let (server, relay, bob, mut a, mut b) = bob_online(|c| c.push_coalesce_ms = 0).await;
 
     // An acknowledged alert, and chat left unacknowledged: no wake-up.
     assert_sent(a.request(high_to(&bob, b"first alert")).await);
@@ -218,21 +226,11 @@ async fn a_device_that_leaves_with_an_alert_unacknowledged_is_woken() {
 /// full (the phone fell behind, then went) wakes the device as it leaves.
 #[tokio::test]
 async fn a_device_that_leaves_before_an_alert_was_pushed_is_woken() {
-    let server = PushServer::start().await;
-    let relay = relay_for_tests(|c| {
+    let (server, relay, bob, mut a, mut b) = bob_online(|c| {
         c.push_coalesce_ms = 0;
         c.delivery_window = 1;
     })
     .await;
-    let alice = Identity::new(1);
-    let bob = Identity::new(1);
-    let mut a = relay.device(&alice).await;
-    let mut b = relay.device(&bob).await;
-    assert!(matches!(
-        b.set_push_endpoint(&server.url("/up/bob")).await,
-        Out::Ok(_)
-    ));
-    assert!(b.backlog_deliveries().await.is_empty());
     assert_sent(a.request(send_to(&bob, b"chat")).await);
     assert_eq!(b.delivery().await.envelope, b"chat");
     // The window is full: the alert stays in the store, unpushed.
@@ -254,22 +252,12 @@ async fn a_device_that_leaves_before_an_alert_was_pushed_is_woken() {
 /// its connection, however long it takes to acknowledge.
 #[tokio::test]
 async fn a_silent_connection_with_an_alert_in_flight_is_probed_and_the_device_woken() {
-    let server = PushServer::start().await;
-    let relay = relay_for_tests(|c| {
+    let (server, relay, bob, mut a, mut b) = bob_online(|c| {
         c.push_coalesce_ms = 0;
         c.alert_ack_secs = 1;
         c.keepalive_secs = 600;
     })
     .await;
-    let alice = Identity::new(1);
-    let bob = Identity::new(1);
-    let mut a = relay.device(&alice).await;
-    let mut b = relay.device(&bob).await;
-    assert!(matches!(
-        b.set_push_endpoint(&server.url("/up/bob")).await,
-        Out::Ok(_)
-    ));
-    assert!(b.backlog_deliveries().await.is_empty());
 
     // Alive but slow: it sends nothing, yet its socket answers the probe.
     assert_sent(a.request(high_to(&bob, b"first alert")).await);
