@@ -189,7 +189,7 @@ impl Connection {
                     // Silence, or an alert waiting with nothing heard since it
                     // went: ask, and wait as long again for any answer.
                     let config = &self.relay.config;
-                    let wait = if self.alert_unheard().is_some() { config.alert_ack() } else { config.keepalive() };
+                    let wait = if self.alert_probe_due().is_some() { config.alert_ack() } else { config.keepalive() };
                     let now = Instant::now();
                     self.ping = Some((now, now + wait));
                     self.ws.feed(Message::Ping(Vec::new().into())).await?;
@@ -208,7 +208,7 @@ impl Connection {
             Some((_, answer_by)) => answer_by,
             None => self.last_heard + config.keepalive(),
         };
-        match self.alert_unheard() {
+        match self.alert_probe_due() {
             Some(due) => quiet.min(due),
             None => quiet,
         }
@@ -216,7 +216,7 @@ impl Connection {
 
     /// When an alert pushed here, unacknowledged, with nothing heard from the
     /// connection since and no ping sent after it, is due to be probed.
-    fn alert_unheard(&self) -> Option<Instant> {
+    fn alert_probe_due(&self) -> Option<Instant> {
         let Role::Device(s) = &self.role else {
             return None;
         };
