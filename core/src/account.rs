@@ -10,7 +10,7 @@ use std::path::Path;
 use prost::Message as _;
 
 use crate::account_id::AccountId;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::contact::{self, Contact};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -53,6 +53,8 @@ pub struct Account {
     pub(crate) outbox_may_hold: bool,
     /// One-time prekeys of each kind made per batch ([`AccountOptions`]).
     pub(crate) one_time_batch: u32,
+    /// The time this account goes by ([`AccountOptions::clock`]).
+    pub(crate) clock: Clock,
 }
 
 /// How an account's device is provisioned. The defaults are what a phone
@@ -70,6 +72,8 @@ pub struct AccountOptions {
     /// Checkpoint the WAL when it reaches this many KiB, and truncate it back
     /// to that size; 0 leaves SQLite's default (1,000 pages, never shrunk).
     pub wal_limit_kib: u32,
+    /// The time the account goes by: the system's, or one a test moves.
+    pub clock: Clock,
 }
 
 impl Default for AccountOptions {
@@ -78,6 +82,7 @@ impl Default for AccountOptions {
             one_time_prekeys: prekeys::ONE_TIME_BATCH,
             page_cache_kib: crate::store::PAGE_CACHE_KIB,
             wal_limit_kib: 0,
+            clock: Clock::system(),
         }
     }
 }
@@ -90,7 +95,14 @@ impl AccountOptions {
             one_time_prekeys,
             page_cache_kib,
             wal_limit_kib,
+            clock: Clock::system(),
         }
+    }
+
+    /// These options with `clock` as the account's time.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn tuning(&self) -> crate::store::Tuning {
@@ -154,6 +166,7 @@ impl Account {
             search_backlog: true,
             outbox_may_hold: true,
             one_time_batch: options.one_time_prekeys,
+            clock: options.clock.clone(),
         })
     }
 
@@ -194,7 +207,7 @@ impl Account {
     /// call hands out a fresh one-time prekey and applies the prekey policy.
     pub fn prekey_bundle(&mut self) -> Result<Vec<u8>> {
         let tx = self.store.write()?;
-        prekeys::maintain(&tx, &self.me, now_ms(), self.one_time_batch)?;
+        prekeys::maintain(&tx, &self.me, self.clock.now_ms(), self.one_time_batch)?;
         let bundle = prekeys::export_bundle(&tx, &self.me)?;
         tx.commit()?;
         Ok(bundle.encode_to_vec())

@@ -71,7 +71,7 @@ impl Account {
     /// contact with a session (see `Client::join`): sends the join request,
     /// sealed with the token's access key, and remembers the join as pending.
     pub fn request_join(&mut self, token: &InviteToken) -> Result<OutgoingEnvelope> {
-        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let now = self.clock.now_u64();
         if token.is_expired(now) {
             return Err(Error::CommitteeChangeRefused(
                 crate::committee::RejectReason::InviteExpired(token.invite_id),
@@ -98,7 +98,7 @@ impl Account {
             .execute(params![
                 &token.committee_id.0[..],
                 &token.organizer.as_bytes()[..],
-                now_ms()
+                self.clock.now_ms()
             ])?;
             tx.commit()?;
         }

@@ -181,10 +181,12 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) alerts_to_forward: bool,
     /// The batch stored channel text that must be purged at a set time.
     pub(crate) stores_expiring: bool,
+    /// The batch's time: the account's clock when it began.
+    pub(crate) now_ms: i64,
 }
 
 impl<'a> BatchLogs<'a> {
-    pub(crate) fn new(base: &'a LogCache) -> Self {
+    pub(crate) fn new(base: &'a LogCache, now_ms: i64) -> Self {
         BatchLogs {
             base,
             changed: HashMap::new(),
@@ -193,6 +195,7 @@ impl<'a> BatchLogs<'a> {
             hello_replies: Vec::new(),
             alerts_to_forward: false,
             stores_expiring: false,
+            now_ms,
         }
     }
 

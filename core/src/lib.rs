@@ -48,6 +48,7 @@ pub use channel::{
     ChannelAttachment, ChannelMessage, Draft, MessageRef, Quote, Reply, MAX_PENDING_EDITS,
     MESSAGE_REF_LEN,
 };
+pub use clock::Clock;
 pub use committee_join::PendingJoin;
 pub use committee_ops::{CommitteeChange, Post};
 pub use committee_sessions::MemberToGreet;

@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::channel;
-use crate::clock::now_ms;
 use crate::committee_join;
 use crate::committee_receive;
 use crate::committee_store::BatchLogs;
@@ -291,7 +290,7 @@ impl Account {
         let mut pending = Pending::default();
         let mut known = KnownSenders::default();
         let mut events = Vec::new();
-        let mut logs = BatchLogs::new(&self.logs);
+        let mut logs = BatchLogs::new(&self.logs, self.clock.now_ms());
         let cache = &self.cache;
         // Sessions whose messages this batch took from the helper without
         // the record after the last of them (see `receive_ahead`): the
@@ -516,7 +515,7 @@ fn receive_one(
     };
     // Claimed first, with one write: a copy already received (in an earlier
     // batch or earlier in this one) claims nothing. A failure gives it back.
-    if !claim_envelope(tx, &dedup_id)? {
+    if !claim_envelope(tx, &dedup_id, logs.now_ms)? {
         return Ok(Received::Duplicate);
     }
     let outcome = receive_claimed(
@@ -774,7 +773,7 @@ fn receive_claimed(
     }
     if let Some(alert) = alert_in {
         logs.alerts_to_forward |=
-            crate::alert::receive::apply(tx, logs, (me, &env.sender), &alert, now_ms(), events)?;
+            crate::alert::receive::apply(tx, logs, (me, &env.sender), &alert, events)?;
     }
     if let Some((alert_id, answer, answered_at_ms)) = answer_in {
         crate::alert::receive::answer(tx, &env.sender, &alert_id, answer, answered_at_ms, events)?;
@@ -793,7 +792,7 @@ fn receive_claimed(
             outgoing: false,
             body: &text,
             sent_at_ms: content.sent_at_ms,
-            stored_at_ms: now_ms(),
+            stored_at_ms: logs.now_ms,
             held,
         },
     )?;
@@ -944,10 +943,11 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
 pub(crate) fn claim_envelope(
     tx: &WriteTransaction<'_>,
     id: &[u8; ENVELOPE_ID_LEN],
+    now_ms: i64,
 ) -> Result<bool> {
     let claimed = tx
         .prepare_cached(CLAIM_SQL)?
-        .execute(params![&id[..], now_ms()])?;
+        .execute(params![&id[..], now_ms])?;
     Ok(claimed == 1)
 }
 

@@ -11,7 +11,6 @@ use rusqlite::Connection;
 use uuid::Uuid;
 
 use crate::account::Account;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::prekeys;
 use crate::sealed::service_uuid;
@@ -67,7 +66,7 @@ impl Account {
 
     /// Whether the transport should fetch a (new) sender certificate.
     pub fn needs_sender_certificate(&self) -> Result<bool> {
-        let fresh_until = now_ms() + CERTIFICATE_REFRESH_MS;
+        let fresh_until = self.clock.now_ms() + CERTIFICATE_REFRESH_MS;
         Ok(self
             .settings
             .sender_certificate
@@ -85,7 +84,7 @@ impl Account {
             .map_err(|_| Error::Storage("stored trust root is malformed".into()))?;
         let cert = SenderCertificate::deserialize(certificate)
             .map_err(|_| Error::InvalidEnvelope("bad sender certificate"))?;
-        let now = Timestamp::from_epoch_millis(u64::try_from(now_ms()).unwrap_or(0));
+        let now = Timestamp::from_epoch_millis(self.clock.now_u64());
         let ours = cert.validate(&root, now).unwrap_or(false)
             && cert.key().ok().as_ref() == Some(self.me.key_pair.public_key())
             && cert.sender_device_id().ok() == Some(self.me.device_id)
@@ -111,7 +110,7 @@ impl Account {
     /// Applies the prekey policy first, so a low stock is replenished.
     pub fn prekeys_for_upload(&mut self) -> Result<pb::UploadPreKeys> {
         let tx = self.store.write()?;
-        prekeys::maintain(&tx, &self.me, now_ms(), self.one_time_batch)?;
+        prekeys::maintain(&tx, &self.me, self.clock.now_ms(), self.one_time_batch)?;
         let upload = collect_upload(&tx, self.me.registration_id)?;
         tx.commit()?;
         Ok(upload)

@@ -16,7 +16,6 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
-use crate::clock::now_ms;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::{self, Body, NewMessage, ENVELOPE_ID_LEN};
@@ -85,7 +84,7 @@ impl Account {
         body: &Body,
         replaces: Option<&AccountId>,
     ) -> Result<OutgoingEnvelope> {
-        let sent_at_ms = now_ms();
+        let sent_at_ms = self.clock.now_ms();
         let plaintext =
             message::encode_content(body, sent_at_ms, replaces, &self.settings.access_key)?;
         let sealer = Sealer::new(self);
@@ -149,7 +148,7 @@ impl Account {
         high_priority: bool,
         record: impl FnOnce(&WriteTransaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
-        let sent_at_ms = now_ms();
+        let sent_at_ms = self.clock.now_ms();
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
         let sealer = Sealer::new(self);
         let tx = self.store.write()?;
@@ -319,7 +318,9 @@ impl Sealer {
                 .settings
                 .sender_certificate
                 .as_ref()
-                .filter(|(_, expires)| *expires > now_ms() + SEND_CERTIFICATE_MARGIN_MS)
+                .filter(|(_, expires)| {
+                    *expires > account.clock.now_ms() + SEND_CERTIFICATE_MARGIN_MS
+                })
                 .map(|(c, _)| c.clone()),
         }
     }
@@ -520,7 +521,7 @@ mod tests {
             text: "To the canteen.".into(),
             place: String::new(),
             starts_at_ms: 0,
-            expires_at_ms: u64::try_from(now_ms()).expect("clock") + 3_600_000,
+            expires_at_ms: u64::try_from(crate::clock::now_ms()).expect("clock") + 3_600_000,
             answers_wanted: false,
         };
         organizer.send_alert(&committee, draft).expect("alert");

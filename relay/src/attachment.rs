@@ -12,7 +12,7 @@ use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::error::Result;
-use crate::frame::{fixed, now_ms, Refusal, Reply};
+use crate::frame::{fixed, Refusal, Reply};
 use crate::limits::MAX_ATTACHMENT_CHUNK;
 use crate::relay::Relay;
 use crate::storage::{Address, AttachmentMeta};
@@ -76,7 +76,7 @@ pub async fn put(
         if req.total_size > relay.config.attachment_max_bytes {
             return Err(Refusal::too_large("attachment too large"));
         }
-        let now = now_ms();
+        let now = relay.now_ms();
         if let Some(meta) = relay.store.attachment(address, now).await? {
             if fs::try_exists(blob_path(&relay.config.data_dir, &address))
                 .await
@@ -154,8 +154,9 @@ async fn finish(relay: &Relay, mut up: Upload) -> Reply {
             .map_err(crate::error::Error::from)?;
         dir.sync_all().await.map_err(crate::error::Error::from)?;
     }
-    let expires_at_ms =
-        now_ms().saturating_add(relay.config.attachment_ttl_secs.saturating_mul(1000));
+    let expires_at_ms = relay
+        .now_ms()
+        .saturating_add(relay.config.attachment_ttl_secs.saturating_mul(1000));
     relay
         .store
         .put_attachment(AttachmentMeta {
@@ -170,7 +171,7 @@ async fn finish(relay: &Relay, mut up: Upload) -> Reply {
 /// GetAttachment: one chunk of a stored blob.
 pub async fn get(relay: &Relay, req: pb::GetAttachment) -> Reply {
     let address = fixed::<32>(&req.address, "address must be 32 bytes")?;
-    let Some(meta) = relay.store.attachment(address, now_ms()).await? else {
+    let Some(meta) = relay.store.attachment(address, relay.now_ms()).await? else {
         return Err(Refusal::not_found("no such attachment"));
     };
     if req.offset > meta.size {

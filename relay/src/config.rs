@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 
 /// Everything the relay can be told.
@@ -76,6 +77,10 @@ pub struct Config {
     /// Milliseconds after a device's wake-up during which further wake-ups for
     /// it are coalesced into that one.
     pub push_coalesce_ms: u64,
+    /// The time the relay goes by: the system's, unless a test moves it.
+    /// Never read from a file or the environment.
+    #[serde(skip)]
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -104,6 +109,7 @@ impl Default for Config {
             push_concurrency: 64,
             push_timeout_secs: 10,
             push_coalesce_ms: 10_000,
+            clock: Clock::default(),
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::attachment::{self, Upload};
 use crate::auth::{self, Challenge};
 use crate::directory::{self, Identity};
 use crate::error::{Error, Result};
-use crate::frame::{self, now_ms, outcome, reply, Refusal};
+use crate::frame::{self, outcome, reply, Refusal};
 use crate::hub::Slot;
 use crate::limits::{
     MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_REFUSALS, WS_READ_BUFFER,
@@ -148,7 +148,7 @@ impl Connection {
         let hello = pb::Hello {
             version: frame::PROTOCOL_VERSION,
             challenge: self.challenge.to_vec(),
-            server_time_ms: now_ms(),
+            server_time_ms: self.relay.now_ms(),
             trust_root: self.relay.trust_root.clone(),
         };
         self.out.push(reply(0, Out::Hello(hello)));
@@ -262,7 +262,7 @@ impl Connection {
         let messages = self
             .relay
             .store
-            .fetch(s.mailbox, s.delivery.cursor, now_ms(), limit)
+            .fetch(s.mailbox, s.delivery.cursor, self.relay.now_ms(), limit)
             .await?;
         s.delivery.push(messages, limit, &mut self.out);
         if !s.delivery.live {
@@ -355,7 +355,7 @@ impl Connection {
             // that everything it sent before the Ping (an Ack, say) is done.
             (_, In::Ping(_)) => self.later(request_id, async move {
                 Ok(Out::Pong(pb::Pong {
-                    server_time_ms: now_ms(),
+                    server_time_ms: relay.now_ms(),
                 }))
             }),
             (_, In::SendSealed(req)) => self.later(request_id, async move {
@@ -457,7 +457,7 @@ impl Connection {
                     .await
             }
         };
-        let now = now_ms();
+        let now = self.relay.now_ms();
         if self
             .relay
             .store
@@ -524,7 +524,7 @@ async fn wake_if_alert_left(
     let left = unacknowledged
         || match relay
             .store
-            .high_after(mailbox, pushed_up_to, now_ms())
+            .high_after(mailbox, pushed_up_to, relay.now_ms())
             .await
         {
             Ok(found) => found,

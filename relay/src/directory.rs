@@ -222,7 +222,7 @@ pub fn sender_certificate(relay: &Relay, me: MailboxId, identity: &IdentityKey) 
         &me.account,
         me.device,
         &identity.serialize(),
-        crate::frame::now_ms(),
+        relay.now_ms(),
     )?;
     Ok(Out::SenderCertificate(pb::SenderCertificate {
         certificate,

@@ -15,6 +15,7 @@
 
 mod attachment;
 mod auth;
+mod clock;
 mod config;
 mod connection;
 mod directory;
@@ -33,6 +34,7 @@ mod storage;
 mod tls;
 
 pub use auth::{account_id_for, auth_message, AuthError};
+pub use clock::Clock;
 pub use config::{Args, Config};
 pub use connection::websocket_config;
 pub use error::{Error, Result};

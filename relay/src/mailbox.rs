@@ -11,7 +11,7 @@
 use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
 use tokio::time::Instant;
 
-use crate::frame::{fixed, now_ms, priority_from_wire, priority_to_wire, Refusal, Reply};
+use crate::frame::{fixed, priority_from_wire, priority_to_wire, Refusal, Reply};
 use crate::hub::Fresh;
 use crate::limits::MAX_DEVICE_ID;
 use crate::relay::Relay;
@@ -43,7 +43,7 @@ fn new_message(
     sealed: bool,
     envelope: Vec<u8>,
 ) -> NewMessage {
-    let now = now_ms();
+    let now = relay.now_ms();
     NewMessage {
         mailbox,
         priority,

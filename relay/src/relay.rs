@@ -9,7 +9,6 @@ use crate::attachment;
 use crate::config::Config;
 use crate::directory::{DeviceCache, FetchLimiter};
 use crate::error::Result;
-use crate::frame::now_ms;
 use crate::hub::Hub;
 use crate::push::Push;
 use crate::sealed::ServerKeys;
@@ -54,9 +53,14 @@ impl Relay {
         })
     }
 
+    /// The relay's time now ([`Config::clock`]).
+    pub fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
     /// Deletes expired messages and attachments once.
     pub async fn sweep_once(&self) -> Result<()> {
-        let outcome = self.store.sweep(now_ms()).await?;
+        let outcome = self.store.sweep(self.now_ms()).await?;
         attachment::remove_blobs(&self.config.data_dir, &outcome.attachments).await;
         if outcome.messages > 0 || !outcome.attachments.is_empty() {
             tracing::info!(

@@ -45,9 +45,9 @@ pub(crate) fn apply(
     logs: &mut BatchLogs<'_>,
     (me, sender): (&AccountId, &AccountId),
     alert: &AlertMessage,
-    now_ms: i64,
     events: &mut Vec<Event>,
 ) -> Result<bool> {
+    let now_ms = logs.now_ms;
     // Only an alert that comes in whole goes on (a held one goes on from the
     // organizer who approves it), and only from a link's delegate. Decided
     // before the row is written, so a row with no cascade to wait for is

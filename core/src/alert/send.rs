@@ -15,7 +15,6 @@ use super::store::{self, Alert, AlertStatus};
 use super::types::{AlertAnswer, AlertDraft, AlertId, AlertMessage, AlertScope};
 use crate::account::Account;
 use crate::account_id::AccountId;
-use crate::clock::now_ms;
 use crate::committee::{CommitteeId, LinkPolicy, Role};
 use crate::error::{Error, Result};
 use crate::message::Body;
@@ -70,7 +69,13 @@ impl Account {
             held: false,
             renotify: false,
         };
-        store::insert(self.store.conn(), &message, None, now_ms(), false)?;
+        store::insert(
+            self.store.conn(),
+            &message,
+            None,
+            self.clock.now_ms(),
+            false,
+        )?;
         let mut sent = AlertSent::default();
         sent.absorb(self.deliver_into(&message, target, false)?);
         if message.draft.scope == AlertScope::Network {
@@ -125,7 +130,7 @@ impl Account {
         if !store::any_owed(self.store.conn())? {
             return Ok(sent);
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut deliveries: BTreeMap<(AlertId, CommitteeId, bool), Vec<AccountId>> =
             BTreeMap::new();
         for owed in store::owed(self.store.conn())? {
@@ -243,7 +248,8 @@ impl Account {
                         sent.absorb(self.deliver_into(&message, committee, true)?);
                     } else if *policy == LinkPolicy::Hold {
                         // We are the organizer whose approval it waits for.
-                        if store::hold(self.store.conn(), alert_id, committee, now_ms())? {
+                        if store::hold(self.store.conn(), alert_id, committee, self.clock.now_ms())?
+                        {
                             self.events.push(crate::event::Event::AlertHeld {
                                 alert_id: *alert_id,
                                 committee_id: *committee,
@@ -313,7 +319,7 @@ impl Account {
     ) -> Result<Option<OutgoingEnvelope>> {
         let alert =
             store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if alert.is_expired(now) {
             return Err(Error::AlertExpired(*alert_id));
         }
@@ -337,7 +343,7 @@ impl Account {
     pub fn renotify_alert(&mut self, alert_id: &AlertId) -> Result<AlertSent> {
         let alert =
             store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
-        if alert.is_expired(now_ms()) {
+        if alert.is_expired(self.clock.now_ms()) {
             return Err(Error::AlertExpired(*alert_id));
         }
         let waiting = store::status(self.store.conn(), alert_id)?.waiting;

@@ -284,14 +284,13 @@ fn a_member_who_is_no_delegate_marks_a_network_alert_forwarded_as_it_stores_it()
     };
     let me = m1.id();
     let tx = m1.store.write().expect("transaction");
-    let mut logs = crate::committee_store::BatchLogs::new(&m1.logs);
+    let mut logs = crate::committee_store::BatchLogs::new(&m1.logs, now_ms());
     let mut events = Vec::new();
     let onward = receive::apply(
         &tx,
         &mut logs,
         (&me, &organizer.id()),
         &message,
-        now_ms(),
         &mut events,
     )
     .expect("stored");

@@ -11,7 +11,6 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::account::Account;
-use crate::clock::now_ms;
 use crate::committee::{ChannelId, CommitteeId, Op, MAX_DISAPPEARING_SECS};
 use crate::committee_ops::CommitteeChange;
 use crate::error::{Error, Result};
@@ -127,7 +126,7 @@ impl Account {
     /// many messages went; raises [`Event::ChannelMessageExpired`] for each.
     /// The client runs it on open, after each receive batch and on a timer.
     pub fn purge_expired(&mut self) -> Result<usize> {
-        self.purge_expired_at(now_ms())
+        self.purge_expired_at(self.clock.now_ms())
     }
 
     pub(crate) fn purge_expired_at(&mut self, now: i64) -> Result<usize> {

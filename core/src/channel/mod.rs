@@ -45,7 +45,6 @@ use rusqlite::params;
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::attachment::AttachmentPointer;
-use crate::clock::now_ms;
 use crate::error::Result;
 use crate::message::CHANNEL_ID_LEN;
 
@@ -131,6 +130,7 @@ impl Account {
         limit: u32,
     ) -> Result<Vec<ChannelMessage>> {
         let conn = self.store.conn();
+        let now = self.clock.now_ms();
         let rows = {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM channel_messages m
@@ -140,17 +140,12 @@ impl Account {
                 store::COLUMNS
             ))?;
             let rows = stmt.query_map(
-                params![
-                    &channel_id[..],
-                    before_id.unwrap_or(i64::MAX),
-                    limit,
-                    now_ms()
-                ],
+                params![&channel_id[..], before_id.unwrap_or(i64::MAX), limit, now],
                 store::read_row,
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        store::complete(conn, rows)
+        store::complete(conn, rows, now)
     }
 
     /// The pointer (with its key) of one attachment of a message, for the
@@ -160,7 +155,7 @@ impl Account {
         message_id: i64,
         position: u32,
     ) -> Result<AttachmentPointer> {
-        store::locate(self.store.conn(), message_id)?;
+        store::locate(self.store.conn(), message_id, self.clock.now_ms())?;
         store::pointers(self.store.conn(), message_id)?
             .into_iter()
             .nth(position as usize)

@@ -5,7 +5,6 @@
 use rusqlite::{params, OptionalExtension};
 
 use crate::account::Account;
-use crate::clock::now_ms;
 use crate::error::Result;
 use crate::message::CHANNEL_ID_LEN;
 
@@ -49,7 +48,7 @@ impl Account {
                                       WHERE channel_id = ?1), 0)
                    AND (expires_at IS NULL OR expires_at > ?2)",
             )?
-            .query_row(params![&channel_id[..], now_ms()], |r| r.get(0))?;
+            .query_row(params![&channel_id[..], self.clock.now_ms()], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

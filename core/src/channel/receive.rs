@@ -12,7 +12,6 @@ use super::content::{ChannelContent, MessageRef};
 use super::expiry::{self, PENDING_EDIT_RETENTION_MS, TOMBSTONE_RETENTION_MS};
 use super::store::{self, NewChannelMessage, MAX_PENDING_EDITS};
 use crate::account_id::AccountId;
-use crate::clock::now_ms;
 use crate::committee_receive;
 use crate::committee_store::{self, BatchLogs};
 use crate::error::{Error, Result};
@@ -54,7 +53,7 @@ pub(crate) fn receive_channel(
     }
     committee_receive::check_channel_sender(tx, logs, &channel_id, sender, events)?;
     let sent_at_ms = decoded.sent_at_ms;
-    let now = now_ms();
+    let now = logs.now_ms;
     let ours = match committee_store::channel_committee(tx, &channel_id)? {
         Some(c) => logs
             .get(tx, &c)?
@@ -208,6 +207,7 @@ pub(super) fn write(
                     reply_to: reply_to.as_ref(),
                     attachments: &attachments,
                     expires_at_ms,
+                    stored_at_ms: now,
                 },
             )?;
             if let Some((text, edited_at)) =

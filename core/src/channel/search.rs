@@ -10,7 +10,6 @@ use rusqlite::{params, Connection};
 
 use super::{store, ChannelMessage};
 use crate::account::Account;
-use crate::clock::now_ms;
 use crate::error::Result;
 use crate::message::CHANNEL_ID_LEN;
 
@@ -68,6 +67,7 @@ impl Account {
         };
         let conn = self.store.conn();
         index_backlog(conn)?;
+        let now = self.clock.now_ms();
         let rows = {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM channel_search s JOIN channel_messages m ON m.id = s.rowid
@@ -83,13 +83,13 @@ impl Account {
                     before_id.unwrap_or(i64::MAX),
                     channel_id.map(|c| c.to_vec()),
                     limit,
-                    now_ms()
+                    now
                 ],
                 store::read_row,
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        store::complete(conn, rows)
+        store::complete(conn, rows, now)
     }
 }
 

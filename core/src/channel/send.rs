@@ -23,7 +23,6 @@ use super::store::{self, NewChannelMessage};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::attachment::AttachmentPointer;
-use crate::clock::now_ms;
 use crate::committee::{ChannelId, CommitteeId};
 use crate::committee_ops::Post;
 use crate::committee_store;
@@ -142,7 +141,7 @@ impl Account {
         let reply_to = match draft.reply_to {
             None => None,
             Some(id) => {
-                let target = store::locate(self.store.conn(), id)?;
+                let target = store::locate(self.store.conn(), id, self.clock.now_ms())?;
                 if target.channel_id != channel_id {
                     return Err(Error::UnknownChannelMessage(id));
                 }
@@ -240,7 +239,7 @@ impl Account {
     }
 
     fn own_message(&self, message_id: i64) -> Result<store::Located> {
-        let target = store::locate(self.store.conn(), message_id)?;
+        let target = store::locate(self.store.conn(), message_id, self.clock.now_ms())?;
         if target.reference.author != self.id() {
             return Err(Error::NotOwnMessage(message_id));
         }
@@ -272,14 +271,15 @@ impl Account {
     ) -> Result<OutgoingEnvelope> {
         let me = self.id();
         let own = address(&me, self.me.device_id);
+        let now_ms = self.clock.now_ms();
         let certificate = self
             .settings
             .sender_certificate
             .as_ref()
-            .filter(|(_, expires)| *expires > now_ms())
+            .filter(|(_, expires)| *expires > now_ms)
             .map(|(c, _)| c.clone())
             .ok_or(Error::NoSenderCertificate)?;
-        let sent_at_ms = now_ms();
+        let sent_at_ms = now_ms;
         let body = Body::ChannelText {
             channel_id,
             content,
@@ -379,6 +379,7 @@ impl Account {
                             sent_at_ms,
                             *expire_timer_secs,
                         ),
+                        stored_at_ms: sent_at_ms,
                     },
                 )?;
                 false

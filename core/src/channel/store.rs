@@ -9,7 +9,6 @@ use super::content::{MessageRef, MESSAGE_REF_LEN};
 use super::{ChannelAttachment, ChannelMessage, Quote, Reply};
 use crate::account_id::AccountId;
 use crate::attachment::{AttachmentPointer, DIGEST_LEN};
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::message::{CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
 
@@ -29,6 +28,8 @@ pub(crate) struct NewChannelMessage<'a> {
     pub reply_to: Option<&'a MessageRef>,
     pub attachments: &'a [AttachmentPointer],
     pub expires_at_ms: Option<i64>,
+    /// When this device stored it (the account's clock).
+    pub stored_at_ms: i64,
 }
 
 /// Stores a message and its attachments; the search index follows by trigger.
@@ -45,7 +46,7 @@ pub(crate) fn insert(conn: &Connection, m: &NewChannelMessage<'_>) -> Result<i64
         m.outgoing,
         m.body,
         m.sent_at_ms,
-        now_ms(),
+        m.stored_at_ms,
         &m.message_ref[..],
         m.reply_to.map(|r| r.author.as_bytes().to_vec()),
         m.reply_to.map(|r| r.id.to_vec()),
@@ -221,8 +222,7 @@ pub(crate) struct Located {
 }
 
 /// A message by its local ID.
-pub(crate) fn locate(conn: &Connection, id: i64) -> Result<Located> {
-    let now = now_ms();
+pub(crate) fn locate(conn: &Connection, id: i64, now: i64) -> Result<Located> {
     let (channel, sender, reference): (Vec<u8>, Vec<u8>, Vec<u8>) = conn
         .prepare_cached(
             "SELECT channel_id, sender, message_ref FROM channel_messages
@@ -317,7 +317,11 @@ pub(crate) fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
 
 /// Turns rows into messages, resolving each reply's quote and listing the
 /// attachments.
-pub(crate) fn complete(conn: &Connection, rows: Vec<RawRow>) -> Result<Vec<ChannelMessage>> {
+pub(crate) fn complete(
+    conn: &Connection,
+    rows: Vec<RawRow>,
+    now: i64,
+) -> Result<Vec<ChannelMessage>> {
     rows.into_iter()
         .map(|raw| {
             let (id, channel, sender, outgoing, body, sent_at_ms, stored_at_ms, reference) =
@@ -332,7 +336,7 @@ pub(crate) fn complete(conn: &Connection, rows: Vec<RawRow>) -> Result<Vec<Chann
                     };
                     Some(Reply {
                         target,
-                        quote: quote(conn, &channel_id, &target)?,
+                        quote: quote(conn, &channel_id, &target, now)?,
                     })
                 }
                 _ => None,
@@ -367,6 +371,7 @@ fn quote(
     conn: &Connection,
     channel_id: &[u8; CHANNEL_ID_LEN],
     target: &MessageRef,
+    now: i64,
 ) -> Result<Quote> {
     let found: Option<(i64, String)> = conn
         .prepare_cached(
@@ -379,7 +384,7 @@ fn quote(
                 &channel_id[..],
                 &target.author.as_bytes()[..],
                 &target.id[..],
-                now_ms()
+                now
             ],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )

@@ -54,7 +54,7 @@ fn deliver(
     let result = checked.and_then(|change| {
         let mut envelope = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut envelope);
-        claim_envelope(&tx, &envelope)?;
+        claim_envelope(&tx, &envelope, now)?;
         write(
             &tx,
             &CHANNEL,
@@ -413,6 +413,7 @@ fn deleted_text_leaves_no_trace_in_the_raw_files_of_a_plaintext_twin() {
                 reply_to: None,
                 attachments: &[],
                 expires_at_ms: expires,
+                stored_at_ms: now,
             },
         )
         .expect("insert");

@@ -14,7 +14,6 @@ use super::client::{Client, Command};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::channel::Draft;
-use crate::clock::now_ms;
 use crate::committee::{ChannelId, CommitteeId};
 use crate::committee_ops::CommitteeChange;
 use crate::error::{Error, Result};
@@ -136,7 +135,11 @@ pub(super) async fn purge_expired_messages(
         let next = match account
             .call(|a| {
                 a.purge_expired()?;
-                a.next_expiry()
+                // How long until then, by the account's clock.
+                Ok::<_, crate::Error>(
+                    a.next_expiry()?
+                        .map(|at| at.saturating_sub(a.clock.now_ms())),
+                )
             })
             .await
         {
@@ -148,8 +151,8 @@ pub(super) async fn purge_expired_messages(
             // The account thread has stopped.
             Err(_) => return,
         };
-        let wait = next.map_or(PURGE_IDLE, |at| {
-            let ms = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+        let wait = next.map_or(PURGE_IDLE, |in_ms| {
+            let ms = u64::try_from(in_ms).unwrap_or(0);
             Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_IDLE)
         });
         tokio::select! {

@@ -37,7 +37,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::frame::{now_ms, Reply};
+use crate::frame::Reply;
 use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::storage::{MailboxId, RelayStore};
@@ -191,7 +191,10 @@ pub async fn set_endpoint(relay: &Relay, me: MailboxId, req: pb::SetPushEndpoint
         endpoint::parse(&req.url, relay.config.push_allow_http)?;
         Some(req.url)
     };
-    relay.store.set_push_endpoint(me, url, now_ms()).await?;
+    relay
+        .store
+        .set_push_endpoint(me, url, relay.now_ms())
+        .await?;
     Ok(Out::Ok(pb::Ok {}))
 }
 
