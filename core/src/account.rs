@@ -55,6 +55,9 @@ pub struct Account {
     pub(crate) one_time_batch: u32,
     /// The time this account goes by ([`AccountOptions::clock`]).
     pub(crate) clock: Clock,
+    /// When we last asked a member for a committee's missing entries
+    /// (`committee_sync`).
+    pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
 }
 
 /// How an account's device is provisioned. The defaults are what a phone
@@ -167,6 +170,7 @@ impl Account {
             outbox_may_hold: true,
             one_time_batch: options.one_time_prekeys,
             clock: options.clock.clone(),
+            asked: std::collections::HashMap::new(),
         })
     }
 

@@ -152,15 +152,9 @@ impl Account {
                 // Admitted before (by us or another organizer): the newcomer
                 // may have missed the log, so send it again.
                 forget_request(self.store.conn(), &committee, &account)?;
-                let entries = self
-                    .logs
-                    .get(self.store.conn(), &committee)?
-                    .entries()
-                    .cloned()
-                    .collect();
-                let mut change = CommitteeChange::new(committee);
-                self.send_entries(&mut change, &account, entries)?;
-                changes.push(change);
+                let log = self.logs.get(self.store.conn(), &committee)?.clone();
+                let each = vec![(account, crate::committee_ops::Delivery::Whole)];
+                changes.push(self.deliver_entries(&log, each, |_| Ok(()))?);
                 continue;
             }
             if state.role(&self.id()) != Some(Role::Organizer) {

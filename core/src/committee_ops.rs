@@ -5,21 +5,22 @@
 //! have the log, the whole log to a member just added. The relay sees only
 //! 1:1 ciphertext: never a committee's name, members or roles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use uuid::Uuid;
 
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::committee::{
-    ChannelId, ChannelKind, CommitteeId, CommitteeLog, CommitteeMeta, CommitteeState, Op, Role,
-    SignedEntry,
+    ChannelId, ChannelKind, CommitteeId, CommitteeLog, CommitteeMeta, CommitteeState, EntryHash,
+    Op, Role, SignedEntry,
 };
 use crate::committee_store;
 use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::Body;
 use crate::send::OutgoingEnvelope;
+use crate::store::WriteTransaction;
 
 /// What one committee change sent, and to whom it could not be sent.
 #[derive(Clone, Debug)]
@@ -201,10 +202,12 @@ impl Account {
         Ok(change)
     }
 
-    /// Makes one entry with `make` on a copy of the committee's log, commits
-    /// it, then sends it to every member before or after the change — the
-    /// whole log to a member it adds. The log in memory changes only once the
-    /// entry is committed.
+    /// Makes one entry with `make` on a copy of the committee's log, and in
+    /// one transaction commits it and sends it to every member before or
+    /// after the change — the whole log to a member it adds — recording it as
+    /// owed to members we have no session with yet. So a crash never leaves
+    /// a change made here and unsent. The log in memory changes only once
+    /// that transaction has committed.
     pub(crate) fn change_with<T>(
         &mut self,
         committee: &CommitteeId,
@@ -224,49 +227,142 @@ impl Account {
             Op::Add { account, .. } => Some(account),
             _ => None,
         };
-        let tx = self.store.write()?;
-        committee_store::save(&tx, &log, [&entry])?;
-        tx.commit()?;
         let mut recipients = before;
         recipients.extend(log.state().members.keys().copied());
         recipients.remove(&me);
-        let whole: Vec<SignedEntry> = log.entries().cloned().collect();
+        let each = recipients
+            .into_iter()
+            .map(|r| match Some(r) == added {
+                true => (r, Delivery::Whole),
+                false => (r, Delivery::Entries(vec![entry.clone()])),
+            })
+            .collect();
+        let change =
+            self.deliver_entries(&log, each, |tx| committee_store::save(tx, &log, [&entry]))?;
+        crate::failpoint::failpoint("committee_change_committed");
         self.logs.put(log);
-
-        let mut change = CommitteeChange::new(*committee);
-        for r in recipients {
-            let entries = if Some(r) == added {
-                whole.clone()
-            } else {
-                vec![entry.clone()]
-            };
-            self.send_entries(&mut change, &r, entries)?;
-        }
         Ok((made, change))
     }
 
-    /// Sends entries of a committee's log to one member over the 1:1 session.
-    /// A member we have no session with is reported, not an error.
-    pub(crate) fn send_entries(
+    /// Sends members what they are to have of a committee's log over the 1:1
+    /// sessions, all in one transaction with `also` (the change that calls
+    /// for it, if any). What cannot go now — to a member we have no session
+    /// with — is recorded as owed in that transaction and goes once a session
+    /// opens ([`Account::send_owed_entries`]).
+    pub(crate) fn deliver_entries(
         &mut self,
-        change: &mut CommitteeChange,
-        to: &AccountId,
-        entries: Vec<SignedEntry>,
-    ) -> Result<()> {
-        let access_keys = self.access_keys_for(&change.committee_id, &entries)?;
-        let body = Body::CommitteeUpdate {
-            committee_id: change.committee_id,
-            entries,
-            access_keys,
+        log: &CommitteeLog,
+        each: Vec<(AccountId, Delivery)>,
+        also: impl FnOnce(&WriteTransaction<'_>) -> Result<()>,
+    ) -> Result<CommitteeChange> {
+        let committee = log.id();
+        let whole: Vec<SignedEntry> = match each.iter().any(|(_, d)| matches!(d, Delivery::Whole)) {
+            true => log.entries().cloned().collect(),
+            false => Vec::new(),
         };
-        match self.send_body(to, &body) {
-            Ok(sent) => change.sent.push(sent),
-            Err(
-                Error::UnknownContact(_) | Error::NoSession(_) | Error::IdentityChangePending(_),
-            ) => change.unreachable.push(*to),
-            Err(e) => return Err(e),
+        let mut bodies = Vec::with_capacity(each.len());
+        let mut owed: HashMap<AccountId, Vec<EntryHash>> = HashMap::new();
+        for (to, delivery) in each {
+            let entries = match delivery {
+                Delivery::Whole => {
+                    owed.insert(to, Vec::new());
+                    whole.clone()
+                }
+                Delivery::Entries(entries) => {
+                    owed.insert(to, entries.iter().map(SignedEntry::hash).collect());
+                    entries
+                }
+            };
+            let access_keys = self.access_keys_for(log, &entries)?;
+            bodies.push((
+                to,
+                Body::CommitteeUpdate {
+                    committee_id: committee,
+                    entries,
+                    access_keys,
+                },
+            ));
         }
-        Ok(())
+        let (sent, unreachable) = self.send_each(&bodies, |tx, _, unreachable| {
+            also(tx)?;
+            for account in unreachable {
+                let hashes = owed.get(account).map(Vec::as_slice).unwrap_or_default();
+                committee_store::owe(tx, &committee, account, hashes)?;
+            }
+            Ok(())
+        })?;
+        Ok(CommitteeChange {
+            committee_id: committee,
+            sent,
+            unreachable,
+        })
+    }
+
+    /// Sends the committee entries owed to members we had no session with
+    /// when they were made (see [`Account::deliver_entries`]) to those we now
+    /// have one with. A member no longer in the committee is sent only the
+    /// entries that concern them (their removal), and nothing made after.
+    pub fn send_owed_entries(&mut self) -> Result<Vec<CommitteeChange>> {
+        let mut changes = Vec::new();
+        let owed = committee_store::owed(self.store.conn())?;
+        if owed.is_empty() {
+            return Ok(changes);
+        }
+        let reachable: BTreeSet<AccountId> = self
+            .usable_sessions(owed.iter().map(|o| &o.account))?
+            .into_iter()
+            .collect();
+        let mut by_committee: BTreeMap<CommitteeId, Vec<(AccountId, Delivery)>> = BTreeMap::new();
+        let mut dropped = Vec::new();
+        for o in owed.into_iter().filter(|o| reachable.contains(&o.account)) {
+            let log = match self.logs.get(self.store.conn(), &o.committee_id) {
+                Ok(log) => log,
+                Err(Error::UnknownCommittee(_)) => {
+                    dropped.push(o);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let member = log.state().members.contains_key(&o.account);
+            let delivery = match (o.whole, member) {
+                (true, true) => Delivery::Whole,
+                _ => {
+                    let entries: Vec<SignedEntry> = log
+                        .entries()
+                        .filter(|e| o.hashes.contains(&e.hash()))
+                        .filter(|e| member || concerns(e, &o.account))
+                        .cloned()
+                        .collect();
+                    if entries.is_empty() {
+                        dropped.push(o);
+                        continue;
+                    }
+                    Delivery::Entries(entries)
+                }
+            };
+            by_committee
+                .entry(o.committee_id)
+                .or_default()
+                .push((o.account, delivery));
+        }
+        if !dropped.is_empty() {
+            let tx = self.store.write()?;
+            for o in &dropped {
+                committee_store::settle_owed(&tx, &o.committee_id, &o.account)?;
+            }
+            tx.commit()?;
+        }
+        for (committee, each) in by_committee {
+            let log = self.logs.get(self.store.conn(), &committee)?.clone();
+            let accounts: Vec<AccountId> = each.iter().map(|(a, _)| *a).collect();
+            // Sent and no longer owed in one transaction.
+            changes.push(self.deliver_entries(&log, each, |tx| {
+                accounts
+                    .iter()
+                    .try_for_each(|a| committee_store::settle_owed(tx, &committee, a))
+            })?);
+        }
+        Ok(changes)
     }
 
     /// The members' access keys to send with `entries`: every member's we
@@ -274,14 +370,13 @@ impl Account {
     /// with an Add, none otherwise.
     fn access_keys_for(
         &mut self,
-        committee: &CommitteeId,
+        log: &CommitteeLog,
         entries: &[SignedEntry],
     ) -> Result<Vec<(AccountId, [u8; crate::settings::ACCESS_KEY_LEN])>> {
         let mut accounts = Vec::new();
         for e in entries {
             match e.parse()?.op {
                 Op::Genesis { .. } => {
-                    let log = self.logs.get(self.store.conn(), committee)?;
                     accounts = log.state().members.keys().copied().collect();
                     break;
                 }
@@ -308,7 +403,7 @@ impl Account {
     pub(crate) fn forward_own_heads(&mut self, committee: &CommitteeId) -> Result<CommitteeChange> {
         let me = self.id();
         let log = self.logs.get(self.store.conn(), committee)?;
-        let mut change = CommitteeChange::new(*committee);
+        let change = CommitteeChange::new(*committee);
         let heads = log.heads();
         if heads.len() < 2 || log.state().role(&me).is_none() {
             return Ok(change);
@@ -322,17 +417,15 @@ impl Account {
         if mine.is_empty() {
             return Ok(change);
         }
-        let members: Vec<AccountId> = log
+        let each = log
             .state()
             .members
             .keys()
             .filter(|m| **m != me)
-            .copied()
+            .map(|m| (*m, Delivery::Entries(mine.clone())))
             .collect();
-        for m in members {
-            self.send_entries(&mut change, &m, mine.clone())?;
-        }
-        Ok(change)
+        let log = log.clone();
+        self.deliver_entries(&log, each, |_| Ok(()))
     }
 
     /// Posts `text` in a committee channel: checks we may post there, makes
@@ -401,10 +494,27 @@ impl Account {
         let mut sender_keys = Vec::new();
         for r in recipients.iter().filter(|r| !holders.contains(r)) {
             sender_keys.push(self.send_sender_key(r, *channel, distribution)?);
-            committee_store::add_holder(self.store.conn(), channel, r)?;
         }
         Ok((distribution, recipients, sender_keys))
     }
+}
+
+/// What of a committee's log one member is to be sent.
+pub(crate) enum Delivery {
+    /// All of it: a member just added, or one who may lack anything.
+    Whole,
+    /// These entries.
+    Entries(Vec<SignedEntry>),
+}
+
+/// Whether an entry is about `account`'s own membership: what a member
+/// removed (or who left) is still told, and nothing else.
+fn concerns(entry: &SignedEntry, account: &AccountId) -> bool {
+    entry.parse().is_ok_and(|e| match e.op {
+        Op::Remove { account: a } | Op::ChangeRole { account: a, .. } => a == *account,
+        Op::Leave => e.author == *account,
+        _ => false,
+    })
 }
 
 /// A fresh random distribution ID (a version-4 UUID).

@@ -26,15 +26,19 @@ pub(crate) struct Update {
     merged: bool,
     /// Members' access keys the sender sent along.
     access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
+    /// Who sent it: holds the parents of what it sent.
+    sender: AccountId,
 }
 
 /// Folds `entries` into a copy of the committee's log. A committee new to
 /// this device must come whole, with this account among its members; a
-/// forged, malformed or foreign entry fails the whole update.
+/// forged, malformed or foreign entry fails the whole update, and so does an
+/// update from someone the log never names (`sender`): a stranger cannot
+/// make every member store, or hold waiting, entries of its making.
 pub(crate) fn check_update(
     conn: &Connection,
     logs: &mut BatchLogs<'_>,
-    me: &AccountId,
+    (me, sender): (&AccountId, &AccountId),
     committee_id: CommitteeId,
     entries: Vec<SignedEntry>,
     access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
@@ -46,7 +50,7 @@ pub(crate) fn check_update(
                 "committee update for another committee",
             ));
         }
-        if log.state().role(me).is_none() {
+        if log.state().role(me).is_none() || !log.knows(sender) {
             return Err(Error::NotACommitteeMember(committee_id));
         }
         return Ok(Update {
@@ -58,6 +62,7 @@ pub(crate) fn check_update(
             ],
             merged: false,
             access_keys,
+            sender: *sender,
         });
     };
     let mut log = held.clone();
@@ -79,6 +84,9 @@ pub(crate) fn check_update(
         }
         new.push(entry);
     }
+    if !log.knows(sender) {
+        return Err(Error::NotACommitteeMember(committee_id));
+    }
     if changed {
         events.push(Event::CommitteeChanged { committee_id });
     }
@@ -89,6 +97,7 @@ pub(crate) fn check_update(
         events,
         merged,
         access_keys,
+        sender: *sender,
     })
 }
 
@@ -113,6 +122,10 @@ pub(crate) fn apply_update(
         crate::committee_join::joined(conn, &update.log.id())?;
     }
     events.extend(update.events);
+    // Entries wait for parents we lack: ask the member who sent them.
+    if !update.log.missing_parents().is_empty() {
+        logs.sync.asks.push((update.log.id(), update.sender));
+    }
     if update.merged && !logs.merged.contains(&update.log.id()) {
         logs.merged.push(update.log.id());
     }

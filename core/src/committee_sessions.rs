@@ -85,7 +85,7 @@ impl Account {
 
     /// Which of `accounts` are contacts with a usable session (and no
     /// identity change pending).
-    fn usable_sessions<'a>(
+    pub(crate) fn usable_sessions<'a>(
         &mut self,
         accounts: impl Iterator<Item = &'a AccountId>,
     ) -> Result<Vec<AccountId>> {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::account_id::AccountId;
 use crate::clock::now_ms;
-use crate::committee::{ChannelId, CommitteeId, CommitteeLog, SignedEntry};
+use crate::committee::{ChannelId, CommitteeId, CommitteeLog, EntryHash, SignedEntry};
 use crate::error::{Error, Result};
 
 pub(crate) const ENTRIES_SQL: &str =
@@ -121,7 +121,9 @@ pub(crate) fn start_distribution(conn: &Connection, channel: &ChannelId, id: Uui
     Ok(())
 }
 
-/// The members our current sender key for a channel was sent to.
+/// The members our current sender key for a channel was sent to: those it
+/// is known to have reached the relay for, and those whose envelope is still
+/// on its way (not to be sent it twice).
 pub(crate) fn holders(conn: &Connection, channel: &ChannelId) -> Result<BTreeSet<AccountId>> {
     let mut stmt =
         conn.prepare_cached("SELECT member FROM channel_key_holders WHERE channel_id = ?1")?;
@@ -129,12 +131,131 @@ pub(crate) fn holders(conn: &Connection, channel: &ChannelId) -> Result<BTreeSet
     rows.map(|r| AccountId::from_bytes(&r?)).collect()
 }
 
-/// Records that `member` now holds our current sender key for a channel.
-pub(crate) fn add_holder(conn: &Connection, channel: &ChannelId, member: &AccountId) -> Result<()> {
+/// Records that our current sender key for a channel is on its way to
+/// `member` in the outbox envelope `envelope_id`.
+pub(crate) fn add_holder(
+    conn: &Connection,
+    channel: &ChannelId,
+    member: &AccountId,
+    envelope_id: &[u8],
+) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO channel_key_holders (channel_id, member) VALUES (?1, ?2)",
+        "INSERT OR REPLACE INTO channel_key_holders (channel_id, member, envelope_id)
+         VALUES (?1, ?2, ?3)",
     )?
-    .execute(params![&channel[..], &member.as_bytes()[..]])?;
+    .execute(params![&channel[..], &member.as_bytes()[..], envelope_id])?;
+    Ok(())
+}
+
+/// The relay holds these envelopes (`reached`), or refused them for good:
+/// the sender keys they carried are held by their members, or not at all (and
+/// go again before our next post).
+pub(crate) fn settle_holders(
+    conn: &Connection,
+    envelope_ids: &[&[u8]],
+    reached: bool,
+) -> Result<()> {
+    let unconfirmed: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM channel_key_holders WHERE envelope_id IS NOT NULL)",
+        )?
+        .query_row([], |r| r.get(0))?;
+    if !unconfirmed {
+        return Ok(());
+    }
+    let sql = match reached {
+        true => "UPDATE channel_key_holders SET envelope_id = NULL WHERE envelope_id = ?1",
+        false => "DELETE FROM channel_key_holders WHERE envelope_id = ?1",
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    for id in envelope_ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
+}
+
+/// Committee entries owed to a member this device had no session with when
+/// it sent them: `whole` for the whole log (a member just added), else the
+/// entries `hashes`.
+pub(crate) struct Owed {
+    pub committee_id: CommitteeId,
+    pub account: AccountId,
+    pub whole: bool,
+    pub hashes: BTreeSet<EntryHash>,
+}
+
+/// Records that the entries `hashes` of a committee — all of it, when empty —
+/// are owed to `account`. Runs in the transaction that made them.
+pub(crate) fn owe(
+    conn: &Connection,
+    committee: &CommitteeId,
+    account: &AccountId,
+    hashes: &[EntryHash],
+) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO committee_owed (committee_id, account, entry_hash) VALUES (?1, ?2, ?3)",
+    )?;
+    let whole: [&[u8]; 1] = [&[]];
+    let keys: Vec<&[u8]> = match hashes.is_empty() {
+        true => whole.to_vec(),
+        false => hashes.iter().map(|h| &h.0[..]).collect(),
+    };
+    for key in keys {
+        insert.execute(params![&committee.0[..], &account.as_bytes()[..], key])?;
+    }
+    Ok(())
+}
+
+/// Everything owed, by committee and member.
+pub(crate) fn owed(conn: &Connection) -> Result<Vec<Owed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT committee_id, account, entry_hash FROM committee_owed ORDER BY committee_id, account",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out: Vec<Owed> = Vec::new();
+    for (committee, account, hash) in rows {
+        let committee_id = CommitteeId::from_bytes(&committee)?;
+        let account = AccountId::from_bytes(&account)?;
+        let same = out
+            .last()
+            .is_some_and(|o| o.committee_id == committee_id && o.account == account);
+        if !same {
+            out.push(Owed {
+                committee_id,
+                account,
+                whole: false,
+                hashes: BTreeSet::new(),
+            });
+        }
+        let Some(last) = out.last_mut() else {
+            continue;
+        };
+        match hash.is_empty() {
+            true => last.whole = true,
+            false => {
+                last.hashes.insert(EntryHash::from_bytes(&hash)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Nothing of a committee is owed to `account` any more.
+pub(crate) fn settle_owed(
+    conn: &Connection,
+    committee: &CommitteeId,
+    account: &AccountId,
+) -> Result<()> {
+    conn.prepare_cached("DELETE FROM committee_owed WHERE committee_id = ?1 AND account = ?2")?
+        .execute(params![&committee.0[..], &account.as_bytes()[..]])?;
     Ok(())
 }
 
@@ -183,6 +304,9 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) stores_expiring: bool,
     /// The batch's time: the account's clock when it began.
     pub(crate) now_ms: i64,
+    /// Requests for committee entries to answer, and members to ask for
+    /// entries this batch left waiting for parents.
+    pub(crate) sync: crate::committee_sync::SyncWork,
 }
 
 impl<'a> BatchLogs<'a> {
@@ -196,6 +320,7 @@ impl<'a> BatchLogs<'a> {
             alerts_to_forward: false,
             stores_expiring: false,
             now_ms,
+            sync: Default::default(),
         }
     }
 

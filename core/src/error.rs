@@ -135,6 +135,9 @@ pub enum Error {
     /// Too many committee entries are waiting for their parents.
     #[error("{held} committee entries already wait for their parents (at most {max})")]
     CommitteePendingFull { held: usize, max: usize },
+    /// A committee entry by someone the log never names as a member.
+    #[error("committee entry {0} is by someone who never was a member")]
+    CommitteeEntryFromNonMember(crate::committee::EntryHash),
     /// An invite link or QR payload that does not parse.
     #[error("invalid invite: {0}")]
     InvalidInvite(crate::committee::InviteTokenError),

@@ -15,11 +15,14 @@ mod base32;
 mod channel;
 mod clock;
 pub mod committee;
+#[cfg(test)]
+mod committee_delivery_tests;
 mod committee_join;
 mod committee_ops;
 mod committee_receive;
 mod committee_sessions;
 mod committee_store;
+mod committee_sync;
 mod contact;
 mod error;
 mod event;

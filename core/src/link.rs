@@ -310,17 +310,12 @@ impl Account {
         committee: &CommitteeId,
         to: &[AccountId],
     ) -> Result<CommitteeChange> {
-        let entries: Vec<_> = self
-            .logs
-            .get(self.store.conn(), committee)?
-            .entries()
-            .cloned()
+        let log = self.logs.get(self.store.conn(), committee)?.clone();
+        let each = to
+            .iter()
+            .map(|a| (*a, crate::committee_ops::Delivery::Whole))
             .collect();
-        let mut change = CommitteeChange::new(*committee);
-        for account in to {
-            self.send_entries(&mut change, account, entries.clone())?;
-        }
-        Ok(change)
+        self.deliver_entries(&log, each, |_| Ok(()))
     }
 
     /// Every link of every council this device holds.

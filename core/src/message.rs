@@ -149,6 +149,13 @@ pub(crate) enum Body {
     },
     /// A newcomer redeeming an invite (sent to the organizer the invite names).
     JoinRequest(crate::committee::JoinRequest),
+    /// A member asking for the entries of a committee's log it lacks: the
+    /// answer is every entry the answerer holds beyond `heads`.
+    CommitteeEntriesRequest {
+        committee_id: crate::committee::CommitteeId,
+        heads: Vec<crate::committee::EntryHash>,
+        missing: Vec<crate::committee::EntryHash>,
+    },
     /// Opens a session between two members of a committee (see
     /// the committee session rules).
     CommitteeHello {
@@ -225,6 +232,15 @@ pub(crate) fn encode_content(
                 .collect(),
         }),
         Body::JoinRequest(request) => pb::content::Body::CommitteeJoinRequest(request.to_wire()),
+        Body::CommitteeEntriesRequest {
+            committee_id,
+            heads,
+            missing,
+        } => pb::content::Body::CommitteeEntriesRequest(pb::CommitteeEntriesRequest {
+            committee_id: committee_id.0.to_vec(),
+            heads: heads.iter().map(|h| h.0.to_vec()).collect(),
+            missing: missing.iter().map(|h| h.0.to_vec()).collect(),
+        }),
         Body::CommitteeHello {
             committee_id,
             reply_wanted,
@@ -352,6 +368,25 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
             crate::committee::JoinRequest::from_wire(r)
                 .map_err(|_| Error::InvalidContent("bad join request"))?,
         ),
+        Some(pb::content::Body::CommitteeEntriesRequest(r)) => {
+            let hashes = |list: &[Vec<u8>]| {
+                if list.len() > crate::committee::MAX_PARENTS * 4 {
+                    return Err(Error::InvalidContent("too many entry hashes"));
+                }
+                list.iter()
+                    .map(|h| {
+                        crate::committee::EntryHash::from_bytes(h)
+                            .map_err(|_| Error::InvalidContent("bad entry hash"))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            };
+            Body::CommitteeEntriesRequest {
+                committee_id: crate::committee::CommitteeId::from_bytes(&r.committee_id)
+                    .map_err(|_| Error::InvalidContent("bad committee id"))?,
+                heads: hashes(&r.heads)?,
+                missing: hashes(&r.missing)?,
+            }
+        }
         Some(pb::content::Body::CommitteeHello(h)) => Body::CommitteeHello {
             committee_id: crate::committee::CommitteeId::from_bytes(&h.committee_id)
                 .map_err(|_| Error::InvalidContent("bad committee id"))?,

@@ -385,6 +385,7 @@ impl Account {
             hello_replies,
             alerts_to_forward,
             stores_expiring,
+            sync,
             ..
         } = logs;
         if stores_expiring {
@@ -406,6 +407,7 @@ impl Account {
         // Expired channel messages go; edited or deleted text leaves the WAL.
         self.channel_upkeep(scrub);
         let sends = !merged.is_empty()
+            || !sync.is_empty()
             || join_requests
             || alerts_to_forward
             || new_sessions
@@ -431,12 +433,16 @@ impl Account {
             if let Err(e) = self.send_owed_alerts() {
                 tracing::warn!("could not send owed alerts: {e}");
             }
+            if let Err(e) = self.send_owed_entries() {
+                tracing::warn!("could not send owed committee entries: {e}");
+            }
         }
         for (committee, member) in hello_replies {
             if let Err(e) = self.send_hello(&committee, &member, false) {
                 tracing::warn!("could not answer a committee hello: {e}");
             }
         }
+        self.sync_after_receive(sync);
         Ok(Some((results, sends)))
     }
 }
@@ -659,6 +665,7 @@ fn receive_claimed(
     let mut alert_in = None;
     let mut answer_in = None;
     let mut proposal_in = None;
+    let mut entries_request = None;
     let text = match content.body {
         Body::Text(text) => Some(text),
         Body::CommitteeUpdate {
@@ -670,7 +677,7 @@ fn receive_claimed(
             update = Some(committee_receive::check_update(
                 tx,
                 logs,
-                me,
+                (me, &env.sender),
                 committee_id,
                 entries,
                 access_keys,
@@ -725,6 +732,16 @@ fn receive_claimed(
             proposal_in = Some(proposal);
             None
         }
+        Body::CommitteeEntriesRequest {
+            committee_id,
+            heads,
+            ..
+        } => {
+            // Answered after the commit, and only to a current member.
+            crate::committee_sync::check_request(tx, logs, &committee_id, &env.sender)?;
+            entries_request = Some((committee_id, heads));
+            None
+        }
         Body::CommitteeHello {
             committee_id,
             reply_wanted,
@@ -770,6 +787,9 @@ fn receive_claimed(
     }
     if let Some(committee) = hello_reply {
         logs.hello_replies.push((committee, env.sender));
+    }
+    if let Some((committee, heads)) = entries_request {
+        logs.sync.answers.push((committee, env.sender, heads));
     }
     if let Some(alert) = alert_in {
         logs.alerts_to_forward |=

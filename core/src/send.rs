@@ -150,24 +150,64 @@ impl Account {
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         let sent_at_ms = self.clock.now_ms();
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
+        let each: Vec<(AccountId, &[u8])> = to.iter().map(|r| (*r, &plaintext[..])).collect();
+        let text = match body {
+            Body::Text(text) => Some(text.as_str()),
+            _ => None,
+        };
+        self.seal_each(&each, text, (sent_at_ms, high_priority), record)
+    }
+
+    /// Sends each recipient its own content over the 1:1 sessions, all
+    /// committed in one transaction with what `record` writes, as
+    /// [`Account::send_to_many`] does for one content.
+    pub(crate) fn send_each(
+        &mut self,
+        each: &[(AccountId, Body)],
+        record: impl FnOnce(&WriteTransaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
+        let sent_at_ms = self.clock.now_ms();
+        let plaintexts = each
+            .iter()
+            .map(|(_, body)| {
+                message::encode_content(body, sent_at_ms, None, &self.settings.access_key)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let each: Vec<(AccountId, &[u8])> = each
+            .iter()
+            .zip(&plaintexts)
+            .map(|((r, _), p)| (*r, &p[..]))
+            .collect();
+        self.seal_each(&each, None, (sent_at_ms, false), record)
+    }
+
+    /// Seals each plaintext to its recipient in one transaction (one fsync)
+    /// and keeps `text` in each conversation; see [`Account::send_to_many`].
+    fn seal_each(
+        &mut self,
+        each: &[(AccountId, &[u8])],
+        text: Option<&str>,
+        (sent_at_ms, high_priority): (i64, bool),
+        record: impl FnOnce(&WriteTransaction<'_>, &[OutgoingEnvelope], &[AccountId]) -> Result<()>,
+    ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         let sealer = Sealer::new(self);
         let tx = self.store.write()?;
         let mut pending = Pending::default();
-        let mut sent = Vec::with_capacity(to.len());
+        let mut sent = Vec::with_capacity(each.len());
         let mut unreachable = Vec::new();
-        for r in to {
+        for (r, plaintext) in each {
             let sealed = sealer.seal(
                 &tx,
                 &self.cache,
                 &mut pending,
                 r,
-                &plaintext,
+                plaintext,
                 sent_at_ms,
                 high_priority,
             );
             match sealed {
                 Ok(e) => {
-                    if let Body::Text(text) = body {
+                    if let Some(text) = text {
                         keep_outgoing(&tx, &e.envelope_id, r, text, sent_at_ms)?;
                     }
                     sent.push(e);
@@ -264,8 +304,24 @@ impl Account {
     /// The outbox has no index on envelope IDs (it would cost every send a
     /// page): one pass over it finds the rows, which then go by their keys.
     pub fn confirm_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+        self.settle_sent(envelope_ids, true)
+    }
+
+    /// Drops envelopes the relay refused for good from the outbox; a sender
+    /// key one of them carried is not held by its member, and goes again.
+    pub fn refused_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+        self.settle_sent(envelope_ids, false)
+    }
+
+    fn settle_sent(
+        &mut self,
+        envelope_ids: &[[u8; ENVELOPE_ID_LEN]],
+        reached: bool,
+    ) -> Result<usize> {
         let confirmed: HashSet<&[u8]> = envelope_ids.iter().map(|id| &id[..]).collect();
         let tx = self.store.write()?;
+        let ids: Vec<&[u8]> = envelope_ids.iter().map(|id| &id[..]).collect();
+        crate::committee_store::settle_holders(&tx, &ids, reached)?;
         let mut removed = 0;
         {
             let mut rows = Vec::with_capacity(envelope_ids.len());

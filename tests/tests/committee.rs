@@ -305,7 +305,7 @@ async fn concurrent_changes_converge_and_a_non_organizer_change_is_rejected_ever
     assert!(!converged.members.contains_key(&ben));
 
     // o1 demotes o2 while o2 is offline; o2, not knowing, re-adds ben. Its
-    // entry is signed by someone who is no longer an organizer.
+    // entry is made concurrently with its demotion: void everywhere.
     let o2_phone = phones.remove(1);
     let mut o2_account = o2_phone.client.shutdown().await.expect("stop");
     phones[0]
@@ -339,7 +339,7 @@ async fn concurrent_changes_converge_and_a_non_organizer_change_is_rejected_ever
                     .unwrap_or_default();
                 if !rejected
                     .iter()
-                    .any(|r| r.author == o2 && r.reason == RejectReason::NotAnOrganizer(o2))
+                    .any(|r| r.author == o2 && r.reason == RejectReason::RevokedConcurrently(o2))
                 {
                     return false;
                 }

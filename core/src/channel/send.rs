@@ -103,14 +103,19 @@ impl Account {
             tx.commit()?;
             skdm.serialized().to_vec()
         };
-        self.send_body(
-            to,
-            &Body::SenderKeyDistribution {
-                channel_id,
-                distribution_id,
-                message,
-            },
-        )
+        let body = Body::SenderKeyDistribution {
+            channel_id,
+            distribution_id,
+            message,
+        };
+        // The member counts as a holder once the relay has the envelope
+        // (`Account::confirm_sent_all`); recorded with the send.
+        let (mut sent, _) = self.send_to_many(&[*to], &body, false, |tx, sent, _| {
+            sent.iter().try_for_each(|e| {
+                crate::committee_store::add_holder(tx, &channel_id, to, &e.envelope_id)
+            })
+        })?;
+        sent.pop().ok_or(Error::NoSession(*to))
     }
 
     /// Posts a text in a channel (no reply, no attachments) to `recipients`,

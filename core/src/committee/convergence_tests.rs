@@ -81,7 +81,7 @@ fn organizers_removing_each_other_leaves_exactly_one() {
     assert!(s.role(&a.id).is_some() != s.role(&b.id).is_some());
     assert!(matches!(
         logs[0].rejected()[0].reason,
-        RejectReason::NotAMember(_)
+        RejectReason::RevokedConcurrently(_)
     ));
 }
 
@@ -128,7 +128,7 @@ fn a_demotion_wins_over_the_demoted_organizer_s_concurrent_add() {
     assert_eq!(logs[0].rejected()[0].entry_hash, eb.hash());
     assert_eq!(
         logs[0].rejected()[0].reason,
-        RejectReason::NotAnOrganizer(b.id)
+        RejectReason::RevokedConcurrently(b.id)
     );
 }
 

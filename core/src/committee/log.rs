@@ -1,12 +1,12 @@
 //! [`CommitteeLog`]: the entries one client holds, those waiting for their
 //! parents, and the state folded from them in the deterministic order.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use libsignal_protocol::{IdentityKey, IdentityKeyPair};
 
 use super::entry::{Entry, Op, SignedEntry, MAX_PARENTS};
+use super::fold;
 use super::state::{CommitteeState, RejectReason};
 use super::types::{CommitteeId, CommitteeMeta, EntryHash};
 use crate::account_id::AccountId;
@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 /// Most entries held while they wait for parents or for their author's key:
 /// enough for a long offline spell, bounded against a flood.
 pub const MAX_PENDING: usize = 1_024;
+/// Most of those claiming one author: one member (or one forger using a
+/// member's ID) cannot fill the queue that every member's entries share.
+/// An organizer admitting a whole shift while we missed an entry stays well
+/// under it; what is turned away is asked for again once its children name it.
+pub const MAX_PENDING_PER_AUTHOR: usize = 256;
 
 /// What [`CommitteeLog::insert`] did with an entry.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -197,6 +202,39 @@ impl CommitteeLog {
             .collect()
     }
 
+    /// Whether some stored entry names `account` with its key: a member now,
+    /// once, or at least proposed as one. Only such an account's word about
+    /// the committee is taken.
+    pub fn knows(&self, account: &AccountId) -> bool {
+        self.keys.contains_key(account)
+    }
+
+    /// The stored entries that are neither among `heads` nor ancestors of
+    /// them, in fold order: what a member whose heads these are lacks.
+    /// Hashes this log does not hold are passed over.
+    pub fn entries_beyond(&self, heads: &[EntryHash]) -> Vec<&SignedEntry> {
+        let mut known: BTreeSet<EntryHash> = BTreeSet::new();
+        let mut stack: Vec<EntryHash> = heads.to_vec();
+        while let Some(h) = stack.pop() {
+            let Some(held) = self.entries.get(&h) else {
+                continue;
+            };
+            if known.insert(h) {
+                stack.extend(held.entry.parents.iter().copied());
+            }
+        }
+        self.order
+            .iter()
+            .filter(|h| !known.contains(h))
+            .filter_map(|h| self.entries.get(h).map(|e| &e.signed))
+            .collect()
+    }
+
+    /// The authors of the entries waiting for parents.
+    pub fn pending_authors(&self) -> BTreeSet<AccountId> {
+        self.pending.values().map(|p| p.entry.author).collect()
+    }
+
     /// Whether the log holds (stored or pending) the entry `hash`.
     pub fn contains(&self, hash: &EntryHash) -> bool {
         self.entries.contains_key(hash) || self.pending.contains_key(hash)
@@ -235,8 +273,18 @@ impl CommitteeLog {
         }
         let held = Held { signed, entry };
         let missing = self.missing(&held.entry);
-        if missing > 0 || !self.keys.contains_key(&held.entry.author) {
-            if self.pending.len() >= MAX_PENDING {
+        if missing == 0 && !self.keys.contains_key(&held.entry.author) {
+            // Everything it builds on is here, and nothing names its author
+            // as a member: someone outside the committee. Never stored.
+            return Err(Error::CommitteeEntryFromNonMember(hash));
+        }
+        if missing > 0 {
+            let by_author = self
+                .pending
+                .values()
+                .filter(|p| p.entry.author == held.entry.author)
+                .count();
+            if self.pending.len() >= MAX_PENDING || by_author >= MAX_PENDING_PER_AUTHOR {
                 return Err(Error::CommitteePendingFull {
                     held: self.pending.len(),
                     max: MAX_PENDING,
@@ -347,10 +395,12 @@ impl CommitteeLog {
             let ready: Vec<EntryHash> = self
                 .pending
                 .iter()
-                .filter(|(_, p)| {
-                    self.missing(&p.entry) == 0 && self.keys.contains_key(&p.entry.author)
-                })
-                .map(|(h, _)| *h)
+                .filter(|(_, p)| self.missing(&p.entry) == 0)
+                // Adds first: a key they bring verifies the rest of the round.
+                .map(|(h, p)| (!matches!(p.entry.op, Op::Add { .. }), *h))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|(_, h)| h)
                 .collect();
             if ready.is_empty() {
                 return released;
@@ -367,9 +417,8 @@ impl CommitteeLog {
                     self.store(hash, held);
                     released += 1;
                 } else {
-                    tracing::warn!(
-                        "dropped a held committee entry whose signature does not verify"
-                    );
+                    // A forgery, or by someone the log never names as a member.
+                    tracing::debug!("dropped a held committee entry that does not verify");
                 }
             }
         }
@@ -388,71 +437,20 @@ impl CommitteeLog {
         }
     }
 
-    /// Recomputes the order and the state from the genesis.
+    /// Recomputes the order, the state and the rejections from every stored
+    /// entry (see [`super::fold`]).
     fn refold(&mut self) {
-        self.order = self.fold_order();
-        self.rejected.clear();
-        let Some(genesis) = self.entries.get(&self.genesis) else {
-            return;
-        };
-        let Ok(mut state) = CommitteeState::from_genesis(&genesis.entry) else {
-            return;
-        };
-        for hash in self.order.iter().skip(1) {
-            let Some(held) = self.entries.get(hash) else {
-                continue;
-            };
-            if let Err(reason) = state.apply(&held.entry) {
-                self.rejected.push(Rejection {
-                    entry_hash: *hash,
-                    author: held.entry.author,
-                    reason,
-                });
-            }
+        let entries: BTreeMap<EntryHash, &Entry> = self
+            .entries
+            .iter()
+            .map(|(h, held)| (*h, &held.entry))
+            .collect();
+        if let Some(folded) = fold::fold(&self.genesis, &entries) {
+            self.order = folded.order;
+            self.state = folded.state;
+            self.rejected = folded.rejected;
         }
-        self.state = state;
     }
-
-    /// Kahn's algorithm over the stored entries. Among the entries whose
-    /// parents are all placed, the next is the one with the least key
-    /// (restricting op first, then lowest hash); so the order depends only on
-    /// the set of entries, never on arrival.
-    fn fold_order(&self) -> Vec<EntryHash> {
-        let mut waiting: HashMap<EntryHash, usize> = HashMap::new();
-        let mut children: HashMap<EntryHash, Vec<EntryHash>> = HashMap::new();
-        let mut ready = BinaryHeap::new();
-        for (hash, held) in &self.entries {
-            let n = held.entry.parents.len();
-            if n == 0 {
-                ready.push(Reverse(sort_key(*hash, &held.entry)));
-            } else {
-                waiting.insert(*hash, n);
-            }
-            for p in &held.entry.parents {
-                children.entry(*p).or_default().push(*hash);
-            }
-        }
-        let mut order = Vec::with_capacity(self.entries.len());
-        while let Some(Reverse((_, hash))) = ready.pop() {
-            order.push(hash);
-            for child in children.get(&hash).into_iter().flatten() {
-                let Some(n) = waiting.get_mut(child) else {
-                    continue;
-                };
-                *n -= 1;
-                if *n == 0 {
-                    if let Some(held) = self.entries.get(child) {
-                        ready.push(Reverse(sort_key(*child, &held.entry)));
-                    }
-                }
-            }
-        }
-        order
-    }
-}
-
-fn sort_key(hash: EntryHash, entry: &Entry) -> (u8, EntryHash) {
-    (u8::from(!entry.op.restricts()), hash)
 }
 
 fn clock_ms() -> u64 {

@@ -20,42 +20,73 @@
 //! # Convergence rule
 //!
 //! Every client computes the state from the set of entries it holds, never
-//! from the order they arrived in:
+//! from the order they arrived in (`fold.rs`):
 //!
 //! 1. **Order.** A topological sort by Kahn's algorithm: an entry comes after
 //!    all its parents; among the entries ready at the same point, the one with
 //!    the least key goes first, where the key is (0 for an op that restricts —
-//!    Remove, ChangeRole, Leave, RevokeInvite — else 1, then the entry hash).
-//!    So a removal, demotion or revocation made at the same moment as another
-//!    change is folded before it.
+//!    Remove, ChangeRole, Leave, RevokeInvite, Unlink — else 1; for a
+//!    restricting op, its author's seniority: the place in the fold where they
+//!    last became an organizer, the founder first; then the entry hash). So a
+//!    removal, demotion or revocation made at the same moment as another change
+//!    is folded before it, and of two organizers removing each other at once
+//!    the one who has been an organizer longer goes first — whatever either
+//!    does to its entry's hash by choosing its time.
 //! 2. **Fold.** Starting from the genesis, each entry in that order is checked
-//!    against the state the entries before it produced: its author must be a
-//!    member and an organizer (a Leave needs only membership), and the op must
-//!    make sense then (no adding a member twice, no removing a non-member, no
-//!    removing, demoting or letting leave the last organizer, invites must be
-//!    open when cited, and so on: [`RejectReason`]). An entry that fails is
-//!    skipped and reported in [`CommitteeLog::rejected`]; the fold goes on.
+//!    twice. Its author must hold the role it needs (an organizer; a Leave
+//!    needs only membership) in the state of the entry's own past: the role
+//!    their last applied role change *among the entry's ancestors* gave them,
+//!    so a promotion made concurrently counts for nothing. And the change must
+//!    be allowed by the state the entries before it produced: the author still
+//!    holds the role there (else the role went by a concurrent change:
+//!    [`RejectReason::RevokedConcurrently`]), and the op makes sense then (no
+//!    adding a member twice, no removing a non-member, no removing, demoting or
+//!    letting leave the last organizer, invites must be open when cited, and so
+//!    on: [`RejectReason`]). An entry that fails is skipped and reported in
+//!    [`CommitteeLog::rejected`]; the fold goes on.
+//! 3. **Strong removal.** An applied removal (or leave) of an author voids
+//!    every entry by that author that is concurrent with it — neither is an
+//!    ancestor of the other — and an applied demotion from organizer voids
+//!    their concurrent entries that needed the role (all but a Leave). Entries
+//!    before the removal (its ancestors) stand; entries after it fail step 2.
+//!    Void entries are skipped, reported as `RevokedConcurrently`, and the fold
+//!    runs again without them, until nothing more is voided. Each round voids
+//!    every entry struck by a removal whose own author has nothing being
+//!    voided; when every striking removal's author has entries being voided
+//!    too (removals racing in a chain), only the first struck entry in fold
+//!    order goes that round, so what the next round keeps is decided by the
+//!    order of step 1 and nothing else.
 //!
 //! Two clients holding the same entries therefore compute the same order, the
-//! same state and the same rejections. An entry can only be accepted when it
+//! same state and the same rejections. An entry can only be applied when it
 //! leaves at least one organizer, so every state has one.
 //!
-//! Examples: A removes B while B removes A — whichever sorts first (by hash;
-//! both restrict) is applied, and the other's author is then no longer a
-//! member, so it is rejected; one of them stays organizer. Both add C — the
-//! first Add applies, the second is rejected as `AlreadyAMember`. A demotes B
-//! while B adds C — the demotion restricts, so it goes first and B's Add is
-//! rejected as `NotAnOrganizer`.
+//! Examples: an organizer removed by another signs, against heads from before
+//! its removal (say against the genesis, with a time chosen so the entry
+//! sorts first), an Add making an accomplice an organizer — the Add is
+//! concurrent with the removal, so it is void on every client, and so is all
+//! the accomplice then signs. A removes B while B removes A — A, the founder,
+//! is senior, so A's removal is folded first and B's is void (B is no longer
+//! a member there); one organizer stays. Both add C — the first Add applies,
+//! the second is rejected as `AlreadyAMember`. A demotes B while B adds C —
+//! B's Add is void.
 //!
 //! # Arrival
 //!
 //! A duplicate or replayed entry (same hash) is a no-op. An entry whose
-//! parents (or whose author's key) are not all held yet waits, neither applied
-//! nor rejected, until they arrive. An entry of another committee, a second
-//! genesis, a malformed entry or a bad signature is an error and never stored.
-//! An entry the fold rejects is still stored: later entries may name it as a
-//! parent, and every client must hold the same set.
-//!
+//! parents are not all held yet waits, neither applied nor rejected, until
+//! they arrive: at most [`MAX_PENDING`] entries, and at most
+//! [`MAX_PENDING_PER_AUTHOR`] claiming one author, so nobody can fill the
+//! queue for everyone. An entry whose parents are all here but whose author no
+//! entry names as a member (by an Add or the genesis) is by someone who never
+//! was a member: an error, never stored. An entry of another committee, a
+//! second genesis, a malformed entry or a bad signature is an error and never
+//! stored. An entry the fold rejects is still stored: later entries may name
+//! it as a parent, and every client must hold the same set. The device's
+//! receive path takes committee updates only from someone the log names
+//! ([`CommitteeLog::knows`]), and a member holding entries that wait for
+//! parents asks other members for what it lacks (`committee_sync`).
+
 //! # Invites
 //!
 //! An organizer's [`CommitteeLog::create_invite`] records a CreateInvite entry
@@ -80,7 +111,9 @@
 //!   and returns the [`SignedEntry`] to send to every member.
 //! - Receive: [`CommitteeLog::insert`] with the bytes; the [`InsertOutcome`]
 //!   says applied, rejected (with its [`RejectReason`]), pending or duplicate.
-//!   Ask peers for [`CommitteeLog::missing_parents`] when entries stay pending.
+//!   Ask peers for what lies beyond [`CommitteeLog::heads`] when
+//!   [`CommitteeLog::missing_parents`] is not empty; answer with
+//!   [`CommitteeLog::entries_beyond`].
 //! - Read: [`CommitteeLog::state`] (name, members and roles, invites,
 //!   settings, version) and [`CommitteeLog::rejected`] to show the user.
 //! - Persist [`CommitteeLog::entries`] (and [`CommitteeLog::pending`]): the
@@ -88,13 +121,15 @@
 //!
 //! # Limits
 //!
-//! The rule is deterministic, not clairvoyant. An organizer who is being
-//! removed can still sign entries against heads from before the removal; those
-//! are concurrent with it, and are applied when they sort before it. Closing
-//! that needs "strong removal" (voiding every entry by the removed member that
-//! the removal does not precede), which this log does not do yet.
+//! The rule is deterministic, not clairvoyant: a change made by an organizer
+//! who is then removed concurrently is applied until the removal arrives, and
+//! void from then on — a phone that has not yet heard of the removal shows it.
+//! A member can still sign entries that every client stores (rejected), as
+//! anyone can name a stranger in a (rejected) Add; their number is bounded
+//! only by what the member's device sends.
 
 mod entry;
+mod fold;
 mod invite;
 mod log;
 mod state;
@@ -105,6 +140,8 @@ mod convergence_tests;
 #[cfg(test)]
 mod invite_tests;
 #[cfg(test)]
+mod removal_tests;
+#[cfg(test)]
 mod tests;
 
 pub use entry::{
@@ -113,7 +150,7 @@ pub use entry::{
 pub use invite::{
     InviteSecret, InviteToken, InviteTokenError, JoinRequest, INVITE_LINK_PREFIX, INVITE_SECRET_LEN,
 };
-pub use log::{CommitteeLog, InsertOutcome, Rejection, MAX_PENDING};
+pub use log::{CommitteeLog, InsertOutcome, Rejection, MAX_PENDING, MAX_PENDING_PER_AUTHOR};
 pub use state::{
     CommitteeState, Invite, Link, Member, RejectReason, MAX_CHANNELS, MAX_LINKS, MAX_MEMBERS,
     MAX_OPEN_INVITES,

@@ -137,6 +137,10 @@ pub enum RejectReason {
     /// An Unlink of a committee that is not linked.
     #[error("committee {0} is not linked here")]
     NoSuchLink(CommitteeId),
+    /// Void: the author was removed or demoted by a change made concurrently
+    /// with this one (neither knew of the other), so it lacked the role.
+    #[error("{0} lost the role this needs by a change made at the same time")]
+    RevokedConcurrently(AccountId),
 }
 
 /// A committee as of some point of its log.

@@ -126,12 +126,15 @@ fn a_stranger_s_entry_is_never_applied() {
     let (mut log, _, _) = founded();
     let (stranger, x) = (person(), person());
     let forged = forge(&log, &stranger, add(&x, Role::Organizer));
-    // Their key is in no entry, so the signature cannot be checked: held.
-    assert_eq!(
-        log.insert(&forged.encode()).expect("held"),
-        InsertOutcome::Pending { missing: 0 }
-    );
+    // Everything it builds on is here and no entry names its author: refused,
+    // and nothing of it is held.
+    assert!(matches!(
+        log.insert(&forged.encode()),
+        Err(Error::CommitteeEntryFromNonMember(h)) if h == forged.hash()
+    ));
     assert_eq!(log.state().members.len(), 1);
+    assert!(!log.contains(&forged.hash()));
+    assert_eq!(log.pending().count(), 0);
     assert!(log.missing_parents().is_empty());
 }
 

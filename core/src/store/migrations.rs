@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_contacts_by_successor.sql"),
     include_str!("migrations/0012_alerts_by_key.sql"),
     include_str!("migrations/0013_sessions_by_row.sql"),
+    include_str!("migrations/0014_committee_owed.sql"),
 ];
 
 /// The schema version this build writes.

@@ -395,6 +395,8 @@ async fn connected(
     account.call(|a| a.admit_waiting()).await??;
     account.call(|a| a.forward_alerts()).await??;
     greet_members(account, &link, false).await?;
+    // Committee entries still waiting for their parents: ask for them.
+    account.call(|a| a.ask_for_missing_entries()).await??;
     flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -608,9 +610,22 @@ async fn flush_outbox(
             };
             settled.push((e, state));
         }
-        // One transaction for the whole window's confirmations.
-        let ids: Vec<_> = settled.iter().map(|(e, _)| e.envelope_id).collect();
-        account.call(move |a| a.confirm_sent_all(&ids)).await??;
+        // One transaction for the whole window's confirmations, one for its
+        // refusals (a refused sender key is sent again).
+        let (sent, refused): (Vec<_>, Vec<_>) = settled
+            .iter()
+            .partition(|(_, state)| *state == DeliveryState::Sent);
+        let sent: Vec<_> = sent.iter().map(|(e, _)| e.envelope_id).collect();
+        let refused: Vec<_> = refused.iter().map(|(e, _)| e.envelope_id).collect();
+        account
+            .call(move |a| {
+                a.confirm_sent_all(&sent)?;
+                match refused.is_empty() {
+                    true => Ok(0),
+                    false => a.refused_sent_all(&refused),
+                }
+            })
+            .await??;
         for (e, state) in settled {
             let _ = events.send(ClientEvent::Delivery {
                 envelope_id: e.envelope_id,
@@ -673,8 +688,12 @@ async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Resul
             Err(e) => tracing::warn!("could not open a session with a committee member: {e}"),
         }
     }
-    // Alerts that could not reach these members before can now.
+    // Committee changes and alerts that could not reach these members
+    // before can now.
     if opened > 0 {
+        if let Err(e) = account.call(|a| a.send_owed_entries()).await? {
+            tracing::warn!("could not send owed committee entries: {e}");
+        }
         if let Err(e) = account.call(|a| a.send_owed_alerts()).await? {
             tracing::warn!("could not send owed alerts: {e}");
         }
