@@ -55,6 +55,9 @@ pub struct Account {
     pub(crate) one_time_batch: u32,
     /// The time this account goes by ([`AccountOptions::clock`]).
     pub(crate) clock: Clock,
+    /// Resends may be owed to members with whom a session is to be opened
+    /// first (`repair`): from the open, and after a batch took a receipt in.
+    pub(crate) resends_waiting: bool,
     /// When we last asked a member for a committee's missing entries
     /// (`committee_sync`).
     pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
@@ -171,6 +174,7 @@ impl Account {
             one_time_batch: options.one_time_prekeys,
             clock: options.clock.clone(),
             asked: std::collections::HashMap::new(),
+            resends_waiting: true,
         })
     }
 

@@ -307,6 +307,8 @@ pub(crate) struct BatchLogs<'a> {
     /// Requests for committee entries to answer, and members to ask for
     /// entries this batch left waiting for parents.
     pub(crate) sync: crate::committee_sync::SyncWork,
+    /// Receipts to send, resends owed, messages to read again.
+    pub(crate) repair: crate::repair::RepairWork,
 }
 
 impl<'a> BatchLogs<'a> {
@@ -321,6 +323,7 @@ impl<'a> BatchLogs<'a> {
             stores_expiring: false,
             now_ms,
             sync: Default::default(),
+            repair: Default::default(),
         }
     }
 

@@ -214,6 +214,9 @@ impl From<libsignal_protocol::SignalProtocolError> for Error {
             E::InvalidPreKeyId | E::InvalidSignedPreKeyId | E::InvalidKyberPreKeyId => {
                 Error::DecryptionFailed("unknown prekey")
             }
+            E::NoSenderKeyState { .. } | E::InvalidSenderKeySession { .. } => {
+                Error::DecryptionFailed("no sender key from this member")
+            }
             E::SignatureValidationFailed => Error::InvalidBundle("signature does not verify"),
             E::BadKeyType(_)
             | E::BadKeyLength(..)

@@ -38,6 +38,10 @@ pub enum Event {
     },
     /// A message from an account awaiting the user's decision was stored, held.
     MessageHeld { from: AccountId, message_id: i64 },
+    /// A message from `from` could not be read (its sender key or our session
+    /// with them is missing): kept, and its sender asked to send it again.
+    /// [`crate::Account::unreadable_messages`] lists those still waiting.
+    MessageUnreadable { from: AccountId },
     /// An account we had not met opened a session with us.
     ContactAdded { account: AccountId },
     /// `new_account` claims to replace `contact`; accept or reject it.

@@ -34,6 +34,10 @@ mod prekeys;
 mod receive;
 mod receive_ahead;
 mod relay_link;
+mod repair;
+#[cfg(test)]
+mod repair_tests;
+mod reseal;
 mod safety;
 mod sealed;
 mod send;
@@ -67,7 +71,8 @@ pub use prekeys::{
     SIGNED_PREKEY_ROTATION_MS,
 };
 pub use rankfile_proto::{auth_message, AUTH_DOMAIN};
-pub use receive::{Inbound, Received, MAX_ENVELOPE_LEN};
+pub use receive::{Inbound, Received, CERTIFICATE_SKEW_MS, MAX_ENVELOPE_LEN};
+pub use repair::{UnreadableMessage, RESEND_WINDOW_MS};
 pub use safety::SafetyNumber;
 pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;

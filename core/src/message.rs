@@ -195,6 +195,27 @@ pub(crate) fn encode_content(
     replaces: Option<&AccountId>,
     access_key: &[u8; ACCESS_KEY_LEN],
 ) -> Result<Vec<u8>> {
+    encode(body, sent_at_ms, replaces, access_key, 0)
+}
+
+/// Encodes a content message sent again for a recipient who could not read
+/// the first copy, which its receipt named by `handle`.
+pub(crate) fn encode_resent(
+    body: &Body,
+    sent_at_ms: i64,
+    access_key: &[u8; ACCESS_KEY_LEN],
+    handle: u64,
+) -> Result<Vec<u8>> {
+    encode(body, sent_at_ms, None, access_key, handle)
+}
+
+fn encode(
+    body: &Body,
+    sent_at_ms: i64,
+    replaces: Option<&AccountId>,
+    access_key: &[u8; ACCESS_KEY_LEN],
+    resends: u64,
+) -> Result<Vec<u8>> {
     let body = match body {
         Body::Text(text) => {
             check_text(text)?;
@@ -266,6 +287,7 @@ pub(crate) fn encode_content(
         replaces_account_id: replaces.map(|r| r.as_bytes().to_vec()).unwrap_or_default(),
         sender_access_key: access_key.to_vec(),
         padding: Vec::new(),
+        resends,
     };
     // The filler field costs a tag byte and a length byte (it is never over
     // 127 bytes) besides itself, and must not be empty (prost would omit it).
@@ -286,6 +308,8 @@ pub(crate) struct Decoded {
     pub sent_at_ms: i64,
     pub replaces: Option<AccountId>,
     pub sender_access_key: Option<[u8; ACCESS_KEY_LEN]>,
+    /// The receipt handle this content was sent again for, if it was.
+    pub resends: Option<u64>,
 }
 
 fn channel_id(bytes: &[u8]) -> Result<[u8; CHANNEL_ID_LEN]> {
@@ -408,6 +432,7 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
         sent_at_ms: i64::try_from(c.sent_at_ms).unwrap_or(i64::MAX),
         replaces,
         sender_access_key,
+        resends: (c.resends != 0).then_some(c.resends),
     })
 }
 

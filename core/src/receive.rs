@@ -64,6 +64,10 @@ pub enum Received {
     Control { from: AccountId },
     /// Seen before (redelivered or replayed): nothing changed.
     Duplicate,
+    /// Could not be read for want of something its sender can give (its
+    /// sender key, a working session): kept, shown as unreadable, and its
+    /// sender asked to repair (see `repair`).
+    Unreadable { from: AccountId },
 }
 
 /// One message as it arrives from the relay.
@@ -71,9 +75,55 @@ pub enum Received {
 pub enum Inbound<'a> {
     /// An identified `Envelope` (sender named in clear to the relay).
     Envelope(&'a [u8]),
-    /// A sealed-sender message: the sender is inside, under encryption.
+    /// A sealed-sender message: the sender is inside, under encryption. Its
+    /// sender certificate is checked against this account's clock.
     Sealed(&'a [u8]),
+    /// A sealed-sender message as the relay delivers it, with the time the
+    /// relay stored it (the relay's clock, as in `Deliver.stored_at_ms`): its
+    /// sender certificate is checked against that time, less
+    /// [`CERTIFICATE_SKEW_MS`], so a phone that was off for days still reads
+    /// what was sent while its certificates were valid.
+    Delivered { sealed: &'a [u8], stored_at_ms: u64 },
 }
+
+impl<'a> Inbound<'a> {
+    /// The bytes as they came.
+    pub fn bytes(&self) -> &'a [u8] {
+        match self {
+            Inbound::Envelope(b) | Inbound::Sealed(b) => b,
+            Inbound::Delivered { sealed, .. } => sealed,
+        }
+    }
+
+    /// The sealed-sender bytes, if that is what this is.
+    pub(crate) fn sealed(&self) -> Option<&'a [u8]> {
+        match self {
+            Inbound::Envelope(_) => None,
+            Inbound::Sealed(b) => Some(b),
+            Inbound::Delivered { sealed, .. } => Some(sealed),
+        }
+    }
+
+    /// The time a sealed message's sender certificate must be valid at:
+    /// when the relay stored it (less the skew allowed between that and the
+    /// sender's sealing), or `now_ms` for one taken in by hand.
+    fn certificate_time(&self, now_ms: i64) -> u64 {
+        match self {
+            // A relay that names no time (0) gets no benefit of the doubt.
+            Inbound::Delivered { stored_at_ms, .. } if *stored_at_ms > 0 => {
+                stored_at_ms.saturating_sub(CERTIFICATE_SKEW_MS)
+            }
+            _ => u64::try_from(now_ms).unwrap_or(0),
+        }
+    }
+}
+
+/// How far before the relay's storing of a sealed message its sender
+/// certificate may have expired: the sender seals with at least an hour left
+/// on its certificate (re-sealing what waited longer in its outbox), so this
+/// only absorbs the time between sealing and storing and the clocks'
+/// difference. Signal checks against the server's timestamp the same way.
+pub const CERTIFICATE_SKEW_MS: u64 = 15 * 60 * 1000;
 
 /// A parsed envelope, before decryption.
 pub(crate) struct Parsed {
@@ -115,6 +165,7 @@ fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
             SignalMessage::try_from(e.ciphertext.as_slice())
                 .map_err(|_| Error::DecryptionFailed("malformed message"))?,
         ),
+        Ok(pb::envelope::Kind::Plaintext) => Inner::Plaintext(e.ciphertext),
         _ => return Err(Error::InvalidEnvelope("unknown kind")),
     };
     Ok(Parsed {
@@ -386,6 +437,7 @@ impl Account {
             alerts_to_forward,
             stores_expiring,
             sync,
+            repair,
             ..
         } = logs;
         if stores_expiring {
@@ -408,6 +460,7 @@ impl Account {
         self.channel_upkeep(scrub);
         let sends = !merged.is_empty()
             || !sync.is_empty()
+            || !repair.is_empty()
             || join_requests
             || alerts_to_forward
             || new_sessions
@@ -443,6 +496,7 @@ impl Account {
             }
         }
         self.sync_after_receive(sync);
+        self.repair_after_receive(repair);
         Ok(Some((results, sends)))
     }
 }
@@ -490,9 +544,7 @@ fn receive_one(
     known: &mut KnownSenders,
     (events, logs): (&mut Vec<Event>, &mut BatchLogs<'_>),
 ) -> Result<Received> {
-    let bytes = match inbound {
-        Inbound::Envelope(b) | Inbound::Sealed(b) => b,
-    };
+    let bytes = inbound.bytes();
     if bytes.len() > MAX_ENVELOPE_LEN {
         return Err(Error::InvalidEnvelope("too large"));
     }
@@ -517,7 +569,7 @@ fn receive_one(
                 _ => return Err(Error::InvalidEnvelope("not an envelope")),
             }
         }
-        Inbound::Sealed(b) => (sealed_dedup_id(b), None),
+        Inbound::Sealed(b) | Inbound::Delivered { sealed: b, .. } => (sealed_dedup_id(b), None),
     };
     // Claimed first, with one write: a copy already received (in an earlier
     // batch or earlier in this one) claims nothing. A failure gives it back.
@@ -535,6 +587,26 @@ fn receive_one(
         known,
         (events, logs),
     );
+    // A sealed message whose sender can repair what kept it from being read
+    // is kept, and counts as taken in.
+    let outcome = match (outcome, inbound.sealed()) {
+        (Err(e), Some(sealed)) if crate::repair::repairable(&e) => {
+            let stored_at = match inbound {
+                Inbound::Delivered { stored_at_ms, .. } => stored_at_ms,
+                _ => u64::try_from(logs.now_ms).unwrap_or(0),
+            };
+            let stores = SignalStores::new(tx, cache, pending);
+            crate::repair::keep_unreadable(
+                tx,
+                (&stores, me),
+                (sealed, stored_at),
+                &dedup_id,
+                (events, logs),
+            )?
+            .ok_or(e)
+        }
+        (outcome, _) => outcome,
+    };
     // Nothing of a failed envelope remains, nor of a replay of a message
     // already read under a new envelope ID.
     let release = match &outcome {
@@ -567,16 +639,17 @@ fn receive_claimed(
 ) -> Result<Received> {
     let stores = SignalStores::new(tx, cache, pending);
     let unsealed;
-    let env = match (identified, inbound) {
+    let env = match (identified, inbound.sealed()) {
         (Some(parsed), _) => parsed,
-        (None, Inbound::Envelope(_)) => return Err(Error::InvalidEnvelope("not an envelope")),
-        (None, Inbound::Sealed(b)) => {
+        (None, None) => return Err(Error::InvalidEnvelope("not an envelope")),
+        (None, Some(b)) => {
             let root = trust_root.ok_or(Error::DecryptionFailed(
                 "no trust root for sealed sender yet",
             ))?;
+            let at = inbound.certificate_time(logs.now_ms);
             let u = match usmc {
-                Some(usmc) => sealed::check_opened(stores.view(), usmc, root)?,
-                None => sealed::unseal(stores.view(), b, root)?,
+                Some(usmc) => sealed::check_opened(stores.view(), usmc, root, at)?,
+                None => sealed::unseal(stores.view(), b, root, at)?,
             };
             unsealed = Parsed {
                 sender: u.sender,
@@ -588,6 +661,20 @@ fn receive_claimed(
     };
     if env.sender == *me {
         return Err(Error::FromSelf);
+    }
+    // A decryption-error receipt: what it names of ours is owed again.
+    if let Inner::Plaintext(bytes) = &env.ciphertext {
+        let authenticated = identified.is_none();
+        crate::repair::take_receipt(
+            tx,
+            &stores,
+            (&env.sender, env.device),
+            bytes,
+            authenticated,
+            logs,
+        )?;
+        stores.commit_op()?;
+        return Ok(Received::Control { from: env.sender });
     }
 
     let (addr, addr_key) = known.address(&env.sender, env.device);
@@ -702,6 +789,8 @@ fn receive_claimed(
                 &skdm,
                 &mut stores.view(),
             ))?;
+            // What of theirs could not be read for want of it may be now.
+            logs.repair.retry.insert(env.sender);
             None
         }
         Body::ChannelText { .. } => {
@@ -761,6 +850,9 @@ fn receive_claimed(
 
     // Everything checked: from here on the envelope's effects are written.
     stores.commit_op()?;
+    if let Some(handle) = content.resends {
+        crate::repair::forget_unreadable(tx, &env.sender, handle)?;
+    }
 
     let held = if content.replaces.is_none() && known.plain.contains(&env.sender) {
         false
@@ -845,9 +937,9 @@ fn decrypt(
 ) -> std::result::Result<Vec<u8>, SignalProtocolError> {
     futures::executor::block_on(async {
         match ciphertext {
-            Inner::SenderKey { .. } => Err(SignalProtocolError::InvalidArgument(
-                "sender key message".into(),
-            )),
+            Inner::SenderKey { .. } | Inner::Plaintext(_) => Err(
+                SignalProtocolError::InvalidArgument("not a 1:1 message".into()),
+            ),
             Inner::PreKey(m) => {
                 message_decrypt_prekey(
                     m,

@@ -407,7 +407,9 @@ impl Helper {
                 }
                 opened.identified = Some(parsed);
             }
-            Inbound::Sealed(b) if b.len() <= MAX_ENVELOPE_LEN => {
+            Inbound::Sealed(b) | Inbound::Delivered { sealed: b, .. }
+                if b.len() <= MAX_ENVELOPE_LEN =>
+            {
                 let Ok(usmc) = sealed::open(&self.scratch(None), b) else {
                     return Some(opened);
                 };

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::account_id::AccountId;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::store::signal::{CertificateDigest, SignalCache, View};
 
@@ -66,6 +65,8 @@ pub(crate) enum Inner {
         message: Vec<u8>,
         group_id: Option<Vec<u8>>,
     },
+    /// A libsignal `PlaintextContent`: a decryption-error receipt.
+    Plaintext(Vec<u8>),
 }
 
 /// Checks a sender certificate against the trust root: its signatures once per
@@ -93,10 +94,16 @@ fn check_certificate(
     Ok(())
 }
 
-/// Opens a sealed message addressed to us and checks its sender certificate.
-pub(crate) fn unseal(view: View<'_, '_, '_>, bytes: &[u8], trust_root: &[u8]) -> Result<Unsealed> {
+/// Opens a sealed message addressed to us and checks its sender certificate
+/// was valid at `at_ms` (see [`check_opened`]).
+pub(crate) fn unseal(
+    view: View<'_, '_, '_>,
+    bytes: &[u8],
+    trust_root: &[u8],
+    at_ms: u64,
+) -> Result<Unsealed> {
     let usmc = open(&view, bytes)?;
-    check_opened(view, &usmc, trust_root)
+    check_opened(view, &usmc, trust_root, at_ms)
 }
 
 /// Takes the outer layer off a sealed message: the sender certificate and the
@@ -110,17 +117,19 @@ pub(crate) fn open(
 }
 
 /// Checks an opened sealed message's sender certificate against the trust
-/// root and names its sender.
+/// root, valid at `at_ms` — the time the relay stored the message, less a
+/// bounded skew, not the time this phone reads it, so that a phone off for
+/// days loses nothing sent meanwhile — and names its sender.
 pub(crate) fn check_opened(
     view: View<'_, '_, '_>,
     usmc: &UnidentifiedSenderMessageContent,
     trust_root: &[u8],
+    at_ms: u64,
 ) -> Result<Unsealed> {
     let root = PublicKey::deserialize(trust_root)
         .map_err(|_| Error::Storage("stored trust root is malformed".into()))?;
     let cert = usmc.sender()?;
-    let now = u64::try_from(now_ms()).unwrap_or(0);
-    check_certificate(view.cache(), cert, (&root, trust_root), now)?;
+    check_certificate(view.cache(), cert, (&root, trust_root), at_ms)?;
     let key = IdentityKey::new(cert.key()?);
     let sender = AccountId::from_identity_key(&key);
     let named = Uuid::parse_str(cert.sender_uuid()?)
@@ -142,7 +151,7 @@ pub(crate) fn check_opened(
             message: usmc.contents()?.to_vec(),
             group_id: usmc.group_id()?.map(<[u8]>::to_vec),
         },
-        _ => return Err(Error::DecryptionFailed("unexpected sealed content")),
+        CiphertextMessageType::Plaintext => Inner::Plaintext(usmc.contents()?.to_vec()),
     };
     Ok(Unsealed {
         sender,

@@ -26,11 +26,10 @@ use crate::settings::ACCESS_KEY_LEN;
 use crate::store::signal::{address, Pending, SignalCache, SignalStores};
 use crate::store::WriteTransaction;
 
-/// A sender certificate is not used for sending within this long of its expiry.
-const SEND_CERTIFICATE_MARGIN_MS: i64 = 60 * 60 * 1000;
-
-/// An envelope committed to the outbox, ready for the relay.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An envelope committed to the outbox, ready for the relay. Two are equal
+/// when what goes to the relay is (the send log's handle is this device's
+/// bookkeeping, not part of the envelope).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct OutgoingEnvelope {
     pub envelope_id: [u8; ENVELOPE_ID_LEN],
@@ -50,7 +49,24 @@ pub struct OutgoingEnvelope {
     /// An alert: the relay delivers it ahead of other traffic and wakes the
     /// recipient's phone. The only thing about the content the relay sees.
     pub high_priority: bool,
+    /// What a recipient that cannot read it names it by (`crate::repair`).
+    pub(crate) handle: u64,
 }
+
+impl PartialEq for OutgoingEnvelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.envelope_id == other.envelope_id
+            && self.recipient == other.recipient
+            && self.recipient_device == other.recipient_device
+            && self.bytes == other.bytes
+            && self.sealed == other.sealed
+            && self.access_key == other.access_key
+            && self.multi == other.multi
+            && self.high_priority == other.high_priority
+    }
+}
+
+impl Eq for OutgoingEnvelope {}
 
 pub(crate) const OUTBOX_WAITING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM outbox)";
 
@@ -102,7 +118,7 @@ impl Account {
         // A text goes into the conversation; a control message (a sender key)
         // only travels.
         if let Body::Text(text) = body {
-            keep_outgoing(&tx, &sent.envelope_id, to, text, sent_at_ms)?;
+            keep_outgoing(&tx, &sent, text, sent_at_ms)?;
         }
         pending.flush(&tx)?;
         tx.commit()?;
@@ -183,7 +199,7 @@ impl Account {
 
     /// Seals each plaintext to its recipient in one transaction (one fsync)
     /// and keeps `text` in each conversation; see [`Account::send_to_many`].
-    fn seal_each(
+    pub(crate) fn seal_each(
         &mut self,
         each: &[(AccountId, &[u8])],
         text: Option<&str>,
@@ -208,7 +224,7 @@ impl Account {
             match sealed {
                 Ok(e) => {
                     if let Some(text) = text {
-                        keep_outgoing(&tx, &e.envelope_id, r, text, sent_at_ms)?;
+                        keep_outgoing(&tx, &e, text, sent_at_ms)?;
                     }
                     sent.push(e);
                 }
@@ -277,6 +293,7 @@ impl Account {
                 AccountId::from_bytes(&recipient)?
             };
             Ok(OutgoingEnvelope {
+                handle: 0,
                 multi,
                 high_priority,
                 sealed,
@@ -358,11 +375,13 @@ impl Account {
 }
 
 /// What sealing needs of the account, taken before its store is borrowed for
-/// the transaction: who we are and the sender certificate to use.
+/// the transaction: who we are and the sender certificate to use, with its
+/// expiry. It is used even when it has run out: an envelope whose certificate
+/// is stale when it is to leave is sealed again then (`crate::reseal`).
 struct Sealer {
     me: AccountId,
     device_id: u32,
-    certificate: Option<Vec<u8>>,
+    certificate: Option<(Vec<u8>, i64)>,
 }
 
 impl Sealer {
@@ -370,14 +389,7 @@ impl Sealer {
         Sealer {
             me: account.id(),
             device_id: account.device_id(),
-            certificate: account
-                .settings
-                .sender_certificate
-                .as_ref()
-                .filter(|(_, expires)| {
-                    *expires > account.clock.now_ms() + SEND_CERTIFICATE_MARGIN_MS
-                })
-                .map(|(c, _)| c.clone()),
+            certificate: account.settings.sender_certificate.clone(),
         }
     }
 
@@ -430,11 +442,18 @@ impl Sealer {
             SystemTime::now(),
             &mut rand::rng(),
         ))?;
+        let handle = crate::repair::handle_of(ciphertext.serialize());
+        let mut reseal = None;
         let (bytes, access_key, envelope_id) = match (their_access_key, certificate) {
-            (Some(key), Some(cert)) => {
+            (Some(key), Some((cert, expires))) => {
                 let bytes = sealed::seal(stores.view(), &addr, &cert, &ciphertext)?;
                 // The receiver recognises a sealed message by its hash.
                 let id = sealed_dedup_id(&bytes);
+                reseal = Some((
+                    ciphertext.serialize().to_vec(),
+                    ciphertext.message_type() as u8,
+                    expires,
+                ));
                 (bytes, Some(key), id)
             }
             _ => {
@@ -457,20 +476,19 @@ impl Sealer {
             }
         };
         stores.commit_op()?;
-        tx.prepare_cached(
-            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key, priority)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            &envelope_id[..],
-            &to.as_bytes()[..],
-            c.device_id,
-            &bytes,
-            sent_at_ms,
-            access_key.is_some(),
-            access_key.as_ref().map(|k| &k[..]),
-            i64::from(high_priority)
-        ])?;
+        queue(
+            tx,
+            &Queued {
+                envelope_id: &envelope_id,
+                recipient: to,
+                recipient_device: c.device_id,
+                bytes: &bytes,
+                created_at_ms: sent_at_ms,
+                access_key: access_key.as_ref(),
+                high_priority,
+                reseal: reseal.as_ref().map(|(i, k, e)| (&i[..], *k, *e)),
+            },
+        )?;
         Ok(OutgoingEnvelope {
             envelope_id,
             recipient: *to,
@@ -480,23 +498,62 @@ impl Sealer {
             access_key,
             multi: false,
             high_priority,
+            handle,
         })
     }
 }
 
-/// Keeps a text this device sent in its conversation with `peer`.
+/// A 1:1 envelope for the outbox.
+pub(crate) struct Queued<'a> {
+    pub envelope_id: &'a [u8; ENVELOPE_ID_LEN],
+    pub recipient: &'a AccountId,
+    pub recipient_device: u32,
+    /// Sealed when `access_key` is set, else an identified `Envelope`.
+    pub bytes: &'a [u8],
+    pub created_at_ms: i64,
+    pub access_key: Option<&'a [u8; ACCESS_KEY_LEN]>,
+    pub high_priority: bool,
+    /// For a sealed envelope: the inner ciphertext, its libsignal type, and
+    /// when the certificate it was sealed with expires (`crate::reseal`).
+    pub reseal: Option<(&'a [u8], u8, i64)>,
+}
+
+/// Adds a 1:1 envelope to the outbox, inside the transaction that made it.
+pub(crate) fn queue(tx: &WriteTransaction<'_>, q: &Queued<'_>) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at,
+             sealed, access_key, priority, inner, inner_kind, certificate_expires)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        &q.envelope_id[..],
+        &q.recipient.as_bytes()[..],
+        q.recipient_device,
+        q.bytes,
+        q.created_at_ms,
+        q.access_key.is_some(),
+        q.access_key.map(|k| &k[..]),
+        i64::from(q.high_priority),
+        q.reseal.map(|r| r.0),
+        q.reseal.map(|r| r.1),
+        q.reseal.map(|r| r.2)
+    ])?;
+    Ok(())
+}
+
+/// Keeps a text this device sent in its conversation with its recipient,
+/// and in the send log, to send again if they cannot read it.
 fn keep_outgoing(
     tx: &WriteTransaction<'_>,
-    envelope_id: &[u8; ENVELOPE_ID_LEN],
-    peer: &AccountId,
+    sent: &OutgoingEnvelope,
     text: &str,
     sent_at_ms: i64,
 ) -> Result<()> {
-    message::insert(
+    let row = message::insert(
         tx,
         &NewMessage {
-            envelope_id,
-            peer,
+            envelope_id: &sent.envelope_id,
+            peer: &sent.recipient,
             outgoing: true,
             body: text,
             sent_at_ms,
@@ -504,7 +561,13 @@ fn keep_outgoing(
             held: false,
         },
     )?;
-    Ok(())
+    crate::repair::log_sent(
+        tx,
+        sent.handle,
+        sent.recipient.as_bytes(),
+        crate::repair::Logged::Text(row),
+        sent_at_ms,
+    )
 }
 
 #[cfg(test)]

@@ -209,6 +209,28 @@ pub async fn connected_client(
     (client, id)
 }
 
+/// [`connected_client`] for an account that goes by `clock` (a test's
+/// shifted clock, shared with the relay's).
+pub async fn connected_client_at(
+    dir: &Path,
+    name: &str,
+    relay: &rankfile_relay::RelayHandle,
+    clock: rankfile_core::Clock,
+) -> (rankfile_core::transport::Client, AccountId) {
+    let options = rankfile_core::AccountOptions::default().with_clock(clock);
+    let account = Account::create_with(
+        &dir.join(format!("{name}.db")),
+        &DatabaseKey::generate(),
+        &options,
+    )
+    .expect("account");
+    let id = account.id();
+    let client =
+        rankfile_core::transport::Client::start(account, relay::address(relay)).expect("client");
+    wait_connected(&client).await;
+    (client, id)
+}
+
 /// An hour from now, ms since the epoch: an expiry for invites and alerts.
 pub fn in_an_hour() -> u64 {
     let now = std::time::SystemTime::now()

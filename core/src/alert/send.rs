@@ -30,6 +30,20 @@ pub struct AlertSent {
     pub unreachable: Vec<AccountId>,
 }
 
+/// Records alert deliveries in the send log, to go again to a member who
+/// cannot read theirs.
+fn log_deliveries(
+    tx: &crate::store::WriteTransaction<'_>,
+    sent: &[OutgoingEnvelope],
+    alert_id: AlertId,
+    now: i64,
+) -> Result<()> {
+    sent.iter().try_for_each(|e| {
+        let what = crate::repair::Logged::Alert(alert_id);
+        crate::repair::log_sent(tx, e.handle, e.recipient.as_bytes(), what, now)
+    })
+}
+
 /// The members a delivery's envelopes went to.
 fn recipients(sent: &[OutgoingEnvelope]) -> Vec<AccountId> {
     sent.iter().map(|e| e.recipient).collect()
@@ -114,8 +128,10 @@ impl Account {
             ..alert.clone()
         };
         // Whom it went to, and whom it is owed to, commit with the envelopes.
+        let now = self.clock.now_ms();
         self.send_to_many(&to, &Body::Alert(message), true, |tx, sent, unreachable| {
             store::add_recipients(tx, &alert.alert_id, &recipients(sent))?;
+            log_deliveries(tx, sent, alert.alert_id, now)?;
             store::owe(tx, &alert.alert_id, committee, held, unreachable)
         })
     }
@@ -190,6 +206,7 @@ impl Account {
                 |tx, envelopes, _| {
                     let delivered = recipients(envelopes);
                     store::add_recipients(tx, &alert.alert_id, &delivered)?;
+                    log_deliveries(tx, envelopes, alert.alert_id, now)?;
                     delivered
                         .iter()
                         .try_for_each(|a| store::settle(tx, &alert.alert_id, a))
@@ -335,7 +352,14 @@ impl Account {
             answer,
             answered_at_ms: u64::try_from(now).unwrap_or(0),
         };
-        self.send_body(&to, &body).map(Some)
+        // Logged with the send, to go again if the answer cannot be read.
+        let (mut sent, _) = self.send_to_many(&[to], &body, false, |tx, sent, _| {
+            sent.iter().try_for_each(|e| {
+                let what = crate::repair::Logged::Answer(*alert_id);
+                crate::repair::log_sent(tx, e.handle, e.recipient.as_bytes(), what, now)
+            })
+        })?;
+        sent.pop().map(Some).ok_or(Error::NoSession(to))
     }
 
     /// Sends the alert again, high priority, to those it went to from this

@@ -29,6 +29,7 @@ mod content;
 mod expiry;
 mod read;
 mod receive;
+mod seal;
 mod search;
 mod send;
 mod store;
@@ -37,7 +38,9 @@ pub(crate) use content::ChannelContent;
 pub use content::{MessageRef, MESSAGE_REF_LEN};
 pub(crate) use expiry::{fills_search_backlog, wants_scrub};
 pub(crate) use receive::receive_channel;
+pub(crate) use seal::for_members as seal_for_members;
 pub use send::Draft;
+pub(crate) use store::own_post;
 pub use store::MAX_PENDING_EDITS;
 
 use rusqlite::params;

@@ -35,9 +35,6 @@ pub(crate) fn receive_channel(
         match futures::executor::block_on(group_decrypt(message, &mut stores.view(), addr)) {
             Ok(p) => zeroize::Zeroizing::new(p),
             Err(SignalProtocolError::DuplicatedMessage(..)) => return Ok(Received::Duplicate),
-            Err(SignalProtocolError::NoSenderKeyState { .. }) => {
-                return Err(Error::DecryptionFailed("no sender key from this member"))
-            }
             Err(e) => return Err(e.into()),
         };
     let decoded = message::decode_content(&plaintext)?;
@@ -52,6 +49,21 @@ pub(crate) fn receive_channel(
         return Err(Error::InvalidContent("channel does not match its envelope"));
     }
     committee_receive::check_channel_sender(tx, logs, &channel_id, sender, events)?;
+    if let Some(handle) = decoded.resends {
+        // Sent again because we reported it unreadable: that report is
+        // settled, and a post we have meanwhile read is a copy.
+        crate::repair::forget_unreadable(tx, sender, handle)?;
+        if let ChannelContent::Post { id, .. } = &content {
+            let reference = MessageRef {
+                author: *sender,
+                id: *id,
+            };
+            if store::find(tx, &channel_id, &reference)?.is_some() {
+                stores.commit_op()?;
+                return Ok(Received::Duplicate);
+            }
+        }
+    }
     let sent_at_ms = decoded.sent_at_ms;
     let now = logs.now_ms;
     let ours = match committee_store::channel_committee(tx, &channel_id)? {

@@ -4,14 +4,8 @@
 //! applies its own effect here (the new row, the new text, the row gone) in
 //! the transaction that commits the advanced sender key and the outbox entry.
 
-use std::collections::HashMap;
-
-use async_trait::async_trait;
 use libsignal_protocol::{
-    create_sender_key_distribution_message, group_encrypt, sealed_sender_multi_recipient_encrypt,
-    CiphertextMessageType, ContentHint, DeviceId, Direction, IdentityChange, IdentityKey,
-    IdentityKeyPair, IdentityKeyStore, ProtocolAddress, SenderCertificate, ServiceId,
-    SessionRecord, SignalProtocolError, UnidentifiedSenderMessageContent,
+    create_sender_key_distribution_message, group_encrypt, CiphertextMessageType,
 };
 use rand::RngCore;
 use rusqlite::params;
@@ -26,56 +20,12 @@ use crate::attachment::AttachmentPointer;
 use crate::committee::{ChannelId, CommitteeId};
 use crate::committee_ops::Post;
 use crate::committee_store;
-use crate::contact;
 use crate::error::{Error, Result};
 use crate::message::{self, Body, CHANNEL_ID_LEN, ENVELOPE_ID_LEN};
-use crate::sealed::service_uuid;
+use crate::repair::Logged;
 use crate::send::OutgoingEnvelope;
-use crate::settings::ACCESS_KEY_LEN;
 use crate::store::signal::{address, Pending, SignalStores};
-
-/// libsignal's multi-recipient encryption names recipients by ServiceId
-/// strings and asks an identity store for their keys under those names; this
-/// store answers for exactly the recipients of one message.
-struct RecipientIdentities {
-    own: IdentityKeyPair,
-    registration_id: u32,
-    keys: HashMap<String, IdentityKey>,
-}
-
-#[async_trait(?Send)]
-impl IdentityKeyStore for RecipientIdentities {
-    async fn get_identity_key_pair(&self) -> Result<IdentityKeyPair, SignalProtocolError> {
-        Ok(self.own)
-    }
-    async fn get_local_registration_id(&self) -> Result<u32, SignalProtocolError> {
-        Ok(self.registration_id)
-    }
-    async fn save_identity(
-        &mut self,
-        _: &ProtocolAddress,
-        _: &IdentityKey,
-    ) -> Result<IdentityChange, SignalProtocolError> {
-        Err(SignalProtocolError::InvalidState(
-            "save_identity",
-            "read-only recipient list".into(),
-        ))
-    }
-    async fn is_trusted_identity(
-        &self,
-        address: &ProtocolAddress,
-        identity: &IdentityKey,
-        _: Direction,
-    ) -> Result<bool, SignalProtocolError> {
-        Ok(self.keys.get(&address.to_string()) == Some(identity))
-    }
-    async fn get_identity(
-        &self,
-        address: &ProtocolAddress,
-    ) -> Result<Option<IdentityKey>, SignalProtocolError> {
-        Ok(self.keys.get(&address.to_string()).copied())
-    }
-}
+use crate::store::WriteTransaction;
 
 impl Account {
     /// Sends this account's sender key for a channel to one member, over the 1:1
@@ -265,6 +215,27 @@ impl Account {
         }
     }
 
+    /// Sends one of our posts again, to one member who reported (by the
+    /// receipt `handle`) that they could not read it; `settle` runs in its
+    /// transaction. Nothing changes here but the sender key and the outbox.
+    pub(crate) fn send_channel_resend(
+        &mut self,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+        member: &AccountId,
+        content: ChannelContent,
+        handle: u64,
+        settle: impl FnOnce(&rusqlite::Connection) -> Result<()>,
+    ) -> Result<OutgoingEnvelope> {
+        self.seal_channel_content(
+            channel_id,
+            distribution_id,
+            std::slice::from_ref(member),
+            content,
+            Some((handle, Box::new(settle))),
+        )
+    }
+
     /// Encrypts `content` once under our sender key, seals it for every
     /// recipient, and commits it with its effect here.
     fn send_channel_content(
@@ -274,27 +245,41 @@ impl Account {
         recipients: &[AccountId],
         content: ChannelContent,
     ) -> Result<OutgoingEnvelope> {
+        self.seal_channel_content(channel_id, distribution_id, recipients, content, None)
+    }
+
+    /// [`Account::send_channel_content`], or with `resend` (the receipt's
+    /// handle and what settles it) the same content again without its effect
+    /// here.
+    fn seal_channel_content(
+        &mut self,
+        channel_id: [u8; CHANNEL_ID_LEN],
+        distribution_id: Uuid,
+        recipients: &[AccountId],
+        content: ChannelContent,
+        resend: Option<Resend<'_>>,
+    ) -> Result<OutgoingEnvelope> {
         let me = self.id();
         let own = address(&me, self.me.device_id);
-        let now_ms = self.clock.now_ms();
-        let certificate = self
+        // Sealed with the certificate held even if it has run out: an
+        // envelope whose certificate is stale when it leaves is sealed again
+        // then (`reseal`).
+        let (certificate, certificate_expires) = self
             .settings
             .sender_certificate
-            .as_ref()
-            .filter(|(_, expires)| *expires > now_ms)
-            .map(|(c, _)| c.clone())
+            .clone()
             .ok_or(Error::NoSenderCertificate)?;
-        let sent_at_ms = now_ms;
+        let sent_at_ms = self.clock.now_ms();
         let body = Body::ChannelText {
             channel_id,
             content,
         };
-        let plaintext = zeroize::Zeroizing::new(message::encode_content(
-            &body,
-            sent_at_ms,
-            None,
-            &self.settings.access_key,
-        )?);
+        let plaintext = zeroize::Zeroizing::new(match &resend {
+            None => message::encode_content(&body, sent_at_ms, None, &self.settings.access_key)?,
+            Some((handle, _)) => {
+                message::encode_resent(&body, sent_at_ms, &self.settings.access_key, *handle)?
+            }
+        });
         let Body::ChannelText { content, .. } = body else {
             return Err(Error::InvalidContent("not a channel message"));
         };
@@ -302,30 +287,6 @@ impl Account {
         let tx = self.store.write()?;
         let mut pending = Pending::default();
         let stores = SignalStores::new(&tx, &self.cache, &mut pending);
-        let mut access_key = [0u8; ACCESS_KEY_LEN];
-        let mut named = Vec::with_capacity(recipients.len());
-        let mut sessions: Vec<SessionRecord> = Vec::with_capacity(recipients.len());
-        let mut keys = HashMap::with_capacity(recipients.len());
-        for r in recipients {
-            let c = contact::get(&tx, r)?.ok_or(Error::UnknownContact(*r))?;
-            if c.pending_successor.is_some() {
-                return Err(Error::IdentityChangePending(*r));
-            }
-            let key = contact::access_key(&tx, r)?.ok_or(Error::NoAccessKey(*r))?;
-            for (a, k) in access_key.iter_mut().zip(key) {
-                *a ^= k;
-            }
-            let device = DeviceId::try_from(c.device_id)
-                .map_err(|_| Error::Storage("stored device id is out of range".into()))?;
-            let record = stores
-                .session(&address(r, device).to_string())?
-                .ok_or(Error::NoSession(*r))?;
-            let identity = contact::identity_key(&tx, r)?.ok_or(Error::UnknownContact(*r))?;
-            let service_name = ProtocolAddress::new(service_uuid(r).to_string(), device);
-            keys.insert(service_name.to_string(), identity);
-            named.push(service_name);
-            sessions.push(record);
-        }
         let message = futures::executor::block_on(group_encrypt(
             &mut stores.view(),
             &own,
@@ -333,86 +294,52 @@ impl Account {
             &plaintext,
             &mut rand::rng(),
         ))?;
-        let usmc = UnidentifiedSenderMessageContent::new(
-            CiphertextMessageType::SenderKey,
-            SenderCertificate::deserialize(&certificate)?,
-            message.serialized().to_vec(),
-            ContentHint::Resendable,
-            Some(channel_id.to_vec()),
+        let inner = message.serialized().to_vec();
+        let sealed = super::seal::for_members(
+            &tx,
+            &stores,
+            (self.me.key_pair, self.me.registration_id),
+            recipients,
+            (&certificate, &inner, &channel_id),
         )?;
-        let identities = RecipientIdentities {
-            own: self.me.key_pair,
-            registration_id: self.me.registration_id,
-            keys,
-        };
-        let named_refs: Vec<&ProtocolAddress> = named.iter().collect();
-        let session_refs: Vec<&SessionRecord> = sessions.iter().collect();
-        let payload = futures::executor::block_on(sealed_sender_multi_recipient_encrypt(
-            &named_refs,
-            &session_refs,
-            std::iter::empty::<ServiceId>(),
-            &usmc,
-            &identities,
-            &mut rand::rng(),
-        ))?;
+        let (payload, access_key) = (sealed.payload, sealed.access_key);
         stores.commit_op()?;
 
         let mut envelope_id = [0u8; ENVELOPE_ID_LEN];
         rand::rng().fill_bytes(&mut envelope_id);
-        let scrub = match &content {
-            ChannelContent::Post {
-                id,
-                body,
-                reply_to,
-                attachments,
-                expire_timer_secs,
-            } => {
-                store::insert(
-                    &tx,
-                    &NewChannelMessage {
-                        channel_id: &channel_id,
-                        envelope_id: &envelope_id,
-                        sender: &me,
-                        outgoing: true,
-                        body,
-                        sent_at_ms,
-                        message_ref: id,
-                        reply_to: reply_to.as_ref(),
-                        attachments,
-                        expires_at_ms: expiry::expires_at(
-                            sent_at_ms,
-                            sent_at_ms,
-                            *expire_timer_secs,
-                        ),
-                        stored_at_ms: sent_at_ms,
-                    },
-                )?;
+        let scrub = match (&content, resend) {
+            (_, Some((_, settle))) => {
+                settle(&tx)?;
                 false
             }
-            ChannelContent::Edit { target, body, .. } => {
-                let id = store::find(&tx, &channel_id, target)?
-                    .ok_or(Error::InvalidContent("the message edited is gone"))?;
-                store::apply_edit(&tx, id, body, sent_at_ms)?;
-                true
-            }
-            ChannelContent::Delete { target } => {
-                if let Some(id) = store::find(&tx, &channel_id, target)? {
-                    store::delete(&tx, id)?;
-                }
-                store::tombstone(
-                    &tx,
-                    &channel_id,
-                    target,
-                    sent_at_ms.saturating_add(TOMBSTONE_RETENTION_MS),
-                )?;
-                true
-            }
+            (content, None) => apply_own(
+                &tx,
+                (channel_id, &me),
+                content,
+                (&envelope_id, &inner),
+                sent_at_ms,
+            )?,
         };
+        let members: Vec<u8> = recipients
+            .iter()
+            .flat_map(|r| r.as_bytes().iter().copied())
+            .collect();
         tx.prepare_cached(
-            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at, sealed, access_key, multi)
-             VALUES (?1, ?2, 0, ?3, ?4, 1, ?5, 1)",
+            "INSERT INTO outbox (envelope_id, recipient, recipient_device, envelope, created_at,
+                 sealed, access_key, multi, inner, inner_kind, recipients, certificate_expires)
+             VALUES (?1, ?2, 0, ?3, ?4, 1, ?5, 1, ?6, ?7, ?8, ?9)",
         )?
-        .execute(params![&envelope_id[..], &channel_id[..], &payload, sent_at_ms, &access_key[..]])?;
+        .execute(params![
+            &envelope_id[..],
+            &channel_id[..],
+            &payload,
+            sent_at_ms,
+            &access_key[..],
+            &inner,
+            CiphertextMessageType::SenderKey as u8,
+            &members,
+            certificate_expires
+        ])?;
         pending.flush(&tx)?;
         tx.commit()?;
         self.outbox_may_hold = true;
@@ -434,9 +361,17 @@ impl Account {
             access_key: Some(access_key),
             multi: true,
             high_priority: false,
+            handle: crate::repair::handle_of(&inner),
         })
     }
 }
+
+/// A resend: the receipt's handle, and what settles it in the send's
+/// transaction.
+type Resend<'a> = (
+    u64,
+    Box<dyn FnOnce(&rusqlite::Connection) -> Result<()> + 'a>,
+);
 
 /// A channel message to post: text, optionally a reply to another message of
 /// the channel (by local ID), and attachments already uploaded.
@@ -467,4 +402,64 @@ impl Draft {
         self.attachments.push(pointer);
         self
     }
+}
+
+/// Our own channel message's effect here, in the transaction that sends it:
+/// a post stored (and logged, to be sent again to a member who cannot read
+/// it), an edit applied, a delete applied and remembered. Says whether old
+/// text is to be scrubbed from the WAL.
+fn apply_own(
+    tx: &WriteTransaction<'_>,
+    (channel_id, me): ([u8; CHANNEL_ID_LEN], &AccountId),
+    content: &ChannelContent,
+    (envelope_id, inner): (&[u8; ENVELOPE_ID_LEN], &[u8]),
+    sent_at_ms: i64,
+) -> Result<bool> {
+    Ok(match content {
+        ChannelContent::Post {
+            id,
+            body,
+            reply_to,
+            attachments,
+            expire_timer_secs,
+        } => {
+            let row = store::insert(
+                tx,
+                &NewChannelMessage {
+                    channel_id: &channel_id,
+                    envelope_id,
+                    sender: me,
+                    outgoing: true,
+                    body,
+                    sent_at_ms,
+                    message_ref: id,
+                    reply_to: reply_to.as_ref(),
+                    attachments,
+                    expires_at_ms: expiry::expires_at(sent_at_ms, sent_at_ms, *expire_timer_secs),
+                    stored_at_ms: sent_at_ms,
+                },
+            )?;
+            let handle = crate::repair::handle_of(inner);
+            crate::repair::log_sent(tx, handle, &channel_id, Logged::Post(row), sent_at_ms)?;
+            false
+        }
+        ChannelContent::Edit { target, body, .. } => {
+            let id = store::find(tx, &channel_id, target)?
+                .ok_or(Error::InvalidContent("the message edited is gone"))?;
+            store::apply_edit(tx, id, body, sent_at_ms)?;
+            true
+        }
+        ChannelContent::Delete { target } => {
+            if let Some(id) = store::find(tx, &channel_id, target)? {
+                store::delete(tx, id)?;
+            }
+            store::tombstone(
+                tx,
+                &channel_id,
+                target,
+                sent_at_ms.saturating_add(TOMBSTONE_RETENTION_MS),
+            )?;
+            true
+        }
+    })
 }

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::content::{MessageRef, MESSAGE_REF_LEN};
+use super::content::{ChannelContent, MessageRef, MESSAGE_REF_LEN};
 use super::{ChannelAttachment, ChannelMessage, Quote, Reply};
 use crate::account_id::AccountId;
 use crate::attachment::{AttachmentPointer, DIGEST_LEN};
@@ -394,4 +394,55 @@ fn quote(
         None if is_tombstoned(conn, channel_id, target)? => Quote::Deleted,
         None => Quote::Unavailable,
     })
+}
+
+/// One of our own posts, by its local ID, as it was sent (text as last
+/// edited, the timer it was sent with): what goes again to a member who could
+/// not read it. `None` when it is gone or has expired at `now`.
+pub(crate) fn own_post(conn: &Connection, id: i64, now: i64) -> Result<Option<ChannelContent>> {
+    type Row = (
+        Vec<u8>,
+        String,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        i64,
+        Option<i64>,
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT message_ref, body, reply_author, reply_ref, sent_at, expires_at
+             FROM channel_messages
+             WHERE id = ?1 AND outgoing = 1 AND (expires_at IS NULL OR expires_at > ?2)",
+        )?
+        .query_row(params![id, now], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((reference, body, reply_author, reply_ref, sent_at, expires_at)) = row else {
+        return Ok(None);
+    };
+    let reply_to = match (reply_author, reply_ref) {
+        (Some(author), Some(r)) => Some(MessageRef {
+            author: AccountId::from_bytes(&author)?,
+            id: stored(&r)?,
+        }),
+        _ => None,
+    };
+    let expire_timer_secs = expires_at
+        .map(|at| u32::try_from(at.saturating_sub(sent_at) / 1000).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    Ok(Some(ChannelContent::Post {
+        id: stored(&reference)?,
+        body,
+        reply_to,
+        attachments: pointers(conn, id)?,
+        expire_timer_secs,
+    }))
 }

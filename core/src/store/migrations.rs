@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_alerts_by_key.sql"),
     include_str!("migrations/0013_sessions_by_row.sql"),
     include_str!("migrations/0014_committee_owed.sql"),
+    include_str!("migrations/0015_outbox_reseal.sql"),
+    include_str!("migrations/0016_repair.sql"),
 ];
 
 /// The schema version this build writes.

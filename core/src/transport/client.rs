@@ -397,6 +397,15 @@ async fn connected(
     greet_members(account, &link, false).await?;
     // Committee entries still waiting for their parents: ask for them.
     account.call(|a| a.ask_for_missing_entries()).await??;
+    // Receipts not sent before we stopped, and resends owed.
+    account
+        .call(|a| {
+            a.prune_repair_state()?;
+            a.send_receipts()?;
+            a.resend_owed()
+        })
+        .await??;
+    reopen_sessions(account, &link).await?;
     flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -436,9 +445,12 @@ async fn connected(
                     if after.committees_changed {
                         greet_members(account, &link, false).await?;
                     }
+                    if after.reopen {
+                        reopen_sessions(account, &link).await?;
+                    }
                     // A batch may have queued replies (committee entries forwarded
                     // after concurrent changes, admissions, hellos).
-                    if after.outbox_waiting || after.committees_changed {
+                    if after.outbox_waiting || after.committees_changed || after.reopen {
                         flush_outbox(account, &link, &events.stream).await?;
                     }
                 }
@@ -484,6 +496,10 @@ async fn connected(
                     return Err(Error::Transport("the connection closed".into()));
                 }
                 link.request(pb::client_frame::Body::Ping(pb::Ping {})).await?;
+                // A connection can outlive the certificate it began with.
+                if account.call(|a| a.needs_sender_certificate()).await?? {
+                    refresh_certificate(account, &link).await?;
+                }
             }
         }
     }
@@ -499,23 +515,7 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
     .await?;
     super::push::sync_at_login(account, link).await?;
     if account.call(|a| a.needs_sender_certificate()).await?? {
-        match link
-            .request(pb::client_frame::Body::SenderCertificate(
-                pb::SenderCertificateRequest {},
-            ))
-            .await?
-        {
-            pb::server_frame::Body::SenderCertificate(c) => {
-                account
-                    .call(move |a| a.set_sender_certificate(&c.certificate))
-                    .await??;
-            }
-            _ => {
-                return Err(Error::Transport(
-                    "unexpected answer to a certificate request".into(),
-                ))
-            }
-        }
+        refresh_certificate(account, link).await?;
     }
     let count = match link
         .request(pb::client_frame::Body::PrekeyCount(
@@ -549,14 +549,48 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
     Ok(())
 }
 
+/// Fetches a new sender certificate from the relay for the account.
+async fn refresh_certificate(account: &AccountHandle, link: &Link) -> Result<()> {
+    match link
+        .request(pb::client_frame::Body::SenderCertificate(
+            pb::SenderCertificateRequest {},
+        ))
+        .await?
+    {
+        pb::server_frame::Body::SenderCertificate(c) => {
+            account
+                .call(move |a| a.set_sender_certificate(&c.certificate))
+                .await?
+        }
+        _ => Err(Error::Transport(
+            "unexpected answer to a certificate request".into(),
+        )),
+    }
+}
+
 /// Sends every outbox envelope, a window at a time, and drops each from the
-/// outbox once the relay confirms it is durable.
+/// outbox once the relay confirms it is durable. A sealed envelope whose
+/// certificate would be dead when the relay stores it (it waited while the
+/// phone was offline) is first sealed again with a fresh one.
 async fn flush_outbox(
     account: &AccountHandle,
     link: &Link,
     events: &broadcast::Sender<ClientEvent>,
 ) -> Result<()> {
-    let outbox = account.call(|a| a.outbox()).await??;
+    let ready = |a: &mut Account| {
+        if a.outbox_needs_certificate()? {
+            return Ok(None);
+        }
+        a.reseal_stale_outbox()?;
+        a.outbox().map(Some)
+    };
+    let outbox = match account.call(ready).await?? {
+        Some(outbox) => outbox,
+        None => {
+            refresh_certificate(account, link).await?;
+            account.call(ready).await??.unwrap_or_default()
+        }
+    };
     for window in outbox.chunks(SEND_WINDOW) {
         let sends = window.iter().map(|e| async move {
             let priority = if e.high_priority {
@@ -701,6 +735,27 @@ async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Resul
     Ok(())
 }
 
+/// Opens new sessions with the contacts owed a resend whose session a
+/// decryption-error receipt archived (see `repair`): each one's bundle from
+/// the relay, then what is owed to them goes.
+async fn reopen_sessions(account: &AccountHandle, link: &Link) -> Result<()> {
+    let contacts = account.call(|a| a.sessions_to_reopen()).await??;
+    for contact in contacts {
+        let bundle = match fetch_bundle(link, contact).await {
+            Ok(b) => b,
+            Err(Error::Relay { code, .. }) => {
+                tracing::warn!("no bundle to open a new session with: {code}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = account.call(move |a| a.reopen_session(&bundle)).await? {
+            tracing::warn!("could not open a new session: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// What a committed receive batch left for the connection manager to do.
 struct AfterReceive {
     /// A committee's log changed: open sessions with new members.
@@ -709,6 +764,8 @@ struct AfterReceive {
     expiry_changed: bool,
     /// Replies or forwards wait in the outbox.
     outbox_waiting: bool,
+    /// A receipt archived a session: open a new one to send again.
+    reopen: bool,
 }
 
 /// Decrypts and commits deliveries. With more deliveries behind them
@@ -742,7 +799,10 @@ async fn receive(
                 .iter()
                 .map(|d| {
                     if d.sealed {
-                        Inbound::Sealed(&d.envelope)
+                        Inbound::Delivered {
+                            sealed: &d.envelope,
+                            stored_at_ms: d.stored_at_ms,
+                        }
                     } else {
                         Inbound::Envelope(&d.envelope)
                     }
@@ -769,6 +829,7 @@ async fn receive(
                 committees_changed: a.take_committees_changed(),
                 expiry_changed: a.take_expiry_changed(),
                 outbox_waiting: a.outbox_waiting()?,
+                reopen: !a.sessions_to_reopen()?.is_empty(),
             };
             Ok::<_, Error>((results, after, flushing, failed))
         })
