@@ -58,6 +58,9 @@ pub struct Account {
     /// Resends may be owed to members with whom a session is to be opened
     /// first (`repair`): from the open, and after a batch took a receipt in.
     pub(crate) resends_waiting: bool,
+    /// Reading again the messages that waited for a committee (`repair`):
+    /// the receive that does it does not start it again.
+    pub(crate) reading_waiting: bool,
     /// When we last asked a member for a committee's missing entries
     /// (`committee_sync`).
     pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
@@ -175,6 +178,7 @@ impl Account {
             clock: options.clock.clone(),
             asked: std::collections::HashMap::new(),
             resends_waiting: true,
+            reading_waiting: false,
         })
     }
 

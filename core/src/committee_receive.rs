@@ -120,6 +120,8 @@ pub(crate) fn apply_update(
         .any(|e| matches!(e, Event::AddedToCommittee { .. }))
     {
         crate::committee_join::joined(conn, &update.log.id())?;
+        // Messages that came ahead of this committee can be read now.
+        logs.repair.retry_waiting = true;
     }
     events.extend(update.events);
     // Entries wait for parents we lack: ask the member who sent them.

@@ -68,6 +68,9 @@ pub enum Received {
     /// sender key, a working session): kept, shown as unreadable, and its
     /// sender asked to repair (see `repair`).
     Unreadable { from: AccountId },
+    /// Names a committee this device does not hold yet (an alert delivered
+    /// ahead of the update that adds us): kept, and read when it arrives.
+    Waiting,
 }
 
 /// One message as it arrives from the relay.
@@ -604,6 +607,10 @@ fn receive_one(
                 (events, logs),
             )?
             .ok_or(e)
+        }
+        (Err(Error::UnknownCommittee(c)), _) => {
+            crate::repair::keep_waiting(tx, inbound, &dedup_id, logs.now_ms)?
+                .ok_or(Error::UnknownCommittee(c))
         }
         (outcome, _) => outcome,
     };

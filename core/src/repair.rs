@@ -228,6 +228,43 @@ pub(crate) fn keep_unreadable(
     Ok(Some(Received::Unreadable { from }))
 }
 
+/// Most messages kept waiting for a committee: beyond it, one naming a
+/// committee we do not hold is refused, as before.
+pub const MAX_WAITING: i64 = 1_000;
+
+/// Inside the receive transaction, for a message that names a committee this
+/// device does not hold: keeps it, to read again when a committee arrives.
+/// `None` when too many wait already.
+pub(crate) fn keep_waiting(
+    tx: &WriteTransaction<'_>,
+    inbound: Inbound<'_>,
+    dedup_id: &[u8; ENVELOPE_ID_LEN],
+    now_ms: i64,
+) -> Result<Option<Received>> {
+    let waiting: i64 = tx
+        .prepare_cached("SELECT count(*) FROM waiting_envelopes")?
+        .query_row([], |r| r.get(0))?;
+    if waiting >= MAX_WAITING {
+        return Ok(None);
+    }
+    let stored_at = match inbound {
+        Inbound::Delivered { stored_at_ms, .. } => stored_at_ms as i64,
+        _ => now_ms,
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO waiting_envelopes (dedup_id, envelope, sealed, stored_at, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        &dedup_id[..],
+        inbound.bytes(),
+        inbound.sealed().is_some(),
+        stored_at,
+        now_ms
+    ])?;
+    Ok(Some(Received::Waiting))
+}
+
 /// Inside the receive transaction: a message sent again for a handle we
 /// reported arrived; the unreadable entry goes.
 pub(crate) fn forget_unreadable(conn: &Connection, from: &AccountId, handle: u64) -> Result<()> {
@@ -325,12 +362,14 @@ pub(crate) struct RepairWork {
     /// Members whose sender key it took in: their unreadable channel
     /// messages may now be read.
     pub retry: BTreeSet<AccountId>,
+    /// It added us to a committee: messages waiting for one may be read.
+    pub retry_waiting: bool,
 }
 
 impl RepairWork {
     /// Whether any of it sends something.
     pub fn is_empty(&self) -> bool {
-        !self.receipts && !self.resends && self.retry.is_empty()
+        !self.receipts && !self.resends && self.retry.is_empty() && !self.retry_waiting
     }
 }
 
@@ -352,6 +391,11 @@ impl Account {
     /// After a receive batch commits: tries again what waited for a sender
     /// key that came, sends receipts and resends. Never fails the batch.
     pub(crate) fn repair_after_receive(&mut self, work: RepairWork) {
+        if work.retry_waiting {
+            if let Err(e) = self.read_waiting() {
+                tracing::warn!("could not read waiting messages again: {e}");
+            }
+        }
         for from in &work.retry {
             if let Err(e) = self.retry_unreadable(from) {
                 tracing::warn!("could not read kept messages again: {e}");
@@ -379,6 +423,8 @@ impl Account {
         conn.prepare_cached("DELETE FROM send_log WHERE sent_at < ?1")?
             .execute([before])?;
         conn.prepare_cached("DELETE FROM unreadable WHERE received_at < ?1")?
+            .execute([before])?;
+        conn.prepare_cached("DELETE FROM waiting_envelopes WHERE received_at < ?1")?
             .execute([before])?;
         Ok(())
     }
@@ -564,6 +610,60 @@ impl Account {
             };
             if done {
                 tx.prepare_cached("DELETE FROM unreadable WHERE dedup_id = ?1")?
+                    .execute([dedup_id])?;
+                read += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(read)
+    }
+
+    /// Reads again the messages kept waiting for a committee we did not hold
+    /// (after one arrived, and on each connection). Those read, or refused
+    /// for another reason now, leave the list; the rest wait on.
+    pub fn read_waiting(&mut self) -> Result<usize> {
+        if self.reading_waiting {
+            return Ok(0);
+        }
+        let kept: Vec<(Vec<u8>, Vec<u8>, bool, i64)> = self
+            .store
+            .conn()
+            .prepare_cached(
+                "SELECT dedup_id, envelope, sealed, stored_at FROM waiting_envelopes
+                 ORDER BY received_at",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if kept.is_empty() {
+            return Ok(0);
+        }
+        // Their claims go first, so they are not taken for copies; the rows
+        // stay until what became of each is committed.
+        let tx = self.store.write()?;
+        for (dedup_id, _, _, _) in &kept {
+            tx.prepare_cached("DELETE FROM received_envelopes WHERE envelope_id = ?1")?
+                .execute([dedup_id])?;
+        }
+        tx.commit()?;
+        let inbound: Vec<Inbound<'_>> = kept
+            .iter()
+            .map(|(_, envelope, sealed, stored_at)| match sealed {
+                true => Inbound::Delivered {
+                    sealed: envelope,
+                    stored_at_ms: u64::try_from(*stored_at).unwrap_or(0),
+                },
+                false => Inbound::Envelope(envelope),
+            })
+            .collect();
+        self.reading_waiting = true;
+        let results = self.receive_all(&inbound);
+        self.reading_waiting = false;
+        let results = results?;
+        let tx = self.store.write()?;
+        let mut read = 0;
+        for ((dedup_id, _, _, _), result) in kept.iter().zip(&results) {
+            if !matches!(result, Ok(Received::Waiting)) {
+                tx.prepare_cached("DELETE FROM waiting_envelopes WHERE dedup_id = ?1")?
                     .execute([dedup_id])?;
                 read += 1;
             }

@@ -290,3 +290,42 @@ fn a_receipt_from_a_removed_member_gets_nothing() {
     deliver(&mut organizer, &receipts);
     assert_eq!(organizer.outbox().expect("outbox").len(), before);
 }
+
+/// The relay delivers an alert ahead of ordinary traffic, so a member just
+/// added can get an alert before the update that adds them. It is kept, and
+/// read as soon as the committee arrives. Before, it failed for want of the
+/// committee, was acknowledged, and was lost.
+#[test]
+fn an_alert_ahead_of_the_update_that_adds_us_is_read_when_it_comes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut organizer, _m1, _m2, id) = committee(&dir);
+    let mut newcomer = Account::create(
+        &dir.path().join("new.db"),
+        &crate::store::DatabaseKey::generate(),
+    )
+    .expect("account");
+    let bundle = newcomer.prekey_bundle().expect("bundle");
+    organizer.add_contact("new", &bundle).expect("contact");
+    let added = organizer
+        .add_member(&id, &newcomer.id(), crate::committee::Role::Member)
+        .expect("adds");
+    let draft = crate::alert::AlertDraft {
+        kind: crate::alert::AlertKind::EmergencyMeeting,
+        scope: crate::alert::AlertScope::Local,
+        title: "Meeting at the gate".into(),
+        text: String::new(),
+        place: "Gate 3".into(),
+        starts_at_ms: 0,
+        expires_at_ms: organizer.clock.now_u64() + 3_600_000,
+        answers_wanted: true,
+    };
+    let (alert, sent) = organizer.send_alert(&id, draft).expect("alert");
+    // High priority first.
+    assert_eq!(deliver(&mut newcomer, &sent.sent), vec![Received::Waiting]);
+    assert!(newcomer.alerts().expect("alerts").is_empty());
+    deliver(&mut newcomer, &added.sent);
+    let alerts = newcomer.alerts().expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].alert_id, alert);
+    assert_eq!(newcomer.read_waiting().expect("none left"), 0);
+}

@@ -401,6 +401,7 @@ async fn connected(
     account
         .call(|a| {
             a.prune_repair_state()?;
+            a.read_waiting()?;
             a.send_receipts()?;
             a.resend_owed()
         })

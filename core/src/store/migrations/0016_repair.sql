@@ -46,3 +46,15 @@ CREATE TABLE unreadable (
     receipt_sent INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX unreadable_by_sender ON unreadable (sender, handle);
+
+-- Messages read but not yet usable: they name a committee this device does
+-- not hold yet (an alert the relay delivered ahead of the update that adds us,
+-- say). Kept as they came, and read again when a committee arrives; their
+-- ratchet step was not taken, so they decrypt again then.
+CREATE TABLE waiting_envelopes (
+    dedup_id BLOB PRIMARY KEY,
+    envelope BLOB NOT NULL,
+    sealed INTEGER NOT NULL,
+    stored_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+) WITHOUT ROWID;
