@@ -93,11 +93,12 @@ pub fn derive_key(passphrase: &str, salt: &[u8], params: &KdfParams) -> Result<D
     )
     .map_err(|e| CliError::Other(format!("bad key-derivation parameters: {e}")))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
-    let mut out = Zeroizing::new([0u8; DATABASE_KEY_LEN]);
-    argon
-        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|e| CliError::Other(format!("key derivation failed: {e}")))?;
-    Ok(DatabaseKey::new(*out))
+    // Written straight into the key: no other copy of it to wipe.
+    DatabaseKey::fill(|key| {
+        argon
+            .hash_password_into(passphrase.as_bytes(), salt, key)
+            .map_err(|e| CliError::Other(format!("key derivation failed: {e}")))
+    })
 }
 
 /// The passphrase: from `RANKFILE_PASSPHRASE`, else asked for on the terminal
