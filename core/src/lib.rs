@@ -69,4 +69,6 @@ pub use safety::SafetyNumber;
 pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;
 pub use settings::ACCESS_KEY_LEN;
-pub use store::{DatabaseKey, Store, Unsynced, DATABASE_KEY_LEN, PAGE_CACHE_KIB, SCHEMA_VERSION};
+pub use store::{
+    panic_wipe, DatabaseKey, Store, Unsynced, DATABASE_KEY_LEN, PAGE_CACHE_KIB, SCHEMA_VERSION,
+};

@@ -4,6 +4,7 @@ mod alert;
 mod channel;
 mod committee;
 mod contact;
+mod duress;
 mod id;
 mod init;
 mod link;
@@ -23,7 +24,7 @@ use crate::output::Output;
 
 /// Runs the command.
 pub fn run(cli: Cli, out: &Output) -> Result<()> {
-    let home = || Home::resolve(cli.home.clone());
+    let home = || Home::resolve(cli.home.clone(), cli.passphrase_file.clone());
     match cli.command {
         Command::Init(args) => init::run(&home()?, &args, out),
         Command::Id => id::run(&home()?, out),
@@ -36,6 +37,7 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Alert(cmd) => alert::run(&home()?, cmd, out),
         Command::Link(cmd) => link::run(&home()?, cmd, out),
         Command::Wipe(args) => wipe::run(&home()?, &args, out),
+        Command::Duress(cmd) => duress::run(&home()?, cmd, out),
         Command::Relay(args) => relay::run(args),
         Command::Demo(args) => crate::demo::run(&args, out),
     }

@@ -145,7 +145,10 @@ mod tests {
     fn the_statement_keys_with_the_raw_hex_and_is_sized_once() {
         let key = DatabaseKey::new([0x0f; 32]);
         let s = key.key_statement();
-        assert_eq!(s.as_str(), format!("PRAGMA key = \"x'{}'\"", "0f".repeat(32)));
+        assert_eq!(
+            s.as_str(),
+            format!("PRAGMA key = \"x'{}'\"", "0f".repeat(32))
+        );
         // Filled without growing: no reallocation left a copy behind.
         assert_eq!(s.len(), s.capacity());
     }

@@ -26,6 +26,7 @@ pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
 pub(crate) use transaction::{WriteTransaction, BEGIN_SQL, COMMIT_SQL, ROLLBACK_SQL};
 pub use unsynced::Unsynced;
+pub use wipe::panic_wipe;
 
 use crate::error::Result;
 
