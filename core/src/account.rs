@@ -55,6 +55,8 @@ pub struct Account {
     pub(crate) one_time_batch: u32,
     /// The time this account goes by ([`AccountOptions::clock`]).
     pub(crate) clock: Clock,
+    /// Where the prune of old received envelope IDs stands.
+    pub(crate) received_prune: crate::received::PruneState,
 }
 
 /// How an account's device is provisioned. The defaults are what a phone
@@ -146,6 +148,11 @@ impl Account {
         let mut account = Self::with(store, me, options)?;
         // Channel messages whose timer ran out while the app was closed.
         account.channel_upkeep(false);
+        // A first step of the prune of old envelope IDs; the client's purger
+        // does the rest of the pass.
+        if let Err(e) = account.prune_received_envelopes() {
+            tracing::warn!("pruning received envelope IDs failed: {e}");
+        }
         Ok(account)
     }
 
@@ -167,6 +174,7 @@ impl Account {
             outbox_may_hold: true,
             one_time_batch: options.one_time_prekeys,
             clock: options.clock.clone(),
+            received_prune: Default::default(),
         })
     }
 

@@ -30,6 +30,7 @@ mod message;
 mod prekeys;
 mod receive;
 mod receive_ahead;
+mod received;
 mod relay_link;
 mod safety;
 mod sealed;
@@ -65,6 +66,7 @@ pub use prekeys::{
 };
 pub use rankfile_proto::{auth_message, AUTH_DOMAIN};
 pub use receive::{Inbound, Received, MAX_ENVELOPE_LEN};
+pub use received::RECEIVED_ENVELOPE_RETENTION_DAYS;
 pub use safety::SafetyNumber;
 pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;

@@ -903,7 +903,7 @@ impl KnownSenders {
 }
 
 const CLAIM_SQL: &str =
-    "INSERT OR IGNORE INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO received_envelopes (envelope_id, received_day) VALUES (?1, ?2)";
 
 /// Prepares the statements that receiving a 1:1 message or an alert runs, so
 /// the first one after the account opens does not parse them: on a phone
@@ -939,7 +939,8 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         .chain(formatted.into_iter().map(Cow::Owned))
 }
 
-/// Records the envelope's ID as received; `false` when it already was.
+/// Records the envelope's ID as received, dated by the day only; `false`
+/// when it already was.
 pub(crate) fn claim_envelope(
     tx: &WriteTransaction<'_>,
     id: &[u8; ENVELOPE_ID_LEN],
@@ -947,13 +948,13 @@ pub(crate) fn claim_envelope(
 ) -> Result<bool> {
     let claimed = tx
         .prepare_cached(CLAIM_SQL)?
-        .execute(params![&id[..], now_ms])?;
+        .execute(params![&id[..], crate::received::day(now_ms)])?;
     Ok(claimed == 1)
 }
 
 /// Gives back the claim of an envelope that failed, so nothing of it remains.
 fn release_envelope(tx: &WriteTransaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM received_envelopes WHERE envelope_id = ?1")?
+    tx.prepare_cached(crate::received::FORGET_SQL)?
         .execute([&id[..]])?;
     Ok(())
 }
