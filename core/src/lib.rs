@@ -21,6 +21,7 @@ mod committee_receive;
 mod committee_sessions;
 mod committee_store;
 mod contact;
+mod conversation_timer;
 mod error;
 mod event;
 mod failpoint;

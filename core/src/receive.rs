@@ -659,8 +659,16 @@ fn receive_claimed(
     let mut alert_in = None;
     let mut answer_in = None;
     let mut proposal_in = None;
+    let mut timer_in = None;
     let text = match content.body {
-        Body::Text(text) => Some(text),
+        Body::Text { body, timer } => {
+            timer_in = Some(timer);
+            Some(body)
+        }
+        Body::ConversationTimer(timer) => {
+            timer_in = Some(timer);
+            None
+        }
         Body::CommitteeUpdate {
             committee_id,
             entries,
@@ -781,6 +789,22 @@ fn receive_claimed(
     if let Some(proposal) = proposal_in {
         crate::link::record_proposal(tx, &env.sender, &proposal, events)?;
     }
+    // The conversation's disappearing timer, adopted from a change or a text.
+    let expires_at = match (timer_in, &text) {
+        (Some(timer), Some(_)) => crate::conversation_timer::receive_text(
+            tx,
+            &env.sender,
+            timer,
+            content.sent_at_ms,
+            logs,
+            events,
+        )?,
+        (Some(timer), None) => {
+            crate::conversation_timer::receive(tx, &env.sender, timer, events)?;
+            None
+        }
+        (None, _) => None,
+    };
     let Some(text) = text else {
         return Ok(Received::Control { from: env.sender });
     };
@@ -794,6 +818,7 @@ fn receive_claimed(
             sent_at_ms: content.sent_at_ms,
             stored_at_ms: logs.now_ms,
             held,
+            expires_at,
         },
     )?;
     if held {
@@ -927,6 +952,7 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         crate::committee_store::ENTRIES_SQL,
         crate::alert::store::INSERT_SQL,
         crate::alert::store::MARK_FORWARDED_SQL,
+        crate::conversation_timer::GET_SQL,
         crate::alert::store::UNFORWARDED_SQL,
         contact::INSERT_IF_NEW_SQL,
         contact::SET_ACCESS_KEY_SQL,

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_alerts_by_key.sql"),
     include_str!("migrations/0013_sessions_by_row.sql"),
     include_str!("migrations/0014_received_day.sql"),
+    include_str!("migrations/0015_conversation_timers.sql"),
 ];
 
 /// The schema version this build writes.

@@ -98,6 +98,13 @@ impl Store {
         self.flusher.unsynced(&self.path, envelopes)
     }
 
+    /// Brings a plain (unencrypted) connection to this build's schema: for
+    /// tests that read a store's raw files.
+    #[cfg(test)]
+    pub(crate) fn migrate_plain(conn: &mut Connection) -> Result<()> {
+        migrations::migrate(conn)
+    }
+
     /// Read-only access for queries outside a transaction.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
