@@ -82,6 +82,9 @@ pub enum Command {
     Contact(ContactCommand),
     /// Send a message, waiting until the relay holds it durably.
     Send(SendArgs),
+    /// Set the disappearing timer of the conversation with a contact (either
+    /// side may): both phones delete each message that long after it is sent.
+    Timer(TimerArgs),
     /// Print messages as they arrive, until Ctrl-C.
     Watch(WatchArgs),
     /// Receive what waits at the relay (and answer it: admit joiners, open
@@ -178,6 +181,18 @@ pub struct SendArgs {
     /// Seconds to wait for the relay before giving up (the message stays queued).
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile timer`.
+#[derive(Debug, Args)]
+pub struct TimerArgs {
+    /// The contact (name or account ID).
+    pub contact: String,
+    /// How long messages last: `off`, or a number with s, m, h, d or w
+    /// (`30m`, `1d`, `1w`), at most a year.
+    pub duration: String,
     #[command(flatten)]
     pub relay: RelayOpts,
 }

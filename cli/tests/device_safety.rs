@@ -252,3 +252,66 @@ fn the_passphrase_comes_from_a_file() {
         .stdout(predicate::str::contains("RANKFILE_PASSPHRASE_FILE"))
         .stdout(predicate::str::contains("other processes"));
 }
+
+#[test]
+fn a_conversation_timer_set_on_one_side_is_adopted_and_shown_on_the_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = support::Relay::start(&dir.path().join("relay"));
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    support::init(&alice, &relay);
+    support::init(&bob, &relay);
+    let bob_id = support::account_id(&bob);
+    let alice_id = support::account_id(&alice);
+    rankfile(&alice)
+        .args(["contact", "add", "bob", &bob_id])
+        .assert()
+        .success();
+    rankfile(&alice)
+        .args(["timer", "bob", "nonsense"])
+        .assert()
+        .code(2);
+    rankfile(&alice)
+        .args(["timer", "bob", "1h"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1h"));
+    let listed = support::json(&alice, &["contact", "list"]);
+    assert_eq!(listed["timer_secs"], 3600);
+
+    // Bob's phone adopts it, says so, and shows it where the conversation shows.
+    let arrived = support::json_lines(&bob, &["sync"]);
+    assert!(
+        arrived
+            .iter()
+            .any(|l| l["type"] == "conversation_timer" && l["timer_secs"] == 3600),
+        "{arrived:?}"
+    );
+    let listed = support::json(&bob, &["contact", "list"]);
+    assert_eq!(listed["account_id"], alice_id.as_str());
+    assert_eq!(listed["timer_secs"], 3600);
+
+    // A text under it disappears an hour after it was sent, on Bob's phone too.
+    rankfile(&alice)
+        .args(["send", "bob", "the list is in the locker"])
+        .assert()
+        .success();
+    let arrived = support::json_lines(&bob, &["sync"]);
+    let message = arrived
+        .iter()
+        .find(|l| l["type"] == "message")
+        .unwrap_or_else(|| panic!("the text arrived: {arrived:?}"));
+    let sent = message["sent_at_ms"].as_i64().expect("sent");
+    let stored = message["stored_at_ms"].as_i64().expect("stored");
+    assert_eq!(
+        message["expires_at_ms"].as_i64(),
+        Some(sent.min(stored) + 3_600_000)
+    );
+
+    // Bob turns it off; Alice adopts that.
+    rankfile(&bob)
+        .args(["timer", &alice_id, "off"])
+        .assert()
+        .success();
+    support::json_lines(&alice, &["sync"]);
+    assert_eq!(support::json(&alice, &["contact", "list"])["timer_secs"], 0);
+}

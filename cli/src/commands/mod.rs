@@ -11,6 +11,7 @@ mod link;
 mod relay;
 mod send;
 mod sync;
+mod timer;
 mod watch;
 mod wipe;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Id => id::run(&home()?, out),
         Command::Contact(cmd) => contact::run(&home()?, cmd, out),
         Command::Send(args) => send::run(&home()?, &args, out),
+        Command::Timer(args) => timer::run(&home()?, &args, out),
         Command::Watch(args) => watch::run(&home()?, &args, out),
         Command::Sync(args) => sync::run(&home()?, &args, out),
         Command::Committee(cmd) => committee::run(&home()?, cmd, out),
