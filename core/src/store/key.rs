@@ -85,10 +85,15 @@ impl DatabaseKey {
     /// copy behind) and zeroized when dropped, and handed to SQLite as it
     /// is: rusqlite's `pragma_update` would format the value into a string
     /// of its own, freed without being wiped. SQLite itself still copies the
-    /// text (the prepared statement keeps its SQL, the parser dequotes the
-    /// value) and SQLCipher copies the key into its own locked memory; those
-    /// copies are overwritten when freed because every connection turns
-    /// `cipher_memory_security` on (see `open.rs`).
+    /// text: the prepared statement keeps its SQL and the parser dequotes the
+    /// value, both freed when the statement is done; SQLCipher keeps the key
+    /// in its own locked memory for as long as the connection is open (it
+    /// needs it for every page) and wipes it at close. With
+    /// `cipher_memory_security` on (every connection, see `open.rs`) what
+    /// SQLite frees to the heap is overwritten first. Small copies freed into
+    /// the connection's lookaside slots are not: they stay until the slot is
+    /// reused (soon, last freed first used) and are overwritten with the
+    /// lookaside buffer when the connection closes.
     pub(crate) fn key_statement(&self) -> Zeroizing<String> {
         const HEAD: &str = "PRAGMA key = \"x'";
         const TAIL: &str = "'\"";
