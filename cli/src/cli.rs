@@ -32,9 +32,18 @@ Naming committees, channels and members:
   ALERT      a prefix of its ID (at least 4 hex digits; `alert list` shows 8)
   PROPOSAL   a prefix of a link proposal's ID, as `link list` shows it
 
+Passphrase:
+  Asked for on the terminal, without echo, unless given by --passphrase-file,
+  RANKFILE_PASSPHRASE_FILE or RANKFILE_PASSPHRASE (in that order). A duress
+  passphrase (`rankfile duress set`) typed at any of these wipes the home and is
+  answered as a wrong passphrase is (exit code 3).
+
 Environment:
-  RANKFILE_HOME        the home directory (like --home)
-  RANKFILE_PASSPHRASE  the passphrase, for scripts (otherwise it is asked for, without echo)";
+  RANKFILE_HOME             the home directory (like --home)
+  RANKFILE_PASSPHRASE_FILE  a file whose first line is the passphrase (like --passphrase-file)
+  RANKFILE_PASSPHRASE       the passphrase itself, for scripts. WARNING: other processes
+                            of the same user can read a process's environment (on
+                            Linux, /proc/PID/environ); prefer a passphrase file";
 
 /// Rankfile: end-to-end encrypted messaging for rank-and-file committees.
 #[derive(Debug, Parser)]
@@ -44,6 +53,16 @@ pub struct Cli {
     /// (default: the user's data directory, e.g. ~/.local/share/rankfile).
     #[arg(long, global = true, env = "RANKFILE_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Read the passphrase from the first line of this file (its line ending
+    /// stripped), as restic's RESTIC_PASSWORD_FILE. Keep the file readable
+    /// by you alone.
+    #[arg(
+        long,
+        global = true,
+        env = "RANKFILE_PASSPHRASE_FILE",
+        value_name = "PATH"
+    )]
+    pub passphrase_file: Option<PathBuf>,
     /// Print JSON for scripts (one object per line) instead of text for people.
     #[arg(long, global = true)]
     pub json: bool,
@@ -63,6 +82,9 @@ pub enum Command {
     Contact(ContactCommand),
     /// Send a message, waiting until the relay holds it durably.
     Send(SendArgs),
+    /// Set the disappearing timer of the conversation with a contact (either
+    /// side may): both phones delete each message that long after it is sent.
+    Timer(TimerArgs),
     /// Print messages as they arrive, until Ctrl-C.
     Watch(WatchArgs),
     /// Receive what waits at the relay (and answer it: admit joiners, open
@@ -81,8 +103,13 @@ pub enum Command {
     /// linked committees meet in a council, and network alerts cascade).
     #[command(subcommand)]
     Link(LinkCommand),
-    /// Panic wipe: destroy the store, the salt and the configuration.
+    /// Panic wipe, with no passphrase: destroy the salt and key-derivation
+    /// files, then the store (even a corrupt one) and the configuration.
     Wipe(WipeArgs),
+    /// Set or clear a duress passphrase: typed at any unlock instead of the
+    /// passphrase, it wipes this home and answers as a wrong passphrase does.
+    #[command(subcommand)]
+    Duress(DuressCommand),
     /// Run a relay server (same flags as the `rankfile-relay` binary).
     Relay(rankfile_relay::Args),
     /// Play the whole system on this machine: a relay and simulated phones.
@@ -154,6 +181,18 @@ pub struct SendArgs {
     /// Seconds to wait for the relay before giving up (the message stays queued).
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    #[command(flatten)]
+    pub relay: RelayOpts,
+}
+
+/// `rankfile timer`.
+#[derive(Debug, Args)]
+pub struct TimerArgs {
+    /// The contact (name or account ID).
+    pub contact: String,
+    /// How long messages last: `off`, or a number with s, m, h, d or w
+    /// (`30m`, `1d`, `1w`), at most a year.
+    pub duration: String,
     #[command(flatten)]
     pub relay: RelayOpts,
 }
@@ -585,6 +624,25 @@ pub struct WipeArgs {
     pub yes: bool,
 }
 
+/// `rankfile duress …`.
+#[derive(Debug, Subcommand)]
+pub enum DuressCommand {
+    /// Set (or replace) the duress passphrase; asks for the passphrase first.
+    Set(DuressSetArgs),
+    /// Clear the duress passphrase; asks for the passphrase first. Nobody
+    /// can tell from the home whether one was ever set.
+    Clear,
+}
+
+/// `rankfile duress set`.
+#[derive(Debug, Args)]
+pub struct DuressSetArgs {
+    /// Read the duress passphrase from the first line of this file instead
+    /// of asking for it twice.
+    #[arg(long, value_name = "PATH")]
+    pub duress_file: Option<PathBuf>,
+}
+
 /// `rankfile demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -689,6 +747,30 @@ mod tests {
             Cli::try_parse_from(["rankfile", "link", "accept", "00ff", "--delegate", "bob"])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_passphrase_file_is_a_flag_everywhere() {
+        let cli =
+            Cli::try_parse_from(["rankfile", "id", "--passphrase-file", "/p"]).expect("parses");
+        assert_eq!(cli.passphrase_file, Some(PathBuf::from("/p")));
+        let cli = Cli::try_parse_from(["rankfile", "duress", "set", "--duress-file", "/d"])
+            .expect("parses");
+        match cli.command {
+            Command::Duress(DuressCommand::Set(a)) => {
+                assert_eq!(a.duress_file, Some(PathBuf::from("/d")))
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_warns_that_the_passphrase_variable_is_visible() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("--passphrase-file"), "{help}");
+        assert!(help.contains("RANKFILE_PASSPHRASE_FILE"), "{help}");
+        assert!(help.contains("WARNING: other processes"), "{help}");
+        assert!(help.contains("/proc/PID/environ"), "{help}");
     }
 
     #[test]

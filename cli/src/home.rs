@@ -1,7 +1,9 @@
-//! The home directory: where one device's encrypted store lives, with the
-//! salt and cost parameters that turn the passphrase into its key, and the
+//! The home directory: where one device's encrypted store lives, with its
+//! unlock material — the salt and cost parameters that turn the passphrase
+//! into its key, and the duress passphrase's verifier (`duress`) — and the
 //! relay it uses (`relay.toml`). Opening a home maps the core's
-//! `WrongDatabaseKey` to a plain "wrong passphrase", with nothing changed.
+//! `WrongDatabaseKey` to a plain "wrong passphrase", with nothing changed;
+//! the duress passphrase wipes the home, then gets the very same answer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use rankfile_core::{Account, DatabaseKey};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::RelayOpts;
+use crate::duress::Verifier;
 use crate::error::{CliError, Result};
 use crate::keyfile::{self, KdfParams, SALT_LEN};
 
@@ -20,6 +23,8 @@ const DATABASE: &str = "account.db";
 const SALT: &str = "salt";
 /// The Argon2id parameters.
 const KDF: &str = "kdf.toml";
+/// The duress passphrase's verifier (random when none is set).
+const DURESS: &str = "duress";
 /// The relay to use.
 const RELAY: &str = "relay.toml";
 
@@ -32,15 +37,19 @@ pub struct RelayConfig {
     pub fingerprint: String,
 }
 
-/// A home directory (which may not exist yet).
+/// A home directory (which may not exist yet), and where its passphrase
+/// comes from.
 #[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
+    /// `--passphrase-file` / `RANKFILE_PASSPHRASE_FILE`, if given.
+    passphrase_file: Option<PathBuf>,
 }
 
 impl Home {
-    /// `--home`/`RANKFILE_HOME`, else `rankfile` under the user's data directory.
-    pub fn resolve(explicit: Option<PathBuf>) -> Result<Home> {
+    /// `--home`/`RANKFILE_HOME`, else `rankfile` under the user's data
+    /// directory; its passphrase from `passphrase_file` when given.
+    pub fn resolve(explicit: Option<PathBuf>, passphrase_file: Option<PathBuf>) -> Result<Home> {
         let dir = match explicit {
             Some(d) => d,
             None => dirs::data_dir()
@@ -49,7 +58,10 @@ impl Home {
                     CliError::Usage("no user data directory here; pass --home DIR".into())
                 })?,
         };
-        Ok(Home { dir })
+        Ok(Home {
+            dir,
+            passphrase_file,
+        })
     }
 
     /// The directory.
@@ -72,14 +84,36 @@ impl Home {
         self.dir.join(KDF)
     }
 
+    /// The duress verifier's path.
+    pub fn duress_path(&self) -> PathBuf {
+        self.dir.join(DURESS)
+    }
+
     /// The relay configuration's path.
     pub fn relay_path(&self) -> PathBuf {
         self.dir.join(RELAY)
     }
 
+    /// What turns a passphrase into the store's key: without these files the
+    /// store cannot be opened, so a wipe destroys them first.
+    pub fn unlock_material(&self) -> [PathBuf; 3] {
+        [self.salt_path(), self.kdf_path(), self.duress_path()]
+    }
+
     /// Whether a store exists here.
     pub fn exists(&self) -> bool {
         self.database().exists()
+    }
+
+    /// Whether anything of a home is here: a store, or its unlock material
+    /// (a home whose wipe was cut short still has something to wipe).
+    pub fn has_anything(&self) -> bool {
+        self.exists() || self.unlock_material().iter().any(|p| p.exists())
+    }
+
+    /// The passphrase, from the file, the environment or the terminal.
+    pub fn passphrase(&self, confirm: bool) -> Result<zeroize::Zeroizing<String>> {
+        keyfile::read_passphrase(self.passphrase_file.as_deref(), confirm)
     }
 
     /// Creates the home: salt, parameters, then the account in a new store.
@@ -94,11 +128,12 @@ impl Home {
         let made = (|| {
             write_private(&self.salt_path(), &salt)?;
             write_private(&self.kdf_path(), params.to_toml()?.as_bytes())?;
+            Verifier::unset().save(&self.duress_path())?;
             let key = keyfile::derive_key(passphrase, &salt, &params)?;
             Ok(Account::create(&self.database(), &key)?)
         })();
         if made.is_err() {
-            for p in [self.salt_path(), self.kdf_path()] {
+            for p in self.unlock_material() {
                 let _ = std::fs::remove_file(p);
             }
         }
@@ -132,17 +167,60 @@ impl Home {
     }
 
     /// Opens the account, asking for the passphrase (or reading it from the
-    /// environment). A wrong one changes nothing.
+    /// file or the environment). A wrong one changes nothing; the duress
+    /// passphrase wipes the home and is answered exactly as a wrong one.
     pub fn open(&self) -> Result<Account> {
+        self.open_keyed().map(|(account, _key)| account)
+    }
+
+    /// [`Home::open`], also handing back the store's key.
+    pub fn open_keyed(&self) -> Result<(Account, DatabaseKey)> {
         if !self.exists() {
             return Err(CliError::NoHome(self.dir.clone()));
         }
-        let passphrase = keyfile::read_passphrase(false)?;
+        let passphrase = self.passphrase(false)?;
+        // Read before the derivation, so both branches below cost the same.
+        let verifier = Verifier::load(&self.duress_path())?;
         let key = self.key(&passphrase)?;
-        Account::open(&self.database(), &key).map_err(|e| match e {
+        drop(passphrase);
+        // Checked on every unlock, before the store is touched: hashing and
+        // comparing happen whether or not a duress passphrase is set.
+        let duress = verifier
+            .as_ref()
+            .unwrap_or(&Verifier::unset())
+            .matches(&key);
+        if duress {
+            drop(key);
+            // Whatever the wipe manages, the answer is a wrong passphrase's.
+            let _ = self.panic_wipe();
+            return Err(CliError::WrongPassphrase(self.dir.clone()));
+        }
+        let account = Account::open(&self.database(), &key).map_err(|e| match e {
             rankfile_core::Error::WrongDatabaseKey => CliError::WrongPassphrase(self.dir.clone()),
             other => other.into(),
-        })
+        })?;
+        if verifier.is_none() {
+            // A home from before duress passphrases: from now on it looks
+            // like every other.
+            Verifier::unset().save(&self.duress_path())?;
+        }
+        Ok((account, key))
+    }
+
+    /// Panic wipe, with no passphrase: the unlock material first, then the
+    /// store (by the core, which needs no key), then the relay configuration,
+    /// then the directory if nothing else is in it. Returns whether the
+    /// directory went too.
+    pub fn panic_wipe(&self) -> Result<bool> {
+        let material = self.unlock_material();
+        let material: Vec<&Path> = material.iter().map(PathBuf::as_path).collect();
+        let wiped = rankfile_core::panic_wipe(&self.database(), &material);
+        let relay = destroy(&self.relay_path());
+        // Only if empty: never delete files we did not make.
+        let removed_dir = std::fs::remove_dir(&self.dir).is_ok();
+        wiped?;
+        relay?;
+        Ok(removed_dir)
     }
 
     /// The saved relay, if any.
@@ -189,6 +267,28 @@ pub fn relay_address(addr: SocketAddr, fingerprint: &str) -> Result<RelayAddress
     Ok(RelayAddress { addr, fingerprint })
 }
 
+/// Overwrites a small file with random bytes, syncs, and removes it.
+fn destroy(path: &Path) -> Result<()> {
+    use rand::RngCore;
+    use std::io::Write;
+    let len = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CliError::io(format!("wiping {}", path.display()))(e)),
+    };
+    let mut noise = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    rand::rng().fill_bytes(&mut noise);
+    let wiped = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| {
+            f.write_all(&noise)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::remove_file(path));
+    wiped.map_err(CliError::io(format!("wiping {}", path.display())))
+}
+
 fn make_private_dir(dir: &Path) -> Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -221,7 +321,7 @@ mod tests {
     #[test]
     fn flags_override_the_saved_relay() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let home = Home::resolve(Some(dir.path().to_path_buf())).expect("home");
+        let home = Home::resolve(Some(dir.path().to_path_buf()), None).expect("home");
         assert!(matches!(
             home.relay(&RelayOpts::default()),
             Err(CliError::NoRelay)
@@ -256,7 +356,7 @@ mod tests {
     #[test]
     fn no_store_means_no_home() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let home = Home::resolve(Some(dir.path().join("none"))).expect("home");
+        let home = Home::resolve(Some(dir.path().join("none")), None).expect("home");
         assert!(matches!(home.key("p"), Err(CliError::NoHome(_))));
     }
 }

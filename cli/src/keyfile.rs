@@ -93,16 +93,28 @@ pub fn derive_key(passphrase: &str, salt: &[u8], params: &KdfParams) -> Result<D
     )
     .map_err(|e| CliError::Other(format!("bad key-derivation parameters: {e}")))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
-    let mut out = Zeroizing::new([0u8; DATABASE_KEY_LEN]);
-    argon
-        .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|e| CliError::Other(format!("key derivation failed: {e}")))?;
-    Ok(DatabaseKey::new(*out))
+    // Written straight into the key: no other copy of it to wipe.
+    DatabaseKey::fill(|key| {
+        argon
+            .hash_password_into(passphrase.as_bytes(), salt, key)
+            .map_err(|e| CliError::Other(format!("key derivation failed: {e}")))
+    })
 }
 
-/// The passphrase: from `RANKFILE_PASSPHRASE`, else asked for on the terminal
-/// without echo (twice when `confirm`, for a new home).
-pub fn read_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
+/// Where a passphrase file is named (like `--passphrase-file`).
+pub const PASSPHRASE_FILE_ENV: &str = "RANKFILE_PASSPHRASE_FILE";
+/// The longest passphrase file read: a passphrase is one line, and a file
+/// much larger is not one.
+const MAX_PASSPHRASE_FILE: usize = 4096;
+
+/// The passphrase: the first line of `file` (`--passphrase-file` or
+/// `RANKFILE_PASSPHRASE_FILE`) when given, else `RANKFILE_PASSPHRASE`, else
+/// asked for on the terminal without echo (twice when `confirm`, for a new
+/// home).
+pub fn read_passphrase(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
+    if let Some(path) = file {
+        return read_passphrase_file(path);
+    }
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
         let p = Zeroizing::new(p);
         if p.is_empty() {
@@ -112,13 +124,18 @@ pub fn read_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
         }
         return Ok(p);
     }
+    prompt("Passphrase", confirm)
+}
+
+/// Asks for a passphrase on the terminal without echo, twice when `confirm`.
+pub fn prompt(what: &str, confirm: bool) -> Result<Zeroizing<String>> {
     if !std::io::stdin().is_terminal() {
         return Err(CliError::Usage(format!(
-            "no passphrase: set {PASSPHRASE_ENV}, or run this in a terminal to be asked"
+            "no passphrase: pass --passphrase-file, set {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV}, or run this in a terminal to be asked"
         )));
     }
     let first = Zeroizing::new(
-        rpassword::prompt_password("Passphrase: ")
+        rpassword::prompt_password(format!("{what}: "))
             .map_err(CliError::io("reading the passphrase"))?,
     );
     if first.is_empty() {
@@ -126,16 +143,55 @@ pub fn read_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
     }
     if confirm {
         let again = Zeroizing::new(
-            rpassword::prompt_password("Passphrase again: ")
+            rpassword::prompt_password(format!("{what} again: "))
                 .map_err(CliError::io("reading the passphrase"))?,
         );
         if *again != *first {
             return Err(CliError::Usage(
-                "the two passphrases differ; nothing was created".into(),
+                "the two passphrases differ; nothing was changed".into(),
             ));
         }
     }
     Ok(first)
+}
+
+/// The first line of a passphrase file, its line ending stripped. The file
+/// is read into one buffer allocated once and zeroized when dropped, so no
+/// copy of its bytes is left behind in freed memory.
+pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
+    use std::io::Read;
+    let what = || format!("reading the passphrase file {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(CliError::io(what()))?;
+    let mut buf = Zeroizing::new(vec![0u8; MAX_PASSPHRASE_FILE + 1]);
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buf[len..]).map_err(CliError::io(what()))?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if len > MAX_PASSPHRASE_FILE {
+            return Err(CliError::Usage(format!(
+                "the passphrase file {} is over {MAX_PASSPHRASE_FILE} bytes: not a passphrase",
+                path.display()
+            )));
+        }
+    }
+    let line = buf[..len].split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).map_err(|_| {
+        CliError::Usage(format!(
+            "the passphrase file {} is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    if text.is_empty() {
+        return Err(CliError::Usage(format!(
+            "the passphrase file {} starts with an empty line",
+            path.display()
+        )));
+    }
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -174,6 +230,37 @@ mod tests {
         )
         .expect("write");
         assert!(KdfParams::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_passphrase_file_gives_its_first_line_without_the_line_ending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pass");
+        for (content, want) in [
+            (&b"correct horse\n"[..], "correct horse"),
+            (b"correct horse\r\nsecond line\n", "correct horse"),
+            (b"no newline at all", "no newline at all"),
+            (b" spaces kept \n", " spaces kept "),
+        ] {
+            std::fs::write(&path, content).expect("write");
+            assert_eq!(read_passphrase_file(&path).expect("read").as_str(), want);
+        }
+        for bad in [&b""[..], b"\nafter an empty line", b"\xff\xfe\n"] {
+            std::fs::write(&path, bad).expect("write");
+            assert!(matches!(
+                read_passphrase_file(&path),
+                Err(CliError::Usage(_))
+            ));
+        }
+        std::fs::write(&path, vec![b'a'; MAX_PASSPHRASE_FILE + 1]).expect("write");
+        assert!(matches!(
+            read_passphrase_file(&path),
+            Err(CliError::Usage(_))
+        ));
+        assert!(matches!(
+            read_passphrase_file(&dir.path().join("none")),
+            Err(CliError::Io { .. })
+        ));
     }
 
     #[test]

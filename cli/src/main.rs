@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod duress;
 mod error;
 mod home;
 mod keyfile;

@@ -108,7 +108,8 @@ fn a_wrong_passphrase_is_refused_and_changes_nothing() {
     rankfile(&home).arg("init").assert().success();
     let before = snapshot(&home);
     assert!(before.keys().any(|p| p.ends_with("salt")), "{before:?}");
-    for args in [&["id"][..], &["contact", "list"], &["wipe", "--yes"]] {
+    // (A wipe asks for no passphrase: `device_safety.rs`.)
+    for args in [&["id"][..], &["contact", "list"], &["duress", "clear"]] {
         rankfile(&home)
             .env("RANKFILE_PASSPHRASE", "scab")
             .args(args)

@@ -64,6 +64,8 @@ pub struct Account {
     /// When we last asked a member for a committee's missing entries
     /// (`committee_sync`).
     pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
+    /// Where the prune of old received envelope IDs stands.
+    pub(crate) received_prune: crate::received::PruneState,
 }
 
 /// How an account's device is provisioned. The defaults are what a phone
@@ -155,6 +157,11 @@ impl Account {
         let mut account = Self::with(store, me, options)?;
         // Channel messages whose timer ran out while the app was closed.
         account.channel_upkeep(false);
+        // A first step of the prune of old envelope IDs; the client's purger
+        // does the rest of the pass.
+        if let Err(e) = account.prune_received_envelopes() {
+            tracing::warn!("pruning received envelope IDs failed: {e}");
+        }
         Ok(account)
     }
 
@@ -179,6 +186,7 @@ impl Account {
             asked: std::collections::HashMap::new(),
             resends_waiting: true,
             reading_waiting: false,
+            received_prune: Default::default(),
         })
     }
 

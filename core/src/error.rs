@@ -69,6 +69,9 @@ pub enum Error {
     /// recorded at first contact.
     #[error("the relay's sealed-sender trust root changed")]
     RelayTrustRootChanged,
+    /// A disappearing timer longer than the core accepts.
+    #[error("disappearing timer too long: {secs} s, at most {max} s")]
+    TimerTooLong { secs: u32, max: u32 },
     /// A message larger than the core accepts.
     #[error("message too large: {len} bytes, at most {max}")]
     MessageTooLarge { len: usize, max: usize },

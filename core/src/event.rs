@@ -26,6 +26,11 @@ pub enum Event {
         channel_id: [u8; 16],
         message_id: i64,
     },
+    /// A 1:1 message's disappearing timer ran out: it is gone from the store.
+    MessageExpired { peer: AccountId, message_id: i64 },
+    /// The other side set the disappearing timer of the conversation with
+    /// `peer` (seconds, 0 off): texts from now on go after that long.
+    ConversationTimerChanged { peer: AccountId, secs: u32 },
     /// A channel message's disappearing timer ran out: it is gone from the store.
     ChannelMessageExpired {
         channel_id: [u8; 16],

@@ -24,6 +24,7 @@ mod committee_sessions;
 mod committee_store;
 mod committee_sync;
 mod contact;
+mod conversation_timer;
 mod error;
 mod event;
 mod failpoint;
@@ -33,6 +34,7 @@ mod message;
 mod prekeys;
 mod receive;
 mod receive_ahead;
+mod received;
 mod relay_link;
 mod repair;
 #[cfg(test)]
@@ -72,9 +74,12 @@ pub use prekeys::{
 };
 pub use rankfile_proto::{auth_message, AUTH_DOMAIN};
 pub use receive::{Inbound, Received, CERTIFICATE_SKEW_MS, MAX_ENVELOPE_LEN};
+pub use received::RECEIVED_ENVELOPE_RETENTION_DAYS;
 pub use repair::{UnreadableMessage, RESEND_WINDOW_MS};
 pub use safety::SafetyNumber;
 pub use sealed::service_uuid;
 pub use send::OutgoingEnvelope;
 pub use settings::ACCESS_KEY_LEN;
-pub use store::{DatabaseKey, Store, Unsynced, DATABASE_KEY_LEN, PAGE_CACHE_KIB, SCHEMA_VERSION};
+pub use store::{
+    panic_wipe, DatabaseKey, Store, Unsynced, DATABASE_KEY_LEN, PAGE_CACHE_KIB, SCHEMA_VERSION,
+};

@@ -6,6 +6,7 @@ use rankfile_proto::v1 as pb;
 use rusqlite::{params, Connection, Row};
 
 use crate::account_id::AccountId;
+use crate::conversation_timer::Timer;
 use crate::error::{Error, Result};
 use crate::settings::ACCESS_KEY_LEN;
 
@@ -34,10 +35,24 @@ pub struct StoredMessage {
     pub held: bool,
     /// The envelope ID the message travelled under.
     pub envelope_id: [u8; ENVELOPE_ID_LEN],
+    /// When both phones delete it (the conversation's disappearing timer),
+    /// ms since the epoch; `None`: kept.
+    pub expires_at_ms: Option<i64>,
 }
 
-/// A message row as read: id, peer, outgoing, body, sent, stored, state, envelope ID.
-type Raw = (i64, Vec<u8>, bool, String, i64, i64, i64, Vec<u8>);
+/// A message row as read: id, peer, outgoing, body, sent, stored, state,
+/// envelope ID, expiry.
+type Raw = (
+    i64,
+    Vec<u8>,
+    bool,
+    String,
+    i64,
+    i64,
+    i64,
+    Vec<u8>,
+    Option<i64>,
+);
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
     Ok((
@@ -49,11 +64,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn decode(raw: Raw) -> Result<StoredMessage> {
-    let (id, peer, outgoing, body, sent_at_ms, stored_at_ms, state, envelope_id) = raw;
+    let (id, peer, outgoing, body, sent_at_ms, stored_at_ms, state, envelope_id, expires_at_ms) =
+        raw;
     Ok(StoredMessage {
         id,
         peer: AccountId::from_bytes(&peer)?,
@@ -65,6 +82,7 @@ fn decode(raw: Raw) -> Result<StoredMessage> {
         envelope_id: envelope_id
             .try_into()
             .map_err(|_| Error::Storage("stored envelope id is malformed".into()))?,
+        expires_at_ms,
     })
 }
 
@@ -77,7 +95,8 @@ pub(crate) fn history(
     limit: u32,
 ) -> Result<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, peer, outgoing, body, sent_at, stored_at, state, envelope_id FROM messages
+        "SELECT id, peer, outgoing, body, sent_at, stored_at, state, envelope_id, expires_at
+         FROM messages
          WHERE peer = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(
@@ -101,11 +120,13 @@ pub(crate) struct NewMessage<'a> {
     pub sent_at_ms: i64,
     pub stored_at_ms: i64,
     pub held: bool,
+    /// When the purge deletes it; `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 pub(crate) const INSERT_SQL: &str =
-    "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at, state)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO messages (envelope_id, peer, outgoing, body, sent_at, stored_at, state, expires_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
     conn.prepare_cached(INSERT_SQL)?.execute(params![
@@ -115,7 +136,8 @@ pub(crate) fn insert(conn: &Connection, m: &NewMessage<'_>) -> Result<i64> {
         m.body,
         m.sent_at_ms,
         m.stored_at_ms,
-        i64::from(m.held)
+        i64::from(m.held),
+        m.expires_at
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -126,8 +148,10 @@ pub const CHANNEL_ID_LEN: usize = 16;
 /// What a content message carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Body {
-    /// A 1:1 text.
-    Text(String),
+    /// A 1:1 text, and the conversation timer it was written under.
+    Text { body: String, timer: Timer },
+    /// A change of the 1:1 conversation's disappearing timer.
+    ConversationTimer(Timer),
     /// A channel message (sent under a sender key): a post, an edit or a
     /// delete.
     ChannelText {
@@ -217,9 +241,19 @@ fn encode(
     resends: u64,
 ) -> Result<Vec<u8>> {
     let body = match body {
-        Body::Text(text) => {
+        Body::Text { body: text, timer } => {
             check_text(text)?;
-            pb::content::Body::Text(pb::Text { body: text.clone() })
+            pb::content::Body::Text(pb::Text {
+                body: text.clone(),
+                expire_timer_secs: timer.secs,
+                expire_timer_version: timer.version,
+            })
+        }
+        Body::ConversationTimer(timer) => {
+            pb::content::Body::ConversationTimer(pb::ConversationTimer {
+                expire_timer_secs: timer.secs,
+                version: timer.version,
+            })
         }
         Body::ChannelText {
             channel_id,
@@ -339,7 +373,13 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
             if t.body.len() > MAX_TEXT_LEN {
                 return Err(Error::InvalidContent("text too long"));
             }
-            Body::Text(t.body)
+            Body::Text {
+                timer: Timer::checked(t.expire_timer_secs, t.expire_timer_version)?,
+                body: t.body,
+            }
+        }
+        Some(pb::content::Body::ConversationTimer(t)) => {
+            Body::ConversationTimer(Timer::checked(t.expire_timer_secs, t.version)?)
         }
         Some(pb::content::Body::ChannelText(t)) => Body::ChannelText {
             channel_id: channel_id(&t.channel_id)?,
@@ -444,8 +484,14 @@ mod tests {
     fn content_is_padded_to_blocks_and_round_trips() {
         for len in [0, 1, 50, 61, 62, 63, 64, 200, 1000] {
             let body = "x".repeat(len);
-            let bytes = encode_content(&Body::Text(body.clone()), 42, None, &[7; ACCESS_KEY_LEN])
-                .expect("encode");
+            let text = Body::Text {
+                body: body.clone(),
+                timer: Timer {
+                    secs: 3600,
+                    version: 2,
+                },
+            };
+            let bytes = encode_content(&text, 42, None, &[7; ACCESS_KEY_LEN]).expect("encode");
             assert_eq!(
                 bytes.len() % PADDING_BLOCK,
                 0,
@@ -453,7 +499,7 @@ mod tests {
                 bytes.len()
             );
             let back = decode_content(&bytes).expect("decode");
-            assert_eq!(back.body, Body::Text(body.clone()));
+            assert_eq!(back.body, text);
             assert_eq!(back.sent_at_ms, 42);
             assert!(back.replaces.is_none());
             assert_eq!(back.sender_access_key, Some([7; ACCESS_KEY_LEN]));
@@ -464,7 +510,15 @@ mod tests {
     fn oversize_text_is_refused() {
         let body = "x".repeat(MAX_TEXT_LEN + 1);
         assert!(matches!(
-            encode_content(&Body::Text(body.clone()), 0, None, &[7; ACCESS_KEY_LEN]),
+            encode_content(
+                &Body::Text {
+                    body: body.clone(),
+                    timer: Timer::default()
+                },
+                0,
+                None,
+                &[7; ACCESS_KEY_LEN]
+            ),
             Err(Error::MessageTooLarge { .. })
         ));
     }
@@ -476,5 +530,31 @@ mod tests {
             Err(Error::InvalidContent(_))
         ));
         assert!(matches!(decode_content(&[]), Err(Error::InvalidContent(_))));
+    }
+
+    #[test]
+    fn a_timer_longer_than_a_year_is_refused_in_texts_and_changes() {
+        let long = crate::committee::MAX_DISAPPEARING_SECS + 1;
+        for body in [
+            pb::content::Body::Text(pb::Text {
+                body: "hi".into(),
+                expire_timer_secs: long,
+                expire_timer_version: 1,
+            }),
+            pb::content::Body::ConversationTimer(pb::ConversationTimer {
+                expire_timer_secs: long,
+                version: 1,
+            }),
+        ] {
+            let bytes = pb::Content {
+                body: Some(body),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            assert!(matches!(
+                decode_content(&bytes),
+                Err(Error::InvalidContent(_))
+            ));
+        }
     }
 }

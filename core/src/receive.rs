@@ -760,8 +760,16 @@ fn receive_claimed(
     let mut answer_in = None;
     let mut proposal_in = None;
     let mut entries_request = None;
+    let mut timer_in = None;
     let text = match content.body {
-        Body::Text(text) => Some(text),
+        Body::Text { body, timer } => {
+            timer_in = Some(timer);
+            Some(body)
+        }
+        Body::ConversationTimer(timer) => {
+            timer_in = Some(timer);
+            None
+        }
         Body::CommitteeUpdate {
             committee_id,
             entries,
@@ -900,6 +908,22 @@ fn receive_claimed(
     if let Some(proposal) = proposal_in {
         crate::link::record_proposal(tx, &env.sender, &proposal, events)?;
     }
+    // The conversation's disappearing timer, adopted from a change or a text.
+    let expires_at = match (timer_in, &text) {
+        (Some(timer), Some(_)) => crate::conversation_timer::receive_text(
+            tx,
+            &env.sender,
+            timer,
+            content.sent_at_ms,
+            logs,
+            events,
+        )?,
+        (Some(timer), None) => {
+            crate::conversation_timer::receive(tx, &env.sender, timer, events)?;
+            None
+        }
+        (None, _) => None,
+    };
     let Some(text) = text else {
         return Ok(Received::Control { from: env.sender });
     };
@@ -913,6 +937,7 @@ fn receive_claimed(
             sent_at_ms: content.sent_at_ms,
             stored_at_ms: logs.now_ms,
             held,
+            expires_at,
         },
     )?;
     if held {
@@ -1022,7 +1047,7 @@ impl KnownSenders {
 }
 
 const CLAIM_SQL: &str =
-    "INSERT OR IGNORE INTO received_envelopes (envelope_id, received_at) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO received_envelopes (envelope_id, received_day) VALUES (?1, ?2)";
 
 /// Prepares the statements that receiving a 1:1 message or an alert runs, so
 /// the first one after the account opens does not parse them: on a phone
@@ -1046,6 +1071,7 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         crate::committee_store::ENTRIES_SQL,
         crate::alert::store::INSERT_SQL,
         crate::alert::store::MARK_FORWARDED_SQL,
+        crate::conversation_timer::GET_SQL,
         crate::alert::store::UNFORWARDED_SQL,
         contact::INSERT_IF_NEW_SQL,
         contact::SET_ACCESS_KEY_SQL,
@@ -1058,7 +1084,8 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         .chain(formatted.into_iter().map(Cow::Owned))
 }
 
-/// Records the envelope's ID as received; `false` when it already was.
+/// Records the envelope's ID as received, dated by the day only; `false`
+/// when it already was.
 pub(crate) fn claim_envelope(
     tx: &WriteTransaction<'_>,
     id: &[u8; ENVELOPE_ID_LEN],
@@ -1066,13 +1093,13 @@ pub(crate) fn claim_envelope(
 ) -> Result<bool> {
     let claimed = tx
         .prepare_cached(CLAIM_SQL)?
-        .execute(params![&id[..], now_ms])?;
+        .execute(params![&id[..], crate::received::day(now_ms)])?;
     Ok(claimed == 1)
 }
 
 /// Gives back the claim of an envelope that failed, so nothing of it remains.
 fn release_envelope(tx: &WriteTransaction<'_>, id: &[u8; ENVELOPE_ID_LEN]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM received_envelopes WHERE envelope_id = ?1")?
+    tx.prepare_cached(crate::received::FORGET_SQL)?
         .execute([&id[..]])?;
     Ok(())
 }

@@ -778,7 +778,11 @@ impl Account {
                 )?
                 .query_row(params![row, &to.as_bytes()[..]], |r| r.get::<_, String>(0))
                 .optional()?
-                .map(Body::Text),
+                .map(|body| {
+                    // Under the conversation's timer, as a text sent now is.
+                    crate::conversation_timer::get(conn, to).map(|timer| Body::Text { body, timer })
+                })
+                .transpose()?,
             Logged::Alert(id) => {
                 let now = self.clock.now_ms();
                 let Some(alert) =

@@ -17,6 +17,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::contact;
+use crate::conversation_timer;
 use crate::error::{Error, Result};
 use crate::message::{self, Body, NewMessage, ENVELOPE_ID_LEN};
 use crate::receive::sealed_dedup_id;
@@ -73,8 +74,19 @@ pub(crate) const OUTBOX_WAITING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM outbox
 impl Account {
     /// Encrypts `body` to contact `to` and commits it. The returned envelope is
     /// also in the outbox until [`Account::confirm_sent`].
+    /// The text carries the conversation's disappearing timer, and both
+    /// phones delete it when that runs out.
     pub fn send_text(&mut self, to: &AccountId, body: &str) -> Result<OutgoingEnvelope> {
-        self.send_content(to, &Body::Text(body.to_string()), None)
+        let text = self.text_to(to, body)?;
+        self.send_content(to, &text, None)
+    }
+
+    /// A text to `to`, under the conversation's timer.
+    fn text_to(&self, to: &AccountId, body: &str) -> Result<Body> {
+        Ok(Body::Text {
+            body: body.to_string(),
+            timer: conversation_timer::get(self.store.conn(), to)?,
+        })
     }
 
     /// Sends any 1:1 content (a text, a sender key…).
@@ -91,7 +103,8 @@ impl Account {
         body: &str,
         previous: &AccountId,
     ) -> Result<OutgoingEnvelope> {
-        self.send_content(to, &Body::Text(body.to_string()), Some(previous))
+        let text = self.text_to(to, body)?;
+        self.send_content(to, &text, Some(previous))
     }
 
     fn send_content(
@@ -116,12 +129,22 @@ impl Account {
             false,
         )?;
         // A text goes into the conversation; a control message (a sender key)
-        // only travels.
-        if let Body::Text(text) = body {
-            keep_outgoing(&tx, &sent, text, sent_at_ms)?;
+        // only travels. A timer change is ours as soon as it is sent.
+        let mut expiring = false;
+        match body {
+            Body::Text { body: text, timer } => {
+                let expires = crate::channel::expires_at(sent_at_ms, sent_at_ms, timer.secs);
+                expiring = expires.is_some();
+                keep_outgoing(&tx, &sent, text, sent_at_ms, expires)?;
+            }
+            Body::ConversationTimer(timer) => conversation_timer::put(&tx, to, *timer)?,
+            _ => {}
         }
         pending.flush(&tx)?;
         tx.commit()?;
+        if expiring {
+            self.next_due = None;
+        }
         self.outbox_may_hold = true;
         self.cache.absorb(pending);
         Ok(sent)
@@ -135,7 +158,10 @@ impl Account {
     /// better (it cascades along the links, each delegate's device sending to
     /// its own committee); this is the baseline it is measured against.
     /// Recipients that cannot be sent to now (no session, an identity change
-    /// pending) are returned apart.
+    /// pending) are returned apart. The one plaintext carries no
+    /// conversation timer: each recipient applies its own (a timer of
+    /// version 0 never overrides one), and our copy in each conversation
+    /// expires by that conversation's.
     pub fn send_text_to_many(
         &mut self,
         to: &[AccountId],
@@ -144,7 +170,10 @@ impl Account {
     ) -> Result<(Vec<OutgoingEnvelope>, Vec<AccountId>)> {
         self.send_to_many(
             to,
-            &Body::Text(body.to_string()),
+            &Body::Text {
+                body: body.to_string(),
+                timer: conversation_timer::Timer::default(),
+            },
             high_priority,
             |_, _, _| Ok(()),
         )
@@ -168,7 +197,7 @@ impl Account {
         let plaintext = message::encode_content(body, sent_at_ms, None, &self.settings.access_key)?;
         let each: Vec<(AccountId, &[u8])> = to.iter().map(|r| (*r, &plaintext[..])).collect();
         let text = match body {
-            Body::Text(text) => Some(text.as_str()),
+            Body::Text { body: text, .. } => Some(text.as_str()),
             _ => None,
         };
         self.seal_each(&each, text, (sent_at_ms, high_priority), record)
@@ -211,6 +240,7 @@ impl Account {
         let mut pending = Pending::default();
         let mut sent = Vec::with_capacity(each.len());
         let mut unreachable = Vec::new();
+        let mut expiring = false;
         for (r, plaintext) in each {
             let sealed = sealer.seal(
                 &tx,
@@ -224,7 +254,10 @@ impl Account {
             match sealed {
                 Ok(e) => {
                     if let Some(text) = text {
-                        keep_outgoing(&tx, &e, text, sent_at_ms)?;
+                        let secs = conversation_timer::get(&tx, r)?.secs;
+                        let expires = crate::channel::expires_at(sent_at_ms, sent_at_ms, secs);
+                        expiring |= expires.is_some();
+                        keep_outgoing(&tx, &e, text, sent_at_ms, expires)?;
                     }
                     sent.push(e);
                 }
@@ -240,6 +273,9 @@ impl Account {
         record(&tx, &sent, &unreachable)?;
         pending.flush(&tx)?;
         tx.commit()?;
+        if expiring {
+            self.next_due = None;
+        }
         self.outbox_may_hold |= !sent.is_empty();
         self.cache.absorb(pending);
         Ok((sent, unreachable))
@@ -548,6 +584,7 @@ fn keep_outgoing(
     sent: &OutgoingEnvelope,
     text: &str,
     sent_at_ms: i64,
+    expires_at: Option<i64>,
 ) -> Result<()> {
     let row = message::insert(
         tx,
@@ -559,6 +596,7 @@ fn keep_outgoing(
             sent_at_ms,
             stored_at_ms: sent_at_ms,
             held: false,
+            expires_at,
         },
     )?;
     crate::repair::log_sent(

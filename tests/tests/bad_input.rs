@@ -150,7 +150,7 @@ fn a_wrong_database_key_is_a_typed_error_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (alice, _bob) = pair(dir.path());
     let path = alice.path.clone();
-    let key = alice.key.clone();
+    let key = DatabaseKey::from_slice(alice.key.expose_for_keystore()).expect("32 bytes");
     drop(alice);
     let bytes_before: Vec<Vec<u8>> = ["", "-wal"]
         .iter()

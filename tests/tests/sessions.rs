@@ -216,7 +216,8 @@ fn panic_wipe_leaves_nothing_readable() {
     bob.receive(&e.bytes).expect("recv");
     let files = bob.files();
     assert!(!files.is_empty());
-    let (path, key) = (bob.path.clone(), bob.key.clone());
+    let path = bob.path.clone();
+    let key = DatabaseKey::from_slice(bob.key.expose_for_keystore()).expect("32 bytes");
     bob.into_account().wipe().expect("wipe");
     for f in &files {
         assert!(!f.exists(), "{} survived the wipe", f.display());

@@ -86,7 +86,9 @@ fn list(account: &Account, out: &Output) -> Result<()> {
     let contacts = account.contacts()?;
     if out.is_json() {
         for c in &contacts {
-            println!("{}", contact_json(c));
+            let mut line = contact_json(c);
+            line["timer_secs"] = account.conversation_timer(&c.account_id)?.into();
+            println!("{line}");
         }
         return Ok(());
     }
@@ -94,8 +96,14 @@ fn list(account: &Account, out: &Output) -> Result<()> {
         println!("no contacts yet; add one with `rankfile contact add NAME ACCOUNT_ID`");
         return Ok(());
     }
-    let mut rows = vec![vec!["NAME".into(), "ACCOUNT".into(), "STATUS".into()]];
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "ACCOUNT".into(),
+        "STATUS".into(),
+        "TIMER".into(),
+    ]];
     for c in &contacts {
+        let timer = super::timer::show_duration(account.conversation_timer(&c.account_id)?);
         let status = if c.pending_successor.is_some() {
             out.paint(Style::Bad, "identity changed: check in person")
         } else if c.verified {
@@ -103,7 +111,12 @@ fn list(account: &Account, out: &Output) -> Result<()> {
         } else {
             out.paint(Style::Dim, "not verified")
         };
-        rows.push(vec![c.name.clone(), c.account_id.to_string(), status]);
+        rows.push(vec![
+            c.name.clone(),
+            c.account_id.to_string(),
+            status,
+            timer,
+        ]);
     }
     println!("{}", table(&rows));
     Ok(())

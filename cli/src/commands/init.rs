@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::cli::InitArgs;
 use crate::error::{CliError, Result};
 use crate::home::{relay_address, Home, RelayConfig};
-use crate::keyfile;
 use crate::net;
 use crate::output::{Output, Style};
 
@@ -25,7 +24,7 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
             ))
         }
     };
-    let passphrase = keyfile::read_passphrase(true)?;
+    let passphrase = home.passphrase(true)?;
     let account = home.create(&passphrase)?;
     drop(passphrase);
     let id = account.id();

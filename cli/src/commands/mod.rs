@@ -4,12 +4,14 @@ mod alert;
 mod channel;
 mod committee;
 mod contact;
+mod duress;
 mod id;
 mod init;
 mod link;
 mod relay;
 mod send;
 mod sync;
+mod timer;
 mod watch;
 mod wipe;
 
@@ -23,12 +25,13 @@ use crate::output::Output;
 
 /// Runs the command.
 pub fn run(cli: Cli, out: &Output) -> Result<()> {
-    let home = || Home::resolve(cli.home.clone());
+    let home = || Home::resolve(cli.home.clone(), cli.passphrase_file.clone());
     match cli.command {
         Command::Init(args) => init::run(&home()?, &args, out),
         Command::Id => id::run(&home()?, out),
         Command::Contact(cmd) => contact::run(&home()?, cmd, out),
         Command::Send(args) => send::run(&home()?, &args, out),
+        Command::Timer(args) => timer::run(&home()?, &args, out),
         Command::Watch(args) => watch::run(&home()?, &args, out),
         Command::Sync(args) => sync::run(&home()?, &args, out),
         Command::Committee(cmd) => committee::run(&home()?, cmd, out),
@@ -36,6 +39,7 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Alert(cmd) => alert::run(&home()?, cmd, out),
         Command::Link(cmd) => link::run(&home()?, cmd, out),
         Command::Wipe(args) => wipe::run(&home()?, &args, out),
+        Command::Duress(cmd) => duress::run(&home()?, cmd, out),
         Command::Relay(args) => relay::run(args),
         Command::Demo(args) => crate::demo::run(&args, out),
     }

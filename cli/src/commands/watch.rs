@@ -240,6 +240,25 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
                 },
             )
         }
+        ClientEvent::Core(Event::ConversationTimerChanged { peer, secs }) => {
+            let name = client
+                .with_account(move |a| a.contact(&peer).map(|c| c.name))
+                .await?
+                .unwrap_or_else(|_| peer.to_string());
+            out.emit(
+                || {
+                    format!(
+                        "{} {name} set disappearing messages to {}",
+                        out.paint(Style::Dim, "timer"),
+                        super::timer::show_duration(secs)
+                    )
+                },
+                || {
+                    json!({ "type": "conversation_timer", "peer": peer.to_string(),
+                            "name": name, "timer_secs": secs })
+                },
+            )
+        }
         ClientEvent::Core(Event::ContactAdded { account }) => out.emit(
             || {
                 format!(
@@ -407,7 +426,7 @@ fn print_message(name: &str, m: &StoredMessage, out: &Output) {
     out.emit(
         || {
             format!(
-                "{} {}: {}{}",
+                "{} {}: {}{}{}",
                 out.paint(Style::Dim, &clock(m.stored_at_ms)),
                 out.paint(Style::Bold, name),
                 m.body,
@@ -415,6 +434,10 @@ fn print_message(name: &str, m: &StoredMessage, out: &Output) {
                     " (held: identity change pending)"
                 } else {
                     ""
+                },
+                match m.expires_at_ms {
+                    Some(at) => format!(" (disappears at {})", clock(at)),
+                    None => String::new(),
                 }
             )
         },
@@ -427,6 +450,7 @@ fn print_message(name: &str, m: &StoredMessage, out: &Output) {
                 "sent_at_ms": m.sent_at_ms,
                 "stored_at_ms": m.stored_at_ms,
                 "held": m.held,
+                "expires_at_ms": m.expires_at_ms,
             })
         },
     );

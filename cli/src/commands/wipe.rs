@@ -1,12 +1,12 @@
-//! `rankfile wipe`: the panic wipe. Destroys the store (overwritten, synced,
-//! unlinked by the core), then the salt — without which the passphrase opens
-//! nothing — and the configuration, and the home directory if it is empty.
-//! Asks for a typed confirmation unless `--yes`.
+//! `rankfile wipe`: the panic wipe, with no passphrase. Destroys the unlock
+//! material first (salt, key-derivation parameters, duress verifier: without
+//! them the passphrase opens nothing), then the store — overwritten, synced
+//! and unlinked by the core, which needs no key, so a locked or corrupt
+//! store goes the same way — then the configuration, and the home directory
+//! if it is empty. Asks for a typed confirmation unless `--yes`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
-use rand::RngCore;
 use serde_json::json;
 
 use crate::cli::WipeArgs;
@@ -19,26 +19,19 @@ const CONFIRM_WORD: &str = "wipe";
 
 /// Runs `rankfile wipe`.
 pub fn run(home: &Home, args: &WipeArgs, out: &Output) -> Result<()> {
-    if !home.exists() {
+    if !home.has_anything() {
         return Err(CliError::NoHome(home.dir().to_path_buf()));
     }
     if !args.yes {
         confirm(home)?;
     }
-    // Opening proves the passphrase; a wrong one changes nothing.
-    let account = home.open()?;
-    let id = account.id();
-    account.wipe()?;
-    for path in [home.salt_path(), home.kdf_path(), home.relay_path()] {
-        destroy(&path)?;
-    }
-    // Only if nothing else lives there: never delete files we did not make.
-    let removed_dir = std::fs::remove_dir(home.dir()).is_ok();
+    let removed_dir = home.panic_wipe()?;
     out.emit(
         || {
             format!(
-                "{} account {id}: store, salt and configuration destroyed{}",
+                "{} {}: unlock material, store and configuration destroyed{}",
                 out.paint(Style::Bad, "wiped"),
+                home.dir().display(),
                 if removed_dir {
                     ""
                 } else {
@@ -46,7 +39,7 @@ pub fn run(home: &Home, args: &WipeArgs, out: &Output) -> Result<()> {
                 }
             )
         },
-        || json!({ "wiped": id.to_string(), "home_removed": removed_dir }),
+        || json!({ "wiped": home.dir(), "home_removed": removed_dir }),
     );
     Ok(())
 }
@@ -72,39 +65,4 @@ fn confirm(home: &Home) -> Result<()> {
         return Err(CliError::Usage("not confirmed; nothing was wiped".into()));
     }
     Ok(())
-}
-
-/// Overwrites a small file with random bytes, syncs, and removes it.
-fn destroy(path: &Path) -> Result<()> {
-    let len = match std::fs::metadata(path) {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(CliError::io(format!("wiping {}", path.display()))(e)),
-    };
-    let mut noise = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    rand::rng().fill_bytes(&mut noise);
-    let wiped = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|mut f| {
-            f.write_all(&noise)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::remove_file(path));
-    wiped.map_err(CliError::io(format!("wiping {}", path.display())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destroy_removes_and_tolerates_absence() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("salt");
-        std::fs::write(&p, b"0123456789abcdef").expect("write");
-        destroy(&p).expect("destroy");
-        assert!(!p.exists());
-        destroy(&p).expect("absent is fine");
-    }
 }

@@ -1,5 +1,6 @@
 //! Disappearing messages: when a message expires, and the purge that deletes
-//! expired messages (with their attachments and search entries), edits that
+//! expired messages — channel messages (with their attachments and search
+//! entries) and 1:1 texts (`conversation_timer`) alike —, edits that
 //! waited too long, and old tombstones — then checkpoints the WAL so the
 //! deleted text is gone from the raw files, not only from the tables.
 //!
@@ -11,6 +12,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::account::Account;
+use crate::account_id::AccountId;
 use crate::committee::{ChannelId, CommitteeId, Op, MAX_DISAPPEARING_SECS};
 use crate::committee_ops::CommitteeChange;
 use crate::error::{Error, Result};
@@ -74,6 +76,7 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>> {
         .prepare_cached(
             "SELECT min(t) FROM (
                  SELECT min(expires_at) AS t FROM channel_messages WHERE expires_at IS NOT NULL
+                 UNION ALL SELECT min(expires_at) FROM messages WHERE expires_at IS NOT NULL
                  UNION ALL SELECT min(expires_at) FROM channel_pending_edits
                  UNION ALL SELECT min(keep_until) FROM channel_tombstones)",
         )?
@@ -82,9 +85,25 @@ pub(crate) fn next_due(conn: &Connection) -> Result<Option<i64>> {
         .flatten())
 }
 
-/// Deletes what is due at `now`: expired messages, stale waiting edits, old
-/// tombstones. Returns the messages deleted.
-pub(crate) fn purge_at(conn: &Connection, now: i64) -> Result<Vec<([u8; CHANNEL_ID_LEN], i64)>> {
+/// What a purge deleted.
+#[derive(Debug, Default)]
+pub(crate) struct Purged {
+    /// Channel messages: channel and local ID.
+    pub(crate) channel: Vec<([u8; CHANNEL_ID_LEN], i64)>,
+    /// 1:1 texts: the other side and local ID.
+    pub(crate) direct: Vec<(AccountId, i64)>,
+}
+
+impl Purged {
+    /// How many messages went.
+    pub(crate) fn len(&self) -> usize {
+        self.channel.len() + self.direct.len()
+    }
+}
+
+/// Deletes what is due at `now`: expired messages (channel and 1:1), stale
+/// waiting edits, old tombstones. Returns the messages deleted.
+pub(crate) fn purge_at(conn: &Connection, now: i64) -> Result<Purged> {
     let expired = {
         let mut stmt = conn
             .prepare_cached("SELECT channel_id, id FROM channel_messages WHERE expires_at <= ?1")?;
@@ -99,10 +118,26 @@ pub(crate) fn purge_at(conn: &Connection, now: i64) -> Result<Vec<([u8; CHANNEL_
         .execute([now])?;
     conn.prepare_cached("DELETE FROM channel_tombstones WHERE keep_until <= ?1")?
         .execute(params![now])?;
-    Ok(expired
-        .into_iter()
-        .filter_map(|(channel, id)| channel.try_into().ok().map(|c| (c, id)))
-        .collect())
+    let direct = {
+        let mut stmt =
+            conn.prepare_cached("SELECT peer, id FROM messages WHERE expires_at <= ?1")?;
+        let rows = stmt.query_map([now], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    conn.prepare_cached("DELETE FROM messages WHERE expires_at <= ?1")?
+        .execute([now])?;
+    Ok(Purged {
+        channel: expired
+            .into_iter()
+            .filter_map(|(channel, id)| channel.try_into().ok().map(|c| (c, id)))
+            .collect(),
+        direct: direct
+            .into_iter()
+            .filter_map(|(peer, id)| AccountId::from_bytes(&peer).ok().map(|p| (p, id)))
+            .collect(),
+    })
 }
 
 /// Copies the WAL into the database and truncates it, so frames holding
@@ -120,11 +155,13 @@ pub(crate) fn scrub(conn: &Connection) {
 }
 
 impl Account {
-    /// Deletes every channel message whose disappearing timer has run out
-    /// (our own and received), with its attachments and search entry, then
-    /// checkpoints the WAL so the text is gone from the raw files. Returns how
-    /// many messages went; raises [`Event::ChannelMessageExpired`] for each.
-    /// The client runs it on open, after each receive batch and on a timer.
+    /// Deletes every message whose disappearing timer has run out (our own
+    /// and received; channel messages with their attachments and search
+    /// entry, and 1:1 texts), then checkpoints the WAL so the text is gone
+    /// from the raw files. Returns how many messages went; raises
+    /// [`Event::ChannelMessageExpired`] or [`Event::MessageExpired`] for
+    /// each. The client runs it on open, after each receive batch and on a
+    /// timer.
     pub fn purge_expired(&mut self) -> Result<usize> {
         self.purge_expired_at(self.clock.now_ms())
     }
@@ -148,14 +185,21 @@ impl Account {
         self.next_due = None;
         scrub(self.store.conn());
         self.events
-            .extend(
-                expired
-                    .iter()
-                    .map(|(channel_id, message_id)| Event::ChannelMessageExpired {
-                        channel_id: *channel_id,
-                        message_id: *message_id,
-                    }),
-            );
+            .extend(expired.channel.iter().map(|(channel_id, message_id)| {
+                Event::ChannelMessageExpired {
+                    channel_id: *channel_id,
+                    message_id: *message_id,
+                }
+            }));
+        self.events.extend(
+            expired
+                .direct
+                .iter()
+                .map(|(peer, message_id)| Event::MessageExpired {
+                    peer: *peer,
+                    message_id: *message_id,
+                }),
+        );
         Ok(expired.len())
     }
 
@@ -180,8 +224,8 @@ impl Account {
         )
     }
 
-    /// When the next channel message (or waiting edit, or tombstone) is due
-    /// for the purge, ms since the epoch.
+    /// When the next message, channel or 1:1 (or waiting edit, or
+    /// tombstone), is due for the purge, ms since the epoch.
     pub fn next_expiry(&self) -> Result<Option<i64>> {
         next_due(self.store.conn())
     }

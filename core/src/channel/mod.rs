@@ -26,7 +26,7 @@
 //! only to those who remain; messages under it are unreadable to the removed.
 
 mod content;
-mod expiry;
+pub(crate) mod expiry;
 mod read;
 mod receive;
 mod seal;
@@ -36,7 +36,7 @@ mod store;
 
 pub(crate) use content::ChannelContent;
 pub use content::{MessageRef, MESSAGE_REF_LEN};
-pub(crate) use expiry::{fills_search_backlog, wants_scrub};
+pub(crate) use expiry::{effective_timer, expires_at, fills_search_backlog, wants_scrub};
 pub(crate) use receive::receive_channel;
 pub(crate) use seal::for_members as seal_for_members;
 pub use send::Draft;

@@ -371,21 +371,12 @@ fn search_pages_newest_first_and_reads_no_syntax_from_the_user() {
 fn deleted_text_leaves_no_trace_in_the_raw_files_of_a_plaintext_twin() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("plain.db");
-    let conn = Connection::open(&path).expect("open");
+    let mut conn = Connection::open(&path).expect("open");
     conn.pragma_update(None, "secure_delete", "ON")
         .expect("secure delete");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
-    for sql in [
-        include_str!("../store/migrations/0001_init.sql"),
-        include_str!("../store/migrations/0002_sealed_sender.sql"),
-        include_str!("../store/migrations/0003_channels.sql"),
-        include_str!("../store/migrations/0004_committees.sql"),
-        include_str!("../store/migrations/0005_joins.sql"),
-        include_str!("../store/migrations/0006_channel_messages.sql"),
-    ] {
-        conn.execute_batch(sql).expect("migration");
-    }
+    crate::store::Store::migrate_plain(&mut conn).expect("migrations");
     let raw = || -> Vec<u8> {
         ["", "-wal"]
             .iter()

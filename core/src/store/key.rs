@@ -1,9 +1,10 @@
-//! The database key: 32 bytes from the OS keystore, zeroized when dropped.
+//! The database key: 32 bytes from the OS keystore, kept in one place on the
+//! heap and zeroized when dropped.
 
 use std::fmt;
 
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
@@ -13,29 +14,53 @@ pub const DATABASE_KEY_LEN: usize = 32;
 /// The 32-byte key that encrypts a store. There is no default: on phones it
 /// comes from the Android Keystore or the iOS Keychain, on the desktop from a
 /// passphrase. Its `Debug` shows a short hash, never the key.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct DatabaseKey([u8; DATABASE_KEY_LEN]);
+///
+/// Not `Clone`: every copy of a key is one more place memory must be wiped.
+/// The bytes live in a box, so moving a key moves a pointer and leaves no
+/// stale copy of the bytes behind on the stack.
+///
+/// ```compile_fail
+/// fn copy(key: &rankfile_core::DatabaseKey) -> rankfile_core::DatabaseKey {
+///     key.clone()
+/// }
+/// ```
+pub struct DatabaseKey(Box<[u8; DATABASE_KEY_LEN]>);
 
 impl DatabaseKey {
-    /// Wraps 32 key bytes.
+    /// Wraps 32 key bytes. The caller's array is a copy the caller must wipe;
+    /// [`DatabaseKey::fill`] writes a key in place instead.
     pub fn new(bytes: [u8; DATABASE_KEY_LEN]) -> Self {
-        DatabaseKey(bytes)
+        DatabaseKey(Box::new(bytes))
+    }
+
+    /// A key written in place by `write` (a key derivation, a read from the
+    /// keystore), so no copy of it exists outside this key. If `write`
+    /// fails, what it wrote is wiped.
+    pub fn fill<E>(
+        write: impl FnOnce(&mut [u8; DATABASE_KEY_LEN]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Self, E> {
+        let mut key = DatabaseKey(Box::new([0u8; DATABASE_KEY_LEN]));
+        write(&mut key.0)?;
+        Ok(key)
     }
 
     /// Reads a key from a slice, checking its length.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let arr: [u8; DATABASE_KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| Error::DatabaseKeyLength(bytes.len()))?;
-        Ok(DatabaseKey(arr))
+        if bytes.len() != DATABASE_KEY_LEN {
+            return Err(Error::DatabaseKeyLength(bytes.len()));
+        }
+        Self::fill(|k| {
+            k.copy_from_slice(bytes);
+            Ok(())
+        })
     }
 
     /// A fresh random key (tests, and apps that make the key themselves before
     /// handing it to the keystore).
     pub fn generate() -> Self {
-        let mut bytes = [0u8; DATABASE_KEY_LEN];
-        rand::Rng::fill(&mut rand::rng(), &mut bytes);
-        DatabaseKey(bytes)
+        let mut key = DatabaseKey(Box::new([0u8; DATABASE_KEY_LEN]));
+        rand::Rng::fill(&mut rand::rng(), &mut key.0[..]);
+        key
     }
 
     /// The key's bytes, for handing a key this side generated to the OS
@@ -44,24 +69,57 @@ impl DatabaseKey {
         &self.0
     }
 
-    /// The SQLCipher `PRAGMA key` value: a raw key (`x'…'`), so SQLCipher skips
-    /// its passphrase KDF. The string is zeroized when dropped.
-    pub(crate) fn pragma_value(&self) -> Zeroizing<String> {
-        let mut s = Zeroizing::new(String::with_capacity(3 + 2 * DATABASE_KEY_LEN + 1));
-        s.push_str("x'");
-        for b in self.0 {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 15)] as char);
+    /// A second key with the same bytes, for the one place in the store that
+    /// must open a connection later on its own (the checkpointer). Crate-only,
+    /// so that outside the store a key has exactly one owner.
+    pub(crate) fn duplicate(&self) -> Self {
+        let mut key = DatabaseKey(Box::new([0u8; DATABASE_KEY_LEN]));
+        key.0.copy_from_slice(&self.0[..]);
+        key
+    }
+
+    /// The whole statement that keys a SQLCipher connection with this raw
+    /// key: `PRAGMA key = "x'…'"`, so SQLCipher skips its passphrase KDF.
+    ///
+    /// It is built here, in one buffer sized once (no reallocation leaves a
+    /// copy behind) and zeroized when dropped, and handed to SQLite as it
+    /// is: rusqlite's `pragma_update` would format the value into a string
+    /// of its own, freed without being wiped. SQLite itself still copies the
+    /// text: the prepared statement keeps its SQL and the parser dequotes the
+    /// value, both freed when the statement is done; SQLCipher keeps the key
+    /// in its own locked memory for as long as the connection is open (it
+    /// needs it for every page) and wipes it at close. With
+    /// `cipher_memory_security` on (every connection, see `open.rs`) what
+    /// SQLite frees to the heap is overwritten first. Small copies freed into
+    /// the connection's lookaside slots are not: they stay until the slot is
+    /// reused (soon, last freed first used) and are overwritten with the
+    /// lookaside buffer when the connection closes.
+    pub(crate) fn key_statement(&self) -> Zeroizing<String> {
+        const HEAD: &str = "PRAGMA key = \"x'";
+        const TAIL: &str = "'\"";
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = Zeroizing::new(String::with_capacity(
+            HEAD.len() + 2 * DATABASE_KEY_LEN + TAIL.len(),
+        ));
+        s.push_str(HEAD);
+        for b in self.0.iter() {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 15)]));
         }
-        s.push('\'');
+        s.push_str(TAIL);
         s
+    }
+}
+
+impl Drop for DatabaseKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
 impl fmt::Debug for DatabaseKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digest = Sha256::digest(self.0);
+        let digest = Sha256::digest(&self.0[..]);
         write!(f, "DatabaseKey(sha256:{})", hex::encode(&digest[..4]))
     }
 }
@@ -84,14 +142,34 @@ mod tests {
             DatabaseKey::from_slice(&[1; 31]),
             Err(Error::DatabaseKeyLength(31))
         ));
-        assert!(DatabaseKey::from_slice(&[1; 32]).is_ok());
+        let key = DatabaseKey::from_slice(&[1; 32]).expect("32 bytes");
+        assert_eq!(key.expose_for_keystore(), &[1; 32]);
     }
 
     #[test]
-    fn pragma_is_raw_hex() {
+    fn the_statement_keys_with_the_raw_hex_and_is_sized_once() {
         let key = DatabaseKey::new([0x0f; 32]);
-        let p = key.pragma_value();
-        assert_eq!(p.len(), 2 + 64 + 1);
-        assert!(p.starts_with("x'0f0f"));
+        let s = key.key_statement();
+        assert_eq!(
+            s.as_str(),
+            format!("PRAGMA key = \"x'{}'\"", "0f".repeat(32))
+        );
+        // Filled without growing: no reallocation left a copy behind.
+        assert_eq!(s.len(), s.capacity());
+    }
+
+    #[test]
+    fn fill_writes_in_place_and_a_failure_gives_no_key() {
+        let key = DatabaseKey::fill(|k| {
+            k[0] = 7;
+            Ok::<(), ()>(())
+        })
+        .expect("filled");
+        assert_eq!(key.expose_for_keystore()[0], 7);
+        assert!(DatabaseKey::fill(|_| Err::<(), _>("no keystore")).is_err());
+        assert_eq!(
+            key.duplicate().expose_for_keystore(),
+            key.expose_for_keystore()
+        );
     }
 }

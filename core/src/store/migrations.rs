@@ -26,6 +26,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_committee_owed.sql"),
     include_str!("migrations/0015_outbox_reseal.sql"),
     include_str!("migrations/0016_repair.sql"),
+    include_str!("migrations/0017_received_day.sql"),
+    include_str!("migrations/0018_conversation_timers.sql"),
 ];
 
 /// The schema version this build writes.
@@ -161,6 +163,26 @@ mod tests {
             .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
             .expect("count");
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn received_envelopes_keep_only_the_day() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate_to(&mut conn, 16).expect("schema 16");
+        // 2024-03-09 17:46:40.123 UTC, and a moment later the same day.
+        conn.execute_batch(
+            "INSERT INTO received_envelopes VALUES (x'01', 1710006400123), (x'02', 1710006499999)",
+        )
+        .expect("rows at schema 16");
+        migrate_to(&mut conn, 17).expect("schema 17");
+        let days: Vec<i64> = conn
+            .prepare("SELECT received_day FROM received_envelopes ORDER BY envelope_id")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(days, vec![19_791, 19_791]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(crate) use open::Tuning;
 pub use open::PAGE_CACHE_KIB;
 pub(crate) use transaction::{WriteTransaction, BEGIN_SQL, COMMIT_SQL, ROLLBACK_SQL};
 pub use unsynced::Unsynced;
+pub use wipe::panic_wipe;
 
 use crate::error::Result;
 
@@ -95,6 +96,13 @@ impl Store {
     /// `envelopes` were committed unsynced.
     pub(crate) fn unsynced(&mut self, envelopes: usize) -> Result<Unsynced> {
         self.flusher.unsynced(&self.path, envelopes)
+    }
+
+    /// Brings a plain (unencrypted) connection to this build's schema: for
+    /// tests that read a store's raw files.
+    #[cfg(test)]
+    pub(crate) fn migrate_plain(conn: &mut Connection) -> Result<()> {
+        migrations::migrate(conn)
     }
 
     /// Read-only access for queries outside a transaction.

@@ -143,7 +143,7 @@ impl Flusher {
             wal: None,
             checkpointer: Arc::new(Checkpointer {
                 path: path.to_path_buf(),
-                key: key.clone(),
+                key: key.duplicate(),
                 tuning,
                 conn: Mutex::new(Ok(None)),
             }),

@@ -124,8 +124,10 @@ impl Client {
     }
 }
 
-/// Deletes expired channel messages when they expire, whether or not the
-/// relay is reachable, until the client shuts down.
+/// Deletes expired messages when they expire, whether or not the relay is
+/// reachable, until the client shuts down. Also prunes old received
+/// envelope IDs, a bounded step per call on the account thread, with a
+/// pause between steps so other work goes in between.
 pub(super) async fn purge_expired_messages(
     account: AccountHandle,
     mut shutdown: watch::Receiver<bool>,
@@ -135,26 +137,33 @@ pub(super) async fn purge_expired_messages(
         let next = match account
             .call(|a| {
                 a.purge_expired()?;
+                let more = a.prune_received_envelopes().unwrap_or_else(|e| {
+                    tracing::warn!("pruning received envelope IDs failed: {e}");
+                    false
+                });
                 // How long until then, by the account's clock.
-                Ok::<_, crate::Error>(
-                    a.next_expiry()?
-                        .map(|at| at.saturating_sub(a.clock.now_ms())),
-                )
+                let due = a
+                    .next_expiry()?
+                    .map(|at| at.saturating_sub(a.clock.now_ms()));
+                Ok::<_, crate::Error>((due, more))
             })
             .await
         {
             Ok(Ok(next)) => next,
             Ok(Err(e)) => {
-                tracing::warn!("purging expired channel messages failed: {e}");
-                None
+                tracing::warn!("purging expired messages failed: {e}");
+                (None, false)
             }
             // The account thread has stopped.
             Err(_) => return,
         };
-        let wait = next.map_or(PURGE_IDLE, |in_ms| {
-            let ms = u64::try_from(in_ms).unwrap_or(0);
-            Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_IDLE)
-        });
+        let wait = match next {
+            (_, true) => PURGE_PAUSE,
+            (due, false) => due.map_or(PURGE_IDLE, |in_ms| {
+                let ms = u64::try_from(in_ms).unwrap_or(0);
+                Duration::from_millis(ms).clamp(PURGE_PAUSE, PURGE_IDLE)
+            }),
+        };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = wake.notified() => {}

@@ -213,6 +213,8 @@ impl Client {
         });
         // A full queue already holds a flush that will take this one too.
         let _ = self.commands.try_send(Command::FlushOutbox);
+        // Our copy may carry the conversation's disappearing timer.
+        self.expiry.notify_one();
         Ok(sent)
     }
 

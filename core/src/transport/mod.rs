@@ -15,6 +15,7 @@ mod backoff;
 mod channel;
 mod client;
 mod committee;
+mod conversation;
 mod link;
 mod push;
 mod tls;
