@@ -35,7 +35,7 @@ mod store;
 
 pub(crate) use content::ChannelContent;
 pub use content::{MessageRef, MESSAGE_REF_LEN};
-pub(crate) use expiry::{fills_search_backlog, wants_scrub};
+pub(crate) use expiry::{fills_search_backlog, scrub, wants_scrub};
 pub(crate) use receive::receive_channel;
 pub use send::Draft;
 pub use store::MAX_PENDING_EDITS;

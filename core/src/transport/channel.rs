@@ -1,12 +1,13 @@
 //! [`Client`] methods for channel messages — posts with replies and
-//! attachments, edits, deletes, the disappearing timer — and the purger task
-//! that deletes expired messages on time, online or not.
+//! attachments, edits, deletes, the disappearing timer — and the upkeep task
+//! that deletes expired messages on time, online or not (and runs the alert
+//! upkeep).
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use uuid::Uuid;
 
 use super::actor::AccountHandle;
@@ -124,10 +125,14 @@ impl Client {
     }
 }
 
-/// Deletes expired channel messages when they expire, whether or not the
-/// relay is reachable, until the client shuts down.
+/// The client's upkeep, until the client shuts down: deletes expired channel
+/// messages when they expire, whether or not the relay is reachable, and runs
+/// the alert upkeep (counts and notes sent back along a cascade once due,
+/// alerts purged a set time after they expire), asking the connection manager
+/// to send what that queued.
 pub(super) async fn purge_expired_messages(
     account: AccountHandle,
+    commands: mpsc::Sender<Command>,
     mut shutdown: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
@@ -135,17 +140,26 @@ pub(super) async fn purge_expired_messages(
         let next = match account
             .call(|a| {
                 a.purge_expired()?;
-                // How long until then, by the account's clock.
-                Ok::<_, crate::Error>(
-                    a.next_expiry()?
-                        .map(|at| at.saturating_sub(a.clock.now_ms())),
-                )
+                let alerts = a.alert_upkeep()?;
+                // How long until the next of either, by the account's clock.
+                let now = a.clock.now_ms();
+                let next = [a.next_expiry()?, alerts.next_due_ms]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| at.saturating_sub(now));
+                Ok::<_, crate::Error>((next, alerts.sent > 0))
             })
             .await
         {
-            Ok(Ok(next)) => next,
+            Ok(Ok((next, sent))) => {
+                if sent {
+                    let _ = commands.try_send(Command::FlushOutbox);
+                }
+                next
+            }
             Ok(Err(e)) => {
-                tracing::warn!("purging expired channel messages failed: {e}");
+                tracing::warn!("the upkeep (purge, alert counts) failed: {e}");
                 None
             }
             // The account thread has stopped.
