@@ -2,7 +2,9 @@
 //! councils, councils into a regional council; an organizer's network alert
 //! cascades through three levels and every phone shows it once, however many
 //! paths reach it; a hold-for-approval link holds it until an organizer of
-//! the committee approves; answers come back to the sender.
+//! the committee approves; answers come back to the sender, and the counts
+//! from every committee back to the raiser, each phone once, whatever the
+//! delays and repeats.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -161,15 +163,24 @@ async fn has_alert(p: &Phone, alert: AlertId) -> bool {
         .is_ok_and(|a| a.iter().any(|a| a.alert_id == alert))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay::start(&dir.path().join("relay")).await;
+/// The network of these scenarios: committees A1, A2, B1, B2 of three
+/// (organizer, delegate, member); councils R1 (A1 + A2) and R2 (B1 + B2, B1
+/// taking alerts from it by `b1_policy`); and the regional council over R1
+/// and R2. Returns the phones by name, the committees by name, and R1.
+async fn network(
+    dir: &Path,
+    relay: &rankfile_relay::RelayHandle,
+    b1_policy: LinkPolicy,
+) -> (
+    HashMap<String, Phone>,
+    HashMap<&'static str, CommitteeId>,
+    CommitteeId,
+) {
     let mut phones = HashMap::new();
     for c in ["a1", "a2", "b1", "b2"] {
         for role in ["organizer", "delegate", "member"] {
             let name = format!("{c}-{role}");
-            phones.insert(name.clone(), phone(dir.path(), &name, &relay).await);
+            phones.insert(name.clone(), phone(dir, &name, relay).await);
         }
     }
     let p = |n: &str| &phones[n];
@@ -182,8 +193,7 @@ async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
         ];
         committees.insert(c, committee(c, &trio).await);
     }
-    // Level 1: A1 + A2 form council R1; B1 + B2 form R2 (B1 holds alerts
-    // from the council for its organizer's approval).
+    // Level 1: A1 + A2 form council R1; B1 + B2 form R2.
     let r1 = link(
         p("a1-organizer"),
         committees["a1"],
@@ -199,7 +209,7 @@ async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
         p("b1-organizer"),
         committees["b1"],
         &[p("b1-delegate")],
-        LinkPolicy::Hold,
+        b1_policy,
         p("b2-organizer"),
         committees["b2"],
         &[p("b2-delegate")],
@@ -219,6 +229,16 @@ async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
     )
     .await;
     assert!(region != r1 && region != r2);
+    (phones, committees, r1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay::start(&dir.path().join("relay")).await;
+    // B1 holds alerts from its council for its organizer's approval.
+    let (mut phones, committees, r1) = network(dir.path(), &relay, LinkPolicy::Hold).await;
+    let p = |n: &str| &phones[n];
     // Who is linked is known to council members only: a plain member holds no
     // council.
     assert!(p("a1-member")
@@ -360,4 +380,152 @@ async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
         !read("a1-delegate").await,
         "the removed delegate reads nothing new"
     );
+}
+
+/// The raiser's counts summed over every committee: answers by kind, and
+/// reached but not yet answered.
+async fn totals(p: &Phone, alert: AlertId) -> (HashMap<AlertAnswer, usize>, usize) {
+    let Ok(status) = p.client.alert_status(alert).await else {
+        return (HashMap::new(), usize::MAX);
+    };
+    let mut answers = HashMap::new();
+    let mut silent = 0;
+    for c in &status.committees {
+        for (a, n) in &c.counts {
+            *answers.entry(*a).or_default() += n;
+        }
+        silent += c.not_answered;
+    }
+    (answers, silent)
+}
+
+/// How many answered `answer` in `committee`, by the raiser's counts.
+async fn answered_in(
+    p: &Phone,
+    alert: AlertId,
+    committee: CommitteeId,
+    answer: AlertAnswer,
+) -> usize {
+    p.client.alert_status(alert).await.map_or(0, |s| {
+        s.committees
+            .iter()
+            .find(|c| c.committee == committee)
+            .map_or(0, |c| c.counts[&answer])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_from_three_levels_down_are_counted_back_once_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay::start(&dir.path().join("relay")).await;
+    let (mut phones, committees, _) = network(dir.path(), &relay, LinkPolicy::Forward).await;
+    let raiser = "a1-organizer";
+    let alert = phones[raiser]
+        .client
+        .send_alert(
+            committees["a1"],
+            AlertDraft {
+                kind: AlertKind::EmergencyMeeting,
+                scope: AlertScope::Network,
+                title: "Strike vote tonight".into(),
+                text: "All sites. Answer so we know the numbers.".into(),
+                place: "Union hall".into(),
+                starts_at_ms: 0,
+                expires_at_ms: in_an_hour(),
+                answers_wanted: true,
+            },
+        )
+        .await
+        .expect("alert");
+    for (name, phone) in &phones {
+        if name != raiser {
+            eventually(30, &format!("{name} shows the alert"), || {
+                has_alert(phone, alert)
+            })
+            .await;
+        }
+    }
+
+    // b2-member, three levels down, goes offline and answers there: its
+    // answer leaves only when it is back.
+    let offline = phones.remove("b2-member").expect("phone");
+    let mut account = offline.client.shutdown().await.expect("stopped");
+    account
+        .answer_alert(&alert, AlertAnswer::Coming)
+        .expect("answered offline");
+    // Everyone else answers; a2-member twice alike and then otherwise, and
+    // b1-member twice; a2-organizer stays silent.
+    let answers = [
+        ("a1-delegate", AlertAnswer::Coming),
+        ("a1-member", AlertAnswer::Coming),
+        ("a2-delegate", AlertAnswer::Coming),
+        ("a2-member", AlertAnswer::Coming),
+        ("a2-member", AlertAnswer::Coming),
+        ("b1-organizer", AlertAnswer::Coming),
+        ("b1-delegate", AlertAnswer::Coming),
+        ("b1-member", AlertAnswer::Safe),
+        ("b1-member", AlertAnswer::Safe),
+        ("b2-organizer", AlertAnswer::Coming),
+        ("b2-delegate", AlertAnswer::Coming),
+        ("a2-member", AlertAnswer::CannotCome),
+    ];
+    for (name, answer) in answers {
+        phones[name]
+            .client
+            .answer_alert(alert, answer)
+            .await
+            .expect("answer");
+        // Answers a moment apart: the latest of each phone counts.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let client = Client::start(account, relay::address(&relay)).expect("back online");
+    let events = client.subscribe();
+    phones.insert(
+        "b2-member".into(),
+        Phone {
+            client,
+            id: offline.id,
+            events,
+        },
+    );
+
+    // Counted back up three levels: every phone but the raiser's once, in
+    // the committee that first reached it, a2-organizer not yet answered.
+    let want = |coming, cannot, safe| {
+        HashMap::from([
+            (AlertAnswer::Received, 0),
+            (AlertAnswer::Coming, coming),
+            (AlertAnswer::CannotCome, cannot),
+            (AlertAnswer::Safe, safe),
+        ])
+    };
+    let top = &phones[raiser];
+    eventually(
+        60,
+        "the raiser counts every committee's answers",
+        || async { totals(top, alert).await == (want(8, 1, 1), 1) },
+    )
+    .await;
+    // B1's and B2's members are reached only in their own committees, far
+    // down the cascade; a2-member's latest answer is what counts.
+    assert_eq!(
+        answered_in(top, alert, committees["b1"], AlertAnswer::Safe).await,
+        1
+    );
+    assert!(answered_in(top, alert, committees["b2"], AlertAnswer::Coming).await >= 1);
+    assert_eq!(
+        answered_in(top, alert, committees["a2"], AlertAnswer::CannotCome).await,
+        1
+    );
+    // Later and repeated counts change nothing.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(totals(top, alert).await, (want(8, 1, 1), 1));
+    // The raiser still names only its own committee's members.
+    let own = top.client.alert_status(alert).await.expect("status");
+    let a1: Vec<AccountId> = ["a1-delegate", "a1-member"]
+        .iter()
+        .map(|n| phones[*n].id)
+        .collect();
+    assert!(own.waiting.iter().all(|w| a1.contains(w)), "{own:?}");
+    assert_eq!(own.recipients, 2);
 }
