@@ -4,7 +4,8 @@
 //! (the relay delivers it first and wakes offline phones with a content-free
 //! push), and with `--network` on along every link. Each phone keeps it once
 //! and answers whoever delivered it; `status` counts the answers to what this
-//! device delivered.
+//! device delivered, and per committee those counted back along the links
+//! from every committee it reached.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -195,9 +196,7 @@ fn list(home: &Home, args: &AlertListArgs, out: &Output) -> Result<()> {
             .into_iter()
             .map(|al| {
                 let via = committee_name(&committees, &al.via);
-                let from = al
-                    .from
-                    .map_or_else(|| "you".to_string(), |f| names::person(&people, &me, &f));
+                let from = from_words(&al, &committees, &people, &me);
                 (al, via, from)
             })
             .collect();
@@ -259,6 +258,26 @@ pub fn committee_name(
     )
 }
 
+/// Who an alert is from: whoever raised it, and the device that passed it
+/// on when that is someone else.
+pub fn from_words(
+    a: &Alert,
+    committees: &[rankfile_core::committee::CommitteeState],
+    people: &std::collections::HashMap<rankfile_core::AccountId, String>,
+    me: &rankfile_core::AccountId,
+) -> String {
+    match a.from {
+        None => "you".to_string(),
+        Some(f) if f == a.raiser => names::person(people, me, &f),
+        Some(f) => format!(
+            "{} in {}, passed on by {}",
+            names::person(people, me, &a.raiser),
+            committee_name(committees, &a.origin),
+            names::person(people, me, &f)
+        ),
+    }
+}
+
 fn alert_json(a: &Alert, via: &str, from: &str) -> Value {
     json!({
         "type": "alert",
@@ -276,6 +295,8 @@ fn alert_json(a: &Alert, via: &str, from: &str) -> Value {
         "via": via,
         "from": a.from.map(|f| f.to_string()),
         "from_name": from,
+        "raiser": a.raiser.to_string(),
+        "origin_committee_id": a.origin.to_string(),
         "received_at_ms": a.received_at_ms,
         "my_answer": a.my_answer.map(answer_key),
     })
@@ -351,36 +372,59 @@ async fn resolve(client: &rankfile_core::transport::Client, text: &str) -> Resul
 }
 
 fn status(home: &Home, args: &AlertRefArgs, out: &Output) -> Result<()> {
-    let (alert, st, (waiting, not_reached)) =
-        super::online(home, &args.relay, out, async |online| {
-            let alert = resolve(&online.client, &args.alert).await?;
-            let st = online.client.alert_status(alert.alert_id).await?;
-            let (ids, unreached) = (st.waiting.clone(), st.not_reached.clone());
-            let names = online
-                .client
-                .with_account(move |a| {
-                    let people = names::contact_names(a)?;
-                    let me = a.id();
-                    let named = |ids: &[rankfile_core::AccountId]| {
-                        ids.iter()
-                            .map(|w| names::person(&people, &me, w))
-                            .collect::<Vec<_>>()
-                    };
-                    Ok::<_, CliError>((named(&ids), named(&unreached)))
+    let (alert, st, named) = super::online(home, &args.relay, out, async |online| {
+        let alert = resolve(&online.client, &args.alert).await?;
+        let st = online.client.alert_status(alert.alert_id).await?;
+        let (ids, unreached) = (st.waiting.clone(), st.not_reached.clone());
+        let reached: Vec<CommitteeId> = st.committees.iter().map(|c| c.committee).collect();
+        let named = online
+            .client
+            .with_account(move |a| {
+                let people = names::contact_names(a)?;
+                let me = a.id();
+                let named = |ids: &[rankfile_core::AccountId]| {
+                    ids.iter()
+                        .map(|w| names::person(&people, &me, w))
+                        .collect::<Vec<_>>()
+                };
+                let all = names::all_committees(a)?;
+                let committees = reached.iter().map(|c| committee_name(&all, c)).collect();
+                Ok::<_, CliError>(Named {
+                    waiting: named(&ids),
+                    not_reached: named(&unreached),
+                    committees,
                 })
-                .await??;
-            Ok((alert, st, names))
-        })?;
-    print_status(&alert, &st, (&waiting, &not_reached), out);
+            })
+            .await??;
+        Ok((alert, st, named))
+    })?;
+    print_status(&alert, &st, &named, out);
     Ok(())
 }
 
-fn print_status(
-    alert: &Alert,
-    st: &AlertStatus,
-    (waiting, not_reached): (&[String], &[String]),
-    out: &Output,
-) {
+/// How the people and committees of a status read.
+struct Named {
+    waiting: Vec<String>,
+    not_reached: Vec<String>,
+    /// One per entry of [`AlertStatus::committees`].
+    committees: Vec<String>,
+}
+
+/// One committee's line: answers by kind and who has not answered yet.
+fn committee_line(name: &str, c: &rankfile_core::alert::CommitteeAnswers) -> String {
+    let n = |a: AlertAnswer| c.counts.get(&a).copied().unwrap_or(0);
+    format!(
+        "    {name}: coming {}   cannot come {}   safe {}   received {}   not yet {}",
+        n(AlertAnswer::Coming),
+        n(AlertAnswer::CannotCome),
+        n(AlertAnswer::Safe),
+        n(AlertAnswer::Received),
+        c.not_answered
+    )
+}
+
+fn print_status(alert: &Alert, st: &AlertStatus, named: &Named, out: &Output) {
+    let (waiting, not_reached) = (&named.waiting, &named.not_reached);
     let count = |a: AlertAnswer| st.counts.get(&a).copied().unwrap_or(0);
     let answered: usize = st.counts.values().sum();
     out.emit(
@@ -420,6 +464,18 @@ fn print_status(
                         .into(),
                 );
             }
+            if !st.committees.is_empty() {
+                lines.push(format!(
+                    "  {}",
+                    out.paint(
+                        Style::Dim,
+                        "per committee, counted back along the links (each member once):"
+                    )
+                ));
+                for (c, name) in st.committees.iter().zip(&named.committees) {
+                    lines.push(committee_line(name, c));
+                }
+            }
             lines.join("\n")
         },
         || {
@@ -428,14 +484,32 @@ fn print_status(
                 "alert_id": alert.alert_id.to_string(),
                 "recipients": st.recipients,
                 "answered": answered,
-                "counts": AlertAnswer::ALL.iter()
-                    .map(|a| (answer_key(*a).to_string(), json!(count(*a))))
-                    .collect::<serde_json::Map<_, _>>(),
+                "counts": answer_counts(&st.counts),
                 "waiting": st.waiting.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "not_reached": st.not_reached.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "committees": st.committees.iter().zip(&named.committees).map(|(c, name)| json!({
+                    "committee_id": c.committee.to_string(),
+                    "name": name,
+                    "counts": answer_counts(&c.counts),
+                    "not_answered": c.not_answered,
+                })).collect::<Vec<_>>(),
             })
         },
     );
+}
+
+/// Counts by answer, keyed as typed.
+fn answer_counts(counts: &std::collections::BTreeMap<AlertAnswer, usize>) -> Value {
+    AlertAnswer::ALL
+        .iter()
+        .map(|a| {
+            (
+                answer_key(*a).to_string(),
+                json!(counts.get(a).copied().unwrap_or(0)),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn answer(home: &Home, args: &AlertAnswerArgs, out: &Output) -> Result<()> {
