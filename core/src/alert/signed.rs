@@ -23,8 +23,6 @@ use crate::error::{Error, Result};
 const SIGN_DOMAIN: &[u8] = b"rankfile alert signature v1";
 /// Domain separation for the hash that names an alert.
 const ID_DOMAIN: &[u8] = b"rankfile alert id v1";
-/// Bytes of the random nonce in each raised alert.
-const NONCE_LEN: usize = 16;
 /// Largest signed alert accepted, in bytes: the longest title, text and place
 /// with every other field fits in well under this.
 pub const MAX_RAISED_LEN: usize = 6 * 1024;
@@ -87,14 +85,11 @@ impl SignedAlert {
         now_ms: u64,
     ) -> Result<Self> {
         draft.check()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
         let d = &draft;
         let bytes = pb::RaisedAlert {
             origin_committee_id: origin.0.to_vec(),
             raiser_identity_key: key.identity_key().serialize().to_vec(),
             raised_at_ms: now_ms,
-            nonce: nonce.to_vec(),
             kind: d.kind.to_wire(),
             scope: d.scope.to_wire(),
             title: d.title.clone(),
@@ -127,9 +122,6 @@ impl SignedAlert {
         }
         let r = pb::RaisedAlert::decode(bytes.as_slice())
             .map_err(|_| bad("signed alert does not parse"))?;
-        if r.nonce.len() != NONCE_LEN {
-            return Err(bad("bad alert nonce"));
-        }
         let raiser_key =
             IdentityKey::decode(&r.raiser_identity_key).map_err(|_| bad("bad raiser key"))?;
         let draft = AlertDraft {
@@ -208,8 +200,8 @@ mod tests {
         let again =
             SignedAlert::parse(signed.bytes.clone(), signed.signature.clone()).expect("parses");
         assert_eq!(again, signed);
-        // Raised alike a second time: another alert.
-        let twin = SignedAlert::raise(&key, CommitteeId([3; 16]), draft(), 1_000).expect("sign");
+        // Raised alike a moment later: another alert.
+        let twin = SignedAlert::raise(&key, CommitteeId([3; 16]), draft(), 1_001).expect("sign");
         assert_ne!(twin.id, signed.id);
     }
 
