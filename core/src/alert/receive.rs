@@ -51,11 +51,10 @@ pub(crate) fn check(
     if let Some(origin) = logs.get(conn, &raised.origin)? {
         let state = origin.state();
         // Only a log we are in is one we keep up with.
-        if state.role(me).is_some()
-            && !state
-                .role(&raised.raiser)
-                .is_some_and(|r| r >= Role::Delegate)
-        {
+        let may_alert = state
+            .role(&raised.raiser)
+            .is_some_and(|r| r >= Role::Delegate);
+        if state.role(me).is_some() && !may_alert {
             return Err(Error::InvalidAlert(
                 "its raiser may not raise alerts in the committee it names",
             ));
