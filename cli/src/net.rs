@@ -136,8 +136,13 @@ async fn catch_up(events: &mut broadcast::Receiver<ClientEvent>) -> Result<Vec<C
 impl Online {
     /// Sends everything the command queued, waits until the relay holds it
     /// durably, and disconnects. What could not be sent stays in the outbox
-    /// for the next command.
+    /// for the next command. Counts of alert answers owed back along a
+    /// cascade go now rather than after their pause: this process will not
+    /// be running then.
     pub async fn close(self) -> Result<()> {
+        if let Err(e) = self.client.send_alert_rollcall_now().await {
+            tracing::debug!("alert counts left for the next command: {e}");
+        }
         let flushed = self.client.flush().await;
         let _ = self.client.shutdown().await;
         flushed.map_err(|e| CliError::RelayUnreachable {

@@ -2,7 +2,8 @@
 //! organizer's alert reaches a member's `sync`, the member answers, and the
 //! organizer's `alert status` counts it; a member may not raise one; two
 //! committees link through a council, and a network alert raised in one
-//! reaches a member of the other through the council's delegates.
+//! reaches a member of the other through the council's delegates, whose
+//! answer is counted back to the raiser per committee.
 
 mod support;
 
@@ -191,4 +192,28 @@ fn an_alert_is_answered_and_counted_and_cascades_across_a_link() {
     // Dan's answer goes to Carol's device, which delivered it to him.
     let carols = json(&carol, &["alert", "status", &raid]);
     assert_eq!(carols["counts"]["safe"], 1, "{carols}");
+    // Carol's device sends the warehouse's count back to Ann's: Ann sees it
+    // per committee, as a number (the names stay with Carol).
+    let anns = json(&ann, &["alert", "status", &raid]);
+    let committees = anns["committees"].as_array().expect("committees");
+    let counted = committees
+        .iter()
+        .find(|c| c["committee_id"] == warehouse.as_str())
+        .unwrap_or_else(|| panic!("the warehouse's count came back: {anns}"));
+    assert_eq!(counted["counts"]["safe"], 1, "{anns}");
+    assert_eq!(counted["not_answered"], 0, "{anns}");
+    let depot = committees
+        .iter()
+        .find(|c| c["name"].as_str().is_some_and(|n| n.starts_with("Depot")))
+        .expect("Ann's own committee");
+    assert_eq!(depot["not_answered"], 1, "Bob has not answered: {anns}");
+    assert!(
+        !anns.to_string().contains(&dan_id),
+        "no name from outside Ann's committee: {anns}"
+    );
+    rankfile(&ann)
+        .args(["alert", "status", &raid])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("per committee").and(predicate::str::contains("safe 1")));
 }

@@ -41,6 +41,9 @@ pub struct Account {
     /// database (`Some(None)`: nothing); `None` after anything that may have
     /// stored something with a deletion time. Saves a query per batch.
     pub(crate) next_due: Option<Option<i64>>,
+    /// When, by the account's clock, the alert upkeep last looked for alerts
+    /// to purge (`alert/upkeep.rs`); `None` until the first look.
+    pub(crate) alerts_checked_at: Option<i64>,
     /// When the search backlog last went into the index.
     pub(crate) search_indexed_at: Option<std::time::Instant>,
     /// Whether the search backlog may hold messages: from the open, and after
@@ -155,7 +158,8 @@ impl Account {
         let store = Store::open_tuned(path, key, options.tuning())?;
         let me = LocalIdentity::load(store.conn())?;
         let mut account = Self::with(store, me, options)?;
-        // Channel messages whose timer ran out while the app was closed.
+        // Channel messages whose timer ran out while the app was closed, and
+        // alerts whose time is up.
         account.channel_upkeep(false);
         // A first step of the prune of old envelope IDs; the client's purger
         // does the rest of the pass.
@@ -178,6 +182,7 @@ impl Account {
             committees_changed: false,
             expiry_changed: false,
             next_due: None,
+            alerts_checked_at: None,
             search_indexed_at: None,
             search_backlog: true,
             outbox_may_hold: true,
@@ -196,8 +201,8 @@ impl Account {
         std::mem::take(&mut self.committees_changed)
     }
 
-    /// Whether a received batch stored channel text that must be deleted at
-    /// a set time since the last call; resets the flag.
+    /// Whether something due at a set time (channel text to delete, alert
+    /// counts to send back) was stored since the last call; resets the flag.
     pub fn take_expiry_changed(&mut self) -> bool {
         std::mem::take(&mut self.expiry_changed)
     }

@@ -300,7 +300,8 @@ pub(crate) struct BatchLogs<'a> {
     pub(crate) hello_replies: Vec<(CommitteeId, AccountId)>,
     /// The batch took in network alerts: send their cascades once it commits.
     pub(crate) alerts_to_forward: bool,
-    /// The batch stored channel text that must be purged at a set time.
+    /// The batch stored something due at a set time: channel text to purge,
+    /// or alert counts and notes to send back (the client's upkeep wakes).
     pub(crate) stores_expiring: bool,
     /// The batch's time: the account's clock when it began.
     pub(crate) now_ms: i64,

@@ -182,6 +182,11 @@ pub enum Error {
     /// The alert has expired and takes no more answers.
     #[error("alert {0} has expired")]
     AlertExpired(crate::alert::AlertId),
+    /// An alert that is not what its raiser signed (bad signature, or other
+    /// bytes than the alert stored under its ID), or whose raiser may not
+    /// alert in the committee it names: refused, nothing stored.
+    #[error("alert refused: {0}")]
+    InvalidAlert(&'static str),
     /// No such link proposal here.
     #[error("unknown link proposal")]
     UnknownLinkProposal,

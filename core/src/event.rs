@@ -102,6 +102,9 @@ pub enum Event {
         from: AccountId,
         answer: crate::alert::AlertAnswer,
     },
+    /// Counts of answers to an alert this device raised or passed on came
+    /// back from further along the cascade: its status changed.
+    AlertCountsChanged { alert_id: crate::alert::AlertId },
     /// An organizer of another committee proposes a link with ours.
     LinkProposed {
         proposal_id: [u8; 16],

@@ -196,6 +196,9 @@ pub(crate) enum Body {
     },
     /// A proposal (or acceptance) of a link between committees.
     LinkProposal(crate::link::LinkProposal),
+    /// Counts of an alert's answers, or a note that it reached us first by
+    /// another path, back to a device that delivered it.
+    AlertRollCall(crate::alert::RollCall),
 }
 
 /// Most entries one committee update carries: a whole log of a committee at
@@ -314,6 +317,14 @@ fn encode(
             answered_at_ms: *answered_at_ms,
         }),
         Body::LinkProposal(p) => pb::content::Body::LinkProposal(p.to_wire()),
+        Body::AlertRollCall(crate::alert::RollCall::Counts(c)) => {
+            pb::content::Body::AlertCounts(c.to_wire())
+        }
+        Body::AlertRollCall(crate::alert::RollCall::ReachedBefore(id)) => {
+            pb::content::Body::AlertReachedBefore(pb::AlertReachedBefore {
+                alert_id: id.0.to_vec(),
+            })
+        }
     };
     let mut content = pb::Content {
         sent_at_ms: u64::try_from(sent_at_ms).unwrap_or(0),
@@ -465,6 +476,12 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
         Some(pb::content::Body::LinkProposal(p)) => {
             Body::LinkProposal(crate::link::LinkProposal::from_wire(p)?)
         }
+        Some(pb::content::Body::AlertCounts(c)) => Body::AlertRollCall(
+            crate::alert::RollCall::Counts(crate::alert::AlertCounts::from_wire(&c)?),
+        ),
+        Some(pb::content::Body::AlertReachedBefore(r)) => Body::AlertRollCall(
+            crate::alert::RollCall::ReachedBefore(crate::alert::AlertId::from_bytes(&r.alert_id)?),
+        ),
         None => return Err(Error::InvalidContent("no body")),
     };
     Ok(Decoded {

@@ -758,6 +758,7 @@ fn receive_claimed(
     let mut hello_reply = None;
     let mut alert_in = None;
     let mut answer_in = None;
+    let mut rollcall_in = None;
     let mut proposal_in = None;
     let mut entries_request = None;
     let mut timer_in = None;
@@ -829,6 +830,11 @@ fn receive_claimed(
         } => {
             crate::alert::receive::check_answer(tx, &env.sender, &alert_id)?;
             answer_in = Some((alert_id, answer, answered_at_ms));
+            None
+        }
+        Body::AlertRollCall(message) => {
+            crate::alert::receive::check_answer(tx, &env.sender, &message.alert_id())?;
+            rollcall_in = Some(message);
             None
         }
         Body::LinkProposal(proposal) => {
@@ -903,7 +909,11 @@ fn receive_claimed(
             crate::alert::receive::apply(tx, logs, (me, &env.sender), &alert, events)?;
     }
     if let Some((alert_id, answer, answered_at_ms)) = answer_in {
-        crate::alert::receive::answer(tx, &env.sender, &alert_id, answer, answered_at_ms, events)?;
+        let answered = (&alert_id, answer, answered_at_ms);
+        crate::alert::receive::answer(tx, logs, &env.sender, answered, events)?;
+    }
+    if let Some(message) = rollcall_in {
+        crate::alert::receive::roll_call(tx, logs, &env.sender, &message, events)?;
     }
     if let Some(proposal) = proposal_in {
         crate::link::record_proposal(tx, &env.sender, &proposal, events)?;
@@ -1070,6 +1080,7 @@ fn hot_statements() -> impl Iterator<Item = Cow<'static, str>> {
         crate::send::OUTBOX_WAITING_SQL,
         crate::committee_store::ENTRIES_SQL,
         crate::alert::store::INSERT_SQL,
+        crate::alert::store::RAISED_SQL,
         crate::alert::store::MARK_FORWARDED_SQL,
         crate::conversation_timer::GET_SQL,
         crate::alert::store::UNFORWARDED_SQL,

@@ -785,34 +785,32 @@ impl Account {
                 .transpose()?,
             Logged::Alert(id) => {
                 let now = self.clock.now_ms();
-                let Some(alert) =
-                    crate::alert::store::get(conn, &id)?.filter(|a| !a.is_expired(now))
+                if crate::alert::store::get(conn, &id)?
+                    .filter(|a| !a.is_expired(now))
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                // Through the committee it went to them through first, as
+                // the raiser signed it.
+                let via: Option<Vec<u8>> = conn
+                    .prepare_cached(
+                        "SELECT committee_id FROM alert_recipients
+                         WHERE alert_id = ?1 AND account = ?2",
+                    )?
+                    .query_row(params![&id.0[..], &to.as_bytes()[..]], |r| r.get(0))
+                    .optional()?;
+                let Some(via) =
+                    via.and_then(|v| crate::committee::CommitteeId::from_bytes(&v).ok())
                 else {
                     return Ok(None);
                 };
-                // Through a committee we share with them, the one it came
-                // through first.
-                let me = self.id();
-                let mut via = None;
-                for c in std::iter::once(alert.via).chain(self.committees()?) {
-                    let shared = self.logs.get(self.store.conn(), &c).is_ok_and(|log| {
-                        log.state().members.contains_key(to)
-                            && log.state().members.contains_key(&me)
-                    });
-                    if shared {
-                        via = Some(c);
-                        break;
-                    }
-                }
-                via.map(|via| {
-                    Body::Alert(AlertMessage {
-                        alert_id: id,
-                        via,
-                        draft: alert.draft(),
-                        held: false,
-                        renotify: false,
-                    })
-                })
+                Some(Body::Alert(AlertMessage {
+                    alert: crate::alert::store::signed(conn, &id)?,
+                    via,
+                    held: false,
+                    renotify: false,
+                }))
             }
             Logged::Answer(id) => {
                 let now = self.clock.now_u64();

@@ -28,8 +28,14 @@
 //! until the relay holds every envelope, the envelope bytes it uploads, and
 //! the time from the send to each phone's decrypted-and-stored event
 //! (`AlertReceived`, or `MessageStored` for the naive text), on the shared
-//! wall clock. Last line: `alert_fanout devices=N sender_ms=S upload_kib=U
-//! p50_ms=A p99_ms=B naive_sender_ms=NS naive_upload_kib=NU naive_p99_ms=NB`.
+//! wall clock; and the CPU time every process of the bench (the workers'
+//! phones, this one's relay) used from the send until the last phone stored
+//! it, by their own accounting (`/proc/<pid>/stat`). Last line:
+//! `alert_fanout devices=N sender_ms=S upload_kib=U p50_ms=A p99_ms=B
+//! naive_sender_ms=NS naive_upload_kib=NU naive_p99_ms=NB machine_cpu_ms=M`,
+//! `M` for the cascade: divided by the phones, a phone's whole cost (its
+//! share of the relay included) to hold against opening, decrypting and
+//! committing one message.
 //!
 //! `ALERT_FANOUT_DEVICES` (default 10,000, a multiple of 100, at least 200)
 //! sets the scale; `ALERT_FANOUT_DIR` the directory for the stores (default
@@ -175,6 +181,21 @@ fn machine_cpu_s() -> Option<f64> {
     Some(busy as f64 / 100.0)
 }
 
+/// CPU time (user and system, every thread) one process has used, in ms,
+/// by its own accounting: `utime` and `stime` of `/proc/<pid>/stat`, in clock
+/// ticks. `None` when it cannot be read.
+fn process_cpu_ms(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields that follow come after
+    // its closing parenthesis, starting with the state (field 3).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    Some((utime + stime) as f64 * 1e3 / ticks)
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -317,13 +338,27 @@ impl Bench {
         council
     }
 
+    /// CPU time, in ms, every process of the bench has used so far: the
+    /// worker processes (the phones) and this one (the relay, and the bench's
+    /// own driving, which is light). `None` if one cannot be read.
+    fn processes_cpu_ms(&self) -> Option<f64> {
+        let mut total = process_cpu_ms("self")?;
+        for w in &self.workers {
+            total += process_cpu_ms(&w.child.id().to_string())?;
+        }
+        Some(total)
+    }
+
     /// Arms every worker, runs `send` on the sender's worker, waits until
-    /// every other phone has stored what it sent; returns the sender's
-    /// answer and every phone's latency in ms.
-    async fn measure(&self, arm: &str, send: String, what: &str) -> (Vec<f64>, f64, f64, usize) {
+    /// every other phone has stored what it sent; returns every phone's
+    /// latency in ms, the sender's CPU ms, upload KiB and envelopes, and the
+    /// CPU ms every process of the bench used from the send until the last
+    /// phone stored it.
+    async fn measure(&self, arm: &str, send: String, what: &str) -> Measured {
         let arms = self.workers.iter().map(|w| w.call(format!("arm {arm}")));
         futures_util::future::join_all(arms).await;
         let machine_before = machine_cpu_s();
+        let cpu_before = self.processes_cpu_ms();
         let answer = self.workers[0].call(send).await;
         let fields: Vec<&str> = answer.split_whitespace().collect();
         let t0: f64 = fields[0].parse().expect("send instant");
@@ -357,9 +392,19 @@ impl Bench {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Right after the last phone stored it (to within one look).
+        let cpu_after = self.processes_cpu_ms();
+        let machine_ms = match (cpu_before, cpu_after) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        };
+        self.log(&format!(
+            "{what}: the bench's processes used {machine_ms:.0} ms of CPU from the send until every phone had it ({:.3} ms per phone)",
+            machine_ms / want as f64
+        ));
         if let (Some(a), Some(b)) = (machine_before, machine_cpu_s()) {
             self.log(&format!(
-                "{what}: the machine spent {:.1} CPU-seconds until every phone had it",
+                "{what}: the machine as a whole was busy {:.1} CPU-seconds meanwhile",
                 b - a
             ));
         }
@@ -372,8 +417,27 @@ impl Bench {
             }
         }
         latencies.sort_by(f64::total_cmp);
-        (latencies, cpu_ms, bytes as f64 / 1024.0, envelopes)
+        Measured {
+            latencies,
+            sender_ms: cpu_ms,
+            upload_kib: bytes as f64 / 1024.0,
+            envelopes,
+            machine_ms,
+        }
     }
+}
+
+/// One measured send.
+struct Measured {
+    /// Each phone's time from the send until it stored it, ms, sorted.
+    latencies: Vec<f64>,
+    /// The sender's process CPU time until the relay held every envelope.
+    sender_ms: f64,
+    upload_kib: f64,
+    envelopes: usize,
+    /// CPU time of every process of the bench (phones, relay) from the send
+    /// until the last phone stored it.
+    machine_ms: f64,
 }
 
 async fn run(devices: usize) {
@@ -480,34 +544,40 @@ async fn run(devices: usize) {
     };
     let mut measured = None;
     for what in rounds {
-        let (lat, sender_ms, upload_kib, envelopes) = bench
+        let m = bench
             .measure("alert", format!("alert {SENDER} {sender_committee}"), what)
             .await;
-        let (p50, p99) = report(what, "alert", &lat, (sender_ms, upload_kib, envelopes));
-        measured = Some((sender_ms, upload_kib, p50, p99));
+        let (p50, p99) = report(
+            what,
+            "alert",
+            &m.latencies,
+            (m.sender_ms, m.upload_kib, m.envelopes),
+        );
+        measured = Some((m.sender_ms, m.upload_kib, p50, p99, m.machine_ms));
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let (sender_ms, upload_kib, p50, p99) = measured.expect("the measured alert");
+    let (sender_ms, upload_kib, p50, p99, machine_ms) = measured.expect("the measured alert");
 
     let others: Vec<&str> = (0..devices)
         .filter(|g| *g != SENDER)
         .map(|g| bench.ids[g].as_str())
         .collect();
-    let (nlat, naive_ms, naive_kib, naive_envelopes) = bench
+    let naive = bench
         .measure(
             &format!("text {}", bench.ids[SENDER]),
             format!("naive {SENDER} {}", others.join(" ")),
             "naive",
         )
         .await;
+    let (naive_ms, naive_kib) = (naive.sender_ms, naive.upload_kib);
     let (_, n99) = report(
         "naive",
         "text",
-        &nlat,
-        (naive_ms, naive_kib, naive_envelopes),
+        &naive.latencies,
+        (naive_ms, naive_kib, naive.envelopes),
     );
     println!(
-        "alert_fanout devices={devices} sender_ms={sender_ms:.1} upload_kib={upload_kib:.1} p50_ms={p50:.0} p99_ms={p99:.0} naive_sender_ms={naive_ms:.1} naive_upload_kib={naive_kib:.1} naive_p99_ms={n99:.0}"
+        "alert_fanout devices={devices} sender_ms={sender_ms:.1} upload_kib={upload_kib:.1} p50_ms={p50:.0} p99_ms={p99:.0} naive_sender_ms={naive_ms:.1} naive_upload_kib={naive_kib:.1} naive_p99_ms={n99:.0} machine_cpu_ms={machine_ms:.0}"
     );
     for w in &bench.workers {
         w.quit();

@@ -4,221 +4,22 @@
 //! paths reach it; a hold-for-approval link holds it until an organizer of
 //! the committee approves; answers come back to the sender.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod alert_net;
+
 use std::time::Duration;
 
-use rankfile_core::alert::{AlertAnswer, AlertDraft, AlertId, AlertKind, AlertScope};
-use rankfile_core::committee::{CommitteeId, CommitteeMeta, LinkPolicy, Role};
-use rankfile_core::transport::{Client, ClientEvent};
-use rankfile_core::{AccountId, Event};
-use rankfile_tests::{connected_client, eventually, in_an_hour, relay};
-use tokio::sync::broadcast;
-
-struct Phone {
-    client: Client,
-    id: AccountId,
-    events: broadcast::Receiver<ClientEvent>,
-}
-
-async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let (client, id) = connected_client(dir, name, relay).await;
-    let events = client.subscribe();
-    Phone { client, id, events }
-}
-
-async fn members(p: &Phone, committee: CommitteeId) -> usize {
-    p.client
-        .committee(committee)
-        .await
-        .map(|s| s.members.len())
-        .unwrap_or(0)
-}
-
-/// A committee of three from an invite: the organizer, a delegate, a member.
-async fn committee(name: &str, phones: &[&Phone; 3]) -> CommitteeId {
-    let [organizer, delegate, member] = phones;
-    let id = organizer
-        .client
-        .create_committee(CommitteeMeta {
-            name: name.into(),
-            ..CommitteeMeta::default()
-        })
-        .await
-        .expect("found");
-    let link = organizer
-        .client
-        .create_invite(id, in_an_hour(), 2)
-        .await
-        .expect("invite")
-        .to_link();
-    for p in [delegate, member] {
-        p.client.join(&link).await.expect("join");
-    }
-    for p in phones {
-        eventually(30, "everyone holds the whole committee", || async {
-            members(p, id).await == 3
-        })
-        .await;
-    }
-    organizer
-        .client
-        .change_role(id, delegate.id, Role::Delegate)
-        .await
-        .expect("delegate");
-    eventually(20, "the delegate's role arrives", || async {
-        delegate
-            .client
-            .committee(id)
-            .await
-            .is_ok_and(|s| s.role(&delegate.id) == Some(Role::Delegate))
-    })
-    .await;
-    id
-}
-
-/// `from` (organizer of `committee`) proposes a link to `to` (organizer of
-/// `target`), who accepts; returns the council the link lives in.
-#[allow(clippy::too_many_arguments)]
-async fn link(
-    from: &Phone,
-    committee: CommitteeId,
-    delegates: &[&Phone],
-    policy: LinkPolicy,
-    to: &Phone,
-    target: CommitteeId,
-    target_delegates: &[&Phone],
-    council_name: &str,
-) -> CommitteeId {
-    let proposal = from
-        .client
-        .propose_link(
-            committee,
-            to.id,
-            target,
-            delegates.iter().map(|d| d.id).collect(),
-            policy,
-            council_name.into(),
-        )
-        .await
-        .expect("propose");
-    eventually(20, "the proposal arrives", || async {
-        to.client
-            .link_proposals()
-            .await
-            .is_ok_and(|p| p.iter().any(|(_, p)| p.proposal_id == proposal))
-    })
-    .await;
-    let council = to
-        .client
-        .accept_link(
-            proposal,
-            target_delegates.iter().map(|d| d.id).collect(),
-            LinkPolicy::Forward,
-        )
-        .await
-        .expect("accept");
-    let everyone: Vec<&Phone> = delegates
-        .iter()
-        .chain(target_delegates.iter())
-        .copied()
-        .chain([from, to])
-        .collect();
-    for p in everyone {
-        eventually(
-            30,
-            "every council member holds the council's links",
-            || async {
-                p.client
-                    .committee(council)
-                    .await
-                    .is_ok_and(|s| s.links.contains_key(&committee))
-            },
-        )
-        .await;
-    }
-    council
-}
-
-/// How many times a phone's stream said the alert arrived.
-fn arrivals(p: &mut Phone, alert: AlertId) -> usize {
-    let mut n = 0;
-    loop {
-        match p.events.try_recv() {
-            Ok(ClientEvent::Core(Event::AlertReceived { alert_id, .. })) if alert_id == alert => {
-                n += 1
-            }
-            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-            Err(_) => return n,
-        }
-    }
-}
-
-async fn has_alert(p: &Phone, alert: AlertId) -> bool {
-    p.client
-        .alerts()
-        .await
-        .is_ok_and(|a| a.iter().any(|a| a.alert_id == alert))
-}
+use alert_net::{arrivals, has_alert, network};
+use rankfile_core::alert::{AlertAnswer, AlertDraft, AlertKind, AlertScope};
+use rankfile_core::committee::LinkPolicy;
+use rankfile_tests::{eventually, in_an_hour, relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_alert_cascades_through_three_levels_once_per_phone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = relay::start(&dir.path().join("relay")).await;
-    let mut phones = HashMap::new();
-    for c in ["a1", "a2", "b1", "b2"] {
-        for role in ["organizer", "delegate", "member"] {
-            let name = format!("{c}-{role}");
-            phones.insert(name.clone(), phone(dir.path(), &name, &relay).await);
-        }
-    }
+    // B1 holds alerts from its council for its organizer's approval.
+    let (mut phones, committees, r1) = network(dir.path(), &relay, LinkPolicy::Hold).await;
     let p = |n: &str| &phones[n];
-    let mut committees = HashMap::new();
-    for c in ["a1", "a2", "b1", "b2"] {
-        let trio = [
-            p(&format!("{c}-organizer")),
-            p(&format!("{c}-delegate")),
-            p(&format!("{c}-member")),
-        ];
-        committees.insert(c, committee(c, &trio).await);
-    }
-    // Level 1: A1 + A2 form council R1; B1 + B2 form R2 (B1 holds alerts
-    // from the council for its organizer's approval).
-    let r1 = link(
-        p("a1-organizer"),
-        committees["a1"],
-        &[p("a1-delegate")],
-        LinkPolicy::Forward,
-        p("a2-organizer"),
-        committees["a2"],
-        &[p("a2-delegate")],
-        "",
-    )
-    .await;
-    let r2 = link(
-        p("b1-organizer"),
-        committees["b1"],
-        &[p("b1-delegate")],
-        LinkPolicy::Hold,
-        p("b2-organizer"),
-        committees["b2"],
-        &[p("b2-delegate")],
-        "",
-    )
-    .await;
-    // Level 2: R1 + R2 form the regional council.
-    let region = link(
-        p("a2-organizer"),
-        r1,
-        &[p("a2-delegate")],
-        LinkPolicy::Forward,
-        p("b2-organizer"),
-        r2,
-        &[p("b2-delegate")],
-        "Region",
-    )
-    .await;
-    assert!(region != r1 && region != r2);
     // Who is linked is known to council members only: a plain member holds no
     // council.
     assert!(p("a1-member")

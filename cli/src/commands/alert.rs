@@ -4,11 +4,12 @@
 //! (the relay delivers it first and wakes offline phones with a content-free
 //! push), and with `--network` on along every link. Each phone keeps it once
 //! and answers whoever delivered it; `status` counts the answers to what this
-//! device delivered.
+//! device delivered, and per committee those counted back along the links
+//! from every committee it reached.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rankfile_core::alert::{Alert, AlertAnswer, AlertDraft, AlertKind, AlertScope, AlertStatus};
+use rankfile_core::alert::{Alert, AlertAnswer, AlertDraft, AlertKind, AlertScope};
 use rankfile_core::committee::CommitteeId;
 use rankfile_core::Error as CoreError;
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ pub fn run(home: &Home, cmd: AlertCommand, out: &Output) -> Result<()> {
     match cmd {
         AlertCommand::Send(args) => send(home, &args, out),
         AlertCommand::List(args) => list(home, &args, out),
-        AlertCommand::Status(args) => status(home, &args, out),
+        AlertCommand::Status(args) => super::alert_status::run(home, &args, out),
         AlertCommand::Answer(args) => answer(home, &args, out),
         AlertCommand::Renotify(args) => renotify(home, &args, out),
         AlertCommand::Approve(args) => approve(home, &args, out),
@@ -195,9 +196,7 @@ fn list(home: &Home, args: &AlertListArgs, out: &Output) -> Result<()> {
             .into_iter()
             .map(|al| {
                 let via = committee_name(&committees, &al.via);
-                let from = al
-                    .from
-                    .map_or_else(|| "you".to_string(), |f| names::person(&people, &me, &f));
+                let from = from_words(&al, &committees, &people, &me);
                 (al, via, from)
             })
             .collect();
@@ -259,6 +258,26 @@ pub fn committee_name(
     )
 }
 
+/// Who an alert is from: whoever raised it, and the device that passed it
+/// on when that is someone else.
+pub fn from_words(
+    a: &Alert,
+    committees: &[rankfile_core::committee::CommitteeState],
+    people: &std::collections::HashMap<rankfile_core::AccountId, String>,
+    me: &rankfile_core::AccountId,
+) -> String {
+    match a.from {
+        None => "you".to_string(),
+        Some(f) if f == a.raiser => names::person(people, me, &f),
+        Some(f) => format!(
+            "{} in {}, passed on by {}",
+            names::person(people, me, &a.raiser),
+            committee_name(committees, &a.origin),
+            names::person(people, me, &f)
+        ),
+    }
+}
+
 fn alert_json(a: &Alert, via: &str, from: &str) -> Value {
     json!({
         "type": "alert",
@@ -276,6 +295,8 @@ fn alert_json(a: &Alert, via: &str, from: &str) -> Value {
         "via": via,
         "from": a.from.map(|f| f.to_string()),
         "from_name": from,
+        "raiser": a.raiser.to_string(),
+        "origin_committee_id": a.origin.to_string(),
         "received_at_ms": a.received_at_ms,
         "my_answer": a.my_answer.map(answer_key),
     })
@@ -345,97 +366,12 @@ pub fn print_alert(a: &Alert, via: &str, from: &str, again: bool, out: &Output) 
 }
 
 /// The alert `text` names and how its committee and sender read.
-async fn resolve(client: &rankfile_core::transport::Client, text: &str) -> Result<Alert> {
+pub(super) async fn resolve(
+    client: &rankfile_core::transport::Client,
+    text: &str,
+) -> Result<Alert> {
     let text = text.to_string();
     client.with_account(move |a| names::alert(a, &text)).await?
-}
-
-fn status(home: &Home, args: &AlertRefArgs, out: &Output) -> Result<()> {
-    let (alert, st, (waiting, not_reached)) =
-        super::online(home, &args.relay, out, async |online| {
-            let alert = resolve(&online.client, &args.alert).await?;
-            let st = online.client.alert_status(alert.alert_id).await?;
-            let (ids, unreached) = (st.waiting.clone(), st.not_reached.clone());
-            let names = online
-                .client
-                .with_account(move |a| {
-                    let people = names::contact_names(a)?;
-                    let me = a.id();
-                    let named = |ids: &[rankfile_core::AccountId]| {
-                        ids.iter()
-                            .map(|w| names::person(&people, &me, w))
-                            .collect::<Vec<_>>()
-                    };
-                    Ok::<_, CliError>((named(&ids), named(&unreached)))
-                })
-                .await??;
-            Ok((alert, st, names))
-        })?;
-    print_status(&alert, &st, (&waiting, &not_reached), out);
-    Ok(())
-}
-
-fn print_status(
-    alert: &Alert,
-    st: &AlertStatus,
-    (waiting, not_reached): (&[String], &[String]),
-    out: &Output,
-) {
-    let count = |a: AlertAnswer| st.counts.get(&a).copied().unwrap_or(0);
-    let answered: usize = st.counts.values().sum();
-    out.emit(
-        || {
-            let mut lines = vec![format!(
-                "{} {} ({}): {answered} of {} answered",
-                out.paint(Style::Bold, kind_words(alert.kind)),
-                alert.title,
-                names::short(&alert.alert_id.0),
-                st.recipients
-            )];
-            lines.push(format!(
-                "  coming {}   cannot come {}   safe {}   received {}",
-                count(AlertAnswer::Coming),
-                count(AlertAnswer::CannotCome),
-                count(AlertAnswer::Safe),
-                count(AlertAnswer::Received)
-            ));
-            if !waiting.is_empty() {
-                lines.push(format!(
-                    "  {} {} (remind them: rankfile alert renotify {})",
-                    out.paint(Style::Dim, "not answered yet:"),
-                    waiting.join(", "),
-                    names::short(&alert.alert_id.0)
-                ));
-            }
-            if !not_reached.is_empty() {
-                lines.push(format!(
-                    "  {} {} (it goes to them once their phone can be reached)",
-                    out.paint(Style::Dim, "not reached yet:"),
-                    not_reached.join(", ")
-                ));
-            }
-            if st.recipients == 0 && not_reached.is_empty() {
-                lines.push(
-                    "  this device delivered it to nobody: answers go to whoever delivered it to each member"
-                        .into(),
-                );
-            }
-            lines.join("\n")
-        },
-        || {
-            json!({
-                "type": "alert_status",
-                "alert_id": alert.alert_id.to_string(),
-                "recipients": st.recipients,
-                "answered": answered,
-                "counts": AlertAnswer::ALL.iter()
-                    .map(|a| (answer_key(*a).to_string(), json!(count(*a))))
-                    .collect::<serde_json::Map<_, _>>(),
-                "waiting": st.waiting.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "not_reached": st.not_reached.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        },
-    );
 }
 
 fn answer(home: &Home, args: &AlertAnswerArgs, out: &Output) -> Result<()> {

@@ -1,6 +1,7 @@
 //! One module per command; [`run`] picks the one the command line names.
 
 mod alert;
+mod alert_status;
 mod channel;
 mod committee;
 mod contact;

@@ -218,6 +218,26 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
                 },
             )
         }
+        ClientEvent::Core(Event::AlertCountsChanged { alert_id }) => {
+            let short = names::short(&alert_id.0);
+            let st = client.alert_status(alert_id).await?;
+            let answered: usize = st.committees.iter().flat_map(|c| c.counts.values()).sum();
+            let silent: usize = st.committees.iter().map(|c| c.not_answered).sum();
+            out.emit(
+                || {
+                    format!(
+                        "{} alert {short}: {answered} answered, {silent} not yet, in {} committees (rankfile alert status {short})",
+                        out.paint(Style::Dim, "counts"),
+                        st.committees.len()
+                    )
+                },
+                || {
+                    json!({ "type": "alert_counts", "alert_id": alert_id.to_string(),
+                            "answered": answered, "not_answered": silent,
+                            "committees": st.committees.len() })
+                },
+            )
+        }
         ClientEvent::Core(Event::LinkProposed {
             proposal_id,
             from,
@@ -316,10 +336,7 @@ async fn alert_lines(client: &Client, id: AlertId) -> Result<(Alert, String, Str
             let committees = names::all_committees(a)?;
             let people = names::contact_names(a)?;
             let via = alert::committee_name(&committees, &alert.via);
-            let from = alert.from.map_or_else(
-                || "you".to_string(),
-                |f| names::person(&people, &a.id(), &f),
-            );
+            let from = alert::from_words(&alert, &committees, &people, &a.id());
             Ok::<_, CliError>((alert, via, from))
         })
         .await??;

@@ -4,7 +4,8 @@
 //! emergency meeting: it reaches every phone of both committees, each exactly
 //! once (the warehouse's through the council's delegate), and not the phone
 //! removed earlier; members answer, and the organizers' status counts the
-//! answers as they come in.
+//! answers as they come in, the warehouse's sent back through the council to
+//! the depot's organizer as counts per committee.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -203,7 +204,7 @@ impl Demo<'_> {
             )
             .await?;
         self.timeline.say(
-            "organizer raises a network alert: \"Emergency meeting: management plans a lock-out\", Union hall, in 30 minutes — high priority, one sealed 1:1 message per member, on through the council",
+            "organizer raises a network alert: \"Emergency meeting: management plans a lock-out\", Union hall, in 30 minutes — signed with its identity key and checked on every phone, high priority, one sealed 1:1 message per member, on through the council",
         );
         let mut reached: Vec<(&str, &Client)> = members
             .iter()
@@ -285,6 +286,36 @@ impl Demo<'_> {
             o_status.counts.values().sum::<usize>(),
             o_status.recipients,
         ));
+        // The warehouse delegate's device sends its count back through the
+        // council: the depot's organizer sees every committee's answers, as
+        // numbers.
+        let network = wait_committee(org, alert, warehouse).await?;
+        let names = [
+            (depot, "depot"),
+            (council, "council"),
+            (warehouse, "warehouse"),
+        ];
+        let per: Vec<String> = network
+            .committees
+            .iter()
+            .map(|c| {
+                let name = names
+                    .iter()
+                    .find(|(id, _)| *id == c.committee)
+                    .map_or("another committee", |(_, n)| n);
+                let n = |a| c.counts.get(&a).copied().unwrap_or(0);
+                format!(
+                    "{name}: coming {}, cannot come {}, not yet {}",
+                    n(AlertAnswer::Coming),
+                    n(AlertAnswer::CannotCome),
+                    c.not_answered
+                )
+            })
+            .collect();
+        self.timeline.say(&format!(
+            "counts come back through the council, numbers only: the depot's organizer sees per committee {}",
+            per.join("; ")
+        ));
         Ok(AlertFigures {
             alerted: reached.len(),
             answered,
@@ -310,6 +341,33 @@ async fn wait_status(
             return Err(CliError::Other(format!(
                 "only {} of {want} answers counted within {} s",
                 status.counts.values().sum::<usize>(),
+                PATIENCE.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until `client`'s status of `alert` holds an answer counted in
+/// `committee` (sent back from the device that delivered it there).
+async fn wait_committee(
+    client: &Client,
+    alert: AlertId,
+    committee: CommitteeId,
+) -> Result<rankfile_core::alert::AlertStatus> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let status = client.alert_status(alert).await?;
+        let counted = status
+            .committees
+            .iter()
+            .any(|c| c.committee == committee && c.counts.values().sum::<usize>() > 0);
+        if counted {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Other(format!(
+                "the warehouse's answers did not come back within {} s",
                 PATIENCE.as_secs()
             )));
         }

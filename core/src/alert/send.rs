@@ -1,7 +1,9 @@
 //! Raising, forwarding, answering and re-notifying alerts on an [`Account`].
 //!
-//! A delivery into a committee (or council) is one content per member over the
-//! 1:1 sessions, all committed in one transaction and marked high priority.
+//! Raising signs the alert with this device's identity key; every delivery
+//! after that, on every path, carries those signed bytes unchanged. A delivery
+//! into a committee (or council) is one content per member over the 1:1
+//! sessions, all committed in one transaction and marked high priority.
 //! The cascade from a device: starting at the committee an alert came through,
 //! for every link of a council this device holds where it is a delegate, the
 //! alert goes on into the other side — up into the council, or down into the
@@ -11,6 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::pending;
+use super::rollcall::{self, ROLLCALL_DEBOUNCE_MS};
+use super::signed::SignedAlert;
 use super::store::{self, Alert, AlertStatus};
 use super::types::{AlertAnswer, AlertDraft, AlertId, AlertMessage, AlertScope};
 use crate::account::Account;
@@ -58,8 +63,9 @@ impl AlertSent {
 
 impl Account {
     /// Raises an alert in a committee or council where this account is an
-    /// organizer or delegate: to every other member at once, and with
-    /// [`AlertScope::Network`] on along the links this device is a delegate of.
+    /// organizer or delegate, signed with this device's identity key: to every
+    /// other member at once, and with [`AlertScope::Network`] on along the
+    /// links this device is a delegate of.
     pub fn send_alert(
         &mut self,
         target: &CommitteeId,
@@ -76,13 +82,14 @@ impl Account {
         if role < Role::Delegate {
             return Err(Error::MayNotAlert(*target));
         }
+        let signed = SignedAlert::raise(&self.me.key_pair, *target, draft, self.clock.now_u64())?;
         let message = AlertMessage {
-            alert_id: AlertId::random(),
+            alert: signed,
             via: *target,
-            draft,
             held: false,
             renotify: false,
         };
+        let id = message.alert_id();
         store::insert(
             self.store.conn(),
             &message,
@@ -92,18 +99,20 @@ impl Account {
         )?;
         let mut sent = AlertSent::default();
         sent.absorb(self.deliver_into(&message, target, false)?);
-        if message.draft.scope == AlertScope::Network {
-            let more = self.cascade(&message.alert_id)?;
+        if message.draft().scope == AlertScope::Network {
+            let more = self.cascade(&id)?;
             sent.sent.extend(more.sent);
             sent.unreachable.extend(more.unreachable);
         } else {
-            store::mark_forwarded(self.store.conn(), &message.alert_id)?;
+            store::mark_forwarded(self.store.conn(), &id)?;
         }
-        Ok((message.alert_id, sent))
+        Ok((id, sent))
     }
 
     /// Sends one delivery of `alert` into `committee`: to every member but
-    /// us, or to its organizers only when `held`.
+    /// us, or to its organizers only when `held`. When the alert wants
+    /// answers and came from another device, the counts this device sends
+    /// back become due.
     fn deliver_into(
         &mut self,
         alert: &AlertMessage,
@@ -127,13 +136,27 @@ impl Account {
             renotify: false,
             ..alert.clone()
         };
+        let id = alert.alert_id();
+        let counts_due = alert
+            .draft()
+            .answers_wanted
+            .then(|| self.clock.now_ms() + ROLLCALL_DEBOUNCE_MS);
+        let mut due = false;
         // Whom it went to, and whom it is owed to, commit with the envelopes.
         let now = self.clock.now_ms();
-        self.send_to_many(&to, &Body::Alert(message), true, |tx, sent, unreachable| {
-            store::add_recipients(tx, &alert.alert_id, &recipients(sent))?;
-            log_deliveries(tx, sent, alert.alert_id, now)?;
-            store::owe(tx, &alert.alert_id, committee, held, unreachable)
-        })
+        let sent =
+            self.send_to_many(&to, &Body::Alert(message), true, |tx, sent, unreachable| {
+                store::add_recipients(tx, &id, committee, &recipients(sent))?;
+                log_deliveries(tx, sent, id, now)?;
+                pending::owe(tx, &id, committee, held, unreachable)?;
+                if let (Some(at), false) = (counts_due, sent.is_empty()) {
+                    due = rollcall::due(tx, &id, at, true)?;
+                }
+                Ok(())
+            })?;
+        // The client's upkeep sends the counts once due.
+        self.expiry_changed |= due;
+        Ok(sent)
     }
 
     /// Sends the alerts this device owes members it had no session with when
@@ -143,13 +166,13 @@ impl Account {
     /// Called after sessions are opened.
     pub fn send_owed_alerts(&mut self) -> Result<AlertSent> {
         let mut sent = AlertSent::default();
-        if !store::any_owed(self.store.conn())? {
+        if !pending::any_owed(self.store.conn())? {
             return Ok(sent);
         }
         let now = self.clock.now_ms();
         let mut deliveries: BTreeMap<(AlertId, CommitteeId, bool), Vec<AccountId>> =
             BTreeMap::new();
-        for owed in store::owed(self.store.conn())? {
+        for owed in pending::owed(self.store.conn())? {
             deliveries
                 .entry((owed.alert_id, owed.committee, owed.held))
                 .or_default()
@@ -186,15 +209,14 @@ impl Account {
         if !dropped.is_empty() {
             let tx = self.store.write()?;
             for (alert_id, account) in &dropped {
-                store::settle(&tx, alert_id, account)?;
+                pending::settle(&tx, alert_id, account)?;
             }
             tx.commit()?;
         }
         for (alert, committee, held, to) in wanted {
             let message = AlertMessage {
-                alert_id: alert.alert_id,
+                alert: store::signed(self.store.conn(), &alert.alert_id)?,
                 via: committee,
-                draft: alert.draft(),
                 held,
                 renotify: false,
             };
@@ -205,11 +227,11 @@ impl Account {
                 true,
                 |tx, envelopes, _| {
                     let delivered = recipients(envelopes);
-                    store::add_recipients(tx, &alert.alert_id, &delivered)?;
+                    store::add_recipients(tx, &alert.alert_id, &committee, &delivered)?;
                     log_deliveries(tx, envelopes, alert.alert_id, now)?;
                     delivered
                         .iter()
-                        .try_for_each(|a| store::settle(tx, &alert.alert_id, a))
+                        .try_for_each(|a| pending::settle(tx, &alert.alert_id, a))
                 },
             )?);
         }
@@ -223,9 +245,8 @@ impl Account {
         let alert =
             store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
         let message = AlertMessage {
-            alert_id: *alert_id,
+            alert: store::signed(self.store.conn(), alert_id)?,
             via: alert.via,
-            draft: alert.draft(),
             held: false,
             renotify: false,
         };
@@ -265,8 +286,12 @@ impl Account {
                         sent.absorb(self.deliver_into(&message, committee, true)?);
                     } else if *policy == LinkPolicy::Hold {
                         // We are the organizer whose approval it waits for.
-                        if store::hold(self.store.conn(), alert_id, committee, self.clock.now_ms())?
-                        {
+                        if pending::hold(
+                            self.store.conn(),
+                            alert_id,
+                            committee,
+                            self.clock.now_ms(),
+                        )? {
                             self.events.push(crate::event::Event::AlertHeld {
                                 alert_id: *alert_id,
                                 committee_id: *committee,
@@ -311,15 +336,13 @@ impl Account {
         if role != Some(Role::Organizer) {
             return Err(Error::MayNotAlert(*committee));
         }
-        let alert =
-            store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
-        if !store::release(self.store.conn(), alert_id, committee)? {
+        let signed = store::signed(self.store.conn(), alert_id)?;
+        if !pending::release(self.store.conn(), alert_id, committee)? {
             return Err(Error::UnknownAlert(*alert_id));
         }
         let message = AlertMessage {
-            alert_id: *alert_id,
+            alert: signed,
             via: *committee,
-            draft: alert.draft(),
             held: false,
             renotify: false,
         };
@@ -363,26 +386,29 @@ impl Account {
     }
 
     /// Sends the alert again, high priority, to those it went to from this
-    /// device who have not answered; refused once it has expired.
+    /// device who have not answered (each through the committee it first went
+    /// to them through); refused once it has expired.
     pub fn renotify_alert(&mut self, alert_id: &AlertId) -> Result<AlertSent> {
         let alert =
             store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))?;
         if alert.is_expired(self.clock.now_ms()) {
             return Err(Error::AlertExpired(*alert_id));
         }
-        let waiting = store::status(self.store.conn(), alert_id)?.waiting;
+        let waiting = store::waiting_by_committee(self.store.conn(), alert_id)?;
         let mut sent = AlertSent::default();
         if waiting.is_empty() {
             return Ok(sent);
         }
-        let message = AlertMessage {
-            alert_id: *alert_id,
-            via: alert.via,
-            draft: alert.draft(),
-            held: false,
-            renotify: true,
-        };
-        sent.absorb(self.send_to_many(&waiting, &Body::Alert(message), true, |_, _, _| Ok(()))?);
+        let signed = store::signed(self.store.conn(), alert_id)?;
+        for (committee, to) in waiting {
+            let message = AlertMessage {
+                alert: signed.clone(),
+                via: committee,
+                held: false,
+                renotify: true,
+            };
+            sent.absorb(self.send_to_many(&to, &Body::Alert(message), true, |_, _, _| Ok(()))?);
+        }
         Ok(sent)
     }
 
@@ -396,13 +422,21 @@ impl Account {
         store::get(self.store.conn(), alert_id)?.ok_or(Error::UnknownAlert(*alert_id))
     }
 
-    /// The answers to an alert this device raised or forwarded.
+    /// The answers to an alert this device raised or forwarded: its own
+    /// recipients', and per committee those from every committee it reached,
+    /// counted back along the cascade.
     pub fn alert_status(&self, alert_id: &AlertId) -> Result<AlertStatus> {
         store::status(self.store.conn(), alert_id)
     }
 
     /// Alerts held here for this organizer's approval, with their committee.
     pub fn held_alerts(&self) -> Result<Vec<(AlertId, CommitteeId)>> {
-        store::holds(self.store.conn())
+        pending::holds(self.store.conn())
+    }
+
+    /// When roll-call work (counts or notes sent back along the cascade) is
+    /// next due, ms since the epoch by the account's clock.
+    pub fn next_alert_rollcall(&self) -> Result<Option<i64>> {
+        rollcall::next_due(self.store.conn())
     }
 }

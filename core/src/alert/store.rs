@@ -1,11 +1,14 @@
-//! Alerts in the encrypted store: each alert once, whom this device delivered
-//! it to and their latest answers, and alerts held for approval.
+//! Alerts in the encrypted store: each alert once (with the bytes its raiser
+//! signed), whom this device delivered it to, through which committee, and
+//! their latest answers, and alerts held for approval.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::types::{AlertAnswer, AlertDraft, AlertId, AlertKind, AlertMessage, AlertScope};
+use super::rollcall::CommitteeAnswers;
+use super::signed::SignedAlert;
+use super::types::{AlertAnswer, AlertId, AlertKind, AlertMessage, AlertScope};
 use crate::account_id::AccountId;
 use crate::committee::CommitteeId;
 use crate::error::{Error, Result};
@@ -19,6 +22,12 @@ pub struct Alert {
     pub via: CommitteeId,
     /// Who delivered it first; `None` when raised on this device.
     pub from: Option<AccountId>,
+    /// The committee or council it was raised in.
+    pub origin: CommitteeId,
+    /// Who raised it (their signature checked on this phone).
+    pub raiser: AccountId,
+    /// The raiser's clock when raising it, ms since the epoch.
+    pub raised_at_ms: u64,
     pub kind: AlertKind,
     pub scope: AlertScope,
     pub title: String,
@@ -37,39 +46,35 @@ impl Alert {
     pub fn is_expired(&self, now_ms: i64) -> bool {
         u64::try_from(now_ms).unwrap_or(0) >= self.expires_at_ms
     }
-
-    pub(crate) fn draft(&self) -> AlertDraft {
-        AlertDraft {
-            kind: self.kind,
-            scope: self.scope,
-            title: self.title.clone(),
-            text: self.text.clone(),
-            place: self.place.clone(),
-            starts_at_ms: self.starts_at_ms,
-            expires_at_ms: self.expires_at_ms,
-            answers_wanted: self.answers_wanted,
-        }
-    }
 }
 
-/// Who answered an alert this device delivered, and how.
+/// Who answered an alert this device delivered, and how; and the answers
+/// from every committee it reached further on, gathered back along the links.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AlertStatus {
     pub alert_id: AlertId,
-    /// How many recipients gave each answer (their latest).
+    /// How many of this device's recipients gave each answer (their latest).
     pub counts: BTreeMap<AlertAnswer, usize>,
-    /// Recipients who have not answered yet.
+    /// This device's recipients who have not answered yet.
     pub waiting: Vec<AccountId>,
-    /// Everyone this device delivered it to.
+    /// Everyone this device delivered it to and counts: not those it reached
+    /// second, who said it reached them by another path first (they are
+    /// counted there).
     pub recipients: usize,
     /// Members it could not reach yet (no session with them); it goes to them
     /// once one is opened.
     pub not_reached: Vec<AccountId>,
+    /// Answers per committee or council: this device's own recipients and the
+    /// counts sent back by the devices that passed the alert on from here.
+    /// Numbers only; each member counts once, in the committee it was first
+    /// reached through.
+    pub committees: Vec<CommitteeAnswers>,
 }
 
 const COLUMNS: &str = "alert_id, via, sender, kind, scope, title, body, place, starts_at, \
-                       expires_at, answers_wanted, received_at, my_answer";
+                       expires_at, answers_wanted, received_at, my_answer, origin, raiser, \
+                       raised_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
     Ok(Raw {
@@ -86,6 +91,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Raw> {
         answers_wanted: r.get(10)?,
         received_at: r.get(11)?,
         my_answer: r.get(12)?,
+        origin: r.get(13)?,
+        raiser: r.get(14)?,
+        raised_at: r.get(15)?,
     })
 }
 
@@ -103,9 +111,12 @@ struct Raw {
     answers_wanted: bool,
     received_at: i64,
     my_answer: Option<i32>,
+    origin: Vec<u8>,
+    raiser: Vec<u8>,
+    raised_at: i64,
 }
 
-fn stored(e: Error) -> Error {
+pub(crate) fn stored(e: Error) -> Error {
     match e {
         Error::Storage(_) | Error::Io(_) => e,
         _ => Error::Storage("a stored alert is malformed".into()),
@@ -122,6 +133,9 @@ impl Raw {
                 .map(|s| AccountId::from_bytes(&s))
                 .transpose()
                 .map_err(stored)?,
+            origin: CommitteeId::from_bytes(&self.origin).map_err(stored)?,
+            raiser: AccountId::from_bytes(&self.raiser).map_err(stored)?,
+            raised_at_ms: u64::try_from(self.raised_at).unwrap_or(0),
             kind: AlertKind::from_wire(self.kind).map_err(stored)?,
             scope: AlertScope::from_wire(self.scope).map_err(stored)?,
             title: self.title,
@@ -150,8 +164,9 @@ fn ms(v: u64) -> i64 {
 /// it writes that index's page neither in nor out.
 pub(crate) const INSERT_SQL: &str =
     "INSERT OR IGNORE INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
-         starts_at, expires_at, answers_wanted, received_at, forwarded)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+         starts_at, expires_at, answers_wanted, received_at, forwarded, origin, raiser,
+         raised_at, raised, signature)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 pub(crate) fn insert(
     conn: &Connection,
@@ -160,9 +175,10 @@ pub(crate) fn insert(
     now_ms: i64,
     forwarded: bool,
 ) -> Result<bool> {
-    let d = &m.draft;
+    let a = &m.alert;
+    let d = &a.raised.draft;
     let n = conn.prepare_cached(INSERT_SQL)?.execute(params![
-        &m.alert_id.0[..],
+        &a.id.0[..],
         &m.via.0[..],
         sender.map(|s| s.as_bytes().to_vec()),
         d.kind.to_wire(),
@@ -174,9 +190,35 @@ pub(crate) fn insert(
         ms(d.expires_at_ms),
         d.answers_wanted,
         now_ms,
-        forwarded
+        forwarded,
+        &a.raised.origin.0[..],
+        &a.raised.raiser.as_bytes()[..],
+        ms(a.raised.raised_at_ms),
+        a.bytes,
+        a.signature,
     ])?;
     Ok(n > 0)
+}
+
+/// The signed bytes of an alert, if this device has it: a repeat delivery
+/// with the same bytes is the same alert, checked before.
+pub(crate) const RAISED_SQL: &str = "SELECT raised FROM alerts WHERE alert_id = ?1";
+
+pub(crate) fn raised(conn: &Connection, id: &AlertId) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached(RAISED_SQL)?
+        .query_row([&id.0[..]], |r| r.get(0))
+        .optional()?)
+}
+
+/// The alert as its raiser signed it, to pass on unchanged.
+pub(crate) fn signed(conn: &Connection, id: &AlertId) -> Result<SignedAlert> {
+    let (bytes, signature): (Vec<u8>, Vec<u8>) = conn
+        .prepare_cached("SELECT raised, signature FROM alerts WHERE alert_id = ?1")?
+        .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(Error::UnknownAlert(*id))?;
+    SignedAlert::parse(bytes, signature).map_err(stored)
 }
 
 pub(crate) fn get_sql() -> String {
@@ -215,13 +257,20 @@ pub(crate) fn set_my_answer(
     Ok(())
 }
 
-/// Notes the recipients of a delivery (repeats are ignored).
-pub(crate) fn add_recipients(conn: &Connection, id: &AlertId, to: &[AccountId]) -> Result<()> {
+/// Notes the recipients of a delivery into `committee` (repeats are ignored:
+/// a recipient counts in the committee it was first delivered through).
+pub(crate) fn add_recipients(
+    conn: &Connection,
+    id: &AlertId,
+    committee: &CommitteeId,
+    to: &[AccountId],
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO alert_recipients (alert_id, account) VALUES (?1, ?2)",
+        "INSERT OR IGNORE INTO alert_recipients (alert_id, account, committee_id)
+         VALUES (?1, ?2, ?3)",
     )?;
     for a in to {
-        stmt.execute(params![&id.0[..], &a.as_bytes()[..]])?;
+        stmt.execute(params![&id.0[..], &a.as_bytes()[..], &committee.0[..]])?;
     }
     Ok(())
 }
@@ -267,10 +316,12 @@ pub(crate) fn record_answer(
     Ok(true)
 }
 
-/// The answers to an alert this device delivered.
+/// The answers to an alert this device delivered, with those gathered from
+/// further on.
 pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
     let mut stmt = conn.prepare_cached(
-        "SELECT account, answer FROM alert_recipients WHERE alert_id = ?1 ORDER BY account",
+        "SELECT account, answer FROM alert_recipients
+         WHERE alert_id = ?1 AND reached_before = 0 ORDER BY account",
     )?;
     let rows = stmt.query_map([&id.0[..]], |r| {
         Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i32>>(1)?))
@@ -281,6 +332,7 @@ pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
         waiting: Vec::new(),
         recipients: 0,
         not_reached: Vec::new(),
+        committees: super::rollcall::committees(conn, id)?,
     };
     for row in rows {
         let (account, answer) = row?;
@@ -307,78 +359,27 @@ pub(crate) fn status(conn: &Connection, id: &AlertId) -> Result<AlertStatus> {
     Ok(status)
 }
 
-/// A delivery of an alert still owed to one member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Owed {
-    pub alert_id: AlertId,
-    pub account: AccountId,
-    pub committee: CommitteeId,
-    /// Owed as a held delivery (to an organizer, for approval).
-    pub held: bool,
-}
-
-/// Notes members a delivery into `committee` could not reach yet.
-pub(crate) fn owe(
+/// Recipients who have not answered, with the committee each was delivered
+/// the alert through (a reminder goes the same way).
+pub(crate) fn waiting_by_committee(
     conn: &Connection,
     id: &AlertId,
-    committee: &CommitteeId,
-    held: bool,
-    to: &[AccountId],
-) -> Result<()> {
+) -> Result<BTreeMap<CommitteeId, Vec<AccountId>>> {
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO alert_owed (alert_id, account, committee_id, held)
-         VALUES (?1, ?2, ?3, ?4)",
+        "SELECT committee_id, account FROM alert_recipients
+         WHERE alert_id = ?1 AND answer IS NULL AND reached_before = 0 ORDER BY account",
     )?;
-    for a in to {
-        stmt.execute(params![
-            &id.0[..],
-            &a.as_bytes()[..],
-            &committee.0[..],
-            held
-        ])?;
-    }
-    Ok(())
-}
-
-/// Every delivery still owed, oldest alert first.
-pub(crate) fn owed(conn: &Connection) -> Result<Vec<Owed>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT o.alert_id, o.account, o.committee_id, o.held FROM alert_owed o
-         LEFT JOIN alerts a ON a.alert_id = o.alert_id
-         ORDER BY a.received_at, o.alert_id, o.account",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, bool>(3)?,
-        ))
+    let rows = stmt.query_map([&id.0[..]], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
     })?;
-    rows.map(|r| {
-        let (alert, account, committee, held) = r?;
-        Ok(Owed {
-            alert_id: AlertId::from_bytes(&alert).map_err(stored)?,
-            account: AccountId::from_bytes(&account).map_err(stored)?,
-            committee: CommitteeId::from_bytes(&committee).map_err(stored)?,
-            held,
-        })
-    })
-    .collect()
-}
-
-/// Whether any delivery is still owed.
-pub(crate) fn any_owed(conn: &Connection) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM alert_owed)")?
-        .query_row([], |r| r.get(0))?)
-}
-
-/// Drops an owed delivery: sent, or no longer wanted.
-pub(crate) fn settle(conn: &Connection, id: &AlertId, account: &AccountId) -> Result<()> {
-    conn.prepare_cached("DELETE FROM alert_owed WHERE alert_id = ?1 AND account = ?2")?
-        .execute(params![&id.0[..], &account.as_bytes()[..]])?;
-    Ok(())
+    let mut out: BTreeMap<CommitteeId, Vec<AccountId>> = BTreeMap::new();
+    for row in rows {
+        let (committee, account) = row?;
+        out.entry(CommitteeId::from_bytes(&committee).map_err(stored)?)
+            .or_default()
+            .push(AccountId::from_bytes(&account).map_err(stored)?);
+    }
+    Ok(out)
 }
 
 /// Marks the cascade from this device as sent.
@@ -401,45 +402,4 @@ pub(crate) fn unforwarded(conn: &Connection) -> Result<Vec<AlertId>> {
     let rows = stmt.query_map([AlertScope::Network.to_wire()], |r| r.get::<_, Vec<u8>>(0))?;
     rows.map(|r| AlertId::from_bytes(&r?).map_err(stored))
         .collect()
-}
-
-/// Holds an alert for an organizer of `committee` to approve; says whether
-/// it was not held already.
-pub(crate) fn hold(
-    conn: &Connection,
-    id: &AlertId,
-    committee: &CommitteeId,
-    now_ms: i64,
-) -> Result<bool> {
-    let n = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO alert_holds (alert_id, committee_id, held_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![&id.0[..], &committee.0[..], now_ms])?;
-    Ok(n > 0)
-}
-
-/// Releases a hold; says whether there was one.
-pub(crate) fn release(conn: &Connection, id: &AlertId, committee: &CommitteeId) -> Result<bool> {
-    let n = conn
-        .prepare_cached("DELETE FROM alert_holds WHERE alert_id = ?1 AND committee_id = ?2")?
-        .execute(params![&id.0[..], &committee.0[..]])?;
-    Ok(n > 0)
-}
-
-/// Alerts held here for approval, with the committee each waits to enter.
-pub(crate) fn holds(conn: &Connection) -> Result<Vec<(AlertId, CommitteeId)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT alert_id, committee_id FROM alert_holds ORDER BY held_at")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    rows.map(|r| {
-        let (a, c) = r?;
-        Ok((
-            AlertId::from_bytes(&a).map_err(stored)?,
-            CommitteeId::from_bytes(&c).map_err(stored)?,
-        ))
-    })
-    .collect()
 }

@@ -272,13 +272,13 @@ fn an_owed_alert_is_dropped_when_it_expires_or_the_member_leaves() {
 fn a_member_who_is_no_delegate_marks_a_network_alert_forwarded_as_it_stores_it() {
     let dir = tempfile::tempdir().expect("dir");
     let (organizer, mut m1, _m2, id) = committee(&dir);
+    let draft = AlertDraft {
+        scope: AlertScope::Network,
+        ..draft(in_an_hour())
+    };
     let message = AlertMessage {
-        alert_id: AlertId::random(),
+        alert: SignedAlert::raise(&organizer.me.key_pair, id, draft, 1).expect("signed"),
         via: id,
-        draft: AlertDraft {
-            scope: AlertScope::Network,
-            ..draft(in_an_hour())
-        },
         held: false,
         renotify: false,
     };
@@ -295,10 +295,12 @@ fn a_member_who_is_no_delegate_marks_a_network_alert_forwarded_as_it_stores_it()
     )
     .expect("stored");
     assert!(!onward, "a member who is no delegate has no cascade to run");
-    assert!(store::get(&tx, &message.alert_id).expect("read").is_some());
+    assert!(store::get(&tx, &message.alert_id())
+        .expect("read")
+        .is_some());
     assert!(store::unforwarded(&tx).expect("read").is_empty());
     assert!(matches!(
         events.as_slice(),
-        [Event::AlertReceived { alert_id, .. }] if *alert_id == message.alert_id
+        [Event::AlertReceived { alert_id, .. }] if *alert_id == message.alert_id()
     ));
 }

@@ -3,6 +3,7 @@
 
 use rankfile_proto::v1 as pb;
 
+use super::signed::SignedAlert;
 use crate::committee::CommitteeId;
 use crate::error::{Error, Result};
 
@@ -15,18 +16,12 @@ pub const MAX_ALERT_TEXT_LEN: usize = 4 * 1024;
 /// Longest place, in bytes of UTF-8.
 pub const MAX_PLACE_LEN: usize = 200;
 
-/// An alert's ID: random, chosen by whoever raised it, the same on every path.
+/// An alert's ID: a hash of what its raiser signed ([`AlertId::of`]), the
+/// same on every path.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AlertId(pub [u8; ALERT_ID_LEN]);
 
 impl AlertId {
-    /// A fresh random ID.
-    pub fn random() -> Self {
-        let mut id = [0u8; ALERT_ID_LEN];
-        rand::Rng::fill(&mut rand::rng(), &mut id);
-        AlertId(id)
-    }
-
     /// Reads an ID from a protobuf field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         bytes
@@ -173,13 +168,13 @@ impl AlertDraft {
     }
 }
 
-/// One delivery of an alert (the `Alert` content).
+/// One delivery of an alert (the `Alert` content): the alert as its raiser
+/// signed it, and this hop's own fields.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AlertMessage {
-    pub alert_id: AlertId,
+    pub alert: SignedAlert,
     /// The committee or council this delivery goes to.
     pub via: CommitteeId,
-    pub draft: AlertDraft,
     /// Waiting for an organizer of `via` to approve it.
     pub held: bool,
     /// A reminder to someone who has not answered.
@@ -187,41 +182,31 @@ pub struct AlertMessage {
 }
 
 impl AlertMessage {
+    /// The alert's ID.
+    pub fn alert_id(&self) -> AlertId {
+        self.alert.id
+    }
+
+    /// What the raiser wrote.
+    pub fn draft(&self) -> &AlertDraft {
+        &self.alert.raised.draft
+    }
+
     pub(crate) fn to_wire(&self) -> pb::Alert {
-        let d = &self.draft;
         pb::Alert {
-            alert_id: self.alert_id.0.to_vec(),
             via_committee_id: self.via.0.to_vec(),
-            kind: d.kind.to_wire(),
-            scope: d.scope.to_wire(),
-            title: d.title.clone(),
-            text: d.text.clone(),
-            place: d.place.clone(),
-            starts_at_ms: d.starts_at_ms,
-            expires_at_ms: d.expires_at_ms,
-            answers_wanted: d.answers_wanted,
             held: self.held,
             renotify: self.renotify,
+            raised: self.alert.bytes.clone(),
+            signature: self.alert.signature.clone(),
         }
     }
 
     pub(crate) fn from_wire(a: pb::Alert) -> Result<Self> {
-        let draft = AlertDraft {
-            kind: AlertKind::from_wire(a.kind)?,
-            scope: AlertScope::from_wire(a.scope)?,
-            title: a.title,
-            text: a.text,
-            place: a.place,
-            starts_at_ms: a.starts_at_ms,
-            expires_at_ms: a.expires_at_ms,
-            answers_wanted: a.answers_wanted,
-        };
-        draft.check()?;
         Ok(AlertMessage {
-            alert_id: AlertId::from_bytes(&a.alert_id)?,
+            alert: SignedAlert::parse(a.raised, a.signature)?,
             via: CommitteeId::from_bytes(&a.via_committee_id)
                 .map_err(|_| Error::InvalidContent("bad committee id"))?,
-            draft,
             held: a.held,
             renotify: a.renotify,
         })

@@ -230,8 +230,9 @@ impl Account {
         next_due(self.store.conn())
     }
 
-    /// After a receive batch commits: purges what is due, and checkpoints the
-    /// WAL when the batch edited or deleted text. Never fails the batch.
+    /// After a receive batch commits: purges what is due (alerts too), and
+    /// checkpoints the WAL when the batch edited or deleted text. Never fails
+    /// the batch.
     ///
     /// Also puts the search backlog into the index, when it may hold
     /// messages, at most once per [`SEARCH_INDEX_PAUSE`]: one index write for
@@ -242,6 +243,8 @@ impl Account {
             Ok(_) => {}
             Err(e) => tracing::warn!("purging expired channel messages failed: {e}"),
         }
+        // Alerts whose time is up go too (a look every few minutes at most).
+        self.alert_purge_upkeep();
         if self.search_backlog
             && self
                 .search_indexed_at

@@ -36,7 +36,7 @@ mod store;
 
 pub(crate) use content::ChannelContent;
 pub use content::{MessageRef, MESSAGE_REF_LEN};
-pub(crate) use expiry::{effective_timer, expires_at, fills_search_backlog, wants_scrub};
+pub(crate) use expiry::{effective_timer, expires_at, fills_search_backlog, scrub, wants_scrub};
 pub(crate) use receive::receive_channel;
 pub(crate) use seal::for_members as seal_for_members;
 pub use send::Draft;

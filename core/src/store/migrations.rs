@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_repair.sql"),
     include_str!("migrations/0017_received_day.sql"),
     include_str!("migrations/0018_conversation_timers.sql"),
+    include_str!("migrations/0019_signed_alerts.sql"),
 ];
 
 /// The schema version this build writes.
@@ -113,7 +114,7 @@ mod tests {
         };
         let before = dump(&conn);
         assert_eq!(before.len(), 5);
-        migrate(&mut conn).expect("schema 12");
+        migrate_to(&mut conn, 12).expect("schema 12");
         assert_eq!(dump(&conn), before);
         for table in ["alerts", "alert_recipients", "alert_holds"] {
             let keyed_only = conn.prepare(&format!("SELECT rowid FROM {table}")).is_err();
@@ -183,6 +184,40 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .expect("rows");
         assert_eq!(days, vec![19_791, 19_791]);
+    }
+
+    #[test]
+    fn alerts_from_before_signing_go_and_the_new_columns_are_there() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate_to(&mut conn, 13).expect("schema 13");
+        conn.execute_batch(
+            "INSERT INTO alerts (alert_id, via, sender, kind, scope, title, body, place,
+                 starts_at, expires_at, answers_wanted, received_at)
+             VALUES (x'01', x'02', NULL, 1, 2, 'Raid', 'Come now', 'Gate', 5, 6, 1, 7);
+             INSERT INTO alert_recipients (alert_id, account) VALUES (x'01', x'aa');
+             INSERT INTO alert_holds VALUES (x'01', x'cc', 12);
+             INSERT INTO alert_owed VALUES (x'01', x'bb', x'02', 0);",
+        )
+        .expect("rows at schema 13");
+        migrate(&mut conn).expect("schema 19");
+        for table in ["alerts", "alert_recipients", "alert_holds", "alert_owed"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(
+                n, 0,
+                "{table}: unsigned alerts cannot be checked or passed on"
+            );
+        }
+        conn.prepare(
+            "SELECT raised, signature, origin, raiser, raised_at, counter, counts_version,
+                 rollcall_due_at FROM alerts",
+        )
+        .expect("signed alert columns");
+        conn.prepare("SELECT committee_id, reached_before FROM alert_recipients")
+            .expect("recipient columns");
+        conn.prepare("SELECT * FROM alert_counts, alert_notes_owed")
+            .expect("roll-call tables");
     }
 
     #[test]

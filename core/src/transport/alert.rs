@@ -42,7 +42,8 @@ impl Client {
         self.account.call(|a| a.alerts()).await?
     }
 
-    /// The answers to an alert this device raised or forwarded.
+    /// The answers to an alert this device raised or forwarded, with those
+    /// counted back from every committee it reached.
     pub async fn alert_status(&self, alert: AlertId) -> Result<AlertStatus> {
         self.account.call(move |a| a.alert_status(&alert)).await?
     }
@@ -132,13 +133,26 @@ impl Client {
         self.account.call(|a| a.links()).await?
     }
 
-    /// Runs an account operation that queues envelopes, then has them sent.
+    /// Sends every count and note owed back along a cascade now, due or not
+    /// (before this device goes offline); returns how many messages went.
+    pub async fn send_alert_rollcall_now(&self) -> Result<usize> {
+        self.queued(|a| a.send_alert_rollcall_now()).await
+    }
+
+    /// Runs an account operation that queues envelopes, then has them sent
+    /// (and wakes the upkeep when it made counts due to be sent back).
     async fn queued<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut crate::Account) -> Result<R> + Send + 'static,
     {
-        let r = self.account.call(f).await??;
+        let (r, due) = self
+            .account
+            .call(|a| f(a).map(|r| (r, a.take_expiry_changed())))
+            .await??;
+        if due {
+            self.expiry.notify_one();
+        }
         let _ = self.commands.try_send(Command::FlushOutbox);
         Ok(r)
     }

@@ -1,12 +1,13 @@
 //! [`Client`] methods for channel messages — posts with replies and
-//! attachments, edits, deletes, the disappearing timer — and the purger task
-//! that deletes expired messages on time, online or not.
+//! attachments, edits, deletes, the disappearing timer — and the upkeep task
+//! that deletes expired messages on time, online or not (and runs the alert
+//! upkeep).
 
 use std::time::Duration;
 
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use uuid::Uuid;
 
 use super::actor::AccountHandle;
@@ -124,12 +125,15 @@ impl Client {
     }
 }
 
-/// Deletes expired messages when they expire, whether or not the relay is
-/// reachable, until the client shuts down. Also prunes old received
-/// envelope IDs, a bounded step per call on the account thread, with a
-/// pause between steps so other work goes in between.
+/// The client's upkeep, until the client shuts down: deletes expired messages
+/// when they expire, whether or not the relay is reachable; prunes old
+/// received envelope IDs, a bounded step per call with a pause between steps
+/// so other work goes in between; and runs the alert upkeep (counts and notes
+/// sent back along a cascade once due, alerts purged a set time after they
+/// expire), asking the connection manager to send what that queued.
 pub(super) async fn purge_expired_messages(
     account: AccountHandle,
+    commands: mpsc::Sender<Command>,
     mut shutdown: watch::Receiver<bool>,
     wake: Arc<Notify>,
 ) {
@@ -141,17 +145,26 @@ pub(super) async fn purge_expired_messages(
                     tracing::warn!("pruning received envelope IDs failed: {e}");
                     false
                 });
-                // How long until then, by the account's clock.
-                let due = a
-                    .next_expiry()?
-                    .map(|at| at.saturating_sub(a.clock.now_ms()));
-                Ok::<_, crate::Error>((due, more))
+                let alerts = a.alert_upkeep()?;
+                // How long until the next of either, by the account's clock.
+                let now = a.clock.now_ms();
+                let due = [a.next_expiry()?, alerts.next_due_ms]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| at.saturating_sub(now));
+                Ok::<_, crate::Error>(((due, more), alerts.sent > 0))
             })
             .await
         {
-            Ok(Ok(next)) => next,
+            Ok(Ok((next, sent))) => {
+                if sent {
+                    let _ = commands.try_send(Command::FlushOutbox);
+                }
+                next
+            }
             Ok(Err(e)) => {
-                tracing::warn!("purging expired messages failed: {e}");
+                tracing::warn!("the upkeep (purge, prune, alert counts) failed: {e}");
                 (None, false)
             }
             // The account thread has stopped.

@@ -160,6 +160,7 @@ impl Client {
         let expiry = Arc::new(Notify::new());
         tokio::spawn(super::channel::purge_expired_messages(
             handle.clone(),
+            commands.clone(),
             shutdown.subscribe(),
             expiry.clone(),
         ));
