@@ -64,6 +64,8 @@ pub struct Account {
     /// Reading again the messages that waited for a committee (`repair`):
     /// the receive that does it does not start it again.
     pub(crate) reading_waiting: bool,
+    /// When the repair state was last pruned (`repair`), by the clock.
+    pub(crate) repair_pruned_at: Option<i64>,
     /// When we last asked a member for a committee's missing entries
     /// (`committee_sync`).
     pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
@@ -191,6 +193,7 @@ impl Account {
             asked: std::collections::HashMap::new(),
             resends_waiting: true,
             reading_waiting: false,
+            repair_pruned_at: None,
             received_prune: Default::default(),
         })
     }

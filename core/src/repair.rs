@@ -61,6 +61,8 @@ use crate::store::WriteTransaction;
 /// read: the relay keeps an undelivered message 30 days, and a recipient
 /// reports a failure only once it is back.
 pub const RESEND_WINDOW_MS: i64 = 31 * 24 * 3600 * 1000;
+/// Least time between two prunes of the send log and the kept messages.
+const PRUNE_PAUSE_MS: i64 = 24 * 3600 * 1000;
 /// Domain label of [`handle_of`].
 const HANDLE_DOMAIN: &[u8] = b"rankfile resend handle v1";
 
@@ -124,7 +126,7 @@ pub(crate) fn log_sent(
 ) -> Result<()> {
     let (kind, reference) = what.to_row();
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO send_log (handle, recipient, kind, reference, sent_at)
+        "INSERT INTO send_log (handle, recipient, kind, reference, sent_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![handle as i64, recipient, kind, reference, now_ms])?;
@@ -418,7 +420,16 @@ impl Account {
     /// (no receipt can name them any more: the relay no longer holds what
     /// they were), and unreadable messages no resend came for.
     pub fn prune_repair_state(&mut self) -> Result<()> {
-        let before = self.clock.now_ms().saturating_sub(RESEND_WINDOW_MS);
+        let now = self.clock.now_ms();
+        // The send log is read whole to prune it: once a day is enough.
+        if self
+            .repair_pruned_at
+            .is_some_and(|at| now.saturating_sub(at) < PRUNE_PAUSE_MS)
+        {
+            return Ok(());
+        }
+        self.repair_pruned_at = Some(now);
+        let before = now.saturating_sub(RESEND_WINDOW_MS);
         let conn = self.store.conn();
         conn.prepare_cached("DELETE FROM send_log WHERE sent_at < ?1")?
             .execute([before])?;
@@ -684,7 +695,7 @@ impl Account {
             .conn()
             .prepare_cached(
                 "SELECT DISTINCT o.member FROM resend_owed o
-                 JOIN send_log l ON l.handle = o.handle AND l.recipient = o.recipient
+                 CROSS JOIN send_log l ON l.handle = o.handle AND l.recipient = o.recipient
                  WHERE l.kind != 2",
             )?
             .query_map([], |r| r.get(0))?

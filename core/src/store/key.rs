@@ -78,35 +78,23 @@ impl DatabaseKey {
         key
     }
 
-    /// The whole statement that keys a SQLCipher connection with this raw
-    /// key: `PRAGMA key = "x'…'"`, so SQLCipher skips its passphrase KDF.
-    ///
-    /// It is built here, in one buffer sized once (no reallocation leaves a
-    /// copy behind) and zeroized when dropped, and handed to SQLite as it
-    /// is: rusqlite's `pragma_update` would format the value into a string
-    /// of its own, freed without being wiped. SQLite itself still copies the
-    /// text: the prepared statement keeps its SQL and the parser dequotes the
-    /// value, both freed when the statement is done; SQLCipher keeps the key
-    /// in its own locked memory for as long as the connection is open (it
-    /// needs it for every page) and wipes it at close. With
-    /// `cipher_memory_security` on (every connection, see `open.rs`) what
-    /// SQLite frees to the heap is overwritten first. Small copies freed into
-    /// the connection's lookaside slots are not: they stay until the slot is
-    /// reused (soon, last freed first used) and are overwritten with the
-    /// lookaside buffer when the connection closes.
-    pub(crate) fn key_statement(&self) -> Zeroizing<String> {
-        const HEAD: &str = "PRAGMA key = \"x'";
-        const TAIL: &str = "'\"";
+    /// The text that keys a SQLCipher connection with this raw key, `x'…'`
+    /// (so SQLCipher skips its passphrase KDF), for `sqlite3_key_v2`
+    /// (`open.rs`): built in one buffer sized once (no reallocation leaves a
+    /// copy behind) and zeroized when dropped. It never passes through SQL,
+    /// so SQLite's parser and statements never hold a copy: SQLCipher copies
+    /// it into its own private heap, locked and wiped when freed, and keeps
+    /// it there for as long as the connection is open (it needs it for every
+    /// page).
+    pub(crate) fn raw_key_text(&self) -> Zeroizing<Vec<u8>> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = Zeroizing::new(String::with_capacity(
-            HEAD.len() + 2 * DATABASE_KEY_LEN + TAIL.len(),
-        ));
-        s.push_str(HEAD);
+        let mut s = Zeroizing::new(Vec::with_capacity(3 + 2 * DATABASE_KEY_LEN));
+        s.extend_from_slice(b"x'");
         for b in self.0.iter() {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
+            s.push(HEX[usize::from(b >> 4)]);
+            s.push(HEX[usize::from(b & 15)]);
         }
-        s.push_str(TAIL);
+        s.push(b'\'');
         s
     }
 }
@@ -147,13 +135,10 @@ mod tests {
     }
 
     #[test]
-    fn the_statement_keys_with_the_raw_hex_and_is_sized_once() {
+    fn the_raw_key_text_is_the_hex_and_sized_once() {
         let key = DatabaseKey::new([0x0f; 32]);
-        let s = key.key_statement();
-        assert_eq!(
-            s.as_str(),
-            format!("PRAGMA key = \"x'{}'\"", "0f".repeat(32))
-        );
+        let s = key.raw_key_text();
+        assert_eq!(&s[..], format!("x'{}'", "0f".repeat(32)).as_bytes());
         // Filled without growing: no reallocation left a copy behind.
         assert_eq!(s.len(), s.capacity());
     }

@@ -105,8 +105,6 @@ fn sqlcipher_ready() -> Result<()> {
     for _ in 0..TRIES {
         let keyed = Connection::open_in_memory().and_then(|conn| {
             conn.pragma_update(None, "cipher_log_level", "NONE")?;
-            // Before any real key reaches SQLCipher in this process.
-            conn.pragma_update(None, "cipher_memory_security", "ON")?;
             conn.pragma_update(None, "key", "set-up probe")
         });
         match keyed {
@@ -129,21 +127,11 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
     // default; the typed error says it all, and logs must stay quiet.
     conn.pragma_update(None, "cipher_log_level", "NONE")?;
 
-    // SQLite's own copies of what passes through it (the key statement's
-    // text, the dequoted key, decrypted pages, query results) are overwritten
-    // when freed and locked out of swap while held (as far as the process's
-    // mlock limit allows), not left in freed heap. The switch is for the
-    // whole process and cannot be turned off; set at every open so no
-    // connection is ever keyed without it. It costs: every SQLite allocation
-    // an mlock, every free an overwrite and a munlock. Measured here, a
-    // receive commit's store work took about 30% longer
-    // (`examples/memory_security_cost.rs`) and the 10,000-message catch-up
-    // 15-25% (`benches/core_vs_libsignal.rs`, A/B).
-    conn.pragma_update(None, "cipher_memory_security", "ON")?;
-
-    // 1. The key, before anything touches the file: the statement is the
-    //    key's own zeroized buffer, handed to SQLite without another copy.
-    conn.execute_batch(&key.key_statement())?;
+    // 1. The key, before anything touches the file, through SQLCipher's C
+    //    API: it never passes through SQL, so no statement or parser buffer
+    //    of SQLite's holds a copy; SQLCipher keeps it in its private heap,
+    //    locked and wiped when freed.
+    key_connection(conn, key)?;
     //    Pages are authenticated with HMAC-SHA256 rather than SQLCipher's default
     //    SHA-512: as strong for a MAC, and far cheaper on phones, whose ARMv8
     //    cores (like this machine's x86 ones) accelerate SHA-256 in hardware.
@@ -201,6 +189,38 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
     Ok(())
 }
 
+/// Keys `conn` with the raw key by `sqlite3_key_v2`.
+///
+/// `PRAGMA key` would take the key as SQL text, which SQLite copies into the
+/// prepared statement and the parser's buffers and frees without wiping;
+/// only SQLCipher's `cipher_memory_security` would wipe those, and it wipes
+/// (and locks, and unlocks) every allocation SQLite makes for the life of the
+/// process: measured here it made a 10,000-message catch-up 20-25% slower
+/// (`benches/core_vs_libsignal.rs`, `examples/memory_security_cost.rs`), as
+/// Signal found before disabling it on Android. The key is what must not be
+/// left behind, and this way SQLite never sees it.
+#[allow(unsafe_code)]
+fn key_connection(conn: &Connection, key: &DatabaseKey) -> Result<()> {
+    let text = key.raw_key_text();
+    let len = std::ffi::c_int::try_from(text.len())
+        .map_err(|_| Error::Storage("key text too long".into()))?;
+    // SAFETY: the handle is `conn`'s own, live for this borrow and used on
+    // this thread only; "main" is a NUL-terminated literal; SQLCipher reads
+    // `len` bytes from `text`, which outlives the call, and copies them.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_key_v2(
+            conn.handle(),
+            c"main".as_ptr(),
+            text.as_ptr().cast(),
+            len,
+        )
+    };
+    match rc {
+        rusqlite::ffi::SQLITE_OK => Ok(()),
+        code => Err(Error::Storage(format!("SQLCipher refused the key (code {code})"))),
+    }
+}
+
 /// Prepared statements kept per connection: more than the core has (about a
 /// hundred), so none is parsed twice. Only those used take memory.
 const STATEMENT_CACHE: usize = 160;
@@ -209,22 +229,7 @@ const STATEMENT_CACHE: usize = 160;
 mod tests {
     use super::*;
 
-    /// SQLite's freed memory is overwritten for every store: memory security
-    /// is on once a store is open (SQLCipher's default is off).
-    #[test]
-    fn every_open_store_has_memory_security_on() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("s.db");
-        let key = DatabaseKey::generate();
-        drop(create(&path, &key, Tuning::default()).expect("create"));
-        let conn = open_existing(&path, &key, Tuning::default()).expect("open");
-        let on: String = conn
-            .query_row("PRAGMA cipher_memory_security", [], |r| r.get(0))
-            .expect("asked");
-        assert_eq!(on, "1");
-    }
-
-    /// The key statement keys the connection: the raw key opens the store
+    /// The raw key, handed over by the C API, opens the store
     /// and no other does.
     #[test]
     fn the_raw_key_opens_and_another_does_not() {

@@ -7,15 +7,17 @@
 -- the row of `messages`), 2 a channel post (a row of `channel_messages`),
 -- 3 an alert, 4 this device's answer to one (`reference`: the alert ID). Only
 -- references: the content stays where it lives, under its own timers.
+-- Appended in the order of sending, with no other index: a send writes only
+-- the table's last page; a receipt, which is rare, looks its handle up by
+-- reading the table.
 CREATE TABLE send_log (
+    id INTEGER PRIMARY KEY,
     handle INTEGER NOT NULL,
     recipient BLOB NOT NULL,
     kind INTEGER NOT NULL,
     reference BLOB NOT NULL,
-    sent_at INTEGER NOT NULL,
-    PRIMARY KEY (handle, recipient)
-) WITHOUT ROWID;
-CREATE INDEX send_log_by_age ON send_log (sent_at);
+    sent_at INTEGER NOT NULL
+);
 
 -- Resends owed: `member` reported that it could not read what the send log
 -- holds as (`handle`, `recipient`). Recorded in the transaction that takes
