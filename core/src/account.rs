@@ -66,6 +66,12 @@ pub struct Account {
     pub(crate) reading_waiting: bool,
     /// When the repair state was last pruned (`repair`), by the clock.
     pub(crate) repair_pruned_at: Option<i64>,
+    /// A committee changed since our access key was last checked against
+    /// who holds it (`access_key`); true from the open.
+    pub(crate) access_check_due: bool,
+    /// Accounts may be owed our new access key (`access_key`); true from
+    /// the open.
+    pub(crate) access_owed_may_hold: bool,
     /// When we last asked a member for a committee's missing entries
     /// (`committee_sync`).
     pub(crate) asked: std::collections::HashMap<(crate::committee::CommitteeId, AccountId), i64>,
@@ -194,6 +200,8 @@ impl Account {
             resends_waiting: true,
             reading_waiting: false,
             repair_pruned_at: None,
+            access_check_due: true,
+            access_owed_may_hold: true,
             received_prune: Default::default(),
         })
     }
@@ -286,6 +294,15 @@ impl Account {
     /// One contact.
     pub fn contact(&self, id: &AccountId) -> Result<Contact> {
         contact::get(self.store.conn(), id)?.ok_or(Error::UnknownContact(*id))
+    }
+
+    /// The access key we hold for a contact (what our sealed messages to it
+    /// carry to the relay), if we learnt one.
+    pub fn contact_access_key(
+        &self,
+        id: &AccountId,
+    ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {
+        contact::access_key(self.store.conn(), id)
     }
 
     /// Renames a contact.

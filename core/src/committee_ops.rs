@@ -241,6 +241,7 @@ impl Account {
             self.deliver_entries(&log, each, |tx| committee_store::save(tx, &log, [&entry]))?;
         crate::failpoint::failpoint("committee_change_committed");
         self.logs.put(log);
+        self.access_check_due = true;
         Ok((made, change))
     }
 

@@ -163,6 +163,16 @@ pub(crate) fn set_access_key(
     Ok(())
 }
 
+/// Forgets the contact's access key if it is still `stale` (the relay refused
+/// it): until its next message brings the new one, we send identified.
+pub(crate) fn forget_access_key(conn: &Connection, id: &AccountId, stale: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE contacts SET access_key = NULL WHERE account_id = ?1 AND access_key = ?2",
+    )?
+    .execute(params![&id.as_bytes()[..], stale])?;
+    Ok(())
+}
+
 /// The contact's access key, once learnt from one of its messages.
 pub(crate) fn access_key(
     conn: &Connection,

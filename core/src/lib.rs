@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+mod access_key;
 mod account;
 mod account_id;
 pub mod alert;

@@ -152,6 +152,9 @@ pub(crate) enum Body {
     Text { body: String, timer: Timer },
     /// A change of the 1:1 conversation's disappearing timer.
     ConversationTimer(Timer),
+    /// The sender replaced its access key: the content's own
+    /// `sender_access_key` is the new one (`crate::access_key`).
+    AccessKeyChanged,
     /// A channel message (sent under a sender key): a post, an edit or a
     /// delete.
     ChannelText {
@@ -258,6 +261,7 @@ fn encode(
                 version: timer.version,
             })
         }
+        Body::AccessKeyChanged => pb::content::Body::AccessKeyChanged(pb::AccessKeyChanged {}),
         Body::ChannelText {
             channel_id,
             content,
@@ -392,6 +396,7 @@ pub(crate) fn decode_content(bytes: &[u8]) -> Result<Decoded> {
         Some(pb::content::Body::ConversationTimer(t)) => {
             Body::ConversationTimer(Timer::checked(t.expire_timer_secs, t.version)?)
         }
+        Some(pb::content::Body::AccessKeyChanged(_)) => Body::AccessKeyChanged,
         Some(pb::content::Body::ChannelText(t)) => Body::ChannelText {
             channel_id: channel_id(&t.channel_id)?,
             content: crate::channel::ChannelContent::from_post(t)?,

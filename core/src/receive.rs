@@ -169,6 +169,10 @@ fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
                 .map_err(|_| Error::DecryptionFailed("malformed message"))?,
         ),
         Ok(pb::envelope::Kind::Plaintext) => Inner::Plaintext(e.ciphertext),
+        Ok(pb::envelope::Kind::SenderKey) => Inner::SenderKey {
+            message: e.ciphertext,
+            group_id: Some(e.group_id).filter(|g| !g.is_empty()),
+        },
         _ => return Err(Error::InvalidEnvelope("unknown kind")),
     };
     Ok(Parsed {
@@ -448,6 +452,8 @@ impl Account {
             self.next_due = None;
         }
         self.cache.absorb(pending);
+        // Whoever a changed committee lost may hold our access key.
+        self.access_check_due |= !changed.is_empty();
         self.logs.absorb(changed);
         self.committees_changed |= events
             .iter()
@@ -852,6 +858,8 @@ fn receive_claimed(
             entries_request = Some((committee_id, heads));
             None
         }
+        // Says only what every content says: the sender's access key.
+        Body::AccessKeyChanged => None,
         Body::CommitteeHello {
             committee_id,
             reply_wanted,

@@ -549,6 +549,7 @@ impl Account {
                     sender_device_id: my_device,
                     kind: pb::envelope::Kind::Plaintext as i32,
                     ciphertext: content.serialized().to_vec(),
+                    group_id: Vec::new(),
                 }
                 .encode_to_vec();
                 (bytes, None, id)

@@ -506,6 +506,7 @@ impl Sealer {
                     sender_device_id: device_id,
                     kind: kind as i32,
                     ciphertext: ciphertext.serialize().to_vec(),
+                    group_id: Vec::new(),
                 }
                 .encode_to_vec();
                 (bytes, None, envelope_id)

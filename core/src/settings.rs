@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub const ACCESS_KEY_LEN: usize = 16;
 
 const ACCESS_KEY: &str = "access_key";
+const ACCESS_KEY_AT_RELAY: &str = "access_key_at_relay";
 const TRUST_ROOT: &str = "trust_root";
 const SENDER_CERTIFICATE: &str = "sender_certificate";
 const PUSH_ENDPOINT: &str = "push_endpoint";
@@ -40,6 +41,20 @@ pub(crate) fn access_key(conn: &Connection) -> Result<[u8; ACCESS_KEY_LEN]> {
     rand::rng().fill_bytes(&mut key);
     put(conn, ACCESS_KEY, &key)?;
     Ok(key)
+}
+
+/// Replaces this account's access key (`crate::access_key`).
+pub(crate) fn set_access_key(conn: &Connection, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
+    put(conn, ACCESS_KEY, key)
+}
+
+/// The access key the relay last confirmed for this account.
+pub(crate) fn access_key_at_relay(conn: &Connection) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
+    Ok(get(conn, ACCESS_KEY_AT_RELAY)?.and_then(|v| v.try_into().ok()))
+}
+
+pub(crate) fn set_access_key_at_relay(conn: &Connection, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
+    put(conn, ACCESS_KEY_AT_RELAY, key)
 }
 
 pub(crate) fn trust_root(conn: &Connection) -> Result<Option<Vec<u8>>> {
@@ -87,6 +102,9 @@ pub(crate) fn forget_push_endpoint(conn: &Connection, url: &str) -> Result<()> {
 /// access key, the sender certificate (with its expiry) and the trust root.
 pub(crate) struct Cached {
     pub access_key: [u8; ACCESS_KEY_LEN],
+    /// The key the relay last confirmed: when it is not `access_key`, the
+    /// relay is to be told before the outbox goes.
+    pub access_key_at_relay: Option<[u8; ACCESS_KEY_LEN]>,
     pub sender_certificate: Option<(Vec<u8>, i64)>,
     pub trust_root: Option<Vec<u8>>,
 }
@@ -100,6 +118,7 @@ impl Cached {
         });
         Ok(Cached {
             access_key: access_key(conn)?,
+            access_key_at_relay: access_key_at_relay(conn)?,
             sender_certificate,
             trust_root: trust_root(conn)?,
         })

@@ -517,6 +517,7 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
         access_key: key.to_vec(),
     }))
     .await?;
+    account.call(move |a| a.access_key_at_relay(&key)).await??;
     super::push::sync_at_login(account, link).await?;
     if account.call(|a| a.needs_sender_certificate()).await?? {
         refresh_certificate(account, link).await?;
@@ -581,6 +582,43 @@ async fn flush_outbox(
     link: &Link,
     events: &broadcast::Sender<ClientEvent>,
 ) -> Result<()> {
+    // Our access key replaced (someone who held it left a committee): the
+    // relay hears it first, then those who are to (`access_key`).
+    account
+        .call(|a| {
+            a.check_access_key()?;
+            a.send_owed_access_keys()
+        })
+        .await??;
+    if let Some(key) = account.call(|a| a.access_key_for_relay()).await? {
+        link.request(pb::client_frame::Body::SetAccessKey(pb::SetAccessKey {
+            access_key: key.to_vec(),
+        }))
+        .await?;
+        account.call(move |a| a.access_key_at_relay(&key)).await??;
+    }
+    // Envelopes refused for a recipient's replaced access key are written
+    // again (identified, or one per recipient) and go in the next pass.
+    for _ in 0..ACCESS_REFUSED_PASSES {
+        if flush_outbox_once(account, link, events).await? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Passes over the outbox in one flush when envelopes are refused for an
+/// access key: a multi-recipient one split per recipient, then one of those
+/// sent identified.
+const ACCESS_REFUSED_PASSES: usize = 3;
+
+/// One pass of [`flush_outbox`]; returns how many envelopes were written
+/// again after the relay refused their access key.
+async fn flush_outbox_once(
+    account: &AccountHandle,
+    link: &Link,
+    events: &broadcast::Sender<ClientEvent>,
+) -> Result<usize> {
     let ready = |a: &mut Account| {
         if a.outbox_needs_certificate()? {
             return Ok(None);
@@ -595,6 +633,7 @@ async fn flush_outbox(
             account.call(ready).await??.unwrap_or_default()
         }
     };
+    let mut again = 0;
     for window in outbox.chunks(SEND_WINDOW) {
         let sends = window.iter().map(|e| async move {
             let priority = if e.high_priority {
@@ -628,8 +667,14 @@ async fn flush_outbox(
         });
         let mut settled = Vec::with_capacity(window.len());
         let mut broken = None;
+        let mut stale_key = Vec::new();
         for (e, result) in futures_util::future::join_all(sends).await {
             let state = match result {
+                // The recipient replaced its access key: written again below.
+                Err(Error::Relay { code, .. }) if e.sealed && code == "UNAUTHORIZED" => {
+                    stale_key.push(e.envelope_id);
+                    continue;
+                }
                 Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
                     DeliveryState::Sent
                 }
@@ -671,11 +716,16 @@ async fn flush_outbox(
                 state,
             });
         }
+        if !stale_key.is_empty() {
+            again += account
+                .call(move |a| a.access_refused(&stale_key))
+                .await??;
+        }
         if let Some(e) = broken {
             return Err(e);
         }
     }
-    Ok(())
+    Ok(again)
 }
 
 /// Relay refusals that retrying will not cure.
