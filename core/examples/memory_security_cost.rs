@@ -8,7 +8,9 @@
 //! (as the client's batched receive does). The store is keyed, paged and
 //! sized as the core's (`store/open.rs`); the cryptography of the messages,
 //! which memory security does not touch, is left out, so the ratio printed
-//! is an upper bound on what the switch adds to a whole receive.
+//! is an upper bound on what the switch adds to a whole receive. SQLCipher is
+//! built as the core ships it: without its per-allocation `mlock`
+//! (`OMIT_MEMLOCK` in `.cargo/config.toml`), which alone cost 25-40% here.
 //!
 //! `cargo xtask cargo run --release -p rankfile-core --example memory_security_cost`
 

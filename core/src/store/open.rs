@@ -105,6 +105,8 @@ fn sqlcipher_ready() -> Result<()> {
     for _ in 0..TRIES {
         let keyed = Connection::open_in_memory().and_then(|conn| {
             conn.pragma_update(None, "cipher_log_level", "NONE")?;
+            // Before any real key reaches SQLCipher in this process.
+            conn.pragma_update(None, "cipher_memory_security", "ON")?;
             conn.pragma_update(None, "key", "set-up probe")
         });
         match keyed {
@@ -126,6 +128,18 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
     // SQLCipher logs failed page decryptions (a wrong key) to stderr by
     // default; the typed error says it all, and logs must stay quiet.
     conn.pragma_update(None, "cipher_log_level", "NONE")?;
+
+    // SQLite's own copies of what passes through it (decrypted pages, query
+    // results, statement buffers) are overwritten when freed, not left in
+    // freed heap for a memory dump of a seized, running phone. The switch is
+    // for the whole process and cannot be turned off; set at every open so
+    // no connection is ever keyed without it. SQLCipher is built without its
+    // per-allocation mlock (`OMIT_MEMLOCK`, in `.cargo/config.toml`): the
+    // syscall on every allocation and free made a 10,000-message catch-up
+    // 20-25% slower, while phones swap only to compressed RAM (zram on
+    // Android, the compressor on iOS) if at all; the wipe alone costs a
+    // receive commit about 4% (`examples/memory_security_cost.rs`).
+    conn.pragma_update(None, "cipher_memory_security", "ON")?;
 
     // 1. The key, before anything touches the file, through SQLCipher's C
     //    API: it never passes through SQL, so no statement or parser buffer
@@ -191,14 +205,10 @@ fn prepare(conn: &mut Connection, key: &DatabaseKey, tuning: Tuning) -> Result<(
 
 /// Keys `conn` with the raw key by `sqlite3_key_v2`.
 ///
-/// `PRAGMA key` would take the key as SQL text, which SQLite copies into the
-/// prepared statement and the parser's buffers and frees without wiping;
-/// only SQLCipher's `cipher_memory_security` would wipe those, and it wipes
-/// (and locks, and unlocks) every allocation SQLite makes for the life of the
-/// process: measured here it made a 10,000-message catch-up 20-25% slower
-/// (`benches/core_vs_libsignal.rs`, `examples/memory_security_cost.rs`), as
-/// Signal found before disabling it on Android. The key is what must not be
-/// left behind, and this way SQLite never sees it.
+/// `PRAGMA key` would take the key as SQL text, copied into the prepared
+/// statement and the parser's buffers (wiped when freed, but copies all the
+/// same, and the lookaside slots are not wiped); this way SQLite's parser
+/// never sees it.
 #[allow(unsafe_code)]
 fn key_connection(conn: &Connection, key: &DatabaseKey) -> Result<()> {
     let text = key.raw_key_text();
@@ -225,6 +235,21 @@ const STATEMENT_CACHE: usize = 160;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's freed memory is overwritten for every store: memory security
+    /// is on once a store is open (SQLCipher's default is off).
+    #[test]
+    fn every_open_store_has_memory_security_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.db");
+        let key = DatabaseKey::generate();
+        drop(create(&path, &key, Tuning::default()).expect("create"));
+        let conn = open_existing(&path, &key, Tuning::default()).expect("open");
+        let on: String = conn
+            .query_row("PRAGMA cipher_memory_security", [], |r| r.get(0))
+            .expect("asked");
+        assert_eq!(on, "1");
+    }
 
     /// The raw key, handed over by the C API, opens the store
     /// and no other does.
