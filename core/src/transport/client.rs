@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::identity::PRIMARY_DEVICE_ID;
 use crate::message::ENVELOPE_ID_LEN;
+use crate::outbox_park::Parked;
 use crate::prekeys::ONE_TIME_LOW_WATER;
 use crate::receive::Inbound;
 use crate::send::OutgoingEnvelope;
@@ -416,8 +417,11 @@ async fn connected(
     keepalive.tick().await;
     let mut acks = Acks::default();
     loop {
+        // Parked envelopes (a full mailbox) go again when due.
+        let retry = next_retry(account).await?;
         tokio::select! {
             _ = shutdown.changed() => return acks.all().await,
+            _ = tokio::time::sleep_until(retry) => flush_outbox(account, &link, &events.stream).await?,
             flushed = acks.next(), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
@@ -586,7 +590,7 @@ async fn flush_outbox(
             return Ok(None);
         }
         a.reseal_stale_outbox()?;
-        a.outbox().map(Some)
+        a.outbox_due().map(Some)
     };
     let outbox = match account.call(ready).await?? {
         Some(outbox) => outbox,
@@ -596,7 +600,8 @@ async fn flush_outbox(
         }
     };
     for window in outbox.chunks(SEND_WINDOW) {
-        let sends = window.iter().map(|e| async move {
+        let sends = window.iter().map(|due| async move {
+            let e = &due.envelope;
             let priority = if e.high_priority {
                 pb::Priority::High
             } else {
@@ -607,6 +612,7 @@ async fn flush_outbox(
                     payload: e.bytes.clone(),
                     access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
                     priority,
+                    only_recipients: due.only.iter().map(|a| a.to_vec()).collect(),
                 })
             } else if e.sealed {
                 pb::client_frame::Body::SendSealed(pb::SendSealed {
@@ -627,15 +633,33 @@ async fn flush_outbox(
             (e, link.request(body).await)
         });
         let mut settled = Vec::with_capacity(window.len());
+        let mut parked = Vec::new();
         let mut broken = None;
         for (e, result) in futures_util::future::join_all(sends).await {
             let state = match result {
-                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
+                Ok(pb::server_frame::Body::SendResult(r))
+                    if r.unknown_recipients.is_empty() && r.full_recipients.is_empty() =>
+                {
                     DeliveryState::Sent
+                }
+                // Stored for everyone else; parked for those whose mailbox is full.
+                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
+                    let full = r
+                        .full_recipients
+                        .iter()
+                        .filter_map(|a| <[u8; 16]>::try_from(a.as_slice()).ok())
+                        .collect::<Vec<_>>();
+                    parked.push((e, full));
+                    continue;
                 }
                 Ok(_) => DeliveryState::Failed {
                     reason: "the relay does not know the recipient".into(),
                 },
+                // The recipient's mailbox is full: park it, go on with the rest.
+                Err(Error::Relay { code, .. }) if code == "QUOTA_EXCEEDED" => {
+                    parked.push((e, Vec::new()));
+                    continue;
+                }
                 // Refused for good: drop it from the outbox and say so.
                 Err(Error::Relay { code, message }) if permanent(&code) => DeliveryState::Failed {
                     reason: format!("{code}: {message}"),
@@ -647,6 +671,19 @@ async fn flush_outbox(
                 }
             };
             settled.push((e, state));
+        }
+        for (e, full) in parked {
+            let full: Vec<[u8; 16]> = full;
+            let id = e.envelope_id;
+            let outcome = account.call(move |a| a.park_outbox(&id, &full)).await??;
+            if outcome == Parked::GaveUp {
+                settled.push((
+                    e,
+                    DeliveryState::Failed {
+                        reason: "the recipient's mailbox stayed full".into(),
+                    },
+                ));
+            }
         }
         // One transaction for the whole window's confirmations, one for its
         // refusals (a refused sender key is sent again).
@@ -676,6 +713,22 @@ async fn flush_outbox(
         }
     }
     Ok(())
+}
+
+/// When the outbox next has a parked envelope due, as a deadline for the
+/// connection's loop (far off when none is parked).
+async fn next_retry(account: &AccountHandle) -> Result<tokio::time::Instant> {
+    let wait = account
+        .call(|a| {
+            let now = a.clock.now_ms();
+            a.outbox_next_due()
+                .map(|due| due.map(|d| d.saturating_sub(now)))
+        })
+        .await??;
+    let wait = wait.map_or(Duration::from_secs(24 * 3600), |ms| {
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    });
+    Ok(tokio::time::Instant::now() + wait)
 }
 
 /// Relay refusals that retrying will not cure.
