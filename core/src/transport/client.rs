@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::actor::{AccountHandle, AccountThread};
 use super::backoff::Backoff;
 use super::link::{self, Incoming, Link, RelayAddress};
+use super::sending::Sending;
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
@@ -411,17 +412,24 @@ async fn connected(
         })
         .await??;
     reopen_sessions(account, &link).await?;
-    flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     let mut acks = Acks::default();
+    // The outbox goes beside the receiving, never in its way (`sending`).
+    let flush = || -> futures::future::BoxFuture<'_, Result<()>> {
+        Box::pin(flush_outbox(account, &link, &events.stream))
+    };
+    let mut sending = Sending::default();
+    sending.want();
     loop {
+        sending.start(flush);
         // Parked envelopes (a full mailbox) go again when due.
         let retry = next_retry(account).await?;
         tokio::select! {
             _ = shutdown.changed() => return acks.all().await,
-            _ = tokio::time::sleep_until(retry) => flush_outbox(account, &link, &events.stream).await?,
+            sent = sending.next() => sent?,
+            _ = tokio::time::sleep_until(retry) => sending.want(),
             flushed = acks.next(), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
@@ -459,26 +467,21 @@ async fn connected(
                     // A batch may have queued replies (committee entries forwarded
                     // after concurrent changes, admissions, hellos).
                     if after.outbox_waiting || after.committees_changed || after.reopen {
-                        flush_outbox(account, &link, &events.stream).await?;
+                        sending.want();
                     }
                 }
                 if caught_up {
-                    // Caught up means on disk and forgotten by the relay.
+                    // Caught up means on disk and forgotten by the relay, and
+                    // what it set off sent.
                     acks.all().await?;
+                    sending.settle(flush).await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
             cmd = commands.recv() => match cmd {
                 None => return Ok(()),
-                Some(Command::FlushOutbox) => flush_outbox(account, &link, &events.stream).await?,
-                Some(Command::Flush { reply }) => {
-                    let r = flush_outbox(account, &link, &events.stream).await;
-                    let failed = r.is_err();
-                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
-                    if failed {
-                        return Err(Error::Transport("sending the outbox failed".into()));
-                    }
-                }
+                Some(Command::FlushOutbox) => sending.want(),
+                Some(Command::Flush { reply }) => sending.want_and_tell(reply),
                 Some(Command::FetchBundle { account: who, reply }) => {
                     let r = fetch_bundle(&link, who).await;
                     let _ = reply.send(r);
@@ -487,15 +490,12 @@ async fn connected(
                     let _ = reply.send(super::push::sync(account, &link).await);
                 }
                 Some(Command::GreetMembers { reply }) => {
-                    let r = greet_members(account, &link, true).await;
-                    let r = match r {
-                        Ok(()) => flush_outbox(account, &link, &events.stream).await,
-                        e => e,
-                    };
-                    let failed = r.is_err();
-                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
-                    if failed {
-                        return Err(Error::Transport("opening member sessions failed".into()));
+                    match greet_members(account, &link, true).await {
+                        Ok(()) => sending.want_and_tell(reply),
+                        Err(e) => {
+                            let _ = reply.send(Err(Error::Transport(e.to_string())));
+                            return Err(Error::Transport("opening member sessions failed".into()));
+                        }
                     }
                 }
             },
