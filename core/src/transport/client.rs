@@ -38,6 +38,8 @@ const RECEIVE_BACKLOG: usize = 4 * RECEIVE_BATCH;
 const SEND_WINDOW: usize = 64;
 /// A ping when the link has been quiet this long.
 const KEEPALIVE: Duration = Duration::from_secs(25);
+/// How long the connection waits for a parked envelope when none is parked.
+const NO_RETRY: Duration = Duration::from_secs(24 * 3600);
 /// Commands queued for the connection manager.
 const COMMAND_QUEUE: usize = 64;
 
@@ -422,14 +424,21 @@ async fn connected(
     };
     let mut sending = Sending::default();
     sending.want();
+    // When a parked envelope (a full mailbox) is next due: only a flush parks
+    // one, so this is read again after each.
+    let mut retry = next_retry(account).await?;
     loop {
         sending.start(flush);
-        // Parked envelopes (a full mailbox) go again when due.
-        let retry = next_retry(account).await?;
         tokio::select! {
             _ = shutdown.changed() => return acks.all().await,
-            sent = sending.next() => sent?,
-            _ = tokio::time::sleep_until(retry) => sending.want(),
+            sent = sending.next() => {
+                sent?;
+                retry = next_retry(account).await?;
+            }
+            _ = tokio::time::sleep_until(retry) => {
+                sending.want();
+                retry = tokio::time::Instant::now() + NO_RETRY;
+            }
             flushed = acks.next(), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
@@ -475,6 +484,7 @@ async fn connected(
                     // what it set off sent.
                     acks.all().await?;
                     sending.settle(flush).await?;
+                    retry = next_retry(account).await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
@@ -725,7 +735,7 @@ async fn next_retry(account: &AccountHandle) -> Result<tokio::time::Instant> {
                 .map(|due| due.map(|d| d.saturating_sub(now)))
         })
         .await??;
-    let wait = wait.map_or(Duration::from_secs(24 * 3600), |ms| {
+    let wait = wait.map_or(NO_RETRY, |ms| {
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     });
     Ok(tokio::time::Instant::now() + wait)
