@@ -95,7 +95,7 @@ impl Account {
             let only = match (multi && only, recipients) {
                 (true, Some(r)) => r
                     .chunks(ACCOUNT_ID_LEN)
-                    .map(|a| aci_of_bytes(a))
+                    .map(aci_of_bytes)
                     .collect::<Result<_>>()?,
                 _ => Vec::new(),
             };

@@ -220,6 +220,10 @@ pub fn recipients_of(
     Ok(out)
 }
 
+/// One ACI recipient's part of a multi-recipient payload: its ACI and the bytes
+/// it receives.
+pub type RecipientPart = ([u8; 16], Vec<u8>);
+
 /// What each ACI recipient of a multi-recipient payload that `wanted` picks
 /// receives (libsignal's ReceivedMessage), in payload order: built only once
 /// the sender has proved it knows those recipients' access keys. Each is
@@ -228,7 +232,7 @@ pub fn received_for(
     payload: &[u8],
     max_len: usize,
     wanted: impl Fn(&[u8; 16]) -> bool,
-) -> Result<Vec<([u8; 16], Vec<u8>)>, FanOutError> {
+) -> Result<Vec<RecipientPart>, FanOutError> {
     let sent = SealedSenderV2SentMessage::parse(payload).map_err(|_| FanOutError::Malformed)?;
     let mut out = Vec::new();
     for (service_id, recipient) in &sent.recipients {

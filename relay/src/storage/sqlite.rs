@@ -188,7 +188,7 @@ impl SqliteStore {
             }
             Ok((stored, full))
         };
-        let hook: Hook<(Vec<(MailboxId, StoredMessage)>, Vec<AccountId>)> =
+        let hook: Hook<(Stored, Vec<AccountId>)> =
             Box::new(move |(stored, _)| on_commit(std::mem::take(stored)));
         // Not isolated: the quota is checked before the first insert.
         self.write_job(f, false, Some(hook))
@@ -212,6 +212,9 @@ impl SqliteStore {
         .map_err(|e| Error::Store(format!("reader task: {e}")))?
     }
 }
+
+/// Messages as committed, with their mailboxes: what the commit hook hands on.
+type Stored = Vec<(MailboxId, StoredMessage)>;
 
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
