@@ -32,6 +32,7 @@ mod failpoint;
 mod identity;
 pub mod link;
 mod message;
+mod outbox_park;
 mod prekeys;
 mod receive;
 mod receive_ahead;

@@ -50,6 +50,16 @@ pub struct Config {
     pub max_envelope_bytes: usize,
     /// Messages one device's mailbox may hold.
     pub mailbox_quota: u64,
+    /// Recipients one multi-recipient upload may name: checked before any
+    /// per-recipient work, so one anonymous frame cannot make the relay copy
+    /// its ciphertext thousands of times. A committee is up to ~500 phones.
+    pub max_multi_recipients: usize,
+    /// Bytes one multi-recipient upload may become once copied for each of its
+    /// recipients' devices (checked before the copies are made).
+    pub max_fan_out_bytes: usize,
+    /// Bytes of request frames one connection may have waiting for their
+    /// commit; past it the relay stops reading that connection's frames.
+    pub max_in_flight_bytes: usize,
     /// Deliveries pushed to one connection and not yet acknowledged, at most.
     /// Room for two of a client's receive batches (256 each): a client
     /// acknowledges a batch once it is flushed to disk, and meanwhile works
@@ -99,6 +109,9 @@ impl Default for Config {
             sweep_interval_secs: 3600,
             max_envelope_bytes: 128 * 1024,
             mailbox_quota: 50_000,
+            max_multi_recipients: 1_000,
+            max_fan_out_bytes: 64 * 1024 * 1024,
+            max_in_flight_bytes: 4 * 1024 * 1024,
             delivery_window: 512,
             fetch_burst: 60,
             fetch_per_minute: 60,

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,23 @@ use crate::storage::MailboxId;
 
 type Ws = WebSocketStream<TlsStream<TcpStream>>;
 type Pending = Pin<Box<dyn Future<Output = Option<pb::ServerFrame>> + Send>>;
+
+/// A request's frame bytes counted against its connection's in-flight bound
+/// until the request is answered (or dropped with the connection).
+struct InFlight(Arc<AtomicUsize>, usize);
+
+impl InFlight {
+    fn charge(counter: &Arc<AtomicUsize>, bytes: usize) -> Self {
+        counter.fetch_add(bytes, Ordering::Relaxed);
+        InFlight(counter.clone(), bytes)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
 
 /// Acknowledged IDs accepted in one Ack frame.
 const MAX_ACK_IDS: usize = 4096;
@@ -88,6 +106,10 @@ struct Connection {
     challenge: Challenge,
     role: Role,
     pending: FuturesOrdered<Pending>,
+    /// Bytes of the request frames in `pending` (see `Config::max_in_flight_bytes`).
+    in_flight: Arc<AtomicUsize>,
+    /// Size of the frame being handled, charged to `in_flight` if it waits.
+    frame_bytes: usize,
     upload: Option<Box<Upload>>,
     out: Vec<pb::ServerFrame>,
     last_heard: Instant,
@@ -126,6 +148,8 @@ pub async fn serve(
         challenge: auth::new_challenge(),
         role: Role::Pending { refusals: 0 },
         pending: FuturesOrdered::new(),
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        frame_bytes: 0,
         upload: None,
         out: Vec::new(),
         last_heard: Instant::now(),
@@ -173,11 +197,11 @@ impl Connection {
                         s.delivery.woken();
                     }
                 }
-                msg = self.ws.next(), if self.pending.len() < MAX_PENDING_REQUESTS => {
+                msg = self.ws.next(), if self.may_read() => {
                     if let Some(end) = Box::pin(self.on_read(msg)).await? { return Ok(end); }
                     // Take whatever else has already arrived before flushing, so
                     // replies to a burst of requests share TLS records.
-                    while self.pending.len() < MAX_PENDING_REQUESTS && self.out.len() < 64 {
+                    while self.may_read() && self.out.len() < 64 {
                         let Some(msg) = self.ws.next().now_or_never() else { break };
                         if let Some(end) = Box::pin(self.on_read(msg)).await? { return Ok(end); }
                     }
@@ -293,7 +317,11 @@ impl Connection {
         self.ping = None;
         match msg {
             Message::Binary(bytes) => match frame::decode(&bytes) {
-                Ok((request_id, body)) => self.on_request(request_id, body).await,
+                Ok((request_id, body)) => {
+                    self.frame_bytes = bytes.len();
+                    drop(bytes);
+                    self.on_request(request_id, body).await
+                }
                 Err((request_id, refusal)) => self.refuse_and_close(request_id, refusal).await,
             },
             Message::Text(_) => {
@@ -314,12 +342,22 @@ impl Connection {
         Ok(Some(End::Refused))
     }
 
+    /// Whether another frame may be read: the requests waiting for their
+    /// commit are within both the count and the byte bound.
+    fn may_read(&self) -> bool {
+        self.pending.len() < MAX_PENDING_REQUESTS
+            && self.in_flight.load(Ordering::Relaxed) < self.relay.config.max_in_flight_bytes
+    }
+
     fn later<F>(&mut self, request_id: u64, f: F)
     where
         F: Future<Output = frame::Reply> + Send + 'static,
     {
-        self.pending
-            .push_back(Box::pin(f.map(move |r| Some(outcome(request_id, r)))));
+        let charge = InFlight::charge(&self.in_flight, self.frame_bytes);
+        self.pending.push_back(Box::pin(f.map(move |r| {
+            drop(charge);
+            Some(outcome(request_id, r))
+        })));
     }
 
     async fn on_request(&mut self, request_id: u64, body: In) -> Result<Option<End>> {

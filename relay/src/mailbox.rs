@@ -8,6 +8,8 @@
 //! leaves the store only on its device's Ack. Nothing about a sealed send's
 //! sender is stored.
 
+use std::collections::{HashMap, HashSet};
+
 use rankfile_proto::v1::{self as pb, server_frame::Body as Out};
 use tokio::time::Instant;
 
@@ -15,8 +17,10 @@ use crate::frame::{fixed, priority_from_wire, priority_to_wire, Refusal, Reply};
 use crate::hub::Fresh;
 use crate::limits::MAX_DEVICE_ID;
 use crate::relay::Relay;
-use crate::sealed::{access_key_matches, fan_out};
-use crate::storage::{AccessKey, Cursor, MailboxId, NewMessage, Priority, StoredMessage};
+use crate::sealed::{access_key_matches, received_for, recipients_of, FanOutError};
+use crate::storage::{
+    AccessKey, AccountId, Cursor, MailboxId, NewMessage, Priority, StoredMessage,
+};
 
 fn recipient(account: &[u8], device: u32) -> Result<MailboxId, Refusal> {
     let account = fixed::<20>(account, "recipient account id must be 20 bytes")?;
@@ -52,6 +56,23 @@ fn new_message(
         stored_at_ms: now,
         expires_at_ms: now.saturating_add(relay.config.message_ttl_secs.saturating_mul(1000)),
     }
+}
+
+/// Like [`store_and_wake`], for the accounts with room; returns those without.
+async fn store_where_room(
+    relay: &Relay,
+    messages: Vec<NewMessage>,
+) -> Result<Vec<AccountId>, Refusal> {
+    let hub = relay.hub.clone();
+    let push = relay.push.clone();
+    Ok(relay
+        .store
+        .enqueue_where_room(
+            messages,
+            relay.config.mailbox_quota,
+            Box::new(move |committed| push.wake(hub.offer(committed))),
+        )
+        .await?)
 }
 
 async fn store_and_wake(relay: &Relay, messages: Vec<NewMessage>) -> Result<(), Refusal> {
@@ -108,29 +129,50 @@ pub async fn send_sealed(relay: &Relay, req: pb::SendSealed) -> Reply {
 
 /// SendMultiSealed: one upload, fanned out to every addressed device.
 ///
-/// Recipients the relay does not know (or devices of theirs it does not know)
-/// are listed back and get nothing; the access key must be the XOR of the known
-/// recipients' keys (all devices of one account must share a key).
+/// Limits come before work: the recipient count and the size the copies
+/// would take are checked, the accounts resolved and the combined access key
+/// verified, and only then is anything copied per recipient. Recipients the
+/// relay does not know (or devices of theirs it does not know) are listed
+/// back and get nothing; the access key must be the XOR of the known
+/// recipients' keys (all devices of one account must share a key). Recipients
+/// whose mailbox is full are listed back too, and everyone else gets the
+/// message: one full phone does not stop a committee.
 pub async fn send_multi(relay: &Relay, req: pb::SendMultiSealed) -> Reply {
+    let config = &relay.config;
     let priority = priority_from_wire(req.priority)?;
     let presented = fixed::<16>(&req.access_key, "access key must be 16 bytes")?;
-    let recipients = fan_out(&req.payload).map_err(Refusal::malformed)?;
+    if req.only_recipients.len() > config.max_multi_recipients {
+        return Err(Refusal::too_large("too many recipients"));
+    }
+    let only = req
+        .only_recipients
+        .iter()
+        .map(|r| fixed::<16>(r, "recipient must be a 16-byte ACI"))
+        .collect::<Result<HashSet<[u8; 16]>, _>>()?;
+    let mut recipients =
+        recipients_of(&req.payload, config.max_multi_recipients).map_err(fan_out_refusal)?;
+    if !only.is_empty() {
+        recipients.retain(|r| r.aci.is_some_and(|aci| only.contains(&aci)));
+    }
     let acis: Vec<[u8; 16]> = recipients.iter().filter_map(|r| r.aci).collect();
     let accounts = relay.store.accounts_by_aci(acis).await?;
 
     let mut combined: AccessKey = [0u8; 16];
-    let mut messages = Vec::new();
+    let mut targets: HashMap<[u8; 16], Vec<MailboxId>> = HashMap::new();
+    let mut copies = 0usize;
     let mut unknown = Vec::new();
     for r in recipients {
-        let Some(account) = r
-            .aci
-            .and_then(|aci| accounts.iter().find(|a| a.account[..16] == aci))
-        else {
+        let Some((aci, account)) = r.aci.and_then(|aci| {
+            accounts
+                .iter()
+                .find(|a| a.account[..16] == aci)
+                .map(|a| (aci, a))
+        }) else {
             unknown.push(r.service_id);
             continue;
         };
         let mut key: Option<AccessKey> = None;
-        let mut targets = Vec::new();
+        let mut devices = Vec::new();
         for device in &r.devices {
             let Some((_, device_key)) = account.devices.iter().find(|(d, _)| d == device) else {
                 continue;
@@ -146,7 +188,7 @@ pub async fn send_multi(relay: &Relay, req: pb::SendMultiSealed) -> Reply {
                 }
                 _ => key = Some(*device_key),
             }
-            targets.push(MailboxId {
+            devices.push(MailboxId {
                 account: account.account,
                 device: *device,
             });
@@ -155,31 +197,58 @@ pub async fn send_multi(relay: &Relay, req: pb::SendMultiSealed) -> Reply {
             unknown.push(r.service_id);
             continue;
         };
-        if r.received.len() > relay.config.max_envelope_bytes {
-            return Err(Refusal::too_large("message too large"));
-        }
         for (c, k) in combined.iter_mut().zip(key.iter()) {
             *c ^= k;
         }
-        for target in targets {
-            messages.push(new_message(
-                relay,
-                target,
-                priority,
-                true,
-                r.received.clone(),
-            ));
+        copies += devices.len();
+        targets.insert(aci, devices);
+    }
+    if targets.is_empty() {
+        return Ok(Out::SendResult(pb::SendResult {
+            unknown_recipients: unknown,
+            full_recipients: Vec::new(),
+        }));
+    }
+    // Each copy is at most the payload's size.
+    if copies.saturating_mul(req.payload.len()) > config.max_fan_out_bytes {
+        return Err(Refusal::too_large("message too large for its recipients"));
+    }
+    if !access_key_matches(Some(&combined), &presented) {
+        return Err(Refusal::unauthorized("wrong access key"));
+    }
+    let received = received_for(&req.payload, config.max_envelope_bytes, |aci| {
+        targets.contains_key(aci)
+    })
+    .map_err(fan_out_refusal)?;
+    drop(req);
+    let mut messages = Vec::with_capacity(copies);
+    for (aci, bytes) in received {
+        let Some(devices) = targets.remove(&aci) else {
+            continue;
+        };
+        let last = devices.len().saturating_sub(1);
+        let mut bytes = Some(bytes);
+        for (i, target) in devices.into_iter().enumerate() {
+            let envelope = match i == last {
+                true => bytes.take().unwrap_or_default(),
+                false => bytes.clone().unwrap_or_default(),
+            };
+            messages.push(new_message(relay, target, priority, true, envelope));
         }
     }
-    if !messages.is_empty() {
-        if !access_key_matches(Some(&combined), &presented) {
-            return Err(Refusal::unauthorized("wrong access key"));
-        }
-        store_and_wake(relay, messages).await?;
-    }
+    let full = store_where_room(relay, messages).await?;
     Ok(Out::SendResult(pb::SendResult {
         unknown_recipients: unknown,
+        full_recipients: full.iter().map(|a| a[..16].to_vec()).collect(),
     }))
+}
+
+fn fan_out_refusal(e: FanOutError) -> Refusal {
+    match e {
+        FanOutError::Malformed => Refusal::malformed("multi-recipient payload did not parse"),
+        FanOutError::TooManyRecipients => Refusal::too_large("too many recipients"),
+        FanOutError::TooLarge => Refusal::too_large("message too large"),
+    }
 }
 
 /// The delivery state of one authenticated connection.

@@ -165,15 +165,36 @@ pub struct FanOutRecipient {
     pub aci: Option<[u8; 16]>,
     /// Devices the sender addressed.
     pub devices: Vec<u32>,
-    /// What each of those devices receives (libsignal's ReceivedMessage).
-    pub received: Vec<u8>,
 }
 
-/// Parses a Sealed Sender v2 SentMessage into what each recipient receives.
-pub fn fan_out(payload: &[u8]) -> Result<Vec<FanOutRecipient>, &'static str> {
-    let sent = SealedSenderV2SentMessage::parse(payload)
-        .map_err(|_| "multi-recipient payload did not parse")?;
-    let mut out = Vec::with_capacity(sent.recipients.len());
+/// Why a multi-recipient payload was refused before any work for its recipients.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FanOutError {
+    /// It did not parse.
+    Malformed,
+    /// It names more recipients than the relay takes in one upload.
+    TooManyRecipients,
+    /// A recipient's part would be larger than the relay stores.
+    TooLarge,
+}
+
+/// Reads who a Sealed Sender v2 SentMessage is for, copying none of its
+/// ciphertext: counts are checked (at most `max_recipients`) before the
+/// per-recipient bytes are built by [`received_for`].
+pub fn recipients_of(
+    payload: &[u8],
+    max_recipients: usize,
+) -> Result<Vec<FanOutRecipient>, FanOutError> {
+    let sent = SealedSenderV2SentMessage::parse(payload).map_err(|_| FanOutError::Malformed)?;
+    let named = sent
+        .recipients
+        .values()
+        .filter(|r| !r.devices.is_empty())
+        .count();
+    if named > max_recipients {
+        return Err(FanOutError::TooManyRecipients);
+    }
+    let mut out = Vec::with_capacity(named);
     for (service_id, recipient) in &sent.recipients {
         if recipient.devices.is_empty() {
             // An excluded recipient: nothing to deliver.
@@ -190,16 +211,43 @@ pub fn fan_out(payload: &[u8]) -> Result<Vec<FanOutRecipient>, &'static str> {
             .collect();
         devices.sort_unstable();
         devices.dedup();
-        let received = sent
-            .received_message_parts_for_recipient(recipient)
-            .as_ref()
-            .concat();
         out.push(FanOutRecipient {
             service_id: service_id.service_id_fixed_width_binary().to_vec(),
             aci,
             devices,
-            received,
         });
+    }
+    Ok(out)
+}
+
+/// One ACI recipient's part of a multi-recipient payload: its ACI and the bytes
+/// it receives.
+pub type RecipientPart = ([u8; 16], Vec<u8>);
+
+/// What each ACI recipient of a multi-recipient payload that `wanted` picks
+/// receives (libsignal's ReceivedMessage), in payload order: built only once
+/// the sender has proved it knows those recipients' access keys. Each is
+/// never longer than the payload; one longer than `max_len` stops the work.
+pub fn received_for(
+    payload: &[u8],
+    max_len: usize,
+    wanted: impl Fn(&[u8; 16]) -> bool,
+) -> Result<Vec<RecipientPart>, FanOutError> {
+    let sent = SealedSenderV2SentMessage::parse(payload).map_err(|_| FanOutError::Malformed)?;
+    let mut out = Vec::new();
+    for (service_id, recipient) in &sent.recipients {
+        let ServiceId::Aci(_) = service_id else {
+            continue;
+        };
+        let aci = service_id.raw_uuid().into_bytes();
+        if recipient.devices.is_empty() || !wanted(&aci) {
+            continue;
+        }
+        let parts = sent.received_message_parts_for_recipient(recipient);
+        if parts.as_ref().iter().map(|p| p.len()).sum::<usize>() > max_len {
+            return Err(FanOutError::TooLarge);
+        }
+        out.push((aci, parts.as_ref().concat()));
     }
     Ok(out)
 }
@@ -250,7 +298,11 @@ mod tests {
 
     #[test]
     fn garbage_fan_out_refused() {
-        assert!(fan_out(&[]).is_err());
-        assert!(fan_out(&[0x23, 5, 1, 2, 3]).is_err());
+        assert_eq!(recipients_of(&[], 10).err(), Some(FanOutError::Malformed));
+        assert_eq!(
+            recipients_of(&[0x23, 5, 1, 2, 3], 10).err(),
+            Some(FanOutError::Malformed)
+        );
+        assert!(received_for(&[], 100, |_| true).is_err());
     }
 }

@@ -235,6 +235,7 @@ async fn fan_out_reaches_every_device_and_decrypts() {
         payload,
         access_key: carol.access_key.to_vec(),
         priority: 0,
+        only_recipients: Vec::new(),
     });
     assert!(assert_sent(a.request(req).await)
         .unknown_recipients
@@ -374,6 +375,7 @@ async fn fan_out_reaches_every_device_and_decrypts() {
         payload: payload.clone(),
         access_key: xor(&[bob1.access_key]),
         priority: 1,
+        only_recipients: Vec::new(),
     });
     assert_eq!(error_code(&a.request(wrong).await), Code::Unauthorized);
     assert_eq!(relay.count("messages"), 0);
@@ -381,6 +383,7 @@ async fn fan_out_reaches_every_device_and_decrypts() {
         payload: payload[..40].to_vec(),
         access_key: vec![0; 16],
         priority: 1,
+        only_recipients: Vec::new(),
     });
     assert_eq!(error_code(&a.request(garbage).await), Code::Malformed);
 
@@ -388,6 +391,7 @@ async fn fan_out_reaches_every_device_and_decrypts() {
         payload,
         access_key: xor(&[bob1.access_key, carol.access_key]),
         priority: pb::Priority::High as i32,
+        only_recipients: Vec::new(),
     });
     let result = assert_sent(a.request(req).await);
     let dave_service_id = ServiceId::from(Aci::from_uuid_bytes(

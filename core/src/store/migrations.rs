@@ -29,7 +29,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_received_day.sql"),
     include_str!("migrations/0018_conversation_timers.sql"),
     include_str!("migrations/0019_signed_alerts.sql"),
-    include_str!("migrations/0020_access_key_rotation.sql"),
+    include_str!("migrations/0020_outbox_parking.sql"),
+    include_str!("migrations/0021_access_key_rotation.sql"),
 ];
 
 /// The schema version this build writes.

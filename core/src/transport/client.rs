@@ -12,12 +12,14 @@ use tokio::task::JoinHandle;
 use super::actor::{AccountHandle, AccountThread};
 use super::backoff::Backoff;
 use super::link::{self, Incoming, Link, RelayAddress};
+use super::sending::Sending;
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::identity::PRIMARY_DEVICE_ID;
 use crate::message::ENVELOPE_ID_LEN;
+use crate::outbox_park::Parked;
 use crate::prekeys::ONE_TIME_LOW_WATER;
 use crate::receive::Inbound;
 use crate::send::OutgoingEnvelope;
@@ -36,6 +38,8 @@ const RECEIVE_BACKLOG: usize = 4 * RECEIVE_BATCH;
 const SEND_WINDOW: usize = 64;
 /// A ping when the link has been quiet this long.
 const KEEPALIVE: Duration = Duration::from_secs(25);
+/// How long the connection waits for a parked envelope when none is parked.
+const NO_RETRY: Duration = Duration::from_secs(24 * 3600);
 /// Commands queued for the connection manager.
 const COMMAND_QUEUE: usize = 64;
 
@@ -410,14 +414,31 @@ async fn connected(
         })
         .await??;
     reopen_sessions(account, &link).await?;
-    flush_outbox(account, &link, &events.stream).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     let mut acks = Acks::default();
+    // The outbox goes beside the receiving, never in its way (`sending`).
+    let flush = || -> futures::future::BoxFuture<'_, Result<()>> {
+        Box::pin(flush_outbox(account, &link, &events.stream))
+    };
+    let mut sending = Sending::default();
+    sending.want();
+    // When a parked envelope (a full mailbox) is next due: only a flush parks
+    // one, so this is read again after each.
+    let mut retry = next_retry(account).await?;
     loop {
+        sending.start(flush);
         tokio::select! {
             _ = shutdown.changed() => return acks.all().await,
+            sent = sending.next() => {
+                sent?;
+                retry = next_retry(account).await?;
+            }
+            _ = tokio::time::sleep_until(retry) => {
+                sending.want();
+                retry = tokio::time::Instant::now() + NO_RETRY;
+            }
             flushed = acks.next(), if !acks.flushing.is_empty() => flushed?,
             first = deliveries.recv() => {
                 let Some(first) = first else {
@@ -455,26 +476,22 @@ async fn connected(
                     // A batch may have queued replies (committee entries forwarded
                     // after concurrent changes, admissions, hellos).
                     if after.outbox_waiting || after.committees_changed || after.reopen {
-                        flush_outbox(account, &link, &events.stream).await?;
+                        sending.want();
                     }
                 }
                 if caught_up {
-                    // Caught up means on disk and forgotten by the relay.
+                    // Caught up means on disk and forgotten by the relay, and
+                    // what it set off sent.
                     acks.all().await?;
+                    sending.settle(flush).await?;
+                    retry = next_retry(account).await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
             cmd = commands.recv() => match cmd {
                 None => return Ok(()),
-                Some(Command::FlushOutbox) => flush_outbox(account, &link, &events.stream).await?,
-                Some(Command::Flush { reply }) => {
-                    let r = flush_outbox(account, &link, &events.stream).await;
-                    let failed = r.is_err();
-                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
-                    if failed {
-                        return Err(Error::Transport("sending the outbox failed".into()));
-                    }
-                }
+                Some(Command::FlushOutbox) => sending.want(),
+                Some(Command::Flush { reply }) => sending.want_and_tell(reply),
                 Some(Command::FetchBundle { account: who, reply }) => {
                     let r = fetch_bundle(&link, who).await;
                     let _ = reply.send(r);
@@ -483,15 +500,12 @@ async fn connected(
                     let _ = reply.send(super::push::sync(account, &link).await);
                 }
                 Some(Command::GreetMembers { reply }) => {
-                    let r = greet_members(account, &link, true).await;
-                    let r = match r {
-                        Ok(()) => flush_outbox(account, &link, &events.stream).await,
-                        e => e,
-                    };
-                    let failed = r.is_err();
-                    let _ = reply.send(r.map_err(|e| Error::Transport(e.to_string())));
-                    if failed {
-                        return Err(Error::Transport("opening member sessions failed".into()));
+                    match greet_members(account, &link, true).await {
+                        Ok(()) => sending.want_and_tell(reply),
+                        Err(e) => {
+                            let _ = reply.send(Err(Error::Transport(e.to_string())));
+                            return Err(Error::Transport("opening member sessions failed".into()));
+                        }
                     }
                 }
             },
@@ -624,7 +638,7 @@ async fn flush_outbox_once(
             return Ok(None);
         }
         a.reseal_stale_outbox()?;
-        a.outbox().map(Some)
+        a.outbox_due().map(Some)
     };
     let outbox = match account.call(ready).await?? {
         Some(outbox) => outbox,
@@ -635,7 +649,8 @@ async fn flush_outbox_once(
     };
     let mut again = 0;
     for window in outbox.chunks(SEND_WINDOW) {
-        let sends = window.iter().map(|e| async move {
+        let sends = window.iter().map(|due| async move {
+            let e = &due.envelope;
             let priority = if e.high_priority {
                 pb::Priority::High
             } else {
@@ -646,6 +661,7 @@ async fn flush_outbox_once(
                     payload: e.bytes.clone(),
                     access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
                     priority,
+                    only_recipients: due.only.iter().map(|a| a.to_vec()).collect(),
                 })
             } else if e.sealed {
                 pb::client_frame::Body::SendSealed(pb::SendSealed {
@@ -666,6 +682,7 @@ async fn flush_outbox_once(
             (e, link.request(body).await)
         });
         let mut settled = Vec::with_capacity(window.len());
+        let mut parked = Vec::new();
         let mut broken = None;
         let mut stale_key = Vec::new();
         for (e, result) in futures_util::future::join_all(sends).await {
@@ -675,12 +692,29 @@ async fn flush_outbox_once(
                     stale_key.push(e.envelope_id);
                     continue;
                 }
-                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
+                Ok(pb::server_frame::Body::SendResult(r))
+                    if r.unknown_recipients.is_empty() && r.full_recipients.is_empty() =>
+                {
                     DeliveryState::Sent
+                }
+                // Stored for everyone else; parked for those whose mailbox is full.
+                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
+                    let full = r
+                        .full_recipients
+                        .iter()
+                        .filter_map(|a| <[u8; 16]>::try_from(a.as_slice()).ok())
+                        .collect::<Vec<_>>();
+                    parked.push((e, full));
+                    continue;
                 }
                 Ok(_) => DeliveryState::Failed {
                     reason: "the relay does not know the recipient".into(),
                 },
+                // The recipient's mailbox is full: park it, go on with the rest.
+                Err(Error::Relay { code, .. }) if code == "QUOTA_EXCEEDED" => {
+                    parked.push((e, Vec::new()));
+                    continue;
+                }
                 // Refused for good: drop it from the outbox and say so.
                 Err(Error::Relay { code, message }) if permanent(&code) => DeliveryState::Failed {
                     reason: format!("{code}: {message}"),
@@ -692,6 +726,19 @@ async fn flush_outbox_once(
                 }
             };
             settled.push((e, state));
+        }
+        for (e, full) in parked {
+            let full: Vec<[u8; 16]> = full;
+            let id = e.envelope_id;
+            let outcome = account.call(move |a| a.park_outbox(&id, &full)).await??;
+            if outcome == Parked::GaveUp {
+                settled.push((
+                    e,
+                    DeliveryState::Failed {
+                        reason: "the recipient's mailbox stayed full".into(),
+                    },
+                ));
+            }
         }
         // One transaction for the whole window's confirmations, one for its
         // refusals (a refused sender key is sent again).
@@ -726,6 +773,22 @@ async fn flush_outbox_once(
         }
     }
     Ok(again)
+}
+
+/// When the outbox next has a parked envelope due, as a deadline for the
+/// connection's loop (far off when none is parked).
+async fn next_retry(account: &AccountHandle) -> Result<tokio::time::Instant> {
+    let wait = account
+        .call(|a| {
+            let now = a.clock.now_ms();
+            a.outbox_next_due()
+                .map(|due| due.map(|d| d.saturating_sub(now)))
+        })
+        .await??;
+    let wait = wait.map_or(NO_RETRY, |ms| {
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    });
+    Ok(tokio::time::Instant::now() + wait)
 }
 
 /// Relay refusals that retrying will not cure.

@@ -219,6 +219,15 @@ pub trait RelayStore: Send + Sync + 'static {
         quota: u64,
         on_commit: OnCommit,
     ) -> Result<()>;
+    /// Stores the messages of every account whose mailboxes have room under
+    /// `quota`, and returns the accounts skipped because one was full (a
+    /// multi-recipient send: one full phone must not stop a committee).
+    async fn enqueue_where_room(
+        &self,
+        messages: Vec<NewMessage>,
+        quota: u64,
+        on_commit: OnCommit,
+    ) -> Result<Vec<AccountId>>;
     /// Up to `limit` unexpired messages after `cursor`, high priority first.
     async fn fetch(
         &self,

@@ -119,6 +119,83 @@ impl SqliteStore {
         rx.await.map_err(|_| Error::StoreClosed)?
     }
 
+    /// Stores messages; with `partial`, skips every account one of whose
+    /// mailboxes would pass `quota` (and returns those accounts), else refuses
+    /// all with `Error::QuotaExceeded`.
+    async fn enqueue_job(
+        &self,
+        messages: Vec<NewMessage>,
+        quota: u64,
+        partial: bool,
+        on_commit: OnCommit,
+    ) -> Result<Vec<AccountId>> {
+        let f = move |c: &Connection, state: &mut WriterState| {
+            // Check every mailbox first, so the counts change only for what fits.
+            let mut per_box: Vec<(MailboxId, u64)> = Vec::new();
+            for msg in &messages {
+                match per_box.iter_mut().find(|(m, _)| *m == msg.mailbox) {
+                    Some((_, n)) => *n += 1,
+                    None => per_box.push((msg.mailbox, 1)),
+                }
+            }
+            // An account is skipped whole: a device that got the message while
+            // another did not would get it twice when the sender tries again.
+            let mut full: Vec<AccountId> = Vec::new();
+            for (m, n) in &per_box {
+                if state.count(c, m)?.saturating_add(*n) > quota {
+                    if !partial {
+                        return Err(Error::QuotaExceeded);
+                    }
+                    if !full.contains(&m.account) {
+                        full.push(m.account);
+                    }
+                }
+            }
+            let mut insert = c.prepare_cached(
+                "INSERT INTO messages (account_id, device_id, priority, sealed, stored_at_ms, expires_at_ms, envelope) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut stored = Vec::with_capacity(messages.len());
+            for msg in messages {
+                if full.contains(&msg.mailbox.account) {
+                    continue;
+                }
+                insert.execute(params![
+                    &msg.mailbox.account[..],
+                    msg.mailbox.device,
+                    priority_code(msg.priority),
+                    msg.sealed,
+                    ms(msg.stored_at_ms),
+                    ms(msg.expires_at_ms),
+                    msg.envelope
+                ])?;
+                let id = unms(c.last_insert_rowid());
+                stored.push((
+                    msg.mailbox,
+                    StoredMessage {
+                        id,
+                        priority: msg.priority,
+                        sealed: msg.sealed,
+                        stored_at_ms: msg.stored_at_ms,
+                        envelope: msg.envelope,
+                    },
+                ));
+            }
+            for (m, n) in &per_box {
+                if !full.contains(&m.account) {
+                    state.adjust(m, *n, 0);
+                }
+            }
+            Ok((stored, full))
+        };
+        let hook: Hook<(Stored, Vec<AccountId>)> =
+            Box::new(move |(stored, _)| on_commit(std::mem::take(stored)));
+        // Not isolated: the quota is checked before the first insert.
+        self.write_job(f, false, Some(hook))
+            .await
+            .map(|(_, full)| full)
+    }
+
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -135,6 +212,9 @@ impl SqliteStore {
         .map_err(|e| Error::Store(format!("reader task: {e}")))?
     }
 }
+
+/// Messages as committed, with their mailboxes: what the commit hook hands on.
+type Stored = Vec<(MailboxId, StoredMessage)>;
 
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -392,56 +472,18 @@ impl RelayStore for SqliteStore {
         quota: u64,
         on_commit: OnCommit,
     ) -> Result<()> {
-        let f = move |c: &Connection, state: &mut WriterState| {
-            // Check every mailbox first, so the counts change only when all fit.
-            let mut per_box: Vec<(MailboxId, u64)> = Vec::new();
-            for msg in &messages {
-                match per_box.iter_mut().find(|(m, _)| *m == msg.mailbox) {
-                    Some((_, n)) => *n += 1,
-                    None => per_box.push((msg.mailbox, 1)),
-                }
-            }
-            for (m, n) in &per_box {
-                if state.count(c, m)?.saturating_add(*n) > quota {
-                    return Err(Error::QuotaExceeded);
-                }
-            }
-            let mut insert = c.prepare_cached(
-                "INSERT INTO messages (account_id, device_id, priority, sealed, stored_at_ms, expires_at_ms, envelope) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut stored = Vec::with_capacity(messages.len());
-            for msg in messages {
-                insert.execute(params![
-                    &msg.mailbox.account[..],
-                    msg.mailbox.device,
-                    priority_code(msg.priority),
-                    msg.sealed,
-                    ms(msg.stored_at_ms),
-                    ms(msg.expires_at_ms),
-                    msg.envelope
-                ])?;
-                let id = unms(c.last_insert_rowid());
-                stored.push((
-                    msg.mailbox,
-                    StoredMessage {
-                        id,
-                        priority: msg.priority,
-                        sealed: msg.sealed,
-                        stored_at_ms: msg.stored_at_ms,
-                        envelope: msg.envelope,
-                    },
-                ));
-            }
-            for (m, n) in &per_box {
-                state.adjust(m, *n, 0);
-            }
-            Ok(stored)
-        };
-        let hook: Hook<Vec<(MailboxId, StoredMessage)>> =
-            Box::new(move |stored| on_commit(std::mem::take(stored)));
-        // Not isolated: the quota is checked before the first insert.
-        self.write_job(f, false, Some(hook)).await.map(|_| ())
+        self.enqueue_job(messages, quota, false, on_commit)
+            .await
+            .map(|_| ())
+    }
+
+    async fn enqueue_where_room(
+        &self,
+        messages: Vec<NewMessage>,
+        quota: u64,
+        on_commit: OnCommit,
+    ) -> Result<Vec<AccountId>> {
+        self.enqueue_job(messages, quota, true, on_commit).await
     }
 
     async fn fetch(

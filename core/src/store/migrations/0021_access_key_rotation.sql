@@ -1,4 +1,4 @@
--- Schema 20: our access key changes when someone who held it leaves.
+-- Schema 21: our access key changes when someone who held it leaves.
 --
 -- Every member of a committee learns every other member's access key (with
 -- the committee's log, and inside each message). One removed would keep
