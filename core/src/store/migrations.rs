@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_received_day.sql"),
     include_str!("migrations/0018_conversation_timers.sql"),
     include_str!("migrations/0019_signed_alerts.sql"),
+    include_str!("migrations/0020_uploaded_attachments.sql"),
 ];
 
 /// The schema version this build writes.

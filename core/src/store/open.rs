@@ -208,16 +208,13 @@ fn key_connection(conn: &Connection, key: &DatabaseKey) -> Result<()> {
     // this thread only; "main" is a NUL-terminated literal; SQLCipher reads
     // `len` bytes from `text`, which outlives the call, and copies them.
     let rc = unsafe {
-        rusqlite::ffi::sqlite3_key_v2(
-            conn.handle(),
-            c"main".as_ptr(),
-            text.as_ptr().cast(),
-            len,
-        )
+        rusqlite::ffi::sqlite3_key_v2(conn.handle(), c"main".as_ptr(), text.as_ptr().cast(), len)
     };
     match rc {
         rusqlite::ffi::SQLITE_OK => Ok(()),
-        code => Err(Error::Storage(format!("SQLCipher refused the key (code {code})"))),
+        code => Err(Error::Storage(format!(
+            "SQLCipher refused the key (code {code})"
+        ))),
     }
 }
 
