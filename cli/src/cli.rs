@@ -72,6 +72,9 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+// `Relay` carries every relay setting; the enum is parsed once per process,
+// so its size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Create an identity and an encrypted store in the home directory.
     Init(InitArgs),
