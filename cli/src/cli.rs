@@ -72,6 +72,9 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+// `Relay` carries every relay setting; the enum is parsed once per process,
+// so its size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Create an identity and an encrypted store in the home directory.
     Init(InitArgs),
@@ -106,6 +109,9 @@ pub enum Command {
     /// Panic wipe, with no passphrase: destroy the salt and key-derivation
     /// files, then the store (even a corrupt one) and the configuration.
     Wipe(WipeArgs),
+    /// Delete this account at the relay (mailbox, keys, push endpoint, uploads);
+    /// the home stays readable until `wipe`, and no longer connects.
+    DeleteAccount(DeleteAccountArgs),
     /// Set or clear a duress passphrase: typed at any unlock instead of the
     /// passphrase, it wipes this home and answers as a wrong passphrase does.
     #[command(subcommand)]
@@ -622,6 +628,16 @@ pub struct WipeArgs {
     /// Do not ask for the typed confirmation.
     #[arg(long)]
     pub yes: bool,
+}
+
+/// `rankfile delete-account`.
+#[derive(Debug, Args)]
+pub struct DeleteAccountArgs {
+    /// Do not ask for the typed confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub relay: RelayOpts,
 }
 
 /// `rankfile duress …`.

@@ -103,6 +103,10 @@ pub enum Error {
     /// Not connected to the relay just now; the operation needs it.
     #[error("not connected to the relay")]
     Offline,
+    /// This account was deleted at its relay (`Client::delete_account`); the
+    /// local store stays readable, but it no longer connects.
+    #[error("this account was deleted at the relay")]
+    AccountDeletedAtRelay,
     /// The relay refused a request.
     #[error("the relay refused: {code}: {message}")]
     Relay { code: String, message: String },

@@ -49,6 +49,7 @@ mod session;
 mod settings;
 mod store;
 pub mod transport;
+mod uploads;
 
 pub use account::{Account, AccountOptions};
 pub use account_id::{AccountId, ACCOUNT_ID_LEN};

@@ -1,6 +1,7 @@
 //! Attachments: opaque encrypted blobs, uploaded in chunks on one connection,
 //! stored as files named by their SHA-256 (checked on completion), served only by
-//! that address, deleted when they expire.
+//! that address, deleted when they expire. A new upload needs an upload token
+//! (`upload_token`), spent by its first chunk.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub struct Upload {
     file: fs::File,
     tmp: PathBuf,
     hasher: Sha256,
+    delete_hash: Option<[u8; 32]>,
 }
 
 impl Upload {
@@ -76,6 +78,17 @@ pub async fn put(
         if req.total_size > relay.config.attachment_max_bytes {
             return Err(Refusal::too_large("attachment too large"));
         }
+        // Every new upload spends a token a logged-in device got for it
+        // (`upload_token`), so uploads count against byte budgets even though
+        // the relay cannot tell who makes them.
+        relay.uploads.spend(&req.upload_token, req.total_size)?;
+        let delete_hash = match req.delete_key_hash.len() {
+            0 => None,
+            _ => Some(fixed::<32>(
+                &req.delete_key_hash,
+                "delete key hash must be 32 bytes",
+            )?),
+        };
         let now = relay.now_ms();
         if let Some(meta) = relay.store.attachment(address, now).await? {
             if fs::try_exists(blob_path(&relay.config.data_dir, &address))
@@ -104,6 +117,7 @@ pub async fn put(
             file,
             tmp,
             hasher: Sha256::new(),
+            delete_hash,
         }));
     }
     let Some(up) = current.as_mut() else {
@@ -163,6 +177,7 @@ async fn finish(relay: &Relay, mut up: Upload) -> Reply {
             address: up.address,
             size: up.total,
             expires_at_ms,
+            delete_hash: up.delete_hash,
         })
         .await?;
     Ok(stored(&up.address, up.total, true, expires_at_ms))

@@ -69,6 +69,49 @@ pub struct Config {
     pub fetch_burst: u32,
     /// Bundle fetches per minute a device regains.
     pub fetch_per_minute: u32,
+    /// Identified sends (`SendMessage`) a device may make in a burst. A sender
+    /// that must send identified was not given the recipient's access key, so
+    /// is not one the recipient accepted: this bounds how fast such strangers,
+    /// or one throwaway account, can fill mailboxes.
+    pub identified_send_burst: u32,
+    /// Identified sends per minute a device regains.
+    pub identified_sends_per_minute: u32,
+    /// Identified (not sealed) messages one mailbox may hold: far below
+    /// `mailbox_quota`, so strangers can never fill the room that the
+    /// recipient's committees (who send sealed) need.
+    pub unaccepted_quota: u64,
+    /// New devices (first logins) one source address may register in a burst:
+    /// makes minting throwaway accounts slow.
+    pub registration_burst: u32,
+    /// New devices per hour one source address regains. Generous enough for a
+    /// workplace behind one NAT address where everyone installs the app at a
+    /// meeting.
+    pub registrations_per_hour: u32,
+    /// One-time prekeys of one target account handed out in a burst; past
+    /// that, bundles come without one (the last-resort keys still work), so
+    /// nobody can drain someone's one-time prekeys.
+    pub one_time_prekey_burst: u32,
+    /// One-time prekeys per hour a target account's allowance regains.
+    pub one_time_prekeys_per_hour: u32,
+    /// Seconds an anonymous connection may stay silent before the relay hangs
+    /// up: they carry only short sealed sends and attachment transfers.
+    pub anonymous_idle_secs: u64,
+    /// Anonymous connections one source address may hold open at once. Room
+    /// for many phones behind one NAT address, not for one host to take them all.
+    pub anonymous_per_address: u32,
+    /// Connection slots (of `max_connections`) anonymous connections may never
+    /// take, so logged-in devices can always reach their mail.
+    pub reserved_device_slots: usize,
+    /// Bytes of attachments one account may upload per day (counted when it
+    /// asks for upload tokens): one account cannot fill the relay's disk.
+    pub upload_account_bytes_per_day: u64,
+    /// Bytes of attachments all accounts together may upload per hour: many
+    /// accounts together cannot fill it faster than an operator can react.
+    pub upload_global_bytes_per_hour: u64,
+    /// Free bytes the relay keeps on its data directory's filesystem: below
+    /// this it refuses new sends, uploads and registrations, so its commits
+    /// never start failing on a full disk. 0 turns the check off.
+    pub disk_reserve_bytes: u64,
     /// Largest attachment blob.
     pub attachment_max_bytes: u64,
     /// Seconds an attachment is kept.
@@ -87,6 +130,14 @@ pub struct Config {
     /// Milliseconds after a device's wake-up during which further wake-ups for
     /// it are coalesced into that one.
     pub push_coalesce_ms: u64,
+    /// Milliseconds within which the wake-ups for one alert are spread,
+    /// each at a uniformly random moment, so a push service does not see a
+    /// whole roster woken at one instant. Only offline phones are woken, so
+    /// delivery to connected ones is not delayed.
+    pub push_spread_ms: u64,
+    /// Decoy wake-ups per push endpoint per day, sent at random times to
+    /// offline devices; 0 sends none (tests that count wake-ups).
+    pub push_decoys_per_day: u32,
     /// The time the relay goes by: the system's, unless a test moves it.
     /// Never read from a file or the environment.
     #[serde(skip)]
@@ -115,6 +166,19 @@ impl Default for Config {
             delivery_window: 512,
             fetch_burst: 60,
             fetch_per_minute: 60,
+            identified_send_burst: 30,
+            identified_sends_per_minute: 30,
+            unaccepted_quota: 500,
+            registration_burst: 50,
+            registrations_per_hour: 50,
+            one_time_prekey_burst: 50,
+            one_time_prekeys_per_hour: 20,
+            anonymous_idle_secs: 30,
+            anonymous_per_address: 256,
+            reserved_device_slots: 1000,
+            upload_account_bytes_per_day: 2 * 1024 * 1024 * 1024,
+            upload_global_bytes_per_hour: 50 * 1024 * 1024 * 1024,
+            disk_reserve_bytes: 1024 * 1024 * 1024,
             attachment_max_bytes: 100 * 1024 * 1024,
             attachment_ttl_secs: 30 * 24 * 3600,
             group_commit_max: 2048,
@@ -122,6 +186,8 @@ impl Default for Config {
             push_concurrency: 64,
             push_timeout_secs: 10,
             push_coalesce_ms: 10_000,
+            push_spread_ms: 2_000,
+            push_decoys_per_day: 4,
             clock: Clock::default(),
         }
     }
@@ -129,11 +195,20 @@ impl Default for Config {
 
 impl Config {
     /// A configuration for an in-process relay: loopback, any free port, data in
-    /// `data_dir`.
+    /// `data_dir`. Such a relay serves the demo, tests and benchmarks, where one
+    /// loopback address plays every phone of many committees: the limits per
+    /// source address and per identified sender are lifted (a test of those
+    /// limits sets them).
     pub fn local(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
+            registration_burst: u32::MAX,
+            anonymous_per_address: u32::MAX,
+            identified_send_burst: u32::MAX,
+            // Tests count wake-ups; decoys would be noise (a test of decoys
+            // turns them on).
+            push_decoys_per_day: 0,
             ..Config::default()
         }
     }
@@ -167,6 +242,9 @@ impl Config {
         {
             return bad("timeouts must be at least one second");
         }
+        if self.anonymous_idle_secs == 0 {
+            return bad("anonymous_idle_secs must be at least one second");
+        }
         if self.push_concurrency == 0 {
             return bad("push_concurrency must be at least 1");
         }
@@ -176,6 +254,11 @@ impl Config {
     /// Seconds as a `Duration`, for the timeouts.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// How long an anonymous connection may stay silent.
+    pub fn anonymous_idle(&self) -> Duration {
+        Duration::from_secs(self.anonymous_idle_secs)
     }
 
     /// The keepalive interval.
@@ -230,6 +313,51 @@ pub struct Args {
     /// Write requests per group commit.
     #[arg(long, env = "RANKFILE_RELAY_GROUP_COMMIT_MAX")]
     pub group_commit_max: Option<usize>,
+    /// Identified sends per device in a burst.
+    #[arg(long, env = "RANKFILE_RELAY_IDENTIFIED_SEND_BURST")]
+    pub identified_send_burst: Option<u32>,
+    /// Identified sends per device per minute.
+    #[arg(long, env = "RANKFILE_RELAY_IDENTIFIED_SENDS_PER_MINUTE")]
+    pub identified_sends_per_minute: Option<u32>,
+    /// Identified messages one mailbox may hold.
+    #[arg(long, env = "RANKFILE_RELAY_UNACCEPTED_QUOTA")]
+    pub unaccepted_quota: Option<u64>,
+    /// New devices per source address in a burst.
+    #[arg(long, env = "RANKFILE_RELAY_REGISTRATION_BURST")]
+    pub registration_burst: Option<u32>,
+    /// New devices per source address per hour.
+    #[arg(long, env = "RANKFILE_RELAY_REGISTRATIONS_PER_HOUR")]
+    pub registrations_per_hour: Option<u32>,
+    /// One-time prekeys of one account handed out in a burst.
+    #[arg(long, env = "RANKFILE_RELAY_ONE_TIME_PREKEY_BURST")]
+    pub one_time_prekey_burst: Option<u32>,
+    /// One-time prekeys of one account handed out per hour.
+    #[arg(long, env = "RANKFILE_RELAY_ONE_TIME_PREKEYS_PER_HOUR")]
+    pub one_time_prekeys_per_hour: Option<u32>,
+    /// Seconds an anonymous connection may stay silent.
+    #[arg(long, env = "RANKFILE_RELAY_ANONYMOUS_IDLE_SECS")]
+    pub anonymous_idle_secs: Option<u64>,
+    /// Anonymous connections per source address.
+    #[arg(long, env = "RANKFILE_RELAY_ANONYMOUS_PER_ADDRESS")]
+    pub anonymous_per_address: Option<u32>,
+    /// Connection slots anonymous connections may not take.
+    #[arg(long, env = "RANKFILE_RELAY_RESERVED_DEVICE_SLOTS")]
+    pub reserved_device_slots: Option<usize>,
+    /// Attachment bytes one account may upload per day.
+    #[arg(long, env = "RANKFILE_RELAY_UPLOAD_ACCOUNT_BYTES_PER_DAY")]
+    pub upload_account_bytes_per_day: Option<u64>,
+    /// Attachment bytes all accounts may upload per hour.
+    #[arg(long, env = "RANKFILE_RELAY_UPLOAD_GLOBAL_BYTES_PER_HOUR")]
+    pub upload_global_bytes_per_hour: Option<u64>,
+    /// Free bytes kept on the data directory's filesystem (0: no check).
+    #[arg(long, env = "RANKFILE_RELAY_DISK_RESERVE_BYTES")]
+    pub disk_reserve_bytes: Option<u64>,
+    /// Milliseconds within which one alert's wake-ups are spread.
+    #[arg(long, env = "RANKFILE_RELAY_PUSH_SPREAD_MS")]
+    pub push_spread_ms: Option<u64>,
+    /// Decoy wake-ups per push endpoint per day (0: none).
+    #[arg(long, env = "RANKFILE_RELAY_PUSH_DECOYS_PER_DAY")]
+    pub push_decoys_per_day: Option<u32>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `rankfile_relay=debug`.
     #[arg(long, env = "RANKFILE_RELAY_LOG", default_value = "info")]
     pub log: String,
@@ -275,8 +403,42 @@ impl Args {
         if let Some(v) = self.group_commit_max {
             c.group_commit_max = v;
         }
+        set(&mut c.identified_send_burst, self.identified_send_burst);
+        set(
+            &mut c.identified_sends_per_minute,
+            self.identified_sends_per_minute,
+        );
+        set(&mut c.unaccepted_quota, self.unaccepted_quota);
+        set(&mut c.registration_burst, self.registration_burst);
+        set(&mut c.registrations_per_hour, self.registrations_per_hour);
+        set(&mut c.one_time_prekey_burst, self.one_time_prekey_burst);
+        set(
+            &mut c.one_time_prekeys_per_hour,
+            self.one_time_prekeys_per_hour,
+        );
+        set(&mut c.anonymous_idle_secs, self.anonymous_idle_secs);
+        set(&mut c.anonymous_per_address, self.anonymous_per_address);
+        set(&mut c.reserved_device_slots, self.reserved_device_slots);
+        set(
+            &mut c.upload_account_bytes_per_day,
+            self.upload_account_bytes_per_day,
+        );
+        set(
+            &mut c.upload_global_bytes_per_hour,
+            self.upload_global_bytes_per_hour,
+        );
+        set(&mut c.disk_reserve_bytes, self.disk_reserve_bytes);
+        set(&mut c.push_spread_ms, self.push_spread_ms);
+        set(&mut c.push_decoys_per_day, self.push_decoys_per_day);
         c.validate()?;
         Ok(c)
+    }
+}
+
+/// Overrides a setting when a flag or variable gave one.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
     }
 }
 

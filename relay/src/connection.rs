@@ -9,6 +9,7 @@
 //! else from the store, up to the window of unacknowledged messages.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::auth::{self, Challenge};
 use crate::directory::{self, Identity};
 use crate::error::{Error, Result};
 use crate::frame::{self, outcome, reply, Refusal};
+use crate::guard::OpenToken;
 use crate::hub::Slot;
 use crate::limits::{
     MAX_FRAME_BYTES, MAX_PENDING_REQUESTS, MAX_UNAUTHENTICATED_REFUSALS, WS_READ_BUFFER,
@@ -117,6 +119,10 @@ struct Connection {
     /// something.
     ping: Option<(Instant, Instant)>,
     started: Instant,
+    /// The source address, for the per-address limits only: never logged or stored.
+    peer: IpAddr,
+    /// Counts this connection open while it lives.
+    _open: OpenToken,
 }
 
 /// Serves one accepted TCP connection to its end.
@@ -127,6 +133,10 @@ pub async fn serve(
     mut shutdown: Shutdown,
 ) {
     let started = Instant::now();
+    let Ok(peer) = tcp.peer_addr().map(|a| a.ip()) else {
+        return;
+    };
+    let open = relay.guard.opened();
     let handshake = async {
         let tls = acceptor.accept(tcp).await?;
         let ws = tokio_tungstenite::accept_async_with_config(tls, Some(websocket_config())).await?;
@@ -155,6 +165,8 @@ pub async fn serve(
         last_heard: Instant::now(),
         ping: None,
         started,
+        peer,
+        _open: open,
     });
     let end = conn.run(&mut shutdown).await;
     conn.finish(end).await;
@@ -207,7 +219,7 @@ impl Connection {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    if matches!(self.role, Role::Pending { .. }) || self.ping.is_some() {
+                    if matches!(self.role, Role::Pending { .. } | Role::Anonymous) || self.ping.is_some() {
                         return Ok(End::Idle);
                     }
                     // Silence, or an alert waiting with nothing heard since it
@@ -225,8 +237,12 @@ impl Connection {
     /// When the connection next needs attention if nothing arrives.
     fn deadline(&self) -> Instant {
         let config = &self.relay.config;
-        if let Role::Pending { .. } = self.role {
-            return self.started + config.handshake_timeout();
+        match self.role {
+            Role::Pending { .. } => return self.started + config.handshake_timeout(),
+            // Sealed sends and attachment transfers are short: a silent
+            // anonymous connection only holds a slot.
+            Role::Anonymous => return self.last_heard + config.anonymous_idle(),
+            Role::Device(_) => {}
         }
         let quiet = match self.ping {
             Some((_, answer_by)) => answer_by,
@@ -362,9 +378,18 @@ impl Connection {
 
     async fn on_request(&mut self, request_id: u64, body: In) -> Result<Option<End>> {
         let relay = self.relay.clone();
+        if adds_data(&body) {
+            if let Err(refusal) = relay.disk.check() {
+                self.out.push(refusal.into_frame(request_id));
+                return Ok(None);
+            }
+        }
         match (&mut self.role, body) {
             (Role::Pending { .. }, In::Auth(a)) => return self.login(request_id, a).await,
             (Role::Pending { .. }, In::Anonymous(_)) => {
+                if let Err(refusal) = relay.guard.anonymous_opened(self.peer) {
+                    return self.refuse_and_close(request_id, refusal).await;
+                }
                 self.role = Role::Anonymous;
                 self.out.push(reply(request_id, Out::Ok(pb::Ok {})));
             }
@@ -441,9 +466,12 @@ impl Connection {
                             None
                         }));
                     }
-                    In::Send(req) => {
-                        self.later(request_id, async move { mailbox::send(&relay, req).await })
-                    }
+                    In::Send(req) => match relay.guard.identified_sends.check(me) {
+                        Ok(()) => {
+                            self.later(request_id, async move { mailbox::send(&relay, req).await })
+                        }
+                        Err(refusal) => self.out.push(refusal.into_frame(request_id)),
+                    },
                     In::UploadPrekeys(req) => self.later(request_id, async move {
                         directory::upload(&relay, me, &identity, req).await
                     }),
@@ -462,6 +490,20 @@ impl Connection {
                     In::SetPushEndpoint(req) => self.later(request_id, async move {
                         push::set_endpoint(&relay, me, req).await
                     }),
+                    In::DeleteAccount(req) => {
+                        let r = crate::deletion::delete_account(&relay, me.account, req).await;
+                        let done = r.is_ok();
+                        self.out.push(outcome(request_id, r));
+                        if done {
+                            // Best effort: the answer is sent before hanging up.
+                            let _ = self.flush().await;
+                            return Ok(Some(End::Closed));
+                        }
+                    }
+                    In::UploadToken(req) => {
+                        let r = relay.uploads.issue(me.account, &req, relay.now_ms());
+                        self.out.push(outcome(request_id, r));
+                    }
                     In::SenderCertificate(_) => {
                         let r = directory::sender_certificate(&relay, me, &identity);
                         self.out.push(outcome(request_id, r));
@@ -496,6 +538,24 @@ impl Connection {
             }
         };
         let now = self.relay.now_ms();
+        // Only a first login registers a device: that is what is limited per
+        // address, so minting throwaway accounts is slow.
+        let known = self
+            .relay
+            .devices
+            .get(self.relay.store.as_ref(), mailbox)
+            .await?
+            .is_some();
+        if !known {
+            let allowed = self
+                .relay
+                .disk
+                .check()
+                .and_then(|()| self.relay.guard.registrations.check(self.peer));
+            if let Err(refusal) = allowed {
+                return self.refuse_and_close(request_id, refusal).await;
+            }
+        }
         if self
             .relay
             .store
@@ -537,12 +597,25 @@ impl Connection {
                 wake_if_alert_left(&self.relay, mailbox, unacknowledged, pushed_up_to).await;
             }
         }
+        if let Role::Anonymous = self.role {
+            self.relay.guard.anonymous_closed(self.peer);
+        }
         if let Some(up) = self.upload.take() {
             up.discard().await;
         }
         if !matches!(end, Ok(End::Shutdown)) {
             let _ = timeout(Duration::from_secs(1), self.ws.close(None)).await;
         }
+    }
+}
+
+/// Whether a request adds data to the relay's disk (refused while the disk
+/// reserve is reached); acknowledgements and reads, which do not, always go.
+fn adds_data(body: &In) -> bool {
+    match body {
+        In::Send(_) | In::SendSealed(_) | In::SendMultiSealed(_) | In::UploadToken(_) => true,
+        In::PutAttachment(p) => p.offset == 0,
+        _ => false,
     }
 }
 

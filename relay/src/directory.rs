@@ -50,6 +50,14 @@ impl DeviceCache {
         Ok(Some(d))
     }
 
+    /// Forgets every device of a deleted account, so no send reaches a
+    /// mailbox that is gone.
+    pub fn forget_account(&self, account: &crate::storage::AccountId) {
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|m, _| &m.account != account);
+        }
+    }
+
     /// Updates a cached record after the store changed it.
     pub fn set_access_key(&self, m: MailboxId, key: AccessKey) {
         if let Ok(mut map) = self.map.lock() {
@@ -176,7 +184,8 @@ pub async fn count(relay: &Relay, me: MailboxId) -> Reply {
     }))
 }
 
-/// FetchBundle: rate-limited per requesting device.
+/// FetchBundle: rate-limited per requesting device, and its one-time keys per
+/// target account.
 pub async fn fetch(relay: &Relay, me: MailboxId, req: pb::FetchBundle) -> Reply {
     let account = fixed::<20>(&req.account_id, "account id must be 20 bytes")?;
     if req.device_id == 0 || req.device_id > MAX_DEVICE_ID {
@@ -189,7 +198,11 @@ pub async fn fetch(relay: &Relay, me: MailboxId, req: pb::FetchBundle) -> Reply 
         account,
         device: req.device_id,
     };
-    let Some(b) = relay.store.take_bundle(target).await? else {
+    // Past its allowance a target's bundles come without one-time keys (the
+    // signed and last-resort keys still open a session), so nobody can drain
+    // them and leave later contacts without forward secrecy from the start.
+    let one_time = relay.guard.one_time_prekeys.check(account).is_ok();
+    let Some(b) = relay.store.take_bundle(target, one_time).await? else {
         return Err(Refusal::not_found("no bundle for that device"));
     };
     Ok(Out::Bundle(pb::PreKeyBundle {

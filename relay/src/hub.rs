@@ -132,6 +132,13 @@ impl Hub {
         slot
     }
 
+    /// Whether a device has a connection now.
+    pub fn is_connected(&self, mailbox: &MailboxId) -> bool {
+        self.slots
+            .lock()
+            .is_ok_and(|slots| slots.contains_key(mailbox))
+    }
+
     /// Removes a connection's slot (only if it is still the current one).
     pub fn unregister(&self, mailbox: &MailboxId, slot: &Arc<Slot>) {
         if let Ok(mut slots) = self.slots.lock() {

@@ -63,20 +63,33 @@ impl TokenBucket {
         }
     }
 
+    /// A full bucket of `capacity` units (bytes, say), refilled at `per_second`.
+    pub fn with_capacity(capacity: f64, per_second: f64) -> Self {
+        TokenBucket {
+            tokens: capacity,
+            burst: capacity,
+            per_second,
+            last: Instant::now(),
+        }
+    }
+
     /// Takes one token, or says how long until one is available.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.take_n(1.0, now)
+    }
+
+    /// Takes `n` tokens at once, or none and says how long until `n` are there.
+    pub fn take_n(&mut self, n: f64, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= n {
+            self.tokens -= n;
             Ok(())
-        } else if self.per_second <= 0.0 {
+        } else if self.per_second <= 0.0 || n > self.burst {
             Err(Duration::from_secs(3600))
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
+            Err(Duration::from_secs_f64((n - self.tokens) / self.per_second))
         }
     }
 

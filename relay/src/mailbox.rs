@@ -100,6 +100,17 @@ pub async fn send(relay: &Relay, req: pb::SendMessage) -> Reply {
     if relay.devices.get(relay.store.as_ref(), to).await?.is_none() {
         return Err(Refusal::not_found("unknown recipient"));
     }
+    // A sender without the recipient's access key is not one it accepted:
+    // such mail has a small quota of its own, so it never fills the room
+    // that sealed mail from the recipient's committees needs.
+    // (Set at or above the mailbox quota it binds nothing: no count then.)
+    let quota = relay.config.unaccepted_quota;
+    if quota < relay.config.mailbox_quota && relay.store.identified_count(to).await? >= quota {
+        return Err(Refusal::new(
+            pb::error::Code::QuotaExceeded,
+            "mailbox full for senders not accepted",
+        ));
+    }
     store_and_wake(
         relay,
         vec![new_message(relay, to, priority, false, req.envelope)],

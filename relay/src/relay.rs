@@ -8,12 +8,15 @@ use std::time::Duration;
 use crate::attachment;
 use crate::config::Config;
 use crate::directory::{DeviceCache, FetchLimiter};
+use crate::disk::DiskReserve;
 use crate::error::Result;
+use crate::guard::Guard;
 use crate::hub::Hub;
 use crate::push::Push;
 use crate::sealed::ServerKeys;
 use crate::shutdown::Shutdown;
 use crate::storage::RelayStore;
+use crate::upload_token::UploadTokens;
 
 /// Shared relay state.
 pub struct Relay {
@@ -33,6 +36,12 @@ pub struct Relay {
     pub fetch_limits: FetchLimiter,
     /// The trust root's public key, as sent in Hello.
     pub trust_root: Vec<u8>,
+    /// Rate limits and connection-slot accounting against abuse.
+    pub guard: Guard,
+    /// Upload tokens outstanding, and the byte budgets they draw on.
+    pub uploads: UploadTokens,
+    /// The free space kept on the data directory's filesystem.
+    pub disk: DiskReserve,
 }
 
 impl Relay {
@@ -41,6 +50,9 @@ impl Relay {
         attachment::prepare(&config.data_dir)?;
         let trust_root = keys.trust_root();
         let push = Arc::new(Push::new(&config)?);
+        let guard = Guard::new(&config);
+        let uploads = UploadTokens::new(&config);
+        let disk = DiskReserve::new(config.data_dir.clone(), config.disk_reserve_bytes);
         Ok(Relay {
             config,
             store,
@@ -50,6 +62,9 @@ impl Relay {
             devices: DeviceCache::default(),
             fetch_limits: FetchLimiter::default(),
             trust_root,
+            guard,
+            uploads,
+            disk,
         })
     }
 

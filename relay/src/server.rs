@@ -104,6 +104,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         relay.store.clone(),
         source.listener(),
     ));
+    tokio::spawn(push::run_decoys(relay.clone(), source.listener()));
     let acceptor = TlsAcceptor::from(tls.server_config);
     let limit = Arc::new(Semaphore::new(max_connections));
     let accept_shutdown = source.listener();

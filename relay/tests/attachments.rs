@@ -15,6 +15,8 @@ fn put(address: &[u8], total: u64, offset: u64, data: &[u8]) -> In {
         total_size: total,
         offset,
         data: data.to_vec(),
+        upload_token: Vec::new(),
+        delete_key_hash: Vec::new(),
     })
 }
 
@@ -31,14 +33,18 @@ async fn chunked_round_trip_and_wrong_addresses() {
     let relay = TestRelay::start().await;
     let blob: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let address = Sha256::digest(&blob).to_vec();
+    let mut device = relay.device(&Identity::new(1)).await;
+    let token = upload_token(&mut device, blob.len() as u64).await;
     let mut up = relay.client().await;
     up.request(In::Anonymous(pb::Anonymous {})).await;
     let mut offset = 0usize;
     for chunk in blob.chunks(100_000) {
-        match up
-            .request(put(&address, blob.len() as u64, offset as u64, chunk))
-            .await
-        {
+        let frame = if offset == 0 {
+            first_chunk(&token, &address, blob.len() as u64, chunk)
+        } else {
+            put(&address, blob.len() as u64, offset as u64, chunk)
+        };
+        match up.request(frame).await {
             Out::AttachmentStored(s) => {
                 offset += chunk.len();
                 assert_eq!(s.received, offset as u64);
@@ -82,8 +88,9 @@ async fn chunked_round_trip_and_wrong_addresses() {
 
     // Uploading content under the wrong address is refused and nothing is served.
     let wrong = Sha256::digest(b"something else").to_vec();
+    let token = upload_token(&mut device, 5).await;
     assert_eq!(
-        error_code(&up.request(put(&wrong, 5, 0, b"hello")).await),
+        error_code(&up.request(first_chunk(&token, &wrong, 5, b"hello")).await),
         Code::Malformed
     );
     assert_eq!(
@@ -110,8 +117,10 @@ async fn out_of_order_and_oversize_uploads_are_refused() {
         error_code(&c.request(put(&address, 600, 100, &blob[100..])).await),
         Code::Malformed
     );
+    let token = upload_token(&mut c, 600).await;
     assert!(matches!(
-        c.request(put(&address, 600, 0, &blob[..300])).await,
+        c.request(first_chunk(&token, &address, 600, &blob[..300]))
+            .await,
         Out::AttachmentStored(_)
     ));
     assert_eq!(
@@ -129,10 +138,12 @@ async fn out_of_order_and_oversize_uploads_are_refused() {
     assert_eq!(relay.count("attachments"), 0);
     // A fresh start at offset 0 works, and a second upload of the same blob is
     // recognised at once.
+    let token = upload_token(&mut c, 600).await;
     assert!(
-        matches!(c.request(put(&address, 600, 0, &blob)).await, Out::AttachmentStored(s) if s.complete)
+        matches!(c.request(first_chunk(&token, &address, 600, &blob)).await, Out::AttachmentStored(s) if s.complete)
     );
+    let token = upload_token(&mut c, 600).await;
     assert!(
-        matches!(c.request(put(&address, 600, 0, &blob[..10])).await, Out::AttachmentStored(s) if s.complete && s.received == 600)
+        matches!(c.request(first_chunk(&token, &address, 600, &blob[..10])).await, Out::AttachmentStored(s) if s.complete && s.received == 600)
     );
 }

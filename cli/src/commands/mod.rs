@@ -5,6 +5,7 @@ mod alert_status;
 mod channel;
 mod committee;
 mod contact;
+mod delete_account;
 mod duress;
 mod id;
 mod init;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
         Command::Alert(cmd) => alert::run(&home()?, cmd, out),
         Command::Link(cmd) => link::run(&home()?, cmd, out),
         Command::Wipe(args) => wipe::run(&home()?, &args, out),
+        Command::DeleteAccount(args) => delete_account::run(&home()?, &args, out),
         Command::Duress(cmd) => duress::run(&home()?, cmd, out),
         Command::Relay(args) => relay::run(args),
         Command::Demo(args) => crate::demo::run(&args, out),

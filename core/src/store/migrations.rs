@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0019_signed_alerts.sql"),
     include_str!("migrations/0020_outbox_parking.sql"),
     include_str!("migrations/0021_access_key_rotation.sql"),
+    include_str!("migrations/0022_uploaded_attachments.sql"),
 ];
 
 /// The schema version this build writes.

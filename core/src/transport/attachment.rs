@@ -3,14 +3,19 @@
 //! as `Anonymous`, so the relay cannot tie a blob to the account that
 //! uploads or downloads it, and a large file never holds up the account's
 //! own connection. The relay keeps one upload in progress per connection;
-//! with a connection per transfer, transfers never interleave.
+//! with a connection per transfer, transfers never interleave. An upload
+//! first gets a single-use upload token on the logged-in connection (the
+//! relay charges the bytes to the account's budget there), then presents it
+//! on the anonymous one.
 
 use rankfile_proto::v1 as pb;
+use sha2::{Digest, Sha256};
 
 use super::client::Client;
 use super::link::{self, Link, RelayAddress};
 use crate::attachment::{self, AttachmentPointer, DIGEST_LEN};
 use crate::error::{Error, Result};
+use crate::uploads::new_delete_key;
 
 /// Bytes of a blob sent in one `PutAttachment`: inside the relay's frame limit
 /// with room for the frame's other fields.
@@ -28,9 +33,20 @@ async fn anonymous(relay: &RelayAddress) -> Result<Link> {
 }
 
 /// Uploads a blob under its address, in chunks; done when the relay says it
-/// is stored (at once if it already holds the same bytes).
-async fn upload(relay: &RelayAddress, address: [u8; DIGEST_LEN], blob: &[u8]) -> Result<()> {
+/// is stored (at once if it already holds the same bytes). The first chunk
+/// spends `token` and carries the hash of `delete_key`. Answers when the
+/// relay will drop it.
+async fn upload(
+    relay: &RelayAddress,
+    address: [u8; DIGEST_LEN],
+    blob: &[u8],
+    token: Vec<u8>,
+    delete_key: &[u8],
+) -> Result<u64> {
     let link = anonymous(relay).await?;
+    // Spent by the first chunk; the ones after continue that upload.
+    let mut token = Some(token);
+    let mut delete_key_hash = Some(Sha256::digest(delete_key).to_vec());
     let total = blob.len() as u64;
     let mut offset = 0usize;
     loop {
@@ -41,13 +57,15 @@ async fn upload(relay: &RelayAddress, address: [u8; DIGEST_LEN], blob: &[u8]) ->
                 total_size: total,
                 offset: offset as u64,
                 data: blob[offset..end].to_vec(),
+                upload_token: token.take().unwrap_or_default(),
+                delete_key_hash: delete_key_hash.take().unwrap_or_default(),
             }))
             .await?;
         let pb::server_frame::Body::AttachmentStored(stored) = reply else {
             return Err(unexpected("an attachment upload"));
         };
         if stored.complete {
-            return Ok(());
+            return Ok(stored.expires_at_ms);
         }
         if stored.received != end as u64 || end == blob.len() {
             return Err(Error::Transport(
@@ -109,7 +127,14 @@ impl Client {
     ) -> Result<AttachmentPointer> {
         let (pointer, blob) =
             blocking(move || attachment::encrypt(&data, &content_type, &file_name)).await?;
-        upload(&self.relay, pointer.address(), &blob).await?;
+        let token = self.upload_token(blob.len() as u64).await?;
+        let delete_key = new_delete_key();
+        let address = pointer.address();
+        let expires_at_ms = upload(&self.relay, address, &blob, token, &delete_key[..]).await?;
+        // Remembered so that deleting the account deletes the blob too.
+        self.account
+            .call(move |a| a.record_upload(address, &delete_key, expires_at_ms))
+            .await??;
         Ok(pointer)
     }
 

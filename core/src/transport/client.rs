@@ -130,6 +130,12 @@ pub(super) enum Command {
     SyncPushEndpoint {
         reply: oneshot::Sender<Result<()>>,
     },
+    /// One request on the logged-in connection (an upload token, deleting
+    /// the account), answered with the relay's reply.
+    Request {
+        body: pb::client_frame::Body,
+        reply: oneshot::Sender<Result<pb::server_frame::Body>>,
+    },
 }
 
 /// An account connected to its relay.
@@ -156,6 +162,10 @@ impl Client {
     /// Takes the account and starts connecting to `relay`. Call inside a tokio
     /// runtime.
     pub fn start(account: Account, relay: RelayAddress) -> Result<Client> {
+        // Logging in would register the deleted account again.
+        if account.relay_account_deleted()? {
+            return Err(Error::AccountDeletedAtRelay);
+        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (handle, thread, done) = AccountHandle::spawn(account, events.clone())?;
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -363,6 +373,7 @@ async fn manage(
                     Some(Command::Flush { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     Some(Command::GreetMembers { reply }) => { let _ = reply.send(Err(Error::Offline)); }
                     Some(Command::SyncPushEndpoint { reply }) => { let _ = reply.send(Err(Error::Offline)); }
+                    Some(Command::Request { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
                     None => break,
                 },
             }
@@ -498,6 +509,9 @@ async fn connected(
                 }
                 Some(Command::SyncPushEndpoint { reply }) => {
                     let _ = reply.send(super::push::sync(account, &link).await);
+                }
+                Some(Command::Request { body, reply }) => {
+                    let _ = reply.send(link.request(body).await);
                 }
                 Some(Command::GreetMembers { reply }) => {
                     match greet_members(account, &link, true).await {

@@ -18,6 +18,7 @@ mod committee;
 mod conversation;
 mod link;
 mod push;
+mod relay_account;
 mod sending;
 mod tls;
 

@@ -19,7 +19,13 @@
 //!
 //! Wake-ups are not persisted: one queued when the relay stops is lost, and the
 //! message waits for the device's next connection like any other.
+//!
+//! So that a push service watching its traffic does not see a whole roster
+//! woken at one instant (an alert), each wake-up waits a uniformly random
+//! delay within `push_spread_ms` before it is posted; and `decoy` sends
+//! wake-ups, identical to real ones, to random offline devices at random times.
 
+mod decoy;
 mod endpoint;
 mod http;
 
@@ -42,6 +48,7 @@ use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::storage::{MailboxId, RelayStore};
 
+pub use decoy::run as run_decoys;
 pub use endpoint::MAX_URL_LEN;
 use http::Outcome;
 
@@ -73,6 +80,8 @@ pub struct PushStats {
     pub failed: u64,
     /// Endpoints forgotten because they answered 404 or 410.
     pub gone: u64,
+    /// Decoy wake-ups queued (also counted in `queued`).
+    pub decoys: u64,
 }
 
 #[derive(Default)]
@@ -83,6 +92,7 @@ struct Counters {
     sent: AtomicU64,
     failed: AtomicU64,
     gone: AtomicU64,
+    decoys: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -102,6 +112,7 @@ pub struct Push {
     concurrency: usize,
     timeout: Duration,
     coalesce: Duration,
+    spread: Duration,
 }
 
 impl fmt::Debug for Push {
@@ -126,6 +137,7 @@ impl Push {
             concurrency: config.push_concurrency.max(1),
             timeout: Duration::from_secs(config.push_timeout_secs.max(1)),
             coalesce: Duration::from_millis(config.push_coalesce_ms),
+            spread: Duration::from_millis(config.push_spread_ms),
         })
     }
 
@@ -133,6 +145,10 @@ impl Push {
     /// connection), unless one went to it within the coalescing window. Never
     /// blocks: it runs on the store's writer thread.
     pub fn wake(&self, devices: Vec<MailboxId>) {
+        self.queue_wakes(devices, false);
+    }
+
+    fn queue_wakes(&self, devices: Vec<MailboxId>, decoy: bool) {
         if devices.is_empty() {
             return;
         }
@@ -155,10 +171,19 @@ impl Push {
                 Ok(()) => {
                     recent.insert(device, now);
                     bump(&self.counters.queued);
+                    if decoy {
+                        bump(&self.counters.decoys);
+                    }
                 }
                 Err(_) => bump(&self.counters.dropped),
             }
         }
+    }
+
+    /// Queues a decoy wake-up for `device`: posted exactly like a real one
+    /// (and coalesced like one), counted apart.
+    pub fn wake_decoy(&self, device: MailboxId) {
+        self.queue_wakes(vec![device], true);
     }
 
     /// The device has connected: its next wake-up need not wait out the window.
@@ -179,6 +204,7 @@ impl Push {
             sent: get(&c.sent),
             failed: get(&c.failed),
             gone: get(&c.gone),
+            decoys: get(&c.decoys),
         }
     }
 }
@@ -223,14 +249,20 @@ pub async fn run(push: Arc<Push>, store: Arc<dyn RelayStore>, mut shutdown: Shut
             }
             device = queue.recv() => {
                 let Some(device) = device else { break };
-                // Waiting for a slot holds the queue, not the writer: while
-                // every slot is busy, new wake-ups queue up to QUEUE.
-                let slot = tokio::select! {
-                    s = slots.clone().acquire_owned() => match s { Ok(s) => s, Err(_) => break },
-                    _ = shutdown.recv() => break,
-                };
-                let (push, store) = (push.clone(), store.clone());
+                // Wake-ups waiting out their spread or a slot are bounded
+                // like the queue; past that they are dropped, never blocking.
+                if posting.len() >= QUEUE {
+                    bump(&push.counters.dropped);
+                    continue;
+                }
+                let delay = random_delay(push.spread);
+                let (push, store, slots) = (push.clone(), store.clone(), slots.clone());
                 posting.spawn(async move {
+                    // Spread: a roster woken by one alert leaves over a
+                    // window, not at one instant; the slot is taken after,
+                    // so waiting holds none.
+                    tokio::time::sleep(delay).await;
+                    let Ok(slot) = slots.acquire_owned().await else { return };
                     deliver(&push, store.as_ref(), device).await;
                     drop(slot);
                 });
@@ -244,6 +276,16 @@ pub async fn run(push: Arc<Push>, store: Arc<dyn RelayStore>, mut shutdown: Shut
     }
 }
 
+/// A uniformly random delay in `[0, spread)`.
+fn random_delay(spread: Duration) -> Duration {
+    use rand::Rng;
+    let max = u64::try_from(spread.as_micros()).unwrap_or(u64::MAX);
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_micros(rand::rng().random_range(0..max))
+}
+
 fn log_stats(s: &PushStats) {
     tracing::info!(
         queued = s.queued,
@@ -252,6 +294,7 @@ fn log_stats(s: &PushStats) {
         gone = s.gone,
         coalesced = s.coalesced,
         dropped = s.dropped,
+        decoys = s.decoys,
         "push wake-ups"
     );
 }
@@ -323,6 +366,17 @@ mod tests {
             account: [n; 20],
             device: 1,
         }
+    }
+
+    #[test]
+    fn wake_ups_are_spread_within_the_window() {
+        let spread = Duration::from_secs(2);
+        let delays: Vec<Duration> = (0..200).map(|_| random_delay(spread)).collect();
+        assert!(delays.iter().all(|d| *d < spread));
+        // Spread, not one instant: both halves of the window are used.
+        assert!(delays.iter().any(|d| *d < spread / 2));
+        assert!(delays.iter().any(|d| *d >= spread / 2));
+        assert_eq!(random_delay(Duration::ZERO), Duration::ZERO);
     }
 
     fn push(coalesce_ms: u64) -> Push {

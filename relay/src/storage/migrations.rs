@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_push_endpoints.sql"),
+    include_str!("migrations/003_identified_index.sql"),
+    include_str!("migrations/004_attachment_delete_hash.sql"),
 ];
 
 /// Brings the schema up to date, each migration in its own transaction together

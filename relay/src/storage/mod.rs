@@ -173,6 +173,8 @@ pub struct AttachmentMeta {
     pub size: u64,
     /// When it may be deleted.
     pub expires_at_ms: u64,
+    /// SHA-256 of the key its uploader may delete it with, if it gave one.
+    pub delete_hash: Option<[u8; 32]>,
 }
 
 /// What a sweep removed.
@@ -209,8 +211,9 @@ pub trait RelayStore: Send + Sync + 'static {
     ) -> Result<()>;
     /// One-time EC and Kyber prekeys left.
     async fn prekey_counts(&self, mailbox: MailboxId) -> Result<(u32, u32)>;
-    /// Takes a bundle, consuming one one-time EC and one one-time Kyber key atomically.
-    async fn take_bundle(&self, mailbox: MailboxId) -> Result<Option<TakenBundle>>;
+    /// Takes a bundle, consuming one one-time EC and one one-time Kyber key atomically;
+    /// without `one_time`, none (the Kyber key is then the last-resort one).
+    async fn take_bundle(&self, mailbox: MailboxId, one_time: bool) -> Result<Option<TakenBundle>>;
     /// Stores messages, all or none; `Error::QuotaExceeded` if a mailbox would pass
     /// `quota`. `on_commit` gets them once durable (see `OnCommit`).
     async fn enqueue(
@@ -238,6 +241,8 @@ pub trait RelayStore: Send + Sync + 'static {
     ) -> Result<Vec<StoredMessage>>;
     /// Deletes these IDs if they are in this mailbox; returns how many went.
     async fn ack(&self, mailbox: MailboxId, ids: Vec<u64>) -> Result<u64>;
+    /// Identified (not sealed) messages a mailbox holds, expired or not.
+    async fn identified_count(&self, mailbox: MailboxId) -> Result<u64>;
     /// Unexpired messages in a mailbox.
     async fn queued(&self, mailbox: MailboxId, now_ms: u64) -> Result<u64>;
     /// Whether a mailbox holds an unexpired high-priority message with an ID
@@ -247,6 +252,20 @@ pub trait RelayStore: Send + Sync + 'static {
     async fn put_attachment(&self, meta: AttachmentMeta) -> Result<()>;
     /// An unexpired attachment's metadata.
     async fn attachment(&self, address: Address, now_ms: u64) -> Result<Option<AttachmentMeta>>;
+    /// Devices with a push endpoint.
+    async fn push_endpoint_count(&self) -> Result<u64>;
+    /// The `index`-th device with a push endpoint (in the store's order), if
+    /// there are that many: decoy wake-ups pick one at random.
+    async fn push_endpoint_at(&self, index: u64) -> Result<Option<MailboxId>>;
+    /// Deletes an account: every device's record, prekeys, mailbox and push
+    /// endpoint, and those of the `owned` attachments (address, SHA-256 of the
+    /// delete key presented) whose delete hash matches. Returns the addresses
+    /// of the attachments deleted, whose files go next.
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        owned: Vec<(Address, [u8; 32])>,
+    ) -> Result<Vec<Address>>;
     /// Deletes expired messages and attachment metadata.
     async fn sweep(&self, now_ms: u64) -> Result<SweepOutcome>;
     /// Sets a device's push endpoint (a checked URL), or clears it with `None`.

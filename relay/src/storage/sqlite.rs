@@ -442,7 +442,7 @@ impl RelayStore for SqliteStore {
         .await
     }
 
-    async fn take_bundle(&self, m: MailboxId) -> Result<Option<TakenBundle>> {
+    async fn take_bundle(&self, m: MailboxId, one_time: bool) -> Result<Option<TakenBundle>> {
         // A write, even though it mostly reads: the writer thread is the one place
         // where "select a one-time key, delete it" cannot interleave with another
         // fetcher, so no key is ever handed out twice.
@@ -453,14 +453,15 @@ impl RelayStore for SqliteStore {
                 .optional()?;
             let Some((identity_key, registration_id)) = device else { return Ok(None) };
             let Some(signed_prekey) = signed_prekey(c, &m, KIND_EC)? else { return Ok(None) };
-            let kyber = match take_one_time(c, &m, KIND_KYBER)? {
+            let kyber_one_time = if one_time { take_one_time(c, &m, KIND_KYBER)? } else { None };
+            let kyber = match kyber_one_time {
                 Some(k) => k,
                 None => match signed_prekey_fallback(c, &m)? {
                     Some(k) => k,
                     None => return Ok(None),
                 },
             };
-            let one_time = take_one_time(c, &m, KIND_EC)?;
+            let one_time = if one_time { take_one_time(c, &m, KIND_EC)? } else { None };
             Ok(Some(TakenBundle { identity_key, registration_id, signed_prekey, kyber, one_time }))
         })
         .await
@@ -543,6 +544,18 @@ impl RelayStore for SqliteStore {
         self.write_job(f, false, None).await
     }
 
+    async fn identified_count(&self, m: MailboxId) -> Result<u64> {
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM messages WHERE account_id = ?1 AND device_id = ?2 AND sealed = 0",
+                )?
+                .query_row(params![&m.account[..], m.device], |r| r.get(0))?;
+            Ok(unms(n))
+        })
+        .await
+    }
+
     async fn queued(&self, m: MailboxId, now_ms: u64) -> Result<u64> {
         self.read(move |c| {
             let n: i64 = c
@@ -574,13 +587,14 @@ impl RelayStore for SqliteStore {
     async fn put_attachment(&self, meta: AttachmentMeta) -> Result<()> {
         self.write(move |c, _| {
             c.prepare_cached(
-                "INSERT OR REPLACE INTO attachments (address, size, stored_at_ms, expires_at_ms) \
-                 VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER) * 1000, ?3)",
+                "INSERT OR REPLACE INTO attachments (address, size, stored_at_ms, expires_at_ms, delete_hash) \
+                 VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER) * 1000, ?3, ?4)",
             )?
             .execute(params![
                 &meta.address[..],
                 ms(meta.size),
-                ms(meta.expires_at_ms)
+                ms(meta.expires_at_ms),
+                meta.delete_hash.as_ref().map(|h| &h[..]),
             ])?;
             Ok(())
         })
@@ -589,11 +603,81 @@ impl RelayStore for SqliteStore {
 
     async fn attachment(&self, address: Address, now_ms: u64) -> Result<Option<AttachmentMeta>> {
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT size, expires_at_ms FROM attachments WHERE address = ?1 AND expires_at_ms > ?2")?
+            let row = c.prepare_cached("SELECT size, expires_at_ms, delete_hash FROM attachments WHERE address = ?1 AND expires_at_ms > ?2")?
                 .query_row(params![&address[..], ms(now_ms)], |r| {
-                    Ok(AttachmentMeta { address, size: unms(r.get(0)?), expires_at_ms: unms(r.get(1)?) })
+                    Ok((unms(r.get(0)?), unms(r.get(1)?), r.get::<_, Option<Vec<u8>>>(2)?))
                 })
-                .optional()?)
+                .optional()?;
+            row.map(|(size, expires_at_ms, hash)| {
+                let delete_hash = hash
+                    .map(|h| <[u8; 32]>::try_from(h).map_err(|_| Error::Corrupt("delete hash length")))
+                    .transpose()?;
+                Ok(AttachmentMeta { address, size, expires_at_ms, delete_hash })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn push_endpoint_count(&self) -> Result<u64> {
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM push_endpoints")?
+                .query_row([], |r| r.get(0))?;
+            Ok(unms(n))
+        })
+        .await
+    }
+
+    async fn push_endpoint_at(&self, index: u64) -> Result<Option<MailboxId>> {
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT account_id, device_id FROM push_endpoints LIMIT 1 OFFSET ?1",
+                )?
+                .query_row(params![ms(index)], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
+                })
+                .optional()?;
+            row.map(|(account, device)| {
+                Ok(MailboxId {
+                    account: account_of(account)?,
+                    device,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        owned: Vec<(Address, [u8; 32])>,
+    ) -> Result<Vec<Address>> {
+        self.write(move |c, state| {
+            // secure_delete is on: the freed pages are zeroed, not just unlinked.
+            for table in [
+                "messages",
+                "one_time_prekeys",
+                "signed_prekeys",
+                "push_endpoints",
+                "devices",
+            ] {
+                c.prepare_cached(&format!("DELETE FROM {table} WHERE account_id = ?1"))?
+                    .execute(params![&account[..]])?;
+            }
+            state.forget_counts();
+            let mut deleted = Vec::new();
+            let mut stmt = c.prepare_cached(
+                "DELETE FROM attachments WHERE address = ?1 AND delete_hash = ?2",
+            )?;
+            for (address, hash) in owned {
+                if stmt.execute(params![&address[..], &hash[..]])? > 0 {
+                    deleted.push(address);
+                }
+            }
+            Ok(deleted)
         })
         .await
     }

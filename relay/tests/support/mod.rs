@@ -555,6 +555,29 @@ pub fn high_to(to: &Identity, envelope: &[u8]) -> In {
     send
 }
 
+/// Asks for an upload token (on a logged-in connection) for `size` bytes.
+pub async fn upload_token(c: &mut Client, size: u64) -> Vec<u8> {
+    match c
+        .request(In::UploadToken(pb::UploadTokenRequest { size }))
+        .await
+    {
+        Out::UploadToken(t) => t.token,
+        other => panic!("expected an upload token, got {other:?}"),
+    }
+}
+
+/// The first chunk of an upload, presenting `token`.
+pub fn first_chunk(token: &[u8], address: &[u8], total: u64, data: &[u8]) -> In {
+    In::PutAttachment(pb::PutAttachment {
+        address: address.to_vec(),
+        total_size: total,
+        offset: 0,
+        data: data.to_vec(),
+        upload_token: token.to_vec(),
+        delete_key_hash: Vec::new(),
+    })
+}
+
 /// Expects a SendResult.
 pub fn assert_sent(out: Out) -> pb::SendResult {
     match out {
