@@ -47,8 +47,9 @@ impl Account {
             return Ok(false);
         }
         let current = self.co_members()?;
-        let tx = self.store.write()?;
-        let peers: Vec<(Vec<u8>, bool)> = tx
+        let peers: Vec<(Vec<u8>, bool)> = self
+            .store
+            .conn()
             .prepare_cached("SELECT account, withheld FROM access_key_peers")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
@@ -58,7 +59,14 @@ impl Account {
             .map(|(a, _)| a.clone())
             .collect();
         let gone: Vec<&Vec<u8>> = holders.difference(&current).collect();
+        let new: Vec<&Vec<u8>> = current.difference(&holders).collect();
         let rotated = !gone.is_empty();
+        // Nobody left and nobody new (most checks): nothing to write.
+        if !rotated && new.is_empty() {
+            self.access_check_due = false;
+            return Ok(false);
+        }
+        let tx = self.store.write()?;
         if rotated {
             for account in &gone {
                 tx.prepare_cached("UPDATE access_key_peers SET withheld = 1 WHERE account = ?1")?
@@ -81,7 +89,7 @@ impl Account {
                     .execute([account])?;
             }
         }
-        for account in &current {
+        for account in &new {
             tx.prepare_cached(
                 "INSERT INTO access_key_peers (account, withheld) VALUES (?1, 0)
                  ON CONFLICT (account) DO UPDATE SET withheld = 0 WHERE withheld = 1",
