@@ -327,6 +327,41 @@ fn a_sender_key_counts_as_held_only_once_the_relay_has_it() {
     assert_eq!(resent[0].recipient, m2.id());
 }
 
+/// A change sent right after a member's welcome can reach it first (the
+/// relay keeps no order between envelopes sent together): it waits, and is
+/// folded once the welcome arrives. Before, it was refused for want of a
+/// genesis and the member never had the channel.
+#[test]
+fn a_change_that_overtakes_the_welcome_waits_for_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut organizer = account(&dir, "o");
+    let mut m1 = account(&dir, "m1");
+    let bundle = m1.prekey_bundle().expect("bundle");
+    organizer.add_contact("", &bundle).expect("contact");
+    let id = organizer
+        .create_committee(CommitteeMeta {
+            name: "Depot".into(),
+            ..CommitteeMeta::default()
+        })
+        .expect("found");
+    let welcome = organizer
+        .add_member(&id, &m1.id(), Role::Member)
+        .expect("add");
+    let (channel, made) = organizer
+        .create_channel(&id, ChannelKind::Discussion)
+        .expect("channel");
+    assert!(made.sent.iter().any(|e| e.recipient == m1.id()));
+    let early = deliver(&mut m1, &made.sent);
+    assert!(early
+        .iter()
+        .all(|r| *r == crate::receive::Received::Waiting));
+    assert!(m1.committee(&id).is_err());
+    deliver(&mut m1, &welcome.sent);
+    let state = m1.committee(&id).expect("state");
+    assert!(state.channels.contains_key(&channel));
+    assert_eq!(state.members.len(), 2);
+}
+
 /// Someone who was never a member, with a session to a member, sends it
 /// entries of its own making against the committee's real heads: refused,
 /// and not one row of them is stored.

@@ -10,7 +10,7 @@
 use rusqlite::Connection;
 
 use crate::account_id::AccountId;
-use crate::committee::{ChannelId, CommitteeId, CommitteeLog, InsertOutcome, SignedEntry};
+use crate::committee::{ChannelId, CommitteeId, CommitteeLog, InsertOutcome, Op, SignedEntry};
 use crate::committee_store::{self, BatchLogs};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -35,6 +35,11 @@ pub(crate) struct Update {
 /// forged, malformed or foreign entry fails the whole update, and so does an
 /// update from someone the log never names (`sender`): a stranger cannot
 /// make every member store, or hold waiting, entries of its making.
+///
+/// An update without a genesis for a committee not held yet is a later
+/// change that overtook the log welcoming us (the relay keeps no order
+/// between envelopes sent together): [`Error::UnknownCommittee`], so the
+/// envelope waits, bounded, and is read again once a committee arrives.
 pub(crate) fn check_update(
     conn: &Connection,
     logs: &mut BatchLogs<'_>,
@@ -44,6 +49,13 @@ pub(crate) fn check_update(
     access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
 ) -> Result<Update> {
     let Some(held) = logs.get(conn, &committee_id)? else {
+        let mut whole = false;
+        for e in &entries {
+            whole |= matches!(e.parse()?.op, Op::Genesis { .. });
+        }
+        if !whole {
+            return Err(Error::UnknownCommittee(committee_id));
+        }
         let log = CommitteeLog::from_entries(entries.iter().cloned())?;
         if log.id() != committee_id {
             return Err(Error::InvalidContent(
