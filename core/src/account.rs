@@ -305,6 +305,19 @@ impl Account {
         contact::access_key(self.store.conn(), id)
     }
 
+    /// The access key this account holds for `id`: the contact's, or the one
+    /// an organizer sent for a fellow member it has no session with yet.
+    /// What authorises a bundle fetch on the anonymous connection.
+    pub fn known_access_key(
+        &self,
+        id: &AccountId,
+    ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {
+        match contact::access_key(self.store.conn(), id)? {
+            Some(key) => Ok(Some(key)),
+            None => crate::committee_sessions::learnt_key(self.store.conn(), id),
+        }
+    }
+
     /// Renames a contact.
     pub fn rename_contact(&mut self, id: &AccountId, name: &str) -> Result<()> {
         let c = self.contact(id)?;

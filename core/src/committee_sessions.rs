@@ -196,6 +196,19 @@ pub(crate) fn learn_access_key(
     Ok(())
 }
 
+/// A member's access key as an organizer sent it, left where it is.
+pub(crate) fn learnt_key(
+    conn: &rusqlite::Connection,
+    account: &AccountId,
+) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
+    use rusqlite::OptionalExtension;
+    let found: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT access_key FROM member_access_keys WHERE account = ?1")?
+        .query_row([&account.as_bytes()[..]], |r| r.get(0))
+        .optional()?;
+    Ok(found.and_then(|k| k.try_into().ok()))
+}
+
 fn take_learnt_key(
     conn: &rusqlite::Connection,
     account: &AccountId,

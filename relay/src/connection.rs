@@ -421,10 +421,14 @@ impl Connection {
                     server_time_ms: relay.now_ms(),
                 }))
             }),
-            (_, In::SendSealed(req)) => self.later(request_id, async move {
-                mailbox::send_sealed(&relay, req).await
-            }),
-            (_, In::SendMultiSealed(req)) => {
+            (role, In::SendSealed(req)) => {
+                relay.traffic.sealed(!matches!(role, Role::Device(_)));
+                self.later(request_id, async move {
+                    mailbox::send_sealed(&relay, req).await
+                })
+            }
+            (role, In::SendMultiSealed(req)) => {
+                relay.traffic.sealed(!matches!(role, Role::Device(_)));
                 self.later(
                     request_id,
                     async move { mailbox::send_multi(&relay, req).await },
@@ -439,6 +443,13 @@ impl Connection {
                     request_id,
                     async move { attachment::get(&relay, req).await },
                 )
+            }
+            // Authorised by the target's access key, asker unknown.
+            (Role::Anonymous, In::FetchBundle(req)) => {
+                relay.traffic.fetch(true);
+                self.later(request_id, async move {
+                    directory::fetch(&relay, directory::Fetcher::Anonymous, req).await
+                })
             }
             (Role::Anonymous, _) => {
                 self.out.push(
@@ -481,9 +492,12 @@ impl Connection {
                             async move { directory::count(&relay, me).await },
                         )
                     }
-                    In::FetchBundle(req) => self.later(request_id, async move {
-                        directory::fetch(&relay, me, req).await
-                    }),
+                    In::FetchBundle(req) => {
+                        relay.traffic.fetch(false);
+                        self.later(request_id, async move {
+                            directory::fetch(&relay, directory::Fetcher::Device(me), req).await
+                        })
+                    }
                     In::SetAccessKey(req) => self.later(request_id, async move {
                         directory::set_access_key(&relay, me, req).await
                     }),

@@ -184,20 +184,42 @@ pub async fn count(relay: &Relay, me: MailboxId) -> Reply {
     }))
 }
 
-/// FetchBundle: rate-limited per requesting device, and its one-time keys per
-/// target account.
-pub async fn fetch(relay: &Relay, me: MailboxId, req: pb::FetchBundle) -> Reply {
+/// Who asks for a bundle.
+pub enum Fetcher {
+    /// A logged-in device: may fetch any bundle, at its own rate.
+    Device(MailboxId),
+    /// An anonymous connection: only with the target's access key (a contact
+    /// or fellow member), at a rate per target.
+    Anonymous,
+}
+
+/// FetchBundle: rate-limited per requesting device (per target when
+/// anonymous), and its one-time keys per target account.
+pub async fn fetch(relay: &Relay, fetcher: Fetcher, req: pb::FetchBundle) -> Reply {
     let account = fixed::<20>(&req.account_id, "account id must be 20 bytes")?;
     if req.device_id == 0 || req.device_id > MAX_DEVICE_ID {
         return Err(Refusal::malformed("device id out of range"));
     }
-    relay
-        .fetch_limits
-        .check(me, relay.config.fetch_burst, relay.config.fetch_per_minute)?;
     let target = MailboxId {
         account,
         device: req.device_id,
     };
+    let (burst, per_minute) = (relay.config.fetch_burst, relay.config.fetch_per_minute);
+    match fetcher {
+        Fetcher::Device(me) => relay.fetch_limits.check(me, burst, per_minute)?,
+        Fetcher::Anonymous => {
+            // The same answer for an unknown device and a wrong key: an
+            // anonymous asker learns nothing about who has an account.
+            let device = relay.devices.get(relay.store.as_ref(), target).await?;
+            let key = device.as_ref().and_then(|d| d.access_key.as_ref());
+            if !crate::sealed::access_key_matches(key, &req.access_key) {
+                return Err(Refusal::unauthorized("wrong access key"));
+            }
+            relay
+                .anonymous_fetch_limits
+                .check(target, burst, per_minute)?;
+        }
+    }
     // Past its allowance a target's bundles come without one-time keys (the
     // signed and last-resort keys still open a session), so nobody can drain
     // them and leave later contacts without forward secrecy from the start.

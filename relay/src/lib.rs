@@ -35,6 +35,7 @@ mod server;
 mod shutdown;
 mod storage;
 mod tls;
+mod traffic;
 mod upload_token;
 
 pub use auth::{account_id_for, auth_message, AuthError};
@@ -54,3 +55,4 @@ pub use storage::{
     StoredMessage, SweepOutcome, TakenBundle,
 };
 pub use tls::fingerprint_of;
+pub use traffic::TrafficStats;

@@ -16,6 +16,7 @@ use crate::push::Push;
 use crate::sealed::ServerKeys;
 use crate::shutdown::Shutdown;
 use crate::storage::RelayStore;
+use crate::traffic::Traffic;
 use crate::upload_token::UploadTokens;
 
 /// Shared relay state.
@@ -32,8 +33,11 @@ pub struct Relay {
     pub push: Arc<Push>,
     /// Device records for sends.
     pub devices: DeviceCache,
-    /// Bundle-fetch rate limits.
+    /// Bundle-fetch rate limits, per requesting device.
     pub fetch_limits: FetchLimiter,
+    /// Anonymous bundle-fetch rate limits, per target device (the requester
+    /// is unknown; only holders of the target's access key get this far).
+    pub anonymous_fetch_limits: FetchLimiter,
     /// The trust root's public key, as sent in Hello.
     pub trust_root: Vec<u8>,
     /// Rate limits and connection-slot accounting against abuse.
@@ -42,6 +46,8 @@ pub struct Relay {
     pub uploads: UploadTokens,
     /// The free space kept on the data directory's filesystem.
     pub disk: DiskReserve,
+    /// Sealed sends and bundle fetches counted by the connection they came on.
+    pub traffic: Arc<Traffic>,
 }
 
 impl Relay {
@@ -61,6 +67,8 @@ impl Relay {
             push,
             devices: DeviceCache::default(),
             fetch_limits: FetchLimiter::default(),
+            anonymous_fetch_limits: FetchLimiter::default(),
+            traffic: Arc::default(),
             trust_root,
             guard,
             uploads,

@@ -22,6 +22,7 @@ use crate::sealed::ServerKeys;
 use crate::shutdown::{Shutdown, ShutdownController, ShutdownSource};
 use crate::storage::{RelayStore, SqliteStore};
 use crate::tls;
+use crate::traffic::{Traffic, TrafficStats};
 
 /// Longest pause between accept retries.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -33,6 +34,7 @@ pub struct RelayHandle {
     fingerprint: String,
     trust_root: Vec<u8>,
     push: Arc<Push>,
+    traffic: Arc<Traffic>,
     controller: ShutdownController,
 }
 
@@ -55,6 +57,12 @@ impl RelayHandle {
     /// Push wake-up counters since the start.
     pub fn push_stats(&self) -> PushStats {
         self.push.stats()
+    }
+
+    /// Sealed sends and bundle fetches counted by the kind of connection
+    /// they came on, since the start.
+    pub fn traffic(&self) -> TrafficStats {
+        self.traffic.stats()
     }
 
     /// The machine-readable startup line.
@@ -92,6 +100,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
     let max_connections = config.max_connections;
     let relay = Arc::new(Relay::new(config, store, keys)?);
     let trust_root = relay.trust_root.clone();
+    let traffic = relay.traffic.clone();
 
     let controller = ShutdownController::new();
     let source = controller
@@ -122,6 +131,7 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         fingerprint: tls.fingerprint,
         trust_root,
         push,
+        traffic,
         controller,
     })
 }

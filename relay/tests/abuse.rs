@@ -123,6 +123,7 @@ async fn one_time_prekeys_of_a_target_cannot_be_drained() {
             .request(In::FetchBundle(pb::FetchBundle {
                 account_id: bob.account.to_vec(),
                 device_id: 1,
+                ..Default::default()
             }))
             .await
         else {

@@ -189,7 +189,7 @@ async fn second_login_is_refused_but_connection_stays() {
 }
 
 #[tokio::test]
-async fn anonymous_may_only_send_sealed_and_use_attachments() {
+async fn anonymous_may_only_send_sealed_fetch_with_a_key_and_use_attachments() {
     let relay = TestRelay::start().await;
     let target = Identity::new(1);
     relay.device(&target).await.ping().await;
@@ -202,10 +202,6 @@ async fn anonymous_may_only_send_sealed_and_use_attachments() {
     for body in [
         send_to(&target, b"identified"),
         In::PrekeyCount(pb::PreKeyCountRequest {}),
-        In::FetchBundle(pb::FetchBundle {
-            account_id: target.account.to_vec(),
-            device_id: 1,
-        }),
         In::SenderCertificate(pb::SenderCertificateRequest {}),
         In::SetAccessKey(pb::SetAccessKey {
             access_key: vec![1; 16],

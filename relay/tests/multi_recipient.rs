@@ -140,6 +140,7 @@ async fn open_session(alice: &mut Phone, c: &mut Client, to: &Identity) {
     let req = In::FetchBundle(pb::FetchBundle {
         account_id: to.account.to_vec(),
         device_id: to.device,
+        ..Default::default()
     });
     let Out::Bundle(b) = c.request(req).await else {
         panic!("bundle")

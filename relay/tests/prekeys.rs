@@ -14,6 +14,7 @@ fn fetch(of: &Identity) -> In {
     In::FetchBundle(pb::FetchBundle {
         account_id: of.account.to_vec(),
         device_id: of.device,
+        ..Default::default()
     })
 }
 
@@ -73,6 +74,7 @@ async fn upload_then_fetch_a_bundle_that_libsignal_accepts() {
     let bad = In::FetchBundle(pb::FetchBundle {
         account_id: vec![1; 3],
         device_id: 1,
+        ..Default::default()
     });
     assert_eq!(error_code(&a.request(bad).await), Code::Malformed);
 }
@@ -143,6 +145,7 @@ async fn concurrent_fetchers_never_share_a_one_time_key_and_fall_back_to_last_re
             let req = In::FetchBundle(pb::FetchBundle {
                 account_id: target.0.to_vec(),
                 device_id: target.1,
+                ..Default::default()
             });
             match c.request(req).await {
                 Out::Bundle(b) => b,
@@ -217,4 +220,51 @@ async fn bundle_fetches_are_rate_limited_per_device() {
         (6, 6),
         "the refused fetch consumed nothing"
     );
+}
+
+/// Anonymously, a bundle comes only with its owner's access key: without it,
+/// or with a wrong one, or for a device that does not exist, the same
+/// refusal, so an anonymous asker learns nothing of who has an account.
+#[tokio::test]
+async fn an_anonymous_fetch_needs_the_target_s_access_key() {
+    let relay = TestRelay::start().await;
+    let bob = Identity::new(2);
+    let mut b = relay.device(&bob).await;
+    assert!(matches!(
+        b.request(In::UploadPrekeys(bob.prekeys(100, 3))).await,
+        Out::Ok(_)
+    ));
+    let key = vec![7u8; 16];
+    assert!(matches!(
+        b.request(In::SetAccessKey(pb::SetAccessKey {
+            access_key: key.clone()
+        }))
+        .await,
+        Out::Ok(_)
+    ));
+    let mut anon = relay.client().await;
+    assert!(matches!(
+        anon.request(In::Anonymous(pb::Anonymous {})).await,
+        Out::Ok(_)
+    ));
+    let with = |of: &Identity, key: &[u8]| {
+        In::FetchBundle(pb::FetchBundle {
+            account_id: of.account.to_vec(),
+            device_id: of.device,
+            access_key: key.to_vec(),
+        })
+    };
+    for refused in [
+        with(&bob, &[]),
+        with(&bob, &[8u8; 16]),
+        with(&bob, &key[..15]),
+        with(&Identity::new(3), &key),
+    ] {
+        assert_eq!(error_code(&anon.request(refused).await), Code::Unauthorized);
+    }
+    let Out::Bundle(bundle) = anon.request(with(&bob, &key)).await else {
+        panic!("expected a bundle")
+    };
+    assert_eq!(bundle.account_id, bob.account.to_vec());
+    assert_eq!(bundle.one_time_prekey_id, Some(100));
 }

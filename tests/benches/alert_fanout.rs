@@ -468,7 +468,11 @@ async fn run(devices: usize) {
     // (and the naive sender of every phone): far past a phone's usual rate.
     config.fetch_burst = u32::try_from(devices * 2).unwrap_or(u32::MAX);
     config.fetch_per_minute = config.fetch_burst;
-    config.max_connections = devices + 1_000;
+    // Every phone's logged-in connection, and room for the anonymous ones
+    // sealed sends go on (a delegate forwarding, the naive sender; during the
+    // setup, many phones at once): past that they wait (`BUSY`) rather than
+    // take this process past its open-file limit.
+    config.max_connections = devices + config.reserved_device_slots + 2_000;
     let relay = rankfile_relay::start(config).await.expect("relay");
     let addr = relay.local_addr().to_string();
     let fingerprint = relay.fingerprint().to_string();

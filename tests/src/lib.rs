@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rankfile_core::{Account, AccountId, DatabaseKey};
 
+pub mod online;
+
 /// A simulated phone: an account, its database path and its key. Derefs to
 /// its [`Account`].
 pub struct Phone {

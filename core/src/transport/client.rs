@@ -11,15 +11,16 @@ use tokio::task::JoinHandle;
 
 use super::actor::{AccountHandle, AccountThread};
 use super::backoff::Backoff;
+use super::bundles::{fetch_bundle, greet_members, reopen_sessions};
 use super::link::{self, Incoming, Link, RelayAddress};
+use super::outbox_flush::{flush_outbox, next_wake, Links, NO_RETRY};
+use super::sealed_link::SealedLink;
 use super::sending::Sending;
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::identity::PRIMARY_DEVICE_ID;
 use crate::message::ENVELOPE_ID_LEN;
-use crate::outbox_park::Parked;
 use crate::prekeys::ONE_TIME_LOW_WATER;
 use crate::receive::Inbound;
 use crate::send::OutgoingEnvelope;
@@ -34,12 +35,8 @@ const RECEIVE_BATCH: usize = 256;
 /// backlog of batches: its decryption runs on through each batch's commit
 /// (see `Account::receive_backlog`).
 const RECEIVE_BACKLOG: usize = 4 * RECEIVE_BATCH;
-/// Outbox envelopes sent to the relay at once, awaiting their durable replies.
-const SEND_WINDOW: usize = 64;
 /// A ping when the link has been quiet this long.
 const KEEPALIVE: Duration = Duration::from_secs(25);
-/// How long the connection waits for a parked envelope when none is parked.
-const NO_RETRY: Duration = Duration::from_secs(24 * 3600);
 /// Commands queued for the connection manager.
 const COMMAND_QUEUE: usize = 64;
 
@@ -338,6 +335,8 @@ async fn manage(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
+    // Lives across reconnects of the logged-in connection: not tied to them.
+    let sealed = SealedLink::new(relay.clone());
     loop {
         if *shutdown.borrow() {
             break;
@@ -349,7 +348,7 @@ async fn manage(
             &events,
             &mut commands,
             &mut shutdown,
-            &mut backoff,
+            (&mut backoff, &sealed),
         )
         .await;
         let reason = match outcome {
@@ -390,7 +389,7 @@ async fn connected(
     events: &Events,
     commands: &mut mpsc::Receiver<Command>,
     shutdown: &mut watch::Receiver<bool>,
-    backoff: &mut Backoff,
+    (backoff, sealed): (&mut Backoff, &SealedLink),
 ) -> Result<()> {
     let (ws, hello) = link::open(relay).await?;
     let root = hello.trust_root;
@@ -403,16 +402,21 @@ async fn connected(
         .await??;
     let (link, mut deliveries, queued) = link::start(ws, Some(auth)).await?;
     backoff.reset();
+    sealed.logged_in().await;
+    let links = Links {
+        logged_in: &link,
+        sealed,
+    };
     set_up(account, &link).await?;
     events.send(ClientEvent::Connection(ConnectionState::Connected {
         queued,
     }));
-    flush_outbox(account, &link, &events.stream).await?;
+    flush_outbox(account, links, &events.stream).await?;
     // Work a committee change left undone when we were last online: join
     // requests to decide, members to open sessions with.
     account.call(|a| a.admit_waiting()).await??;
     account.call(|a| a.forward_alerts()).await??;
-    greet_members(account, &link, false).await?;
+    greet_members(account, links, false).await?;
     // Committee entries still waiting for their parents: ask for them.
     account.call(|a| a.ask_for_missing_entries()).await??;
     // Receipts not sent before we stopped, and resends owed.
@@ -424,27 +428,27 @@ async fn connected(
             a.resend_owed()
         })
         .await??;
-    reopen_sessions(account, &link).await?;
+    reopen_sessions(account, links).await?;
 
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
     let mut acks = Acks::default();
     // The outbox goes beside the receiving, never in its way (`sending`).
     let flush = || -> futures::future::BoxFuture<'_, Result<()>> {
-        Box::pin(flush_outbox(account, &link, &events.stream))
+        Box::pin(flush_outbox(account, links, &events.stream))
     };
     let mut sending = Sending::default();
     sending.want();
     // When a parked envelope (a full mailbox) is next due: only a flush parks
     // one, so this is read again after each.
-    let mut retry = next_retry(account).await?;
+    let mut retry = next_wake(account, sealed).await?;
     loop {
         sending.start(flush);
         tokio::select! {
             _ = shutdown.changed() => return acks.all().await,
             sent = sending.next() => {
                 sent?;
-                retry = next_retry(account).await?;
+                retry = next_wake(account, sealed).await?;
             }
             _ = tokio::time::sleep_until(retry) => {
                 sending.want();
@@ -479,10 +483,10 @@ async fn connected(
                         events.expiry.notify_one();
                     }
                     if after.committees_changed {
-                        greet_members(account, &link, false).await?;
+                        greet_members(account, links, false).await?;
                     }
                     if after.reopen {
-                        reopen_sessions(account, &link).await?;
+                        reopen_sessions(account, links).await?;
                     }
                     // A batch may have queued replies (committee entries forwarded
                     // after concurrent changes, admissions, hellos).
@@ -495,7 +499,7 @@ async fn connected(
                     // what it set off sent.
                     acks.all().await?;
                     sending.settle(flush).await?;
-                    retry = next_retry(account).await?;
+                    retry = next_wake(account, sealed).await?;
                     events.send(ClientEvent::CaughtUp);
                 }
             }
@@ -504,7 +508,7 @@ async fn connected(
                 Some(Command::FlushOutbox) => sending.want(),
                 Some(Command::Flush { reply }) => sending.want_and_tell(reply),
                 Some(Command::FetchBundle { account: who, reply }) => {
-                    let r = fetch_bundle(&link, who).await;
+                    let r = fetch_bundle(account, links, who).await;
                     let _ = reply.send(r);
                 }
                 Some(Command::SyncPushEndpoint { reply }) => {
@@ -514,7 +518,7 @@ async fn connected(
                     let _ = reply.send(link.request(body).await);
                 }
                 Some(Command::GreetMembers { reply }) => {
-                    match greet_members(account, &link, true).await {
+                    match greet_members(account, links, true).await {
                         Ok(()) => sending.want_and_tell(reply),
                         Err(e) => {
                             let _ = reply.send(Err(Error::Transport(e.to_string())));
@@ -583,7 +587,7 @@ async fn set_up(account: &AccountHandle, link: &Link) -> Result<()> {
 }
 
 /// Fetches a new sender certificate from the relay for the account.
-async fn refresh_certificate(account: &AccountHandle, link: &Link) -> Result<()> {
+pub(super) async fn refresh_certificate(account: &AccountHandle, link: &Link) -> Result<()> {
     match link
         .request(pb::client_frame::Body::SenderCertificate(
             pb::SenderCertificateRequest {},
@@ -599,292 +603,6 @@ async fn refresh_certificate(account: &AccountHandle, link: &Link) -> Result<()>
             "unexpected answer to a certificate request".into(),
         )),
     }
-}
-
-/// Sends every outbox envelope, a window at a time, and drops each from the
-/// outbox once the relay confirms it is durable. A sealed envelope whose
-/// certificate would be dead when the relay stores it (it waited while the
-/// phone was offline) is first sealed again with a fresh one.
-async fn flush_outbox(
-    account: &AccountHandle,
-    link: &Link,
-    events: &broadcast::Sender<ClientEvent>,
-) -> Result<()> {
-    // Our access key replaced (someone who held it left a committee): the
-    // relay hears it first, then those who are to (`access_key`).
-    account
-        .call(|a| {
-            a.check_access_key()?;
-            a.send_owed_access_keys()
-        })
-        .await??;
-    if let Some(key) = account.call(|a| a.access_key_for_relay()).await? {
-        link.request(pb::client_frame::Body::SetAccessKey(pb::SetAccessKey {
-            access_key: key.to_vec(),
-        }))
-        .await?;
-        account.call(move |a| a.access_key_at_relay(&key)).await??;
-    }
-    // Envelopes refused for a recipient's replaced access key are written
-    // again (identified, or one per recipient) and go in the next pass.
-    for _ in 0..ACCESS_REFUSED_PASSES {
-        if flush_outbox_once(account, link, events).await? == 0 {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Passes over the outbox in one flush when envelopes are refused for an
-/// access key: a multi-recipient one split per recipient, then one of those
-/// sent identified.
-const ACCESS_REFUSED_PASSES: usize = 3;
-
-/// One pass of [`flush_outbox`]; returns how many envelopes were written
-/// again after the relay refused their access key.
-async fn flush_outbox_once(
-    account: &AccountHandle,
-    link: &Link,
-    events: &broadcast::Sender<ClientEvent>,
-) -> Result<usize> {
-    let ready = |a: &mut Account| {
-        if a.outbox_needs_certificate()? {
-            return Ok(None);
-        }
-        a.reseal_stale_outbox()?;
-        a.outbox_due().map(Some)
-    };
-    let outbox = match account.call(ready).await?? {
-        Some(outbox) => outbox,
-        None => {
-            refresh_certificate(account, link).await?;
-            account.call(ready).await??.unwrap_or_default()
-        }
-    };
-    let mut again = 0;
-    for window in outbox.chunks(SEND_WINDOW) {
-        let sends = window.iter().map(|due| async move {
-            let e = &due.envelope;
-            let priority = if e.high_priority {
-                pb::Priority::High
-            } else {
-                pb::Priority::Normal
-            } as i32;
-            let body = if e.multi {
-                pb::client_frame::Body::SendMultiSealed(pb::SendMultiSealed {
-                    payload: e.bytes.clone(),
-                    access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
-                    priority,
-                    only_recipients: due.only.iter().map(|a| a.to_vec()).collect(),
-                })
-            } else if e.sealed {
-                pb::client_frame::Body::SendSealed(pb::SendSealed {
-                    recipient_account_id: e.recipient.as_bytes().to_vec(),
-                    recipient_device_id: e.recipient_device,
-                    access_key: e.access_key.map(|k| k.to_vec()).unwrap_or_default(),
-                    envelope: e.bytes.clone(),
-                    priority,
-                })
-            } else {
-                pb::client_frame::Body::Send(pb::SendMessage {
-                    recipient_account_id: e.recipient.as_bytes().to_vec(),
-                    recipient_device_id: e.recipient_device,
-                    envelope: e.bytes.clone(),
-                    priority,
-                })
-            };
-            (e, link.request(body).await)
-        });
-        let mut settled = Vec::with_capacity(window.len());
-        let mut parked = Vec::new();
-        let mut broken = None;
-        let mut stale_key = Vec::new();
-        for (e, result) in futures_util::future::join_all(sends).await {
-            let state = match result {
-                // The recipient replaced its access key: written again below.
-                Err(Error::Relay { code, .. }) if e.sealed && code == "UNAUTHORIZED" => {
-                    stale_key.push(e.envelope_id);
-                    continue;
-                }
-                Ok(pb::server_frame::Body::SendResult(r))
-                    if r.unknown_recipients.is_empty() && r.full_recipients.is_empty() =>
-                {
-                    DeliveryState::Sent
-                }
-                // Stored for everyone else; parked for those whose mailbox is full.
-                Ok(pb::server_frame::Body::SendResult(r)) if r.unknown_recipients.is_empty() => {
-                    let full = r
-                        .full_recipients
-                        .iter()
-                        .filter_map(|a| <[u8; 16]>::try_from(a.as_slice()).ok())
-                        .collect::<Vec<_>>();
-                    parked.push((e, full));
-                    continue;
-                }
-                Ok(_) => DeliveryState::Failed {
-                    reason: "the relay does not know the recipient".into(),
-                },
-                // The recipient's mailbox is full: park it, go on with the rest.
-                Err(Error::Relay { code, .. }) if code == "QUOTA_EXCEEDED" => {
-                    parked.push((e, Vec::new()));
-                    continue;
-                }
-                // Refused for good: drop it from the outbox and say so.
-                Err(Error::Relay { code, message }) if permanent(&code) => DeliveryState::Failed {
-                    reason: format!("{code}: {message}"),
-                },
-                // Anything else (the link broke): keep it for the next connection.
-                Err(other) => {
-                    broken.get_or_insert(other);
-                    continue;
-                }
-            };
-            settled.push((e, state));
-        }
-        for (e, full) in parked {
-            let full: Vec<[u8; 16]> = full;
-            let id = e.envelope_id;
-            let outcome = account.call(move |a| a.park_outbox(&id, &full)).await??;
-            if outcome == Parked::GaveUp {
-                settled.push((
-                    e,
-                    DeliveryState::Failed {
-                        reason: "the recipient's mailbox stayed full".into(),
-                    },
-                ));
-            }
-        }
-        // One transaction for the whole window's confirmations, one for its
-        // refusals (a refused sender key is sent again).
-        let (sent, refused): (Vec<_>, Vec<_>) = settled
-            .iter()
-            .partition(|(_, state)| *state == DeliveryState::Sent);
-        let sent: Vec<_> = sent.iter().map(|(e, _)| e.envelope_id).collect();
-        let refused: Vec<_> = refused.iter().map(|(e, _)| e.envelope_id).collect();
-        account
-            .call(move |a| {
-                a.confirm_sent_all(&sent)?;
-                match refused.is_empty() {
-                    true => Ok(0),
-                    false => a.refused_sent_all(&refused),
-                }
-            })
-            .await??;
-        for (e, state) in settled {
-            let _ = events.send(ClientEvent::Delivery {
-                envelope_id: e.envelope_id,
-                recipient: e.recipient,
-                state,
-            });
-        }
-        if !stale_key.is_empty() {
-            again += account
-                .call(move |a| a.access_refused(&stale_key))
-                .await??;
-        }
-        if let Some(e) = broken {
-            return Err(e);
-        }
-    }
-    Ok(again)
-}
-
-/// When the outbox next has a parked envelope due, as a deadline for the
-/// connection's loop (far off when none is parked).
-async fn next_retry(account: &AccountHandle) -> Result<tokio::time::Instant> {
-    let wait = account
-        .call(|a| {
-            let now = a.clock.now_ms();
-            a.outbox_next_due()
-                .map(|due| due.map(|d| d.saturating_sub(now)))
-        })
-        .await??;
-    let wait = wait.map_or(NO_RETRY, |ms| {
-        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-    });
-    Ok(tokio::time::Instant::now() + wait)
-}
-
-/// Relay refusals that retrying will not cure.
-fn permanent(code: &str) -> bool {
-    matches!(
-        code,
-        "NOT_FOUND" | "UNAUTHORIZED" | "TOO_LARGE" | "MALFORMED"
-    )
-}
-
-async fn fetch_bundle(link: &Link, who: AccountId) -> Result<Vec<u8>> {
-    use prost::Message as _;
-    match link
-        .request(pb::client_frame::Body::FetchBundle(pb::FetchBundle {
-            account_id: who.as_bytes().to_vec(),
-            device_id: u32::from(PRIMARY_DEVICE_ID),
-        }))
-        .await?
-    {
-        pb::server_frame::Body::Bundle(b) => Ok(b.encode_to_vec()),
-        _ => Err(Error::Transport(
-            "unexpected answer to a bundle request".into(),
-        )),
-    }
-}
-
-/// Opens sessions with the committee members that lack one (see
-/// `committee_sessions`): fetches each one's bundle and greets them. A member
-/// the relay does not know, or whose bundle carries another key than the log
-/// records, is skipped (and tried again after the next committee change).
-async fn greet_members(account: &AccountHandle, link: &Link, all: bool) -> Result<()> {
-    let members = account.call(move |a| a.members_to_greet(all)).await??;
-    let mut opened = 0;
-    for member in members {
-        let bundle = match fetch_bundle(link, member.account).await {
-            Ok(b) => b,
-            Err(Error::Relay { code, .. }) => {
-                tracing::warn!("no bundle for a committee member: {code}");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let greeted = account
-            .call(move |a| a.greet_member(&member, &bundle))
-            .await?;
-        match greeted {
-            Ok(_) => opened += 1,
-            Err(e) => tracing::warn!("could not open a session with a committee member: {e}"),
-        }
-    }
-    // Committee changes and alerts that could not reach these members
-    // before can now.
-    if opened > 0 {
-        if let Err(e) = account.call(|a| a.send_owed_entries()).await? {
-            tracing::warn!("could not send owed committee entries: {e}");
-        }
-        if let Err(e) = account.call(|a| a.send_owed_alerts()).await? {
-            tracing::warn!("could not send owed alerts: {e}");
-        }
-    }
-    Ok(())
-}
-
-/// Opens new sessions with the contacts owed a resend whose session a
-/// decryption-error receipt archived (see `repair`): each one's bundle from
-/// the relay, then what is owed to them goes.
-async fn reopen_sessions(account: &AccountHandle, link: &Link) -> Result<()> {
-    let contacts = account.call(|a| a.sessions_to_reopen()).await??;
-    for contact in contacts {
-        let bundle = match fetch_bundle(link, contact).await {
-            Ok(b) => b,
-            Err(Error::Relay { code, .. }) => {
-                tracing::warn!("no bundle to open a new session with: {code}");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = account.call(move |a| a.reopen_session(&bundle)).await? {
-            tracing::warn!("could not open a new session: {e}");
-        }
-    }
-    Ok(())
 }
 
 /// What a committed receive batch left for the connection manager to do.

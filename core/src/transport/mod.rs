@@ -12,13 +12,16 @@ mod actor;
 mod alert;
 mod attachment;
 mod backoff;
+mod bundles;
 mod channel;
 mod client;
 mod committee;
 mod conversation;
 mod link;
+mod outbox_flush;
 mod push;
 mod relay_account;
+mod sealed_link;
 mod sending;
 mod tls;
 

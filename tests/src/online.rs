@@ -1,0 +1,67 @@
+//! Phones online through a real relay, for the scenarios: a connected
+//! [`Client`] and its account ID, with the checks and the introductions the
+//! scenario files share.
+
+use std::path::Path;
+
+use rankfile_core::transport::Client;
+use rankfile_core::AccountId;
+
+use crate::{connected_client, eventually};
+
+/// A phone connected to a relay.
+pub struct OnlinePhone {
+    pub client: Client,
+    pub id: AccountId,
+}
+
+impl OnlinePhone {
+    /// A new account in `dir`, connected to `relay` and set up.
+    pub async fn start(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Self {
+        let (client, id) = connected_client(dir, name, relay).await;
+        OnlinePhone { client, id }
+    }
+
+    /// Whether a 1:1 message with `body` from `from` is stored.
+    pub async fn has_text_from(&self, from: AccountId, body: &str) -> bool {
+        let body = body.to_owned();
+        self.client
+            .with_account(move |a| {
+                a.history(&from, None, 1000)
+                    .map(|h| h.iter().any(|m| !m.outgoing && m.body == body))
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Bodies of the channel messages received in `channel`, oldest first.
+    pub async fn channel_texts(&self, channel: [u8; 16]) -> Vec<String> {
+        self.client
+            .with_account(move |a| {
+                a.channel_history(&channel, None, 1000)
+                    .map(|h| {
+                        h.into_iter()
+                            .filter(|m| !m.outgoing)
+                            .map(|m| m.body)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// Sessions both ways between `a` and `b`, each holding the other's access
+/// key: `a` fetches `b`'s bundle and says hello, `b` answers.
+pub async fn introduce_online(a: &OnlinePhone, b: &OnlinePhone) {
+    a.client
+        .add_contact_from_relay("peer".into(), b.id)
+        .await
+        .expect("bundle");
+    a.client.send_text(b.id, "hi".into()).await.expect("send");
+    eventually(20, "hello arrives", || b.has_text_from(a.id, "hi")).await;
+    b.client.send_text(a.id, "hi".into()).await.expect("reply");
+    eventually(20, "reply arrives", || a.has_text_from(b.id, "hi")).await;
+}

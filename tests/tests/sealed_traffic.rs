@@ -1,0 +1,144 @@
+//! Sealed traffic reaches the relay on connections that carry no identity:
+//! through a real relay on loopback, after contacts have met, every sealed
+//! 1:1 message, committee change, channel post and alert arrives on an
+//! anonymous connection, and bundles of members whose access key a phone
+//! holds are fetched there too. The relay's own counters say on which kind
+//! of connection each came: before, every sealed send came on the sender's
+//! logged-in connection, so the relay knew who sent it.
+
+use rankfile_core::alert::{AlertDraft, AlertKind, AlertScope};
+use rankfile_core::committee::{ChannelKind, CommitteeMeta, Role};
+use rankfile_core::Draft;
+use rankfile_tests::online::{introduce_online, OnlinePhone};
+use rankfile_tests::{eventually, in_an_hour, relay};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_sends_and_keyed_fetches_come_on_anonymous_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay::start(&dir.path().join("relay")).await;
+    let organizer = OnlinePhone::start(dir.path(), "organizer", &relay).await;
+    let ana = OnlinePhone::start(dir.path(), "ana", &relay).await;
+    let kwame = OnlinePhone::start(dir.path(), "kwame", &relay).await;
+    // First contact: the organizer knows no access key yet, so its hellos
+    // go identified (the relay is told the sender); the answers carry keys.
+    introduce_online(&organizer, &ana).await;
+    introduce_online(&organizer, &kwame).await;
+    let before = relay.traffic();
+
+    for text in ["the list is ready", "meet at six"] {
+        organizer
+            .client
+            .send_text(ana.id, text.into())
+            .await
+            .expect("send");
+        eventually(20, "ana has the message", || {
+            ana.has_text_from(organizer.id, text)
+        })
+        .await;
+    }
+    ana.client
+        .send_text(organizer.id, "I will be there".into())
+        .await
+        .expect("reply");
+    eventually(20, "the organizer has ana's answer", || {
+        organizer.has_text_from(ana.id, "I will be there")
+    })
+    .await;
+
+    // A committee: ana and kwame meet through it (a bundle fetched with the
+    // access key the organizer sent along), a post, an alert.
+    let committee = organizer
+        .client
+        .create_committee(CommitteeMeta {
+            name: "Warehouse 9".into(),
+            ..CommitteeMeta::default()
+        })
+        .await
+        .expect("found");
+    for member in [&ana, &kwame] {
+        organizer
+            .client
+            .add_member(committee, member.id, Role::Member)
+            .await
+            .expect("add");
+    }
+    let channel = organizer
+        .client
+        .create_channel(committee, ChannelKind::Discussion)
+        .await
+        .expect("channel");
+    for member in [&ana, &kwame] {
+        eventually(30, "every member has the channel", || async {
+            member
+                .client
+                .committee(committee)
+                .await
+                .is_ok_and(|s| s.channels.contains_key(&channel) && s.members.len() == 3)
+        })
+        .await;
+    }
+    ana.client
+        .post_message(committee, channel, Draft::text("who can cover Friday?"))
+        .await
+        .expect("post");
+    for member in [&organizer, &kwame] {
+        eventually(30, "the post arrives", || async {
+            member
+                .channel_texts(channel)
+                .await
+                .iter()
+                .any(|t| t == "who can cover Friday?")
+        })
+        .await;
+    }
+    let alert = organizer
+        .client
+        .send_alert(
+            committee,
+            AlertDraft {
+                kind: AlertKind::EmergencyMeeting,
+                scope: AlertScope::Local,
+                title: "Meeting now".into(),
+                text: "Management is at the gate.".into(),
+                place: "North gate".into(),
+                starts_at_ms: 0,
+                expires_at_ms: in_an_hour(),
+                answers_wanted: false,
+            },
+        )
+        .await
+        .expect("alert");
+    for member in [&ana, &kwame] {
+        eventually(30, "the alert arrives", || async {
+            member
+                .client
+                .alerts()
+                .await
+                .is_ok_and(|all| all.iter().any(|a| a.alert_id == alert))
+        })
+        .await;
+    }
+
+    let after = relay.traffic();
+    let sealed = after.sealed_on_anonymous - before.sealed_on_anonymous;
+    assert!(
+        sealed >= 6,
+        "messages, changes, the post and the alert went sealed: {sealed}"
+    );
+    assert_eq!(
+        after.sealed_on_device, before.sealed_on_device,
+        "no sealed send came on a logged-in connection"
+    );
+    assert_eq!(
+        before.sealed_on_device, 0,
+        "not even the answers to first contact"
+    );
+    assert!(
+        after.fetches_on_anonymous > before.fetches_on_anonymous,
+        "members met through the committee with the access key they were sent"
+    );
+    assert_eq!(
+        after.fetches_on_device, before.fetches_on_device,
+        "no bundle of someone whose key is known is asked for as a device"
+    );
+}
