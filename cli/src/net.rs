@@ -133,6 +133,9 @@ async fn catch_up(events: &mut broadcast::Receiver<ClientEvent>) -> Result<Vec<C
     }
 }
 
+/// Longest wait for the relay to take what a command queued.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Online {
     /// Sends everything the command queued, waits until the relay holds it
     /// durably, and disconnects. What could not be sent stays in the outbox
@@ -143,7 +146,14 @@ impl Online {
         if let Err(e) = self.client.send_alert_rollcall_now().await {
             tracing::debug!("alert counts left for the next command: {e}");
         }
-        let flushed = self.client.flush().await;
+        // Bounded: sealed envelopes wait for the anonymous connection, which
+        // may be refused (a busy relay) while the logged-in one is not.
+        let flushed = match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
+            Ok(r) => r,
+            Err(_) => Err(rankfile_core::Error::Transport(
+                "the relay did not take the outbox in time".into(),
+            )),
+        };
         let _ = self.client.shutdown().await;
         flushed.map_err(|e| CliError::RelayUnreachable {
             addr: self.addr,

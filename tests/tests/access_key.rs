@@ -10,39 +10,11 @@ use std::path::Path;
 use rankfile_core::committee::{ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, Role};
 use rankfile_core::transport::Client;
 use rankfile_core::AccountId;
-use rankfile_tests::{connected_client, eventually, relay};
-
-struct Phone {
-    client: Client,
-    id: AccountId,
-}
+use rankfile_tests::online::{introduce_online as connect, OnlinePhone as Phone};
+use rankfile_tests::{eventually, relay};
 
 async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let (client, id) = connected_client(dir, name, relay).await;
-    Phone { client, id }
-}
-
-async fn has_text_from(p: &Phone, from: AccountId, body: &'static str) -> bool {
-    p.client
-        .with_account(move |a| {
-            a.history(&from, None, 100)
-                .map(|h| h.iter().any(|m| !m.outgoing && m.body == body))
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false)
-}
-
-/// Sessions both ways between `a` and `b`, each holding the other's access key.
-async fn connect(a: &Phone, b: &Phone) {
-    a.client
-        .add_contact_from_relay("peer".into(), b.id)
-        .await
-        .expect("bundle");
-    a.client.send_text(b.id, "hi".into()).await.expect("send");
-    eventually(20, "hello arrives", || has_text_from(b, a.id, "hi")).await;
-    b.client.send_text(a.id, "hi".into()).await.expect("reply");
-    eventually(20, "reply arrives", || has_text_from(a, b.id, "hi")).await;
+    Phone::start(dir, name, relay).await
 }
 
 async fn own_key(p: &Phone) -> [u8; 16] {
@@ -118,6 +90,7 @@ async fn a_removed_member_loses_sealed_access_and_nothing_is_lost_to_the_new_key
         .await;
     }
     let m1_old = own_key(&m1).await;
+    let m2_old = own_key(&m2).await;
     assert_eq!(key_held(&x, m1.id).await, Some(m1_old));
 
     // m2 is offline across the removal, and writes a post meanwhile.
@@ -153,7 +126,7 @@ async fn a_removed_member_loses_sealed_access_and_nothing_is_lost_to_the_new_key
         .await
         .expect("send");
     eventually(30, "x's message arrives identified", || {
-        has_text_from(&m1, x.id, "let me back in")
+        m1.has_text_from(x.id, "let me back in")
     })
     .await;
     assert_eq!(
@@ -182,6 +155,10 @@ async fn a_removed_member_loses_sealed_access_and_nothing_is_lost_to_the_new_key
         state(&m2, committee)
             .await
             .is_some_and(|s| !s.members.contains_key(&x.id))
+    })
+    .await;
+    eventually(30, "m2 replaces its key", || async {
+        own_key(&m2).await != m2_old
     })
     .await;
     let m2_new = own_key(&m2).await;

@@ -78,7 +78,10 @@ async fn connect(a: &Phone, b: &Phone) {
     let (from, to) = (a.id, b.id);
     eventually(20, "hello arrives", || async {
         b.client
-            .with_account(move |x| x.history(&from, None, 1).map(|h| !h.is_empty()))
+            .with_account(move |x| {
+                x.history(&from, None, 10)
+                    .map(|h| h.iter().any(|m| !m.outgoing))
+            })
             .await
             .expect("account")
             .expect("history")
@@ -87,7 +90,11 @@ async fn connect(a: &Phone, b: &Phone) {
     b.client.send_text(a.id, "hi".into()).await.expect("reply");
     eventually(20, "reply arrives", || async {
         a.client
-            .with_account(move |x| x.history(&to, None, 1).map(|h| !h.is_empty()))
+            // Its own "hi" is in the history too: wait for the answer.
+            .with_account(move |x| {
+                x.history(&to, None, 10)
+                    .map(|h| h.iter().any(|m| !m.outgoing))
+            })
             .await
             .expect("account")
             .expect("history")

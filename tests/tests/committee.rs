@@ -12,43 +12,15 @@ use rankfile_core::committee::{
 };
 use rankfile_core::transport::Client;
 use rankfile_core::{AccountId, Error, Inbound};
-use rankfile_tests::{connected_client, eventually, outbox_drained, relay};
+use rankfile_tests::online::{introduce_online as connect, OnlinePhone as Phone};
+use rankfile_tests::{eventually, outbox_drained, relay};
 
 /// Members of the large committee, organizers included (the 50: about
 /// 21 s on a 2-core machine, most of it opening the organizers' sessions).
 const MEMBERS: usize = 50;
 
-struct Phone {
-    client: Client,
-    id: AccountId,
-}
-
 async fn phone(dir: &Path, name: &str, relay: &rankfile_relay::RelayHandle) -> Phone {
-    let (client, id) = connected_client(dir, name, relay).await;
-    Phone { client, id }
-}
-
-async fn has_text_from(p: &Phone, from: AccountId) -> bool {
-    p.client
-        .with_account(move |a| {
-            a.history(&from, None, 1)
-                .map(|h| !h.is_empty())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false)
-}
-
-/// Sessions both ways between `a` and `b`, each holding the other's access key.
-async fn connect(a: &Phone, b: &Phone) {
-    a.client
-        .add_contact_from_relay("peer".into(), b.id)
-        .await
-        .expect("bundle");
-    a.client.send_text(b.id, "hi".into()).await.expect("send");
-    eventually(20, "hello arrives", || has_text_from(b, a.id)).await;
-    b.client.send_text(a.id, "hi".into()).await.expect("reply");
-    eventually(20, "reply arrives", || has_text_from(a, b.id)).await;
+    Phone::start(dir, name, relay).await
 }
 
 async fn state(p: &Phone, id: CommitteeId) -> Option<CommitteeState> {

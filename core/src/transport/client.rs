@@ -411,6 +411,8 @@ async fn connected(
     events.send(ClientEvent::Connection(ConnectionState::Connected {
         queued,
     }));
+    // Ordinary sealed envelopes wait a moment after the login: the loop
+    // sends them when due.
     flush_outbox(account, links, &events.stream).await?;
     // Work a committee change left undone when we were last online: join
     // requests to decide, members to open sessions with.
@@ -434,7 +436,7 @@ async fn connected(
     keepalive.tick().await;
     let mut acks = Acks::default();
     // The outbox goes beside the receiving, never in its way (`sending`).
-    let flush = || -> futures::future::BoxFuture<'_, Result<()>> {
+    let flush = || -> futures::future::BoxFuture<'_, Result<bool>> {
         Box::pin(flush_outbox(account, links, &events.stream))
     };
     let mut sending = Sending::default();

@@ -34,12 +34,15 @@ pub(super) struct Links<'a> {
 /// Sends every outbox envelope, a window at a time, and drops each from the
 /// outbox once the relay confirms it is durable. A sealed envelope whose
 /// certificate would be dead when the relay stores it (it waited while the
-/// phone was offline) is first sealed again with a fresh one.
+/// phone was offline) is first sealed again with a fresh one. `Ok(false)`
+/// when sealed envelopes were held back for the anonymous connection (after
+/// a login, or while it fails): they go in a later flush.
 pub(super) async fn flush_outbox(
     account: &AccountHandle,
     links: Links<'_>,
     events: &broadcast::Sender<ClientEvent>,
-) -> Result<()> {
+) -> Result<bool> {
+    links.sealed.flush_begins().await;
     // Our access key replaced (someone who held it left a committee): the
     // relay hears it first, then those who are to (`access_key`).
     account
@@ -59,12 +62,23 @@ pub(super) async fn flush_outbox(
     }
     // Envelopes refused for a recipient's replaced access key are written
     // again (identified, or one per recipient) and go in the next pass.
+    let mut complete = true;
     for _ in 0..ACCESS_REFUSED_PASSES {
-        if flush_outbox_once(account, links, events).await? == 0 {
+        let pass = flush_outbox_once(account, links, events).await?;
+        complete &= !pass.held_back;
+        if pass.again == 0 {
             break;
         }
     }
-    Ok(())
+    Ok(complete)
+}
+
+/// What one pass left.
+struct Pass {
+    /// Envelopes written again after the relay refused their access key.
+    again: usize,
+    /// Sealed envelopes left in the outbox for the anonymous connection.
+    held_back: bool,
 }
 
 /// Passes over the outbox in one flush when envelopes are refused for an
@@ -72,13 +86,12 @@ pub(super) async fn flush_outbox(
 /// sent identified.
 const ACCESS_REFUSED_PASSES: usize = 3;
 
-/// One pass of [`flush_outbox`]; returns how many envelopes were written
-/// again after the relay refused their access key.
+/// One pass of [`flush_outbox`].
 async fn flush_outbox_once(
     account: &AccountHandle,
     links: Links<'_>,
     events: &broadcast::Sender<ClientEvent>,
-) -> Result<usize> {
+) -> Result<Pass> {
     let ready = |a: &mut Account| {
         if a.outbox_needs_certificate()? {
             return Ok(None);
@@ -94,6 +107,7 @@ async fn flush_outbox_once(
         }
     };
     let mut again = 0;
+    let mut held_back = false;
     for window in outbox.chunks(SEND_WINDOW) {
         // Sealed envelopes go on the anonymous connection, or wait for it
         // (after a login, or a failure of it) in the outbox.
@@ -107,6 +121,14 @@ async fn flush_outbox_once(
             }
         };
         let (high, normal) = (sealed_link(true).await, sealed_link(false).await);
+        held_back |= window.iter().any(|d| {
+            let e = &d.envelope;
+            is_sealed(e)
+                && match e.high_priority {
+                    true => high.is_none(),
+                    false => normal.is_none(),
+                }
+        });
         let sends = window.iter().filter_map(|due| {
             let e = &due.envelope;
             let (link, anonymous) = match (is_sealed(e), e.high_priority) {
@@ -247,7 +269,7 @@ async fn flush_outbox_once(
             return Err(e);
         }
     }
-    Ok(again)
+    Ok(Pass { again, held_back })
 }
 
 /// When the outbox next has a parked envelope due, as a deadline for the

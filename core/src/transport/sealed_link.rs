@@ -53,8 +53,8 @@ struct State {
     open: Option<Open>,
     /// Ordinary sealed envelopes wait until then (set at each login).
     quiet_until: Instant,
-    /// Envelopes were held back by `quiet_until` or a failure: the
-    /// connection's loop flushes again at [`SealedLink::wake_at`].
+    /// The last flush held envelopes back (for `quiet_until` or a failure):
+    /// the connection's loop flushes again at [`SealedLink::wake_at`].
     held_back: bool,
     /// After a failure, no attempt before this.
     retry_at: Option<Instant>,
@@ -144,11 +144,17 @@ impl SealedLink {
         fail(&mut s, Instant::now());
     }
 
-    /// When the loop should flush again for envelopes held back since the
-    /// last call (`None`: nothing held back).
+    /// A flush begins: what it holds back is what [`SealedLink::wake_at`]
+    /// answers for (flushes run one at a time).
+    pub(super) async fn flush_begins(&self) {
+        self.state.lock().await.held_back = false;
+    }
+
+    /// When the loop should flush again for envelopes the last flush held
+    /// back (`None`: it held nothing back).
     pub(super) async fn wake_at(&self) -> Option<Instant> {
-        let mut s = self.state.lock().await;
-        if !std::mem::take(&mut s.held_back) {
+        let s = self.state.lock().await;
+        if !s.held_back {
             return None;
         }
         Some(s.retry_at.unwrap_or(s.quiet_until).max(s.quiet_until))

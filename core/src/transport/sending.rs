@@ -6,7 +6,10 @@
 //! At most one flush runs at a time (two would send the same envelopes
 //! twice). A flush asked for while one runs starts when it ends, so whatever
 //! was queued after the running one read the outbox goes too; a caller that
-//! waits for "sent" is answered by the first flush that started after it asked.
+//! waits for "sent" is answered by the first flush that started after it asked
+//! and left nothing held back (a flush answers `Ok(false)` when sealed
+//! envelopes wait for the anonymous connection: its callers are answered by
+//! the later flush that sends them).
 
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -16,7 +19,7 @@ use crate::error::{Error, Result};
 /// The connection's outbox flush: the one running, and whether another is owed.
 #[derive(Default)]
 pub(super) struct Sending<'a> {
-    running: Option<BoxFuture<'a, Result<()>>>,
+    running: Option<BoxFuture<'a, Result<bool>>>,
     /// Answered when the running flush ends.
     running_for: Vec<oneshot::Sender<Result<()>>>,
     /// A flush is owed after the running one (or now, if none runs).
@@ -43,7 +46,7 @@ impl<'a> Sending<'a> {
     }
 
     /// Starts the owed flush, made by `flush`, unless one runs.
-    pub(super) fn start(&mut self, flush: impl FnOnce() -> BoxFuture<'a, Result<()>>) {
+    pub(super) fn start(&mut self, flush: impl FnOnce() -> BoxFuture<'a, Result<bool>>) {
         if self.running.is_none() && self.again {
             self.again = false;
             self.running_for = std::mem::take(&mut self.again_for);
@@ -59,20 +62,27 @@ impl<'a> Sending<'a> {
         };
         let r = running.await;
         self.running = None;
+        if let Ok(false) = r {
+            // Held back: answered by a later flush, which the connection's
+            // loop starts when they are due.
+            let waiting = std::mem::take(&mut self.running_for);
+            self.again_for.extend(waiting);
+            return Ok(());
+        }
         for reply in self.running_for.drain(..) {
             let _ = reply.send(match &r {
-                Ok(()) => Ok(()),
+                Ok(_) => Ok(()),
                 Err(e) => Err(Error::Transport(e.to_string())),
             });
         }
-        r
+        r.map(|_| ())
     }
 
     /// Runs flushes until none is owed: what a batch of deliveries set off
     /// has been sent.
     pub(super) async fn settle(
         &mut self,
-        mut flush: impl FnMut() -> BoxFuture<'a, Result<()>>,
+        mut flush: impl FnMut() -> BoxFuture<'a, Result<bool>>,
     ) -> Result<()> {
         while self.busy() {
             self.start(&mut flush);
@@ -95,7 +105,7 @@ mod tests {
             let runs = runs.clone();
             Box::pin(async move {
                 runs.fetch_add(1, Ordering::SeqCst);
-                Ok(())
+                Ok(true)
             })
         };
         let mut s = Sending::default();
@@ -116,5 +126,24 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert!(rx.await.expect("answer").is_ok());
         assert!(!s.busy());
+    }
+
+    #[tokio::test]
+    async fn an_asker_whose_envelopes_were_held_back_is_answered_by_the_flush_that_sends_them() {
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let make = || -> BoxFuture<'static, Result<bool>> {
+            let held = held.clone();
+            Box::pin(async move { Ok(!held.load(Ordering::SeqCst)) })
+        };
+        let mut s = Sending::default();
+        let (tx, mut rx) = oneshot::channel();
+        s.want_and_tell(tx);
+        s.settle(make).await.expect("settle");
+        assert!(rx.try_recv().is_err(), "held back: not sent yet");
+        assert!(!s.busy(), "nothing owed until the loop says they are due");
+        held.store(false, Ordering::SeqCst);
+        s.want();
+        s.settle(make).await.expect("settle");
+        assert!(rx.await.expect("answer").is_ok());
     }
 }
