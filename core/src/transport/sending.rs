@@ -101,7 +101,7 @@ mod tests {
     #[tokio::test]
     async fn one_flush_at_a_time_and_each_asker_answered_by_a_later_one() {
         let runs = Arc::new(AtomicUsize::new(0));
-        let make = || -> BoxFuture<'static, Result<()>> {
+        let make = || -> BoxFuture<'static, Result<bool>> {
             let runs = runs.clone();
             Box::pin(async move {
                 runs.fetch_add(1, Ordering::SeqCst);
