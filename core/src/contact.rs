@@ -163,6 +163,30 @@ pub(crate) fn set_access_key(
     Ok(())
 }
 
+/// Takes the access key a message from the contact carried, sent at
+/// `sent_at_ms` by its clock, unless the key held came from a later message
+/// (a message written before its sender replaced the key can arrive after
+/// the one announcing the new key). Returns whether it was taken.
+pub(crate) fn learn_carried_access_key(
+    conn: &Connection,
+    id: &AccountId,
+    key: &[u8; ACCESS_KEY_LEN],
+    sent_at_ms: i64,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE contacts SET access_key = ?2, access_key_sent_at = ?3
+             WHERE account_id = ?1 AND access_key_sent_at <= ?3
+               AND (access_key IS NOT ?2 OR access_key_sent_at < ?3)",
+        )?
+        .execute(params![&id.as_bytes()[..], &key[..], sent_at_ms])?;
+    if changed == 1 {
+        return Ok(true);
+    }
+    // Unchanged: either the same key (taken) or an older message's (not).
+    Ok(access_key(conn, id)? == Some(*key))
+}
+
 /// Forgets the contact's access key if it is still `stale` (the relay refused
 /// it): until its next message brings the new one, we send identified.
 pub(crate) fn forget_access_key(conn: &Connection, id: &AccountId, stale: &[u8]) -> Result<()> {
@@ -289,5 +313,42 @@ mod tests {
         let cleaned = clean_name(&long);
         assert!(cleaned.len() <= MAX_CONTACT_NAME);
         assert!(cleaned.chars().all(|c| c == 'é'));
+    }
+
+    /// A message written before its sender replaced its access key, arriving
+    /// after the one that carried the new key, does not put the old key
+    /// back (it did: every sealed send to that contact was then refused).
+    #[test]
+    fn a_key_from_an_older_message_does_not_replace_a_newer_one() {
+        use crate::store::DatabaseKey;
+        let dir = tempfile::tempdir().expect("dir");
+        let open = |name: &str| {
+            crate::Account::create(&dir.path().join(name), &DatabaseKey::generate())
+                .expect("account")
+        };
+        let (mut a, mut b) = (open("a.db"), open("b.db"));
+        let bundle = b.prekey_bundle().expect("bundle");
+        a.add_contact("b", &bundle).expect("contact");
+        let hello = a.send_text(&b.id(), "hello").expect("hello");
+        b.receive(&hello.bytes).expect("hello arrives");
+        let old = a.access_key().expect("key");
+        // Written while offline, under the old key; held in the outbox.
+        let written_offline = a.send_text(&b.id(), "written offline").expect("send");
+        // The key is replaced; the next message says so (a later
+        // millisecond: a tie keeps the key last taken).
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let new = [9u8; ACCESS_KEY_LEN];
+        crate::settings::set_access_key(a.store.conn(), &new).expect("replace");
+        a.settings.access_key = new;
+        let announce = a.send_text(&b.id(), "new key").expect("send");
+        b.receive(&announce.bytes).expect("announcement arrives");
+        assert_eq!(access_key(b.store.conn(), &a.id()).expect("key"), Some(new));
+        b.receive(&written_offline.bytes)
+            .expect("the older one arrives");
+        assert_eq!(
+            access_key(b.store.conn(), &a.id()).expect("key"),
+            Some(new),
+            "not the old {old:?}"
+        );
     }
 }

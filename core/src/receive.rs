@@ -894,8 +894,9 @@ fn receive_claimed(
         held
     };
     if let Some(key) = content.sender_access_key {
-        if known.access_keys.get(&env.sender) != Some(&key) {
-            contact::set_access_key(tx, &env.sender, &key)?;
+        if known.access_keys.get(&env.sender) != Some(&key)
+            && contact::learn_carried_access_key(tx, &env.sender, &key, content.sent_at_ms)?
+        {
             known.access_keys.insert(env.sender, key);
         }
     }

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0020_outbox_parking.sql"),
     include_str!("migrations/0021_access_key_rotation.sql"),
     include_str!("migrations/0022_uploaded_attachments.sql"),
+    include_str!("migrations/0023_access_key_order.sql"),
 ];
 
 /// The schema version this build writes.
