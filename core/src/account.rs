@@ -280,6 +280,13 @@ impl Account {
         session::start(&tx, &self.cache, &mut pending, &imported)?;
         let identity = *imported.bundle.identity_key()?;
         contact::upsert(&tx, &them, device, name, &identity)?;
+        // A key learnt before the session (from a committee's log, a link
+        // proposal or a contact card): our first message goes sealed.
+        if contact::access_key(&tx, &them)?.is_none() {
+            if let Some(key) = crate::committee_sessions::take_learnt_key(&tx, &them)? {
+                contact::set_access_key(&tx, &them, &key)?;
+            }
+        }
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
