@@ -163,7 +163,7 @@ impl Account {
 
     /// The invites this account made that carry our key, by invite ID: those
     /// not revoked, and those revoked.
-    fn own_invites(&mut self) -> Result<(BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> {
+    fn own_invites(&mut self) -> Result<(Holders, Holders)> {
         let me = self.id();
         let (mut open, mut revoked) = (BTreeSet::new(), BTreeSet::new());
         for committee in self.committees()? {
@@ -426,6 +426,10 @@ impl Account {
         Ok(again)
     }
 }
+
+/// Holders of our key as `access_key_peers` names them: account IDs (20
+/// bytes) and invite IDs (8 bytes).
+type Holders = BTreeSet<Vec<u8>>;
 
 /// An outbox row the relay refused for its access key.
 struct Refused {
