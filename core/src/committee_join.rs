@@ -303,6 +303,8 @@ mod tests {
         let (token, _) = organizer
             .create_invite(&committee, expires, 1)
             .expect("invite");
+        // Short enough for a QR code, the organizer's access key included.
+        assert_eq!(token.to_link().len(), 152);
         let token = InviteToken::parse(&token.to_link()).expect("link");
         assert_eq!(token.organizer_access_key, organizer.settings.access_key);
         let bundle = organizer.prekey_bundle().expect("bundle");
