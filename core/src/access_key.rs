@@ -20,9 +20,20 @@
 //!   identified, and learns the new key from our next message
 //!   ([`Account::access_refused`]).
 //!
+//! Our key also goes out before anyone is a co-member, so that first
+//! contact goes sealed: in every invite link we make (to whoever holds the
+//! link), in a contact card, and in a link proposal naming us a delegate
+//! (given by our organizer to the other committee's). An invite we made is
+//! kept among the holders (`access_key_peers`, by its 16-byte invite ID)
+//! while it is not revoked; revoking it — what an organizer does with a link
+//! that leaked — replaces the key like a member leaving. A link holder who
+//! joins is a co-member from then on.
+//!
 //! What remains: the one removed can still write to us identified (the relay
 //! sees it, and limits it), and a contact that kept the old key sends
-//! identified until our new key reaches it.
+//! identified until our new key reaches it. Holders of an invite that
+//! expired or was used up unrevoked, of a contact card, or of a declined
+//! link proposal keep the key until it is next replaced.
 
 use std::collections::BTreeSet;
 
@@ -46,7 +57,9 @@ impl Account {
         if !self.access_check_due {
             return Ok(false);
         }
-        let current = self.co_members()?;
+        let mut current = self.co_members()?;
+        let (open_invites, revoked_invites) = self.own_invites()?;
+        current.extend(open_invites);
         let peers: Vec<(Vec<u8>, bool)> = self
             .store
             .conn()
@@ -58,7 +71,19 @@ impl Account {
             .filter(|(_, withheld)| !withheld)
             .map(|(a, _)| a.clone())
             .collect();
-        let gone: Vec<&Vec<u8>> = holders.difference(&current).collect();
+        let withheld: BTreeSet<&Vec<u8>> = peers
+            .iter()
+            .filter(|(_, withheld)| *withheld)
+            .map(|(a, _)| a)
+            .collect();
+        // A revoked invite is gone even when it was revoked before any check
+        // recorded it as a holder.
+        let mut gone: Vec<&Vec<u8>> = holders.difference(&current).collect();
+        gone.extend(
+            revoked_invites
+                .iter()
+                .filter(|i| !holders.contains(*i) && !withheld.contains(i)),
+        );
         let new: Vec<&Vec<u8>> = current.difference(&holders).collect();
         let rotated = !gone.is_empty();
         // Nobody left and nobody new (most checks): nothing to write.
@@ -69,14 +94,22 @@ impl Account {
         let tx = self.store.write()?;
         if rotated {
             for account in &gone {
-                tx.prepare_cached("UPDATE access_key_peers SET withheld = 1 WHERE account = ?1")?
-                    .execute([account])?;
+                tx.prepare_cached(
+                    "INSERT INTO access_key_peers (account, withheld) VALUES (?1, 1)
+                     ON CONFLICT (account) DO UPDATE SET withheld = 1",
+                )?
+                .execute([account])?;
             }
             let mut key = [0u8; ACCESS_KEY_LEN];
             rand::rng().fill_bytes(&mut key);
             settings::set_access_key(&tx, &key)?;
-            // Told: every co-member, and every contact never one.
-            let mut owed = current.clone();
+            // Told: every co-member, and every contact never one (an
+            // invite is a holder, not someone to tell).
+            let mut owed: BTreeSet<Vec<u8>> = current
+                .iter()
+                .filter(|a| a.len() == ACCOUNT_ID_LEN)
+                .cloned()
+                .collect();
             let known: BTreeSet<Vec<u8>> = peers.into_iter().map(|(a, _)| a).collect();
             for c in crate::contact::list(&tx)? {
                 let a = c.account_id.as_bytes().to_vec();
@@ -126,6 +159,26 @@ impl Account {
             );
         }
         Ok(all)
+    }
+
+    /// The invites this account made that carry our key, by invite ID: those
+    /// not revoked, and those revoked.
+    fn own_invites(&mut self) -> Result<(Holders, Holders)> {
+        let me = self.id();
+        let (mut open, mut revoked) = (BTreeSet::new(), BTreeSet::new());
+        for committee in self.committees()? {
+            let log = self.logs.get(self.store.conn(), &committee)?;
+            for (id, invite) in &log.state().invites {
+                if invite.created_by != me {
+                    continue;
+                }
+                match invite.revoked {
+                    false => open.insert(id.0.to_vec()),
+                    true => revoked.insert(id.0.to_vec()),
+                };
+            }
+        }
+        Ok((open, revoked))
     }
 
     /// Tells each account owed our new access key: one message each, in the
@@ -373,6 +426,10 @@ impl Account {
         Ok(again)
     }
 }
+
+/// Holders of our key as `access_key_peers` names them: account IDs (20
+/// bytes) and invite IDs (8 bytes).
+type Holders = BTreeSet<Vec<u8>>;
 
 /// An outbox row the relay refused for its access key.
 struct Refused {

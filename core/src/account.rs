@@ -280,6 +280,13 @@ impl Account {
         session::start(&tx, &self.cache, &mut pending, &imported)?;
         let identity = *imported.bundle.identity_key()?;
         contact::upsert(&tx, &them, device, name, &identity)?;
+        // A key learnt before the session (from a committee's log, a link
+        // proposal or a contact card): our first message goes sealed.
+        if contact::access_key(&tx, &them)?.is_none() {
+            if let Some(key) = crate::committee_sessions::take_learnt_key(&tx, &them)? {
+                contact::set_access_key(&tx, &them, &key)?;
+            }
+        }
         pending.flush(&tx)?;
         tx.commit()?;
         self.cache.absorb(pending);
@@ -312,10 +319,7 @@ impl Account {
         &self,
         id: &AccountId,
     ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {
-        match contact::access_key(self.store.conn(), id)? {
-            Some(key) => Ok(Some(key)),
-            None => crate::committee_sessions::learnt_key(self.store.conn(), id),
-        }
+        crate::committee_sessions::known_access_key(self.store.conn(), id)
     }
 
     /// Renames a contact.

@@ -69,7 +69,9 @@ impl Account {
 
     /// On the newcomer's device, once the organizer the token names is a
     /// contact with a session (see `Client::join`): sends the join request,
-    /// sealed with the token's access key, and remembers the join as pending.
+    /// sealed with the token's access key (waiting in the outbox for a sender
+    /// certificate when none is held yet, never identified), and remembers
+    /// the join as pending.
     pub fn request_join(&mut self, token: &InviteToken) -> Result<OutgoingEnvelope> {
         let now = self.clock.now_u64();
         if token.is_expired(now) {
@@ -103,7 +105,12 @@ impl Account {
             tx.commit()?;
         }
         let request = JoinRequest::new(token, *self.me.key_pair.identity_key());
-        self.send_body(&token.organizer, &Body::JoinRequest(request))
+        // Sealed always: the relay must not learn who asks to join whom. A
+        // fresh account has no sender certificate before its first login, so
+        // the request then waits in the outbox for one (`crate::reseal`).
+        // It carries our access key, as every content does, so the answer
+        // comes sealed too.
+        self.send_body_sealed(&token.organizer, &Body::JoinRequest(request))
     }
 
     /// The joins this account asked for that no organizer has admitted yet.
@@ -267,4 +274,56 @@ fn forget_request(conn: &Connection, committee: &CommitteeId, account: &AccountI
     conn.prepare_cached("DELETE FROM join_requests WHERE committee_id = ?1 AND account = ?2")?
         .execute(params![&committee.0[..], &account.as_bytes()[..]])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::committee::{CommitteeMeta, InviteToken};
+    use crate::store::DatabaseKey;
+    use crate::Account;
+
+    /// A fresh account holds no sender certificate until its first login:
+    /// its join request waits in the outbox, sealed with the invite's key,
+    /// for the certificate the transport fetches — it never goes identified.
+    #[test]
+    fn a_join_request_without_a_certificate_waits_sealed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let create = |name: &str| {
+            Account::create(&dir.path().join(name), &DatabaseKey::generate()).expect("account")
+        };
+        let mut organizer = create("organizer.db");
+        let mut newcomer = create("newcomer.db");
+        let committee = organizer
+            .create_committee(CommitteeMeta {
+                name: "Depot".into(),
+                ..CommitteeMeta::default()
+            })
+            .expect("found");
+        let expires = u64::try_from(organizer.clock.now_ms()).expect("clock") + 3_600_000;
+        let (token, _) = organizer
+            .create_invite(&committee, expires, 1)
+            .expect("invite");
+        // Short enough for a QR code, the organizer's access key included.
+        assert_eq!(token.to_link().len(), 152);
+        let token = InviteToken::parse(&token.to_link()).expect("link");
+        assert_eq!(token.organizer_access_key, organizer.settings.access_key);
+        let bundle = organizer.prekey_bundle().expect("bundle");
+        newcomer.add_contact("", &bundle).expect("contact");
+        assert!(newcomer.needs_sender_certificate().expect("needs"));
+
+        let sent = newcomer.request_join(&token).expect("request");
+        assert!(sent.sealed, "never identified");
+        assert_eq!(sent.access_key, Some(token.organizer_access_key));
+        assert!(
+            sent.bytes.is_empty(),
+            "nothing to send before a certificate"
+        );
+        let outbox = newcomer.outbox().expect("outbox");
+        assert_eq!(outbox.len(), 1);
+        assert!(outbox.iter().all(|e| e.sealed));
+        // The transport asks for a certificate before anything of it leaves.
+        assert!(newcomer.outbox_needs_certificate().expect("needs"));
+        assert_eq!(newcomer.reseal_stale_outbox().expect("reseal"), 0);
+        assert_eq!(newcomer.pending_joins().expect("pending").len(), 1);
+    }
 }

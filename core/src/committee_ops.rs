@@ -367,8 +367,9 @@ impl Account {
     }
 
     /// The members' access keys to send with `entries`: every member's we
-    /// know with a whole log (it holds the genesis), the new member's and ours
-    /// with an Add, none otherwise.
+    /// know (from its messages, or learnt before any session: a log, a link
+    /// proposal, a contact card) with a whole log (it holds the genesis), the
+    /// new member's and ours with an Add, none otherwise.
     fn access_keys_for(
         &mut self,
         log: &CommitteeLog,
@@ -391,7 +392,7 @@ impl Account {
         let me = self.id();
         let mut keys = vec![(me, self.settings.access_key)];
         for a in accounts.into_iter().filter(|a| *a != me) {
-            if let Some(k) = crate::contact::access_key(self.store.conn(), &a)? {
+            if let Some(k) = crate::committee_sessions::known_access_key(self.store.conn(), &a)? {
                 keys.push((a, k));
             }
         }

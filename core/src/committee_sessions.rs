@@ -196,12 +196,16 @@ pub(crate) fn learn_access_key(
     Ok(())
 }
 
-/// A member's access key as an organizer sent it, left where it is.
-pub(crate) fn learnt_key(
+/// The access key we hold for `account`: its contact's, else one learnt
+/// before any session with it (left in place).
+pub(crate) fn known_access_key(
     conn: &rusqlite::Connection,
     account: &AccountId,
 ) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {
     use rusqlite::OptionalExtension;
+    if let Some(key) = contact::access_key(conn, account)? {
+        return Ok(Some(key));
+    }
     let found: Option<Vec<u8>> = conn
         .prepare_cached("SELECT access_key FROM member_access_keys WHERE account = ?1")?
         .query_row([&account.as_bytes()[..]], |r| r.get(0))
@@ -209,7 +213,7 @@ pub(crate) fn learnt_key(
     Ok(found.and_then(|k| k.try_into().ok()))
 }
 
-fn take_learnt_key(
+pub(crate) fn take_learnt_key(
     conn: &rusqlite::Connection,
     account: &AccountId,
 ) -> Result<Option<[u8; ACCESS_KEY_LEN]>> {

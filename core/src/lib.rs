@@ -8,6 +8,8 @@
 #![deny(unsafe_code)]
 
 mod access_key;
+#[cfg(test)]
+mod access_key_tests;
 mod account;
 mod account_id;
 pub mod alert;
@@ -25,12 +27,15 @@ mod committee_sessions;
 mod committee_store;
 mod committee_sync;
 mod contact;
+mod contact_card;
 mod conversation_timer;
 mod error;
 mod event;
 mod failpoint;
 mod identity;
 pub mod link;
+#[cfg(test)]
+mod link_tests;
 mod message;
 mod outbox_park;
 mod prekeys;
@@ -65,6 +70,7 @@ pub use committee_join::PendingJoin;
 pub use committee_ops::{CommitteeChange, Post};
 pub use committee_sessions::MemberToGreet;
 pub use contact::{Contact, MAX_CONTACT_NAME};
+pub use contact_card::{ContactCard, CONTACT_CARD_PREFIX};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use identity::PRIMARY_DEVICE_ID;

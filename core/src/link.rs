@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::message::Body;
 use crate::send::OutgoingEnvelope;
+use crate::settings::ACCESS_KEY_LEN;
 
 /// Bytes of a link proposal's ID.
 pub const PROPOSAL_ID_LEN: usize = 16;
@@ -48,6 +49,10 @@ pub struct LinkProposal {
     pub policy: LinkPolicy,
     /// A name for the council, when a new one is formed.
     pub council_name: String,
+    /// The delegates' access keys the proposer knows, so the organizer who
+    /// accepts reaches them sealed from its first message (learnt only on
+    /// accepting: a declined proposal leaves none behind).
+    pub access_keys: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
 }
 
 impl LinkProposal {
@@ -66,6 +71,17 @@ impl LinkProposal {
                 .collect(),
             policy: self.policy.to_wire(),
             council_name: self.council_name.clone(),
+            delegate_access_keys: self
+                .delegates
+                .iter()
+                .map(|(a, _)| {
+                    self.access_keys
+                        .iter()
+                        .find(|(k, _)| k == a)
+                        .map(|(_, key)| key.to_vec())
+                        .unwrap_or_default()
+                })
+                .collect(),
         }
     }
 
@@ -91,6 +107,23 @@ impl LinkProposal {
                 Ok((account, key))
             })
             .collect::<Result<Vec<_>>>()?;
+        // One per delegate, or none at all (an older proposer).
+        if !p.delegate_access_keys.is_empty() && p.delegate_access_keys.len() != delegates.len() {
+            return Err(bad("link access keys do not match the delegates"));
+        }
+        let mut access_keys = Vec::new();
+        for ((account, _), key) in delegates.iter().zip(&p.delegate_access_keys) {
+            match key.len() {
+                0 => {}
+                ACCESS_KEY_LEN => access_keys.push((
+                    *account,
+                    key.as_slice()
+                        .try_into()
+                        .map_err(|_| bad("bad delegate access key"))?,
+                )),
+                _ => return Err(bad("bad delegate access key")),
+            }
+        }
         Ok(LinkProposal {
             proposal_id: p
                 .proposal_id
@@ -104,6 +137,7 @@ impl LinkProposal {
             delegates,
             policy: LinkPolicy::from_wire(p.policy).map_err(|_| bad("unknown link policy"))?,
             council_name: p.council_name,
+            access_keys,
         })
     }
 }
@@ -143,6 +177,15 @@ impl Account {
             )));
         }
         let delegates = delegate_keys(&state, delegates)?;
+        let mut access_keys = Vec::new();
+        for (d, _) in &delegates {
+            let key = if *d == self.id() {
+                Some(self.settings.access_key)
+            } else {
+                crate::committee_sessions::known_access_key(self.store.conn(), d)?
+            };
+            access_keys.extend(key.map(|k| (*d, k)));
+        }
         let mut proposal_id = [0u8; PROPOSAL_ID_LEN];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut proposal_id);
         let proposal = LinkProposal {
@@ -152,6 +195,7 @@ impl Account {
             delegates,
             policy,
             council_name: council_name.to_string(),
+            access_keys,
         };
         let sent = self.send_body(to, &Body::LinkProposal(proposal))?;
         Ok((proposal_id, sent))
@@ -219,6 +263,18 @@ impl Account {
         }
         let proposer_key =
             contact::identity_key(self.store.conn(), &from)?.ok_or(Error::UnknownContact(from))?;
+        // The proposer's delegates' access keys: the council's log and
+        // everything after reach them sealed (their sessions open later,
+        // `committee_sessions::greet_member` takes the keys then).
+        {
+            let tx = self.store.write()?;
+            for (account, key) in &proposal.access_keys {
+                if *account != me {
+                    crate::committee_sessions::learn_access_key(&tx, account, key)?;
+                }
+            }
+            tx.commit()?;
+        }
         let mut changes = Vec::new();
         let mut links = Vec::new();
         // Into the target when it is a council and no new council is asked

@@ -94,6 +94,19 @@ impl Account {
         self.send_content(to, body, None)
     }
 
+    /// Sends a 1:1 content that must not name its sender to the relay (a
+    /// first contact, such as a join request): sealed when the recipient's
+    /// access key is known, even without a sender certificate yet — it then
+    /// waits in the outbox until the transport has fetched one and
+    /// `crate::reseal` has sealed it, never going identified.
+    pub(crate) fn send_body_sealed(
+        &mut self,
+        to: &AccountId,
+        body: &Body,
+    ) -> Result<OutgoingEnvelope> {
+        self.send_content_with(to, body, None, true)
+    }
+
     /// Like [`Account::send_text`], and asks the recipient to recognise this
     /// account as the successor of `previous` (this person's earlier account).
     /// The recipient's core holds the message until its user accepts.
@@ -113,10 +126,21 @@ impl Account {
         body: &Body,
         replaces: Option<&AccountId>,
     ) -> Result<OutgoingEnvelope> {
+        self.send_content_with(to, body, replaces, false)
+    }
+
+    fn send_content_with(
+        &mut self,
+        to: &AccountId,
+        body: &Body,
+        replaces: Option<&AccountId>,
+        wait_for_certificate: bool,
+    ) -> Result<OutgoingEnvelope> {
         let sent_at_ms = self.clock.now_ms();
         let plaintext =
             message::encode_content(body, sent_at_ms, replaces, &self.settings.access_key)?;
-        let sealer = Sealer::new(self);
+        let mut sealer = Sealer::new(self);
+        sealer.wait_for_certificate = wait_for_certificate;
         let tx = self.store.write()?;
         let mut pending = Pending::default();
         let sent = sealer.seal(
@@ -418,6 +442,9 @@ struct Sealer {
     me: AccountId,
     device_id: u32,
     certificate: Option<(Vec<u8>, i64)>,
+    /// With the recipient's access key but no certificate: wait for one
+    /// rather than go identified (`Account::send_body_sealed`).
+    wait_for_certificate: bool,
 }
 
 impl Sealer {
@@ -426,6 +453,7 @@ impl Sealer {
             me: account.id(),
             device_id: account.device_id(),
             certificate: account.settings.sender_certificate.clone(),
+            wait_for_certificate: false,
         }
     }
 
@@ -491,6 +519,20 @@ impl Sealer {
                     expires,
                 ));
                 (bytes, Some(key), id)
+            }
+            (Some(key), None) if self.wait_for_certificate => {
+                // No certificate yet (a fresh account before its first
+                // login): no bytes to send; the row counts as sealed with a
+                // certificate long dead, so the transport fetches one and
+                // seals it before anything of the outbox leaves.
+                let mut id = [0u8; ENVELOPE_ID_LEN];
+                rand::rng().fill_bytes(&mut id);
+                reseal = Some((
+                    ciphertext.serialize().to_vec(),
+                    ciphertext.message_type() as u8,
+                    0,
+                ));
+                (Vec::new(), Some(key), id)
             }
             _ => {
                 let kind = match ciphertext.message_type() {

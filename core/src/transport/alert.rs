@@ -85,6 +85,21 @@ impl Client {
         Ok(id)
     }
 
+    /// This account's contact card (`rankfile://contact/…`), to hand to an
+    /// organizer who will propose a link to us: the proposal then comes sealed.
+    pub async fn contact_card(&self) -> Result<crate::ContactCard> {
+        self.account.call(|a| a.contact_card()).await
+    }
+
+    /// Keeps the access key of another organizer's contact card, so a link
+    /// proposed to it goes sealed; returns its account.
+    pub async fn learn_contact_card(&self, link: &str) -> Result<AccountId> {
+        let card = crate::ContactCard::parse(link)?;
+        self.account
+            .call(move |a| a.learn_contact_card(&card))
+            .await?
+    }
+
     /// Link proposals waiting for this organizer.
     pub async fn link_proposals(&self) -> Result<Vec<(AccountId, LinkProposal)>> {
         self.account.call(|a| a.link_proposals()).await?
