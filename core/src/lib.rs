@@ -29,6 +29,8 @@ mod conversation_timer;
 mod error;
 mod event;
 mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 pub mod link;
 mod message;
