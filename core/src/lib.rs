@@ -32,6 +32,8 @@ mod conversation_timer;
 mod error;
 mod event;
 mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 pub mod link;
 #[cfg(test)]

@@ -23,6 +23,8 @@ mod directory;
 mod disk;
 mod error;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod hub;
 mod limits;

@@ -22,7 +22,7 @@ use crate::storage::{
     AccessKey, AccountId, Cursor, MailboxId, NewMessage, Priority, StoredMessage,
 };
 
-fn recipient(account: &[u8], device: u32) -> Result<MailboxId, Refusal> {
+pub(crate) fn recipient(account: &[u8], device: u32) -> Result<MailboxId, Refusal> {
     let account = fixed::<20>(account, "recipient account id must be 20 bytes")?;
     if device == 0 || device > MAX_DEVICE_ID {
         return Err(Refusal::malformed("recipient device id out of range"));

@@ -9,6 +9,8 @@
 
 use std::process::{Command, ExitCode};
 
+mod fuzz;
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [args…]
 
@@ -17,6 +19,8 @@ commands:
   test [args…]     run the whole test suite (cargo test --workspace)
   bench [args…]    run the benchmarks (cargo bench …)
   lint             cargo fmt --check and cargo clippy -D warnings
+  fuzz [--secs N] [--jobs N] [--asan] [target]
+                   build the fuzz targets (nightly, cargo-fuzz) and run each for N s
   cargo [args…]    run any cargo command with PROTOC set
   protoc-path      print the path of the vendored protoc
 ";
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
             .collect(),
         "bench" => std::iter::once("bench".to_string()).chain(rest).collect(),
         "cargo" => rest,
+        "fuzz" => return fuzz::run(&protoc, &rest),
         "lint" => {
             let fmt = run(&protoc, &["fmt", "--all", "--check"]);
             if fmt != ExitCode::SUCCESS {
