@@ -173,11 +173,12 @@ pub(crate) fn learn_carried_access_key(
     key: &[u8; ACCESS_KEY_LEN],
     sent_at_ms: i64,
 ) -> Result<bool> {
+    // Written only when the key changes (an unchanged row stays a clean
+    // page): the time kept is that of the first message with this key.
     let changed = conn
         .prepare_cached(
             "UPDATE contacts SET access_key = ?2, access_key_sent_at = ?3
-             WHERE account_id = ?1 AND access_key_sent_at <= ?3
-               AND (access_key IS NOT ?2 OR access_key_sent_at < ?3)",
+             WHERE account_id = ?1 AND access_key IS NOT ?2 AND access_key_sent_at <= ?3",
         )?
         .execute(params![&id.as_bytes()[..], &key[..], sent_at_ms])?;
     if changed == 1 {
