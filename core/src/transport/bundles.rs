@@ -56,6 +56,25 @@ pub(super) async fn fetch_bundle(
     }
 }
 
+/// [`fetch_bundle`] for opening a session: `None` (tried again next time)
+/// when the relay has none to give or the anonymous connection cannot be had
+/// now; other failures end the connection.
+async fn bundle_or_skip(
+    account: &AccountHandle,
+    links: Links<'_>,
+    who: AccountId,
+) -> Result<Option<Vec<u8>>> {
+    match fetch_bundle(account, links, who).await {
+        Ok(b) => Ok(Some(b)),
+        Err(Error::Relay { code, .. }) => {
+            tracing::warn!("no bundle to open a session with: {code}");
+            Ok(None)
+        }
+        Err(Error::Offline) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens sessions with the committee members that lack one (see
 /// `committee_sessions`): fetches each one's bundle and greets them. A member
 /// the relay does not know, or whose bundle carries another key than the log
@@ -68,15 +87,8 @@ pub(super) async fn greet_members(
     let members = account.call(move |a| a.members_to_greet(all)).await??;
     let mut opened = 0;
     for member in members {
-        let bundle = match fetch_bundle(account, links, member.account).await {
-            Ok(b) => b,
-            Err(Error::Relay { code, .. }) => {
-                tracing::warn!("no bundle for a committee member: {code}");
-                continue;
-            }
-            // No anonymous connection now: tried again next time.
-            Err(Error::Offline) => continue,
-            Err(e) => return Err(e),
+        let Some(bundle) = bundle_or_skip(account, links, member.account).await? else {
+            continue;
         };
         let greeted = account
             .call(move |a| a.greet_member(&member, &bundle))
@@ -105,15 +117,8 @@ pub(super) async fn greet_members(
 pub(super) async fn reopen_sessions(account: &AccountHandle, links: Links<'_>) -> Result<()> {
     let contacts = account.call(|a| a.sessions_to_reopen()).await??;
     for contact in contacts {
-        let bundle = match fetch_bundle(account, links, contact).await {
-            Ok(b) => b,
-            Err(Error::Relay { code, .. }) => {
-                tracing::warn!("no bundle to open a new session with: {code}");
-                continue;
-            }
-            // No anonymous connection now: tried again next time.
-            Err(Error::Offline) => continue,
-            Err(e) => return Err(e),
+        let Some(bundle) = bundle_or_skip(account, links, contact).await? else {
+            continue;
         };
         if let Err(e) = account.call(move |a| a.reopen_session(&bundle)).await? {
             tracing::warn!("could not open a new session: {e}");
