@@ -40,6 +40,8 @@ pub enum CliError {
     NoRelay,
     #[error("the relay at {addr} could not be reached: {reason}. Check the address and fingerprint, and that the relay runs")]
     RelayUnreachable { addr: String, reason: String },
+    #[error("the home was created, but the relay at {addr} could not be reached: {reason}. Your prekeys will be published by the next `rankfile watch`; check the address and fingerprint, and that the relay runs")]
+    CreatedOffline { addr: String, reason: String },
     #[error("the relay refused: {0}")]
     RelayRefused(String),
     #[error("the safety numbers do not match: do NOT trust this contact until you have compared them in person")]
@@ -69,7 +71,9 @@ impl CliError {
             CliError::WrongPassphrase(_) => EXIT_WRONG_PASSPHRASE,
             CliError::NoHome(_) | CliError::HomeExists(_) => EXIT_HOME,
             CliError::NoRelay | CliError::Usage(_) => EXIT_USAGE,
-            CliError::RelayUnreachable { .. } | CliError::RelayRefused(_) => EXIT_RELAY,
+            CliError::RelayUnreachable { .. }
+            | CliError::CreatedOffline { .. }
+            | CliError::RelayRefused(_) => EXIT_RELAY,
             CliError::SafetyMismatch => EXIT_MISMATCH,
             CliError::NotYet(_) => EXIT_NOT_YET,
             CliError::NotAllowed(_) => EXIT_NOT_ALLOWED,
@@ -96,7 +100,9 @@ impl CliError {
             CliError::NoHome(_) => "no_home",
             CliError::HomeExists(_) => "home_exists",
             CliError::NoRelay => "no_relay",
-            CliError::RelayUnreachable { .. } => "relay_unreachable",
+            CliError::RelayUnreachable { .. } | CliError::CreatedOffline { .. } => {
+                "relay_unreachable"
+            }
             CliError::RelayRefused(_) => "relay_refused",
             CliError::SafetyMismatch => "safety_mismatch",
             CliError::Usage(_) => "usage",

@@ -174,7 +174,7 @@ fn an_unreachable_relay_has_its_own_code_and_keeps_the_home() {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     // Nothing listens on port 1 of loopback.
-    rankfile(&home)
+    let out = rankfile(&home)
         .args([
             "init",
             "--relay",
@@ -184,7 +184,17 @@ fn an_unreachable_relay_has_its_own_code_and_keeps_the_home() {
         ])
         .assert()
         .code(4)
-        .stderr(predicate::str::contains("could not be reached"));
+        .get_output()
+        .clone();
+    // One plain sentence, said once.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("could not be reached").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("check the address").count(), 1, "{stderr}");
+    assert!(stderr.contains("home was created"), "{stderr}");
     assert!(home.join("account.db").exists());
     rankfile(&home).arg("id").assert().success();
 }

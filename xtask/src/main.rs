@@ -44,20 +44,7 @@ fn main() -> ExitCode {
             println!("{}", protoc.display());
             return ExitCode::SUCCESS;
         }
-        "demo" => [
-            "run",
-            "--quiet",
-            "--package",
-            "rankfile-cli",
-            "--bin",
-            "rankfile",
-            "--",
-            "demo",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(rest)
-        .collect(),
+        "demo" => return demo(&protoc, &rest),
         "test" => ["test", "--workspace"]
             .iter()
             .map(|s| s.to_string())
@@ -96,6 +83,43 @@ fn main() -> ExitCode {
     run(&protoc, &refs)
 }
 
+/// `cargo xtask demo`: builds the CLI with cargo's own progress on the screen
+/// (a first build takes minutes), then runs `rankfile demo` directly, so
+/// what follows is the demo's output alone.
+fn demo(protoc: &std::path::Path, rest: &[String]) -> ExitCode {
+    let built = run(
+        protoc,
+        &["build", "--package", "rankfile-cli", "--bin", "rankfile"],
+    );
+    if built != ExitCode::SUCCESS {
+        return built;
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    let binary = target.join("debug").join("rankfile");
+    match Command::new(&binary).arg("demo").args(rest).status() {
+        Ok(status) => exit_code(status),
+        Err(e) => {
+            eprintln!("xtask: could not run {}: {e}", binary.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit code of a finished child, passed on.
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    match status.code().and_then(|c| u8::try_from(c).ok()) {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(c),
+        None => ExitCode::FAILURE,
+    }
+}
+
 /// Runs cargo with `args` and `PROTOC` set, passing its exit code on.
 fn run(protoc: &std::path::Path, args: &[&str]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -104,13 +128,7 @@ fn run(protoc: &std::path::Path, args: &[&str]) -> ExitCode {
         .env("PROTOC", protoc)
         .status()
     {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => ExitCode::from(
-            status
-                .code()
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(1),
-        ),
+        Ok(status) => exit_code(status),
         Err(e) => {
             eprintln!("xtask: could not run cargo: {e}");
             ExitCode::FAILURE

@@ -32,6 +32,7 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
     let mut warning = None;
     match relay {
         Some((address, fingerprint)) => {
+            let addr = address.addr.to_string();
             home.save_relay(&RelayConfig {
                 address: address.addr,
                 fingerprint: fingerprint.to_lowercase(),
@@ -43,7 +44,7 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
                         published = true;
                         let _ = client.shutdown().await;
                     }
-                    Err(e) => warning = Some(e),
+                    Err(e) => warning = Some((addr, e)),
                 }
             });
         }
@@ -58,10 +59,12 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
                 "account",
                 out.paint(Style::Bold, &id.to_string()),
                 "relay",
-                if published {
-                    "prekeys published; others can add you now"
-                } else {
-                    "not connected yet (pass --relay and --fingerprint to a networked command)"
+                match (published, warning.is_some()) {
+                    (true, _) => "prekeys published; others can add you now",
+                    (false, true) => "saved, but not reached (see below)",
+                    (false, false) => {
+                        "not connected yet (pass --relay and --fingerprint to a networked command)"
+                    }
                 }
             );
             s.push_str(
@@ -72,15 +75,14 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
         || json!({ "home": home.dir(), "account_id": id.to_string(), "published": published }),
     );
     match warning {
-        // The home exists; only the relay failed. Say so with the relay's code.
-        Some(e) => Err(CliError::RelayUnreachable {
-            addr: match &e {
-                CliError::RelayUnreachable { addr, .. } => addr.clone(),
-                _ => String::new(),
+        // The home exists; only the relay failed. Said once, with the
+        // relay's exit code.
+        Some((addr, e)) => Err(CliError::CreatedOffline {
+            addr,
+            reason: match e {
+                CliError::RelayUnreachable { reason, .. } => reason,
+                other => other.to_string(),
             },
-            reason: format!(
-                "{e}. The home was created; your prekeys will be published on the next `rankfile watch`"
-            ),
         }),
         None => Ok(()),
     }
