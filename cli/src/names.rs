@@ -11,6 +11,7 @@ use rankfile_core::alert::Alert;
 use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeState};
 use rankfile_core::{Account, AccountId};
 
+use crate::commands::quoted;
 use crate::error::{CliError, Result};
 
 /// Hex digits shown for a committee or channel ID.
@@ -108,7 +109,8 @@ pub fn pick_committee<'a>(all: &'a [CommitteeState], text: &str) -> Result<&'a C
     )?;
     by_id.ok_or_else(|| {
         CliError::Usage(format!(
-            "no committee `{wanted}` on this device; `rankfile committee list` shows yours"
+            "no committee `{}` on this device; `rankfile committee list` shows yours",
+            quoted(wanted)
         ))
     })
 }
@@ -180,7 +182,8 @@ pub fn pick_channel(all: &[CommitteeState], text: &str) -> Result<ChannelRef> {
             kind,
         }),
         None => Err(CliError::Usage(format!(
-            "no channel `{wanted}` on this device; `rankfile channel list` shows them"
+            "no channel `{}` on this device; `rankfile channel list` shows them",
+            quoted(wanted)
         ))),
     }
 }
@@ -227,7 +230,8 @@ pub fn alert(account: &Account, text: &str) -> Result<Alert> {
     .cloned()
     .ok_or_else(|| {
         CliError::Usage(format!(
-            "no alert `{wanted}` on this device; `rankfile alert list` shows them"
+            "no alert `{}` on this device; `rankfile alert list` shows them",
+            quoted(wanted)
         ))
     })
 }
@@ -241,7 +245,8 @@ pub fn full_committee_id(text: &str) -> Result<CommitteeId> {
         .and_then(|b| CommitteeId::from_bytes(&b).ok())
         .ok_or_else(|| {
             CliError::Usage(format!(
-                "`{wanted}` is not a whole committee ID: give all 32 hex digits, as its organizer reads them from `rankfile committee list --json`"
+                "`{}` is not a whole committee ID: give all 32 hex digits, as its organizer reads them from `rankfile committee list --json`",
+                quoted(wanted)
             ))
         })
 }

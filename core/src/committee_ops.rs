@@ -440,6 +440,8 @@ impl Account {
         channel: &ChannelId,
         text: &str,
     ) -> Result<Post> {
+        // Refused before the sender keys are made and sent.
+        crate::channel::check_outgoing(text, 0)?;
         let (distribution, recipients, sender_keys) = self.prepare_post(committee, channel)?;
         let message = self.send_channel_text(*channel, distribution, &recipients, text)?;
         Ok(Post {

@@ -220,7 +220,10 @@ pub(super) fn by_name(account: &Account, text: &str) -> Result<AccountId> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.account_id),
-        [] => Err(CliError::Usage(format!("no contact named `{text}`"))),
+        [] => Err(CliError::Usage(format!(
+            "no contact named `{}`",
+            super::quoted(text)
+        ))),
         _ => Err(CliError::Usage(format!(
             "several contacts are named `{text}`; use the account ID"
         ))),

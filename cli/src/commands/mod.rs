@@ -52,9 +52,35 @@ pub fn run(cli: Cli, out: &Output) -> Result<()> {
 pub fn parse_account_id(text: &str) -> Result<AccountId> {
     AccountId::parse(text).map_err(|e| {
         CliError::Usage(format!(
-            "`{text}` is not an account ID ({e}); it looks like rf1-xxxxx-xxxxx-…, see `rankfile id` on their device"
+            "`{}` is not an account ID ({e}); it looks like rf1-xxxxx-xxxxx-…, see `rankfile id` on their device",
+            quoted(text)
         ))
     })
+}
+
+/// Longest part of a person's input an error message repeats.
+const QUOTED_CHARS: usize = 60;
+
+/// Input repeated in an error message: its start only (a pasted page is not
+/// printed back whole), with control characters escaped (a pasted link cannot
+/// send the terminal escape sequences).
+pub fn quoted(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(QUOTED_CHARS)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if text.chars().nth(QUOTED_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// Runs `act` with the home's account online and caught up with its mailbox,
@@ -76,4 +102,18 @@ pub fn online<T>(
         let done = acted?;
         closed.map(|()| done)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_input_is_short_and_escaped() {
+        assert_eq!(quoted("rf1-abc"), "rf1-abc");
+        assert_eq!(quoted("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        let long = quoted(&"é".repeat(1000));
+        assert_eq!(long.chars().count(), QUOTED_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
 }

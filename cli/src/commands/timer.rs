@@ -59,7 +59,8 @@ pub fn run(home: &Home, args: &TimerArgs, out: &Output) -> Result<()> {
 pub fn parse_duration(text: &str) -> Result<u32> {
     let bad = || {
         CliError::Usage(format!(
-            "`{text}` is not a duration: give `off`, or a number with s, m, h, d or w (e.g. 1h, 7d), at most a year"
+            "`{}` is not a duration: give `off`, or a number with s, m, h, d or w (e.g. 1h, 7d), at most a year",
+            super::quoted(text)
         ))
     };
     let t = text.trim().to_ascii_lowercase();

@@ -68,6 +68,22 @@ fn text(body: String) -> Result<String> {
     Ok(body)
 }
 
+/// The limits a receiver applies to a post's or an edit's text and
+/// attachments, checked on what we are about to send: before anything is
+/// written for it (the sender keys a post needs, say).
+pub(crate) fn check_outgoing(body: &str, attachments: usize) -> Result<()> {
+    if attachments > MAX_ATTACHMENTS {
+        return Err(Error::InvalidAttachment("too many attachments"));
+    }
+    if body.len() > MAX_TEXT_LEN {
+        return Err(Error::MessageTooLarge {
+            len: body.len(),
+            max: MAX_TEXT_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// One channel message's content (the author is the sender).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ChannelContent {
@@ -94,25 +110,13 @@ pub(crate) enum ChannelContent {
 impl ChannelContent {
     /// Checks what we are about to send against the limits a receiver applies.
     pub(crate) fn check(&self) -> Result<()> {
-        let body = match self {
+        match self {
             ChannelContent::Post {
                 body, attachments, ..
-            } => {
-                if attachments.len() > MAX_ATTACHMENTS {
-                    return Err(Error::InvalidAttachment("too many attachments"));
-                }
-                body
-            }
-            ChannelContent::Edit { body, .. } => body,
-            ChannelContent::Delete { .. } => return Ok(()),
-        };
-        if body.len() > MAX_TEXT_LEN {
-            return Err(Error::MessageTooLarge {
-                len: body.len(),
-                max: MAX_TEXT_LEN,
-            });
+            } => check_outgoing(body, attachments.len()),
+            ChannelContent::Edit { body, .. } => check_outgoing(body, 0),
+            ChannelContent::Delete { .. } => Ok(()),
         }
-        Ok(())
     }
 
     pub(crate) fn to_wire(&self, channel_id: &[u8]) -> pb::content::Body {

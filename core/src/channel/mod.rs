@@ -34,7 +34,7 @@ mod search;
 mod send;
 mod store;
 
-pub(crate) use content::ChannelContent;
+pub(crate) use content::{check_outgoing, ChannelContent};
 pub use content::{MessageRef, MESSAGE_REF_LEN};
 pub(crate) use expiry::{effective_timer, expires_at, fills_search_backlog, scrub, wants_scrub};
 pub(crate) use receive::receive_channel;

@@ -154,6 +154,8 @@ impl Account {
         channel: &ChannelId,
         draft: &Draft,
     ) -> Result<Post> {
+        // Refused before the sender keys are made and sent.
+        super::check_outgoing(&draft.text, draft.attachments.len())?;
         let (distribution, recipients, sender_keys) = self.prepare_post(committee, channel)?;
         let message = self.send_channel_message(*channel, distribution, &recipients, draft)?;
         Ok(Post {
@@ -165,6 +167,7 @@ impl Account {
     /// Edits one of our messages in a committee channel (we must still be
     /// allowed to post there).
     pub fn edit_channel_message(&mut self, message_id: i64, body: &str) -> Result<Post> {
+        super::check_outgoing(body, 0)?;
         let (committee, channel) = self.message_committee(message_id)?;
         let (distribution, recipients, sender_keys) = self.prepare_post(&committee, &channel)?;
         let message = self.send_channel_edit(distribution, &recipients, message_id, body)?;

@@ -250,7 +250,9 @@ pub struct CommitteeMeta {
 }
 
 impl CommitteeMeta {
-    /// Checks the limits: a name, and no field over [`MAX_META_LEN`] bytes.
+    /// Checks the limits: a name, no field over [`MAX_META_LEN`] bytes, and
+    /// no control characters (NULs, escapes, line breaks: each field is one
+    /// line shown on every member's screen).
     pub(crate) fn check(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(Error::InvalidCommitteeEntry("empty committee name"));
@@ -259,6 +261,11 @@ impl CommitteeMeta {
             if field.len() > MAX_META_LEN {
                 return Err(Error::InvalidCommitteeEntry(
                     "committee text field too long",
+                ));
+            }
+            if field.chars().any(char::is_control) {
+                return Err(Error::InvalidCommitteeEntry(
+                    "committee text field has control characters",
                 ));
             }
         }

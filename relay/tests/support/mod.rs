@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod push_server;
+pub mod watch;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
