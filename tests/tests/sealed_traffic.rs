@@ -10,7 +10,7 @@ use rankfile_core::alert::{AlertDraft, AlertKind, AlertScope};
 use rankfile_core::committee::{ChannelKind, CommitteeMeta, Role};
 use rankfile_core::Draft;
 use rankfile_tests::online::{introduce_online, OnlinePhone};
-use rankfile_tests::{eventually, in_an_hour, relay};
+use rankfile_tests::{eventually, in_an_hour, relay, wait_connected};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_sends_and_keyed_fetches_come_on_anonymous_connections() {
@@ -141,4 +141,43 @@ async fn sealed_sends_and_keyed_fetches_come_on_anonymous_connections() {
         after.fetches_on_device, before.fetches_on_device,
         "no bundle of someone whose key is known is asked for as a device"
     );
+}
+
+/// A relay that restarts under a phone takes the phone's anonymous
+/// connection with it, and the next sealed send opens a new one at once. It
+/// used to go out on the dead one (nothing but a write could tell it was
+/// dead, and a write to a socket the peer has closed can succeed) and wait
+/// the request timeout, 30 s, for an answer that could not come: the chaos
+/// runs saw sealed sends stall that long after every relay restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_send_after_the_relay_restarts_does_not_wait_on_the_dead_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("relay");
+    let relay = relay::start(&data).await;
+    let addr = relay.local_addr();
+    let ana = OnlinePhone::start(dir.path(), "ana", &relay).await;
+    let ben = OnlinePhone::start(dir.path(), "ben", &relay).await;
+    introduce_online(&ana, &ben).await;
+    // Ana's anonymous connection is open and warm.
+    ana.client
+        .send_text(ben.id, "before".into())
+        .await
+        .expect("send");
+    eventually(20, "ben has the first", || ben.has_text_from(ana.id, "before")).await;
+
+    relay.shutdown().await;
+    let relay = relay::start_at(&data, addr).await;
+    wait_connected(&ana.client).await;
+    // Bounded well under the request timeout: sent means the relay holds it.
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(12),
+        ana.client.send_text(ben.id, "after".into()),
+    )
+    .await;
+    assert!(
+        matches!(sent, Ok(Ok(_))),
+        "the sealed send after the restart went on the dead connection: {sent:?}"
+    );
+    eventually(20, "ben has the second", || ben.has_text_from(ana.id, "after")).await;
+    relay.shutdown().await;
 }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +51,12 @@ pub(crate) struct Link {
     out: mpsc::Sender<pb::ClientFrame>,
     pending: Pending,
     next_id: AtomicU64,
+    /// Cleared when the reader ends (the relay closed or died). The writer
+    /// learns it only at its next failed write, and a write to a socket the
+    /// peer has closed can still succeed: without this, a request on a link
+    /// with no deliveries to notice the loss by (the anonymous one) waited
+    /// [`REQUEST_TIMEOUT`] for an answer that could not come.
+    alive: Arc<AtomicBool>,
 }
 
 /// What the relay said on connecting.
@@ -171,6 +177,8 @@ pub(crate) async fn start(
         let _ = sink.close().await;
     });
     let reader_pending = pending.clone();
+    let alive = Arc::new(AtomicBool::new(true));
+    let reader_alive = alive.clone();
     tokio::spawn(async move {
         while let Some(msg) = stream.next().await {
             let Ok(msg) = msg else { break };
@@ -209,7 +217,9 @@ pub(crate) async fn start(
                 _ => {}
             }
         }
-        // Dead link: fail every waiting request by dropping its sender.
+        // Dead link: no request waits from now on, and every waiting one
+        // fails at once (its sender dropped).
+        reader_alive.store(false, Ordering::SeqCst);
         if let Ok(mut p) = reader_pending.lock() {
             p.clear();
         }
@@ -219,6 +229,7 @@ pub(crate) async fn start(
             out,
             pending,
             next_id: AtomicU64::new(2),
+            alive,
         },
         deliver_rx,
         queued,
@@ -262,6 +273,14 @@ impl Link {
             .lock()
             .map_err(|_| Error::Transport("link state poisoned".into()))?
             .insert(id, tx);
+        // Checked after the waiter is in place: a reader that ended before
+        // this saw it cleared nothing of ours, so fail here, not in 30 s.
+        if !self.alive.load(Ordering::SeqCst) {
+            if let Ok(mut p) = self.pending.lock() {
+                p.remove(&id);
+            }
+            return Err(Error::Transport("the connection is closed".into()));
+        }
         if self.out.send(frame(id, body)).await.is_err() {
             return Err(Error::Transport("the connection is closed".into()));
         }
@@ -284,9 +303,10 @@ impl Link {
             .map_err(|_| Error::Transport("the connection is closed".into()))
     }
 
-    /// Whether the writer is still running.
+    /// Whether the link still works: the relay has not closed it and the
+    /// writer still runs.
     pub(crate) fn is_open(&self) -> bool {
-        !self.out.is_closed()
+        self.alive.load(Ordering::SeqCst) && !self.out.is_closed()
     }
 
     /// A handle that sends notifications from outside the runtime.
