@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rankfile_core::{Account, AccountId, DatabaseKey};
 
+pub mod chaos;
 pub mod online;
 
 /// A simulated phone: an account, its database path and its key. Derefs to

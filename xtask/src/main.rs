@@ -9,6 +9,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod chaos;
 mod fuzz;
 
 const USAGE: &str = "\
@@ -21,6 +22,8 @@ commands:
   lint             cargo fmt --check and cargo clippy -D warnings
   fuzz [--secs N] [--jobs N] [--asan] [target]
                    build the fuzz targets (nightly, cargo-fuzz) and run each for N s
+  chaos [--seeds N] [--from S] [--seed N] [--parallel P] [--release]
+                   run the chaos suite over N seeds from S (200 from 0), or replay one
   cargo [args…]    run any cargo command with PROTOC set
   protoc-path      print the path of the vendored protoc
 ";
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         "bench" => std::iter::once("bench".to_string()).chain(rest).collect(),
         "cargo" => rest,
         "fuzz" => return fuzz::run(&protoc, &rest),
+        "chaos" => return chaos::run(&protoc, &rest),
         "lint" => {
             let fmt = run(&protoc, &["fmt", "--all", "--check"]);
             if fmt != ExitCode::SUCCESS {
