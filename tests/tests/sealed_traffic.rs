@@ -163,7 +163,10 @@ async fn a_sealed_send_after_the_relay_restarts_does_not_wait_on_the_dead_connec
         .send_text(ben.id, "before".into())
         .await
         .expect("send");
-    eventually(20, "ben has the first", || ben.has_text_from(ana.id, "before")).await;
+    eventually(20, "ben has the first", || {
+        ben.has_text_from(ana.id, "before")
+    })
+    .await;
 
     relay.shutdown().await;
     let relay = relay::start_at(&data, addr).await;
@@ -178,6 +181,9 @@ async fn a_sealed_send_after_the_relay_restarts_does_not_wait_on_the_dead_connec
         matches!(sent, Ok(Ok(_))),
         "the sealed send after the restart went on the dead connection: {sent:?}"
     );
-    eventually(20, "ben has the second", || ben.has_text_from(ana.id, "after")).await;
+    eventually(20, "ben has the second", || {
+        ben.has_text_from(ana.id, "after")
+    })
+    .await;
     relay.shutdown().await;
 }
