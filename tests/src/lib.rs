@@ -243,3 +243,20 @@ pub fn in_an_hour() -> u64 {
         .as_millis();
     u64::try_from(now).expect("ms") + 3_600_000
 }
+
+/// The lines of this process's stdin, read on a thread of their own (stdin
+/// blocks): the commands a test's child process (a chaos relay or phone)
+/// takes from the test driving it. Ends with stdin.
+pub fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

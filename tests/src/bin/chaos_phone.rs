@@ -10,7 +10,6 @@
 //! the first start and opened on every later one; a store that does not open
 //! is reported as `unopenable <error>` and the process exits 3.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -84,15 +83,7 @@ fn main() -> ExitCode {
         };
         let phone = Phone { client, offset };
         println!("ready");
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut rx = rankfile_tests::stdin_lines();
         while let Some(line) = rx.recv().await {
             let words: Vec<&str> = line.split_whitespace().collect();
             if words.first() == Some(&"quit") {

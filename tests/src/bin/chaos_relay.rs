@@ -9,7 +9,6 @@
 //! Reads commands on stdin, one a line: `clock <offset ms>` moves its clock
 //! (the orchestrator moves the phones' clocks by the same offset).
 
-use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -65,16 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         println!("ready {} {}", relay.local_addr(), relay.fingerprint());
-        // Commands come on a thread of their own: stdin blocks.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut rx = rankfile_tests::stdin_lines();
         while let Some(line) = rx.recv().await {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
