@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeMeta, Role};
 use rankfile_core::transport::Client;
 use rankfile_core::AccountId;
 
@@ -64,4 +65,41 @@ pub async fn introduce_online(a: &OnlinePhone, b: &OnlinePhone) {
     eventually(20, "hello arrives", || b.has_text_from(a.id, "hi")).await;
     b.client.send_text(a.id, "hi".into()).await.expect("reply");
     eventually(20, "reply arrives", || a.has_text_from(b.id, "hi")).await;
+}
+
+/// A committee founded by `organizer` with `members` added and one
+/// discussion channel, once every member (the organizer included) holds the
+/// channel and the whole roster.
+pub async fn committee_with_channel(
+    organizer: &Client,
+    members: &[(&Client, AccountId)],
+) -> (CommitteeId, ChannelId) {
+    let committee = organizer
+        .create_committee(CommitteeMeta {
+            name: "Warehouse 9".into(),
+            ..CommitteeMeta::default()
+        })
+        .await
+        .expect("found");
+    for (_, id) in members {
+        organizer
+            .add_member(committee, *id, Role::Member)
+            .await
+            .expect("add");
+    }
+    let channel = organizer
+        .create_channel(committee, ChannelKind::Discussion)
+        .await
+        .expect("channel");
+    let everyone = members.len() + 1;
+    for client in std::iter::once(organizer).chain(members.iter().map(|(c, _)| *c)) {
+        eventually(30, "every member has the channel", || async {
+            client
+                .committee(committee)
+                .await
+                .is_ok_and(|s| s.channels.contains_key(&channel) && s.members.len() == everyone)
+        })
+        .await;
+    }
+    (committee, channel)
 }

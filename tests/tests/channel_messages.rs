@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rankfile_core::committee::{ChannelKind, CommitteeId, CommitteeMeta, RejectReason, Role};
+use rankfile_core::committee::{CommitteeId, RejectReason};
 use rankfile_core::transport::{Client, ClientEvent};
 use rankfile_core::{AccountId, ChannelMessage, Draft, Error, Event, Quote};
+use rankfile_tests::online::committee_with_channel;
 use rankfile_tests::{connected_client, contains, eventually, relay};
 
 struct Phone {
@@ -123,36 +124,8 @@ async fn committee(
     for p in &phones[1..] {
         connect(&phones[0], p).await;
     }
-    let organizer = &phones[0];
-    let committee = organizer
-        .client
-        .create_committee(CommitteeMeta {
-            name: "Warehouse 9".into(),
-            ..CommitteeMeta::default()
-        })
-        .await
-        .expect("found");
-    for p in &phones[1..] {
-        organizer
-            .client
-            .add_member(committee, p.id, Role::Member)
-            .await
-            .expect("add");
-    }
-    let channel = organizer
-        .client
-        .create_channel(committee, ChannelKind::Discussion)
-        .await
-        .expect("channel");
-    for p in &phones {
-        eventually(30, "every member has the channel", || async {
-            p.client
-                .committee(committee)
-                .await
-                .is_ok_and(|s| s.channels.contains_key(&channel) && s.members.len() == names.len())
-        })
-        .await;
-    }
+    let members: Vec<_> = phones[1..].iter().map(|p| (&p.client, p.id)).collect();
+    let (committee, channel) = committee_with_channel(&phones[0].client, &members).await;
     (relay, phones, committee, channel)
 }
 

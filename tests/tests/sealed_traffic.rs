@@ -7,9 +7,8 @@
 //! logged-in connection, so the relay knew who sent it.
 
 use rankfile_core::alert::{AlertDraft, AlertKind, AlertScope};
-use rankfile_core::committee::{ChannelKind, CommitteeMeta, Role};
 use rankfile_core::Draft;
-use rankfile_tests::online::{introduce_online, OnlinePhone};
+use rankfile_tests::online::{committee_with_channel, introduce_online, OnlinePhone};
 use rankfile_tests::{eventually, in_an_hour, relay, wait_connected};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,36 +46,11 @@ async fn sealed_sends_and_keyed_fetches_come_on_anonymous_connections() {
 
     // A committee: ana and kwame meet through it (a bundle fetched with the
     // access key the organizer sent along), a post, an alert.
-    let committee = organizer
-        .client
-        .create_committee(CommitteeMeta {
-            name: "Warehouse 9".into(),
-            ..CommitteeMeta::default()
-        })
-        .await
-        .expect("found");
-    for member in [&ana, &kwame] {
-        organizer
-            .client
-            .add_member(committee, member.id, Role::Member)
-            .await
-            .expect("add");
-    }
-    let channel = organizer
-        .client
-        .create_channel(committee, ChannelKind::Discussion)
-        .await
-        .expect("channel");
-    for member in [&ana, &kwame] {
-        eventually(30, "every member has the channel", || async {
-            member
-                .client
-                .committee(committee)
-                .await
-                .is_ok_and(|s| s.channels.contains_key(&channel) && s.members.len() == 3)
-        })
-        .await;
-    }
+    let (committee, channel) = committee_with_channel(
+        &organizer.client,
+        &[(&ana.client, ana.id), (&kwame.client, kwame.id)],
+    )
+    .await;
     ana.client
         .post_message(committee, channel, Draft::text("who can cover Friday?"))
         .await
