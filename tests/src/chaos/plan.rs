@@ -115,15 +115,6 @@ pub fn plan(seed: u64) -> Plan {
                     tag: format!("m{i}"),
                 }
             }
-            35..=64 => {
-                let from = pick(&mut rng);
-                let tag = format!("p{i}");
-                posts.push(LivePost {
-                    from,
-                    tag: tag.clone(),
-                });
-                Op::Post { from, tag }
-            }
             65..=76 if !editable.is_empty() => {
                 let post = &posts[editable[rng.random_range(0..editable.len())]];
                 Op::Edit {
@@ -157,6 +148,7 @@ pub fn plan(seed: u64) -> Plan {
                 relay_up = false;
                 Op::KillRelay
             }
+            // A post: 35..=64, and whatever a guard above turned down.
             _ => {
                 let from = pick(&mut rng);
                 let tag = format!("p{i}");
