@@ -12,9 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Bytes in an account ID: 160 bits of SHA-256, so finding a second key for an
-/// existing ID costs 2^160 work.
-pub const ACCOUNT_ID_LEN: usize = 20;
+pub use rankfile_proto::wire::ACCOUNT_ID_LEN;
 
 /// Domain separation for the account-ID hash.
 const ACCOUNT_ID_DOMAIN: &[u8] = b"rankfile account id v1";

@@ -7,8 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
 
-/// Bytes of an unidentified-access key.
-pub const ACCESS_KEY_LEN: usize = 16;
+pub use rankfile_proto::wire::ACCESS_KEY_LEN;
 
 const ACCESS_KEY: &str = "access_key";
 const ACCESS_KEY_AT_RELAY: &str = "access_key_at_relay";

@@ -4,6 +4,7 @@
 //! are never reused.
 
 mod auth;
+pub mod wire;
 
 pub use auth::{auth_message, AUTH_DOMAIN};
 

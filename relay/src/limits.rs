@@ -1,17 +1,15 @@
 //! Fixed protocol limits, and the token bucket that rate-limits bundle fetches.
 //!
-//! Limits that operators may tune live in `Config`; these are the ones the wire
-//! protocol itself depends on.
+//! Limits that operators may tune live in `Config`; these are the relay's fixed
+//! ones, and those of the wire protocol itself (from `rankfile_proto::wire`).
 
 use std::time::{Duration, Instant};
 
-/// Largest WebSocket message or frame the relay accepts or sends: one protobuf
-/// `ClientFrame`/`ServerFrame`. Bigger data (attachments) travels in chunks.
-pub const MAX_FRAME_BYTES: usize = 256 * 1024;
-
-/// Largest attachment chunk the relay sends in one `AttachmentChunk`, leaving room
-/// for the frame's other fields inside `MAX_FRAME_BYTES`.
-pub const MAX_ATTACHMENT_CHUNK: usize = 192 * 1024;
+// The limits both sides of the wire agree on.
+pub use rankfile_proto::wire::{
+    ACCESS_KEY_LEN, ACCOUNT_ID_LEN, CHALLENGE_LEN, MAX_ATTACHMENT_CHUNK, MAX_DEVICE_ID,
+    MAX_FRAME_BYTES,
+};
 
 /// WebSocket read buffer: small, because most connections sit idle and each one
 /// keeps this much allocated; it grows on demand for a large frame.
@@ -20,18 +18,6 @@ pub const WS_READ_BUFFER: usize = 1024;
 /// Frames a client may send before authenticating that are refused with
 /// NOT_AUTHENTICATED before the relay hangs up on it.
 pub const MAX_UNAUTHENTICATED_REFUSALS: u32 = 3;
-
-/// Length of the per-connection authentication challenge.
-pub const CHALLENGE_LEN: usize = 32;
-
-/// Length of an account ID (first bytes of SHA-256 over the identity key).
-pub const ACCOUNT_ID_LEN: usize = 20;
-
-/// Length of an unidentified-access key.
-pub const ACCESS_KEY_LEN: usize = 16;
-
-/// libsignal's device IDs are 1..=127.
-pub const MAX_DEVICE_ID: u32 = 127;
 
 /// Requests one connection may have in flight (waiting for a commit) before the
 /// relay stops reading its frames: a bounded per-connection queue.

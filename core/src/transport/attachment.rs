@@ -20,6 +20,7 @@ use crate::uploads::new_delete_key;
 /// Bytes of a blob sent in one `PutAttachment`: inside the relay's frame limit
 /// with room for the frame's other fields.
 const UPLOAD_CHUNK: usize = 128 * 1024;
+const _: () = assert!(UPLOAD_CHUNK <= rankfile_proto::wire::MAX_ATTACHMENT_CHUNK);
 
 fn unexpected(what: &str) -> Error {
     Error::Transport(format!("unexpected answer to {what}"))

@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use super::tls::{client_config, FINGERPRINT_LEN};
 use crate::error::{Error, Result};
 
-/// Largest frame accepted from the relay.
-pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// Largest frame accepted from the relay (the protocol's limit).
+pub use rankfile_proto::wire::MAX_FRAME_BYTES as MAX_FRAME_LEN;
 /// The WebSocket read buffer's reserve per read.
 const READ_BUFFER_LEN: usize = 8 * 1024;
 /// How long connecting (TCP, TLS, WebSocket, hello) may take.
