@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rankfile_core::transport::{parse_fingerprint, RelayAddress};
-use rankfile_core::{Account, DatabaseKey};
+use rankfile_core::transport::{parse_fingerprint, Client, RelayAddress};
+use rankfile_core::DatabaseKey;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::RelayOpts;
@@ -17,8 +17,6 @@ use crate::duress::Verifier;
 use crate::error::{CliError, Result};
 use crate::keyfile::{self, KdfParams, SALT_LEN};
 
-/// The store's file name inside the home.
-const DATABASE: &str = "account.db";
 /// The Argon2id salt (raw bytes).
 const SALT: &str = "salt";
 /// The Argon2id parameters.
@@ -71,7 +69,7 @@ impl Home {
 
     /// The store's path.
     pub fn database(&self) -> PathBuf {
-        self.dir.join(DATABASE)
+        Client::database_path(&self.dir)
     }
 
     /// The salt's path.
@@ -116,9 +114,10 @@ impl Home {
         keyfile::read_passphrase(self.passphrase_file.as_deref(), confirm)
     }
 
-    /// Creates the home: salt, parameters, then the account in a new store.
-    /// On failure, removes what it made.
-    pub fn create(&self, passphrase: &str) -> Result<Account> {
+    /// Creates the home: salt, parameters, then the account in a new store,
+    /// opened as a client connecting to `relay` (none with `None`); call
+    /// inside a tokio runtime. On failure, removes what it made.
+    pub fn create(&self, passphrase: &str, relay: Option<&RelayAddress>) -> Result<Client> {
         if self.exists() || self.salt_path().exists() {
             return Err(CliError::HomeExists(self.dir.clone()));
         }
@@ -130,7 +129,10 @@ impl Home {
             write_private(&self.kdf_path(), params.to_toml()?.as_bytes())?;
             Verifier::unset().save(&self.duress_path())?;
             let key = keyfile::derive_key(passphrase, &salt, &params)?;
-            Ok(Account::create(&self.database(), &key)?)
+            Ok(match relay {
+                Some(r) => Client::open(&self.dir, &key, Some(r.clone()))?,
+                None => Client::open_offline(&self.dir, &key)?,
+            })
         })();
         if made.is_err() {
             for p in self.unlock_material() {
@@ -166,15 +168,17 @@ impl Home {
         keyfile::derive_key(passphrase, &salt, &params)
     }
 
-    /// Opens the account, asking for the passphrase (or reading it from the
-    /// file or the environment). A wrong one changes nothing; the duress
-    /// passphrase wipes the home and is answered exactly as a wrong one.
-    pub fn open(&self) -> Result<Account> {
-        self.open_keyed().map(|(account, _key)| account)
+    /// Opens the account as a client, asking for the passphrase (or reading
+    /// it from the file or the environment): connecting to `relay`, or to no
+    /// relay with `None` (a command that only reads or changes the store).
+    /// Call inside a tokio runtime. A wrong passphrase changes nothing; the
+    /// duress passphrase wipes the home and is answered exactly as a wrong one.
+    pub fn open(&self, relay: Option<&RelayAddress>) -> Result<Client> {
+        self.open_keyed(relay).map(|(client, _key)| client)
     }
 
     /// [`Home::open`], also handing back the store's key.
-    pub fn open_keyed(&self) -> Result<(Account, DatabaseKey)> {
+    pub fn open_keyed(&self, relay: Option<&RelayAddress>) -> Result<(Client, DatabaseKey)> {
         if !self.exists() {
             return Err(CliError::NoHome(self.dir.clone()));
         }
@@ -195,7 +199,11 @@ impl Home {
             let _ = self.panic_wipe();
             return Err(CliError::WrongPassphrase(self.dir.clone()));
         }
-        let account = Account::open(&self.database(), &key).map_err(|e| match e {
+        let opened = match relay {
+            Some(r) => Client::open(&self.dir, &key, Some(r.clone())),
+            None => Client::open_offline(&self.dir, &key),
+        };
+        let client = opened.map_err(|e| match e {
             rankfile_core::Error::WrongDatabaseKey => CliError::WrongPassphrase(self.dir.clone()),
             other => other.into(),
         })?;
@@ -204,7 +212,7 @@ impl Home {
             // like every other.
             Verifier::unset().save(&self.duress_path())?;
         }
-        Ok((account, key))
+        Ok((client, key))
     }
 
     /// Panic wipe, with no passphrase: the unlock material first, then the

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use rankfile_core::alert::Alert;
 use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeId, CommitteeState};
-use rankfile_core::{Account, AccountId};
+use rankfile_core::transport::Client;
+use rankfile_core::AccountId;
 
 use crate::commands::quoted;
 use crate::error::{CliError, Result};
@@ -41,9 +42,10 @@ pub fn short_account(id: &AccountId) -> String {
 }
 
 /// Contact names by account (contacts filed on first contact have none).
-pub fn contact_names(account: &Account) -> Result<HashMap<AccountId, String>> {
-    Ok(account
-        .contacts()?
+pub async fn contact_names(client: &Client) -> Result<HashMap<AccountId, String>> {
+    Ok(client
+        .contacts()
+        .await?
         .into_iter()
         .filter(|c| !c.name.trim().is_empty())
         .map(|c| (c.account_id, c.name))
@@ -68,16 +70,13 @@ pub fn kind_word(kind: ChannelKind) -> &'static str {
 }
 
 /// Every committee this device holds, as its log folds it.
-pub fn all_committees(account: &mut Account) -> Result<Vec<CommitteeState>> {
-    let ids = account.committees()?;
-    ids.iter()
-        .map(|id| account.committee(id).map_err(CliError::from))
-        .collect()
+pub async fn all_committees(client: &Client) -> Result<Vec<CommitteeState>> {
+    Ok(client.committees().await?)
 }
 
 /// The committee `text` names.
-pub fn committee(account: &mut Account, text: &str) -> Result<CommitteeState> {
-    let all = all_committees(account)?;
+pub async fn committee(client: &Client, text: &str) -> Result<CommitteeState> {
+    let all = all_committees(client).await?;
     pick_committee(&all, text).cloned()
 }
 
@@ -124,8 +123,8 @@ pub struct ChannelRef {
 }
 
 /// The channel `text` names.
-pub fn channel(account: &mut Account, text: &str) -> Result<ChannelRef> {
-    let all = all_committees(account)?;
+pub async fn channel(client: &Client, text: &str) -> Result<ChannelRef> {
+    let all = all_committees(client).await?;
     pick_channel(&all, text)
 }
 
@@ -219,8 +218,8 @@ pub fn by_prefix<'a, T: Clone>(
 }
 
 /// The alert `text` names: a unique prefix of its ID.
-pub fn alert(account: &Account, text: &str) -> Result<Alert> {
-    let all = account.alerts()?;
+pub async fn alert(client: &Client, text: &str) -> Result<Alert> {
+    let all = client.alerts().await?;
     let wanted = text.trim();
     by_prefix(
         all.iter().map(|a| (a.alert_id.0.as_slice(), a)),
@@ -253,13 +252,14 @@ pub fn full_committee_id(text: &str) -> Result<CommitteeId> {
 
 /// The member of `committee` that `text` names: an account ID, a contact's
 /// name, or the unique start of a member's account ID.
-pub fn member(account: &Account, committee: &CommitteeState, text: &str) -> Result<AccountId> {
+pub async fn member(client: &Client, committee: &CommitteeState, text: &str) -> Result<AccountId> {
     let wanted = text.trim();
     if let Ok(id) = AccountId::parse(wanted) {
         return Ok(id);
     }
-    let named: Vec<AccountId> = account
-        .contacts()?
+    let named: Vec<AccountId> = client
+        .contacts()
+        .await?
         .into_iter()
         .filter(|c| !wanted.is_empty() && c.name == wanted)
         .map(|c| c.account_id)
@@ -320,15 +320,16 @@ mod tests {
     use super::*;
 
     /// A real account (offline: founding and channels need no network).
-    fn account(dir: &tempfile::TempDir) -> Account {
-        Account::create(&dir.path().join("a.db"), &DatabaseKey::generate()).expect("account")
+    fn account(dir: &tempfile::TempDir) -> Client {
+        Client::open_offline(dir.path(), &DatabaseKey::generate()).expect("account")
     }
 
-    fn found(a: &mut Account, name: &str) -> CommitteeId {
+    async fn found(a: &Client, name: &str) -> CommitteeId {
         a.create_committee(CommitteeMeta {
             name: name.into(),
             ..CommitteeMeta::default()
         })
+        .await
         .expect("founded")
     }
 
@@ -338,20 +339,23 @@ mod tests {
         assert_eq!(short(&[0xab]), "ab");
     }
 
-    #[test]
-    fn committees_by_name_or_prefix() {
+    #[tokio::test]
+    async fn committees_by_name_or_prefix() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut a = account(&dir);
-        let depot = found(&mut a, "Depot");
-        let night = found(&mut a, "Night shift");
-        found(&mut a, "night shift");
-        assert_eq!(committee(&mut a, " depot ").expect("name").id, depot);
+        let a = account(&dir);
+        let depot = found(&a, "Depot").await;
+        let night = found(&a, "Night shift").await;
+        found(&a, "night shift").await;
+        assert_eq!(committee(&a, " depot ").await.expect("name").id, depot);
         let prefix = short_committee(&night).to_uppercase();
-        assert_eq!(committee(&mut a, &prefix).expect("prefix").id, night);
-        let e = committee(&mut a, "NIGHT SHIFT").expect_err("two names");
+        assert_eq!(committee(&a, &prefix).await.expect("prefix").id, night);
+        let e = committee(&a, "NIGHT SHIFT").await.expect_err("two names");
         assert!(e.to_string().contains(&short_committee(&night)), "{e}");
-        let e = committee(&mut a, &short_committee(&depot)[..3]).expect_err("too short");
+        let e = committee(&a, &short_committee(&depot)[..3])
+            .await
+            .expect_err("too short");
         assert!(e.to_string().contains("no committee"), "{e}");
+        a.close().await.expect("closed");
     }
 
     #[test]
@@ -367,33 +371,36 @@ mod tests {
         assert!(e.to_string().contains("type more"), "{e}");
     }
 
-    #[test]
-    fn channels_by_kind_or_prefix() {
+    #[tokio::test]
+    async fn channels_by_kind_or_prefix() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut a = account(&dir);
-        let depot = found(&mut a, "Depot");
-        let council = found(&mut a, "Council");
-        let (talk, _) = a
-            .create_channel(&depot, ChannelKind::Discussion)
+        let a = account(&dir);
+        let depot = found(&a, "Depot").await;
+        let council = found(&a, "Council").await;
+        let make = |c: CommitteeId, kind| a.create_channel(c, kind);
+        let talk = make(depot, ChannelKind::Discussion).await.expect("channel");
+        let news = make(depot, ChannelKind::Announcement)
+            .await
             .expect("channel");
-        let (news, _) = a
-            .create_channel(&depot, ChannelKind::Announcement)
+        let first = make(council, ChannelKind::Discussion)
+            .await
             .expect("channel");
-        let (first, _) = a
-            .create_channel(&council, ChannelKind::Discussion)
+        make(council, ChannelKind::Discussion)
+            .await
             .expect("channel");
-        a.create_channel(&council, ChannelKind::Discussion)
-            .expect("channel");
-        let r = channel(&mut a, "Depot/discussion").expect("kind");
+        let r = channel(&a, "Depot/discussion").await.expect("kind");
         assert_eq!((r.channel, r.committee.id), (talk, depot));
-        let r = channel(&mut a, "depot/Announcements").expect("kind");
+        let r = channel(&a, "depot/Announcements").await.expect("kind");
         assert_eq!((r.channel, r.kind), (news, ChannelKind::Announcement));
-        let r = channel(&mut a, &short(&first)).expect("prefix");
+        let r = channel(&a, &short(&first)).await.expect("prefix");
         assert_eq!((r.channel, r.committee.id), (first, council));
-        let e = channel(&mut a, "council/discussion").expect_err("two of a kind");
+        let e = channel(&a, "council/discussion")
+            .await
+            .expect_err("two of a kind");
         assert!(e.to_string().contains(&short(&first)), "{e}");
-        assert!(channel(&mut a, "council/announcement").is_err());
-        assert!(channel(&mut a, "depot/gossip").is_err());
+        assert!(channel(&a, "council/announcement").await.is_err());
+        assert!(channel(&a, "depot/gossip").await.is_err());
+        a.close().await.expect("closed");
     }
 
     #[test]

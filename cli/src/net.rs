@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState, RelayAddress};
-use rankfile_core::Account;
 use tokio::sync::broadcast;
 
 use crate::error::{CliError, Result};
@@ -27,26 +26,25 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(CliError::io("starting the async runtime"))
 }
 
-/// Starts a client for `account` and waits until it is connected and set up.
-/// The receiver was subscribed before the client could receive anything, so
-/// it misses no event. On failure the account is shut down cleanly before the
-/// error returns.
+/// Waits until `client`, just opened on `relay`, is connected and set up.
+/// The receiver is subscribed at once, before the client has received
+/// anything (it logs in first), so it misses no event. On failure the
+/// client is closed cleanly before the error returns.
 pub async fn connect(
-    account: Account,
+    client: Client,
     relay: &RelayAddress,
     out: &Output,
 ) -> Result<(Client, broadcast::Receiver<ClientEvent>)> {
-    let (client, events, _) = connect_counting(account, relay, out).await?;
+    let (client, events, _) = connect_counting(client, relay, out).await?;
     Ok((client, events))
 }
 
 /// [`connect`], also returning how many messages waited in the mailbox.
 async fn connect_counting(
-    account: Account,
+    client: Client,
     relay: &RelayAddress,
     out: &Output,
 ) -> Result<(Client, broadcast::Receiver<ClientEvent>, u64)> {
-    let client = Client::start(account, relay.clone())?;
     let events = client.subscribe();
     match out
         .wait(
@@ -57,7 +55,7 @@ async fn connect_counting(
     {
         Ok(queued) => Ok((client, events, queued)),
         Err(reason) => {
-            let _ = client.shutdown().await;
+            let _ = client.close().await;
             Err(CliError::RelayUnreachable {
                 addr: relay.addr.to_string(),
                 reason,
@@ -79,8 +77,8 @@ pub struct Online {
 
 /// Connects, then receives everything that waited in the mailbox (and lets
 /// the client answer it) before the command reads or changes anything.
-pub async fn online(account: Account, relay: &RelayAddress, out: &Output) -> Result<Online> {
-    let (client, mut events, queued) = connect_counting(account, relay, out).await?;
+pub async fn online(client: Client, relay: &RelayAddress, out: &Output) -> Result<Online> {
+    let (client, mut events, queued) = connect_counting(client, relay, out).await?;
     let arrived = if queued == 0 {
         Vec::new()
     } else {
@@ -93,7 +91,7 @@ pub async fn online(account: Account, relay: &RelayAddress, out: &Output) -> Res
         match caught_up {
             Ok(arrived) => arrived,
             Err(e) => {
-                let _ = client.shutdown().await;
+                let _ = client.close().await;
                 return Err(e);
             }
         }
@@ -154,7 +152,7 @@ impl Online {
                 "the relay did not take the outbox in time".into(),
             )),
         };
-        let _ = self.client.shutdown().await;
+        let _ = self.client.close().await;
         flushed.map_err(|e| CliError::RelayUnreachable {
             addr: self.addr,
             reason: format!(

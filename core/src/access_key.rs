@@ -53,7 +53,8 @@ impl Account {
     /// account it was given to as a co-member is no longer one anywhere, and
     /// records who is to be told. Returns whether it was replaced. Cheap when
     /// no committee changed since the last call.
-    pub fn check_access_key(&mut self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn check_access_key(&mut self) -> Result<bool> {
         if !self.access_check_due {
             return Ok(false);
         }
@@ -184,7 +185,8 @@ impl Account {
     /// Tells each account owed our new access key: one message each, in the
     /// outbox. One we cannot write to (no session yet) is dropped from the
     /// list: it learns the key with our first message. Returns how many went.
-    pub fn send_owed_access_keys(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_owed_access_keys(&mut self) -> Result<usize> {
         if !self.access_owed_may_hold {
             return Ok(0);
         }
@@ -212,13 +214,15 @@ impl Account {
     }
 
     /// Our access key, if the relay has not confirmed it yet.
-    pub fn access_key_for_relay(&self) -> Option<[u8; ACCESS_KEY_LEN]> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn access_key_for_relay(&self) -> Option<[u8; ACCESS_KEY_LEN]> {
         (self.settings.access_key_at_relay != Some(self.settings.access_key))
             .then_some(self.settings.access_key)
     }
 
     /// The relay confirmed `key` as our access key.
-    pub fn access_key_at_relay(&mut self, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn access_key_at_relay(&mut self, key: &[u8; ACCESS_KEY_LEN]) -> Result<()> {
         settings::set_access_key_at_relay(self.store.conn(), key)?;
         self.settings.access_key_at_relay = Some(*key);
         Ok(())
@@ -233,7 +237,8 @@ impl Account {
     /// turn goes identified. One that cannot be sent again (kept from before
     /// the outbox held its inner ciphertext) is dropped, as before. Returns
     /// how many are to go again.
-    pub fn access_refused(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn access_refused(
         &mut self,
         envelope_ids: &[[u8; crate::ENVELOPE_ID_LEN]],
     ) -> Result<usize> {

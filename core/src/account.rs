@@ -208,13 +208,15 @@ impl Account {
 
     /// Whether a received batch changed a committee's log since the last
     /// call; resets the flag.
-    pub fn take_committees_changed(&mut self) -> bool {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn take_committees_changed(&mut self) -> bool {
         std::mem::take(&mut self.committees_changed)
     }
 
     /// Whether something due at a set time (channel text to delete, alert
     /// counts to send back) was stored since the last call; resets the flag.
-    pub fn take_expiry_changed(&mut self) -> bool {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn take_expiry_changed(&mut self) -> bool {
         std::mem::take(&mut self.expiry_changed)
     }
 
@@ -234,7 +236,8 @@ impl Account {
     }
 
     /// Events raised since the last call, oldest first.
-    pub fn drain_events(&mut self) -> Vec<Event> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn drain_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }
 
@@ -251,6 +254,7 @@ impl Account {
 
     /// Applies the prekey policy (rotation, retirement, replenishment) as of
     /// `now_ms`. Returns whether anything changed.
+    #[cfg(any(test, feature = "testing"))]
     pub fn maintain_prekeys_at(&mut self, now_ms: i64) -> Result<bool> {
         let tx = self.store.write()?;
         let changed = prekeys::maintain(&tx, &self.me, now_ms, self.one_time_batch)?;
@@ -305,7 +309,8 @@ impl Account {
 
     /// The access key we hold for a contact (what our sealed messages to it
     /// carry to the relay), if we learnt one.
-    pub fn contact_access_key(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn contact_access_key(
         &self,
         id: &AccountId,
     ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {
@@ -315,7 +320,8 @@ impl Account {
     /// The access key this account holds for `id`: the contact's, or the one
     /// an organizer sent for a fellow member it has no session with yet.
     /// What authorises a bundle fetch on the anonymous connection.
-    pub fn known_access_key(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn known_access_key(
         &self,
         id: &AccountId,
     ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {
@@ -386,7 +392,9 @@ impl Account {
     }
 
     /// Every row of the store, for tests and diagnostics that must show that
-    /// nothing changed (see [`Store::dump`]). Holds plaintext; never log it.
+    /// nothing changed (see [`Store::dump`]). Holds plaintext; never log it,
+    /// and never export it: only tests reach it (`testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn dump_database(&self) -> Result<String> {
         self.store.dump()
     }

@@ -19,7 +19,9 @@ use rusqlite::{params, Connection};
 use crate::account::Account;
 use crate::account_id::AccountId;
 use crate::clock::now_ms;
-use crate::committee::{CommitteeId, InviteId, InviteToken, JoinRequest, Role};
+use crate::committee::{
+    CommitteeId, InviteId, InviteToken, JoinRequest, Role, MAX_OTHER_ORGANIZERS,
+};
 use crate::committee_ops::CommitteeChange;
 use crate::contact;
 use crate::error::{Error, Result};
@@ -42,7 +44,10 @@ pub struct PendingJoin {
 impl Account {
     /// Makes an invite to a committee admitting up to `max_uses` people until
     /// `expires_at_ms`: the entry goes to the members, the token is returned
-    /// (show it with [`InviteToken::to_link`] or as a QR code).
+    /// (show it with [`InviteToken::to_link`] or as a QR code). Besides this
+    /// organizer, the token names up to [`MAX_OTHER_ORGANIZERS`] others whose
+    /// access keys this device holds, so any of them online can admit the
+    /// newcomer.
     pub fn create_invite(
         &mut self,
         committee: &CommitteeId,
@@ -50,9 +55,28 @@ impl Account {
         max_uses: u32,
     ) -> Result<(InviteToken, CommitteeChange)> {
         let access_key = self.settings.access_key;
-        self.change_with(committee, |log, key| {
+        let me = self.id();
+        let organizers = self
+            .logs
+            .get(self.store.conn(), committee)?
+            .state()
+            .organizers()
+            .copied()
+            .collect::<Vec<_>>();
+        let mut others = Vec::new();
+        for o in organizers.into_iter().filter(|o| *o != me) {
+            if others.len() == MAX_OTHER_ORGANIZERS {
+                break;
+            }
+            if let Some(key) = crate::committee_sessions::known_access_key(self.store.conn(), &o)? {
+                others.push((o, key));
+            }
+        }
+        let (mut token, change) = self.change_with(committee, |log, key| {
             log.create_invite(key, access_key, expires_at_ms, max_uses)
-        })
+        })?;
+        token.other_organizers = others;
+        Ok((token, change))
     }
 
     /// Withdraws an invite: no organizer admits anyone on it from now on.
@@ -67,12 +91,17 @@ impl Account {
         Ok(change)
     }
 
-    /// On the newcomer's device, once the organizer the token names is a
-    /// contact with a session (see `Client::join`): sends the join request,
-    /// sealed with the token's access key (waiting in the outbox for a sender
-    /// certificate when none is held yet, never identified), and remembers
-    /// the join as pending.
-    pub fn request_join(&mut self, token: &InviteToken) -> Result<OutgoingEnvelope> {
+    /// On the newcomer's device, once organizers the token names are
+    /// contacts with a session (see `Client::join`): sends the join request
+    /// to each of them, sealed with the token's access keys (waiting in the
+    /// outbox for a sender certificate when none is held yet, never
+    /// identified), and remembers the join as pending. Whichever organizer's
+    /// device is online first admits; a second admission made concurrently
+    /// is rejected by the fold on every phone (the newcomer is already a
+    /// member), so one admission stands. Returns the envelope to the
+    /// organizer who made the link, or to the first one reached.
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn request_join(&mut self, token: &InviteToken) -> Result<OutgoingEnvelope> {
         let now = self.clock.now_u64();
         if token.is_expired(now) {
             return Err(Error::CommitteeChangeRefused(
@@ -85,13 +114,20 @@ impl Account {
                 return Err(Error::AlreadyInCommittee(token.committee_id));
             }
         }
+        let mut reached = Vec::new();
         {
             let tx = self.store.write()?;
-            if contact::get(&tx, &token.organizer)?.is_none() {
-                return Err(Error::UnknownContact(token.organizer));
+            for (organizer, key) in token.organizers() {
+                if organizer == me || contact::get(&tx, &organizer)?.is_none() {
+                    continue;
+                }
+                if contact::access_key(&tx, &organizer)?.is_none() {
+                    contact::set_access_key(&tx, &organizer, &key)?;
+                }
+                reached.push(organizer);
             }
-            if contact::access_key(&tx, &token.organizer)?.is_none() {
-                contact::set_access_key(&tx, &token.organizer, &token.organizer_access_key)?;
+            if reached.is_empty() {
+                return Err(Error::UnknownContact(token.organizer));
             }
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO pending_joins (committee_id, organizer, requested_at)
@@ -110,7 +146,13 @@ impl Account {
         // the request then waits in the outbox for one (`crate::reseal`).
         // It carries our access key, as every content does, so the answer
         // comes sealed too.
-        self.send_body_sealed(&token.organizer, &Body::JoinRequest(request))
+        let body = Body::JoinRequest(request);
+        let mut first = None;
+        for organizer in reached {
+            let sent = self.send_body_sealed(&organizer, &body)?;
+            first.get_or_insert(sent);
+        }
+        first.ok_or(Error::UnknownContact(token.organizer))
     }
 
     /// The joins this account asked for that no organizer has admitted yet.
@@ -140,7 +182,8 @@ impl Account {
     /// Decides every join request waiting on this device: admits those the log
     /// allows (each Add committed, then sent), drops the others with an event.
     /// Called after a receive batch commits and when the client connects.
-    pub fn admit_waiting(&mut self) -> Result<Vec<CommitteeChange>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn admit_waiting(&mut self) -> Result<Vec<CommitteeChange>> {
         let waiting = waiting_requests(self.store.conn())?;
         let mut changes = Vec::new();
         for (committee, account, bytes) in waiting {

@@ -303,7 +303,8 @@ impl Account {
     /// when they were made (see [`Account::deliver_entries`]) to those we now
     /// have one with. A member no longer in the committee is sent only the
     /// entries that concern them (their removal), and nothing made after.
-    pub fn send_owed_entries(&mut self) -> Result<Vec<CommitteeChange>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_owed_entries(&mut self) -> Result<Vec<CommitteeChange>> {
         let mut changes = Vec::new();
         let owed = committee_store::owed(self.store.conn())?;
         if owed.is_empty() {
@@ -453,7 +454,8 @@ impl Account {
     /// The first half of [`Account::post`]: the checks and the sender keys.
     /// Returns the distribution ID to send under, the recipients, and the
     /// sender-key envelopes sent (already in the outbox).
-    pub fn prepare_post(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn prepare_post(
         &mut self,
         committee: &CommitteeId,
         channel: &ChannelId,

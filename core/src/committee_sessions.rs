@@ -51,7 +51,8 @@ impl Account {
     /// with `all` false, only in committees where this account is an
     /// organizer or delegate (greeted at once); with `all` true, in every one
     /// (before a post).
-    pub fn members_to_greet(&mut self, all: bool) -> Result<Vec<MemberToGreet>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn members_to_greet(&mut self, all: bool) -> Result<Vec<MemberToGreet>> {
         let me = self.id();
         let mut wanted: BTreeMap<AccountId, MemberToGreet> = BTreeMap::new();
         for committee in self.committees()? {
@@ -119,7 +120,8 @@ impl Account {
     /// is the one the committee's log records, opens the session (the member
     /// becomes a contact, with the access key the log's organizer sent), and
     /// when their access key is still unknown sends a hello asking for it.
-    pub fn greet_member(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn greet_member(
         &mut self,
         member: &MemberToGreet,
         bundle: &[u8],

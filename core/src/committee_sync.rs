@@ -100,7 +100,8 @@ impl Account {
 
     /// On each connection: for every committee with entries waiting for
     /// parents, asks their authors and a few organizers.
-    pub fn ask_for_missing_entries(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn ask_for_missing_entries(&mut self) -> Result<usize> {
         let mut asked = 0;
         for committee in self.committees()? {
             let log = self.logs.get(self.store.conn(), &committee)?;

@@ -103,6 +103,22 @@ impl Account {
         tx.commit()?;
         Ok(card.account)
     }
+
+    /// Keeps the access keys an invite link carries for its organizers
+    /// (as [`Account::learn_contact_card`] does for one), so their bundles
+    /// are fetched anonymously and the join requests go sealed.
+    pub(crate) fn learn_access_keys(
+        &mut self,
+        keys: &[(AccountId, [u8; crate::settings::ACCESS_KEY_LEN])],
+    ) -> Result<()> {
+        let me = self.id();
+        let tx = self.store.write()?;
+        for (account, key) in keys.iter().filter(|(a, _)| *a != me) {
+            crate::committee_sessions::learn_access_key(&tx, account, key)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

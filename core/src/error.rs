@@ -107,6 +107,10 @@ pub enum Error {
     /// local store stays readable, but it no longer connects.
     #[error("this account was deleted at the relay")]
     AccountDeletedAtRelay,
+    /// An invite link names a relay other than the one this device uses: one
+    /// device talks to one relay.
+    #[error("the invite is for another relay than this device's")]
+    OtherRelay,
     /// The relay refused a request.
     #[error("the relay refused: {code}: {message}")]
     Relay { code: String, message: String },

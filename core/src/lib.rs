@@ -2,8 +2,13 @@
 //! libsignal (PQXDH and the SPQR post-quantum ratchet), and the encrypted store
 //! on the device (SQLCipher).
 //!
-//! The entry point is [`Account`]. It has no FFI types and does no networking:
-//! the relay transport and the uniffi bindings sit on top of it.
+//! The entry point is [`transport::Client`]: the one complete, async facade
+//! (`Client::open(dir, key, relay)`, then a method for everything an app
+//! does), returning plain data, so the uniffi bindings export it 1:1. It
+//! runs an [`Account`] — one device's account over its store, no FFI types,
+//! no networking — on a thread of its own. `Account`'s plumbing is
+//! crate-private, public only under the `testing` feature (scenario tests,
+//! fuzz targets, the benchmarks' simulated phones).
 
 #![deny(unsafe_code)]
 

@@ -361,7 +361,8 @@ impl Account {
 
     /// Sends a committee's whole log again to members a change could not reach
     /// (now that there are sessions with them).
-    pub fn resend_log(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn resend_log(
         &mut self,
         committee: &CommitteeId,
         to: &[AccountId],

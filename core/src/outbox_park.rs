@@ -63,7 +63,8 @@ fn backoff(attempts: u32) -> i64 {
 impl Account {
     /// Outbox envelopes due now: not parked, or parked until now or before;
     /// high-priority ones (alerts) first, then oldest first.
-    pub fn outbox_due(&self) -> Result<Vec<DueEnvelope>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn outbox_due(&self) -> Result<Vec<DueEnvelope>> {
         let now = self.clock.now_ms();
         let mut stmt = self.store.conn().prepare_cached(
             "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi,
@@ -120,7 +121,8 @@ impl Account {
     }
 
     /// When the earliest parked envelope is due (ms, the account's clock).
-    pub fn outbox_next_due(&self) -> Result<Option<i64>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn outbox_next_due(&self) -> Result<Option<i64>> {
         let now = self.clock.now_ms();
         Ok(self
             .store
@@ -132,7 +134,8 @@ impl Account {
     /// Parks an envelope the relay could not store (a full mailbox). For a
     /// multi-recipient envelope, `full` names the recipients it is still owed
     /// to: it is narrowed to them.
-    pub fn park_outbox(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn park_outbox(
         &mut self,
         envelope_id: &[u8; ENVELOPE_ID_LEN],
         full: &[Aci],

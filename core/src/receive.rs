@@ -184,11 +184,13 @@ fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
 
 impl Account {
     /// Receives one identified envelope in its own transaction.
-    pub fn receive(&mut self, envelope: &[u8]) -> Result<Received> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn receive(&mut self, envelope: &[u8]) -> Result<Received> {
         self.receive_one(Inbound::Envelope(envelope))
     }
 
     /// Receives one sealed-sender message in its own transaction.
+    #[cfg(any(test, feature = "testing"))]
     pub fn receive_sealed(&mut self, message: &[u8]) -> Result<Received> {
         self.receive_one(Inbound::Sealed(message))
     }
@@ -202,7 +204,8 @@ impl Account {
 
     /// Receives many identified envelopes in one transaction; see
     /// [`Account::receive_all`].
-    pub fn receive_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Result<Received>>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn receive_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Result<Received>>> {
         let inbound: Vec<Inbound<'_>> = envelopes.iter().map(|e| Inbound::Envelope(e)).collect();
         self.receive_all(&inbound)
     }
@@ -210,7 +213,11 @@ impl Account {
     /// Receives many messages in one transaction (one fsync). The outer error
     /// is a storage failure: nothing was committed. Otherwise each message has
     /// its own outcome; a failed one left no trace.
-    pub fn receive_all(&mut self, envelopes: &[Inbound<'_>]) -> Result<Vec<Result<Received>>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn receive_all(
+        &mut self,
+        envelopes: &[Inbound<'_>],
+    ) -> Result<Vec<Result<Received>>> {
         let mut received = Vec::new();
         self.receive_batches(envelopes, envelopes.len(), true, &mut |_, _, results| {
             received = results;
@@ -224,7 +231,8 @@ impl Account {
     /// once the returned [`Unsynced`] is synced, which may happen on another
     /// thread while this account goes on with the next batch. See
     /// [`crate::store::Unsynced`].
-    pub fn receive_all_unsynced(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn receive_all_unsynced(
         &mut self,
         envelopes: &[Inbound<'_>],
     ) -> Result<(Vec<Result<Received>>, Unsynced)> {
@@ -246,7 +254,8 @@ impl Account {
     /// writes one batch's pages, the next batch is being decrypted. An error
     /// is a storage failure: the batches already handed to `committed` stay
     /// committed, nothing of the failed one or those after it is.
-    pub fn receive_backlog(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn receive_backlog(
         &mut self,
         envelopes: &[Inbound<'_>],
         batch_len: usize,

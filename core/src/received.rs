@@ -63,7 +63,8 @@ impl Account {
     /// [`RECEIVED_ENVELOPE_RETENTION_DAYS`], by the account's clock. Returns
     /// whether the pass has more to look at (call again, after letting other
     /// work in); `false` once the table has been gone through today.
-    pub fn prune_received_envelopes(&mut self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn prune_received_envelopes(&mut self) -> Result<bool> {
         let today = day(self.clock.now_ms());
         let state = &mut self.received_prune;
         if state.cursor.is_none() && state.done_on == Some(today) {

@@ -23,7 +23,8 @@ const MAX_CHALLENGE_LEN: usize = 64;
 
 impl Account {
     /// Answers the relay's login challenge: an `Auth` signed with the identity key.
-    pub fn sign_relay_challenge(&self, challenge: &[u8]) -> Result<pb::Auth> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn sign_relay_challenge(&self, challenge: &[u8]) -> Result<pb::Auth> {
         if challenge.is_empty() || challenge.len() > MAX_CHALLENGE_LEN {
             return Err(Error::InvalidEnvelope("bad login challenge"));
         }
@@ -44,14 +45,16 @@ impl Account {
     }
 
     /// This account's unidentified-access key (made on first use).
-    pub fn access_key(&mut self) -> Result<[u8; ACCESS_KEY_LEN]> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn access_key(&mut self) -> Result<[u8; ACCESS_KEY_LEN]> {
         Ok(self.settings.access_key)
     }
 
     /// Records the relay's sealed-sender trust root, received over the pinned
     /// TLS connection. Once set it never changes silently: a different root is
     /// refused.
-    pub fn set_relay_trust_root(&mut self, key: &[u8]) -> Result<()> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn set_relay_trust_root(&mut self, key: &[u8]) -> Result<()> {
         PublicKey::deserialize(key).map_err(|_| Error::InvalidEnvelope("bad trust root"))?;
         match settings::trust_root(self.store.conn())? {
             Some(existing) if existing == key => Ok(()),
@@ -65,7 +68,8 @@ impl Account {
     }
 
     /// Whether the transport should fetch a (new) sender certificate.
-    pub fn needs_sender_certificate(&self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn needs_sender_certificate(&self) -> Result<bool> {
         let fresh_until = self.clock.now_ms() + CERTIFICATE_REFRESH_MS;
         Ok(self
             .settings
@@ -76,7 +80,8 @@ impl Account {
 
     /// Stores a sender certificate from the relay after checking that it chains
     /// to the trust root and names this account, device and identity key.
-    pub fn set_sender_certificate(&mut self, certificate: &[u8]) -> Result<()> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn set_sender_certificate(&mut self, certificate: &[u8]) -> Result<()> {
         let conn = self.store.conn();
         let root =
             settings::trust_root(conn)?.ok_or(Error::InvalidEnvelope("no trust root yet"))?;
@@ -108,7 +113,8 @@ impl Account {
     /// Prekeys for the relay's directory: the current signed and last-resort
     /// keys and every one-time key not yet published (marked published now).
     /// Applies the prekey policy first, so a low stock is replenished.
-    pub fn prekeys_for_upload(&mut self) -> Result<pb::UploadPreKeys> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn prekeys_for_upload(&mut self) -> Result<pb::UploadPreKeys> {
         let tx = self.store.write()?;
         prekeys::maintain(&tx, &self.me, self.clock.now_ms(), self.one_time_batch)?;
         let upload = collect_upload(&tx, self.me.registration_id)?;
@@ -118,7 +124,8 @@ impl Account {
 
     /// Makes a fresh batch of one-time prekeys and returns everything unpublished,
     /// for when the relay reports its stock of this device's keys is low.
-    pub fn replenish_prekeys(&mut self) -> Result<pb::UploadPreKeys> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn replenish_prekeys(&mut self) -> Result<pb::UploadPreKeys> {
         let tx = self.store.write()?;
         prekeys::new_one_time_prekeys(&tx, self.one_time_batch)?;
         for _ in 0..self.one_time_batch {

@@ -419,7 +419,8 @@ impl Account {
     /// Forgets what is older than [`RESEND_WINDOW_MS`]: send-log entries
     /// (no receipt can name them any more: the relay no longer holds what
     /// they were), and unreadable messages no resend came for.
-    pub fn prune_repair_state(&mut self) -> Result<()> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn prune_repair_state(&mut self) -> Result<()> {
         let now = self.clock.now_ms();
         // The send log is read whole to prune it: once a day is enough.
         if self
@@ -459,7 +460,8 @@ impl Account {
 
     /// Sends the receipts still owed for unreadable messages, each in the
     /// transaction that marks it sent. Returns how many went.
-    pub fn send_receipts(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_receipts(&mut self) -> Result<usize> {
         let owed: Vec<Receipt> = self
             .store
             .conn()
@@ -633,7 +635,8 @@ impl Account {
     /// Reads again the messages kept waiting for a committee we did not hold
     /// (after one arrived, and on each connection). Those read, or refused
     /// for another reason now, leave the list; the rest wait on.
-    pub fn read_waiting(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn read_waiting(&mut self) -> Result<usize> {
         if self.reading_waiting {
             return Ok(0);
         }
@@ -687,7 +690,8 @@ impl Account {
     /// Contacts owed a resend of a 1:1 message with whom we have no usable
     /// session (it was archived on their receipt): the transport fetches
     /// their bundles and opens new ones ([`Account::reopen_session`]).
-    pub fn sessions_to_reopen(&mut self) -> Result<Vec<AccountId>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn sessions_to_reopen(&mut self) -> Result<Vec<AccountId>> {
         if !self.resends_waiting {
             return Ok(Vec::new());
         }
@@ -718,7 +722,8 @@ impl Account {
 
     /// Opens a new session with a contact from its bundle (fetched from the
     /// relay), keeping the contact's name, then sends what is owed to it.
-    pub fn reopen_session(&mut self, bundle: &[u8]) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn reopen_session(&mut self, bundle: &[u8]) -> Result<usize> {
         let imported = crate::prekeys::import_bundle(bundle)?;
         let name = contact::get(self.store.conn(), &imported.account_id)?
             .ok_or(Error::UnknownContact(imported.account_id))?
@@ -730,7 +735,8 @@ impl Account {
     /// Sends again what recipients reported they could not read, each in the
     /// transaction that settles it; what cannot go yet (no session) waits.
     /// Returns how many went.
-    pub fn resend_owed(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn resend_owed(&mut self) -> Result<usize> {
         let owed: Vec<OwedRow> = self
             .store
             .conn()

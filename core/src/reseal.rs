@@ -41,7 +41,8 @@ impl Account {
     /// Whether the account needs a newer sender certificate before its outbox
     /// can go: a sealed envelope in it carries one that expires within
     /// [`RESEAL_MARGIN_MS`], and the one held is no better.
-    pub fn outbox_needs_certificate(&self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn outbox_needs_certificate(&self) -> Result<bool> {
         let threshold = self.clock.now_ms() + RESEAL_MARGIN_MS;
         if self
             .settings
@@ -72,7 +73,8 @@ impl Account {
     /// nothing unless the certificate held is valid longer than that. Returns
     /// how many were sealed again. One that cannot be (its recipient is no
     /// longer a contact with a session) is left as it is.
-    pub fn reseal_stale_outbox(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn reseal_stale_outbox(&mut self) -> Result<usize> {
         let threshold = self.clock.now_ms() + RESEAL_MARGIN_MS;
         let Some((certificate, expires)) = self.settings.sender_certificate.clone() else {
             return Ok(0);

@@ -309,7 +309,8 @@ impl Account {
     /// that queued nothing costs the transport no outbox read. Asks the
     /// database only when a commit may have queued something since it was
     /// last found empty.
-    pub fn outbox_waiting(&mut self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn outbox_waiting(&mut self) -> Result<bool> {
         if !self.outbox_may_hold {
             return Ok(false);
         }
@@ -325,7 +326,8 @@ impl Account {
     /// Envelopes committed but not yet confirmed by the relay, oldest first.
     /// After a restart, the transport sends these again; the recipient stores
     /// each once, whatever the number of copies.
-    pub fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn outbox(&self) -> Result<Vec<OutgoingEnvelope>> {
         let mut stmt = self.store.conn().prepare_cached(
             "SELECT envelope_id, recipient, recipient_device, envelope, sealed, access_key, multi, priority
              FROM outbox ORDER BY seq",
@@ -371,7 +373,8 @@ impl Account {
 
     /// The relay has durably taken the envelope: drop it from the outbox.
     /// Returns whether it was there.
-    pub fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
         Ok(self.confirm_sent_all(&[*envelope_id])? > 0)
     }
 
@@ -380,13 +383,21 @@ impl Account {
     ///
     /// The outbox has no index on envelope IDs (it would cost every send a
     /// page): one pass over it finds the rows, which then go by their keys.
-    pub fn confirm_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn confirm_sent_all(
+        &mut self,
+        envelope_ids: &[[u8; ENVELOPE_ID_LEN]],
+    ) -> Result<usize> {
         self.settle_sent(envelope_ids, true)
     }
 
     /// Drops envelopes the relay refused for good from the outbox; a sender
     /// key one of them carried is not held by its member, and goes again.
-    pub fn refused_sent_all(&mut self, envelope_ids: &[[u8; ENVELOPE_ID_LEN]]) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn refused_sent_all(
+        &mut self,
+        envelope_ids: &[[u8; ENVELOPE_ID_LEN]],
+    ) -> Result<usize> {
         self.settle_sent(envelope_ids, false)
     }
 
@@ -420,6 +431,7 @@ impl Account {
     }
 
     /// Whether an envelope is still waiting in the outbox.
+    #[cfg(any(test, feature = "testing"))]
     pub fn in_outbox(&self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
         Ok(self
             .store

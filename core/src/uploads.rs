@@ -92,7 +92,8 @@ impl Account {
     }
 
     /// Whether this account was deleted at its relay.
-    pub fn relay_account_deleted(&self) -> Result<bool> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn relay_account_deleted(&self) -> Result<bool> {
         Ok(settings::get(self.store.conn(), RELAY_ACCOUNT_DELETED)?.is_some())
     }
 }

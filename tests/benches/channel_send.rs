@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rankfile_core::transport::{Client, ClientEvent, ConnectionState};
-use rankfile_core::{Account, AccountId, DatabaseKey, Event};
+use rankfile_core::{AccountId, DatabaseKey, Event};
 use rankfile_relay::Config;
 use rankfile_tests::relay;
 use uuid::Uuid;
@@ -68,10 +68,10 @@ async fn start_phone(
     i: usize,
     relay: &rankfile_relay::RelayHandle,
 ) -> (Client, AccountId) {
-    let path: PathBuf = dir.join(format!("phone-{i}.db"));
-    let account = Account::create(&path, &DatabaseKey::generate()).expect("account");
-    let id = account.id();
-    let client = Client::start(account, relay::address(relay)).expect("client");
+    let home: PathBuf = dir.join(format!("phone-{i}"));
+    let client =
+        Client::open(&home, &DatabaseKey::generate(), Some(relay::address(relay))).expect("client");
+    let id = client.id().await.expect("id");
     (client, id)
 }
 
@@ -128,13 +128,10 @@ async fn run(members: usize, rounds: usize) {
     for (c, _) in &phones {
         let o = organizer_id;
         wait_until(120, "welcome arrives", || async {
-            c.with_account(move |a| {
-                a.history(&o, None, 1)
-                    .map(|h| !h.is_empty())
-                    .unwrap_or(false)
-            })
-            .await
-            .unwrap_or(false)
+            c.history(o, None, 1)
+                .await
+                .map(|h| !h.is_empty())
+                .unwrap_or(false)
         })
         .await;
         c.send_text(organizer_id, "here".into())
@@ -147,9 +144,9 @@ async fn run(members: usize, rounds: usize) {
     wait_until(120, "every reply arrives", || async {
         let n = ids.len();
         organizer
-            .with_account(move |a| a.message_count().unwrap_or(0) as usize >= 2 * n)
+            .message_count()
             .await
-            .unwrap_or(false)
+            .is_ok_and(|c| c as usize >= 2 * n)
     })
     .await;
     organizer
@@ -157,10 +154,7 @@ async fn run(members: usize, rounds: usize) {
         .await
         .expect("sender keys");
     wait_until(120, "sender keys reach the relay", || async {
-        organizer
-            .with_account(|a| a.outbox().map(|o| o.is_empty()).unwrap_or(false))
-            .await
-            .unwrap_or(false)
+        organizer.outbox_len().await.is_ok_and(|n| n == 0)
     })
     .await;
     // Give the members a moment to commit the sender keys.

@@ -137,11 +137,7 @@ fn send(home: &Home, args: &AlertSendArgs, out: &Output) -> Result<()> {
     }
     let scope_network = args.network;
     let (c, id, status) = super::online(home, &args.relay, out, async |online| {
-        let text = args.committee.clone();
-        let c = online
-            .client
-            .with_account(move |a| names::committee(a, &text))
-            .await??;
+        let c = names::committee(&online.client, &args.committee).await?;
         let name = format!("{} ({})", c.meta.name, short_committee(&c.id));
         let id = online
             .client
@@ -187,11 +183,11 @@ fn send(home: &Home, args: &AlertSendArgs, out: &Output) -> Result<()> {
 }
 
 fn list(home: &Home, args: &AlertListArgs, out: &Output) -> Result<()> {
-    let look = |a: &mut rankfile_core::Account| {
-        let alerts = a.alerts()?;
-        let committees = names::all_committees(a)?;
-        let people = names::contact_names(a)?;
-        let me = a.id();
+    let look = async |c: &rankfile_core::transport::Client| {
+        let alerts = c.alerts().await?;
+        let committees = names::all_committees(c).await?;
+        let people = names::contact_names(c).await?;
+        let me = c.id().await?;
         let rows: Vec<(Alert, String, String)> = alerts
             .into_iter()
             .map(|al| {
@@ -203,10 +199,10 @@ fn list(home: &Home, args: &AlertListArgs, out: &Output) -> Result<()> {
         Ok::<_, CliError>(rows)
     };
     let rows = if args.offline {
-        look(&mut home.open()?)?
+        super::offline(home, look)?
     } else {
         super::online(home, &args.relay, out, async |online| {
-            online.client.with_account(look).await?
+            look(&online.client).await
         })?
     };
     if out.is_json() {
@@ -370,8 +366,7 @@ pub(super) async fn resolve(
     client: &rankfile_core::transport::Client,
     text: &str,
 ) -> Result<Alert> {
-    let text = text.to_string();
-    client.with_account(move |a| names::alert(a, &text)).await?
+    names::alert(client, text).await
 }
 
 fn answer(home: &Home, args: &AlertAnswerArgs, out: &Output) -> Result<()> {

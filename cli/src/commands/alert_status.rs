@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::alert::{answer_key, committee_name, kind_words, resolve};
 use crate::cli::AlertRefArgs;
-use crate::error::{CliError, Result};
+use crate::error::Result;
 use crate::home::Home;
 use crate::names;
 use crate::output::{Output, Style};
@@ -22,25 +22,21 @@ pub fn run(home: &Home, args: &AlertRefArgs, out: &Output) -> Result<()> {
         let st = online.client.alert_status(alert.alert_id).await?;
         let (ids, unreached) = (st.waiting.clone(), st.not_reached.clone());
         let reached: Vec<CommitteeId> = st.committees.iter().map(|c| c.committee).collect();
-        let named = online
-            .client
-            .with_account(move |a| {
-                let people = names::contact_names(a)?;
-                let me = a.id();
-                let named = |ids: &[rankfile_core::AccountId]| {
-                    ids.iter()
-                        .map(|w| names::person(&people, &me, w))
-                        .collect::<Vec<_>>()
-                };
-                let all = names::all_committees(a)?;
-                let committees = reached.iter().map(|c| committee_name(&all, c)).collect();
-                Ok::<_, CliError>(Named {
-                    waiting: named(&ids),
-                    not_reached: named(&unreached),
-                    committees,
-                })
-            })
-            .await??;
+        let client = &online.client;
+        let people = names::contact_names(client).await?;
+        let me = client.id().await?;
+        let named = |ids: &[rankfile_core::AccountId]| {
+            ids.iter()
+                .map(|w| names::person(&people, &me, w))
+                .collect::<Vec<_>>()
+        };
+        let all = names::all_committees(client).await?;
+        let committees = reached.iter().map(|c| committee_name(&all, c)).collect();
+        let named = Named {
+            waiting: named(&ids),
+            not_reached: named(&unreached),
+            committees,
+        };
         Ok((alert, st, named))
     })?;
     print_status(&alert, &st, &named, out);

@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use rankfile_core::committee::{ChannelId, ChannelKind, CommitteeState};
+use rankfile_core::committee::{ChannelKind, CommitteeState};
+use rankfile_core::transport::Client;
 use rankfile_core::{AccountId, ChannelMessage};
 use serde_json::json;
 
@@ -36,11 +37,7 @@ fn create(home: &Home, args: &CreateChannelArgs, out: &Output) -> Result<()> {
         ChannelKind::Discussion
     };
     let (committee, channel) = super::online(home, &args.relay, out, async |online| {
-        let text = args.committee.clone();
-        let c = online
-            .client
-            .with_account(move |a| names::committee(a, &text))
-            .await??;
+        let c = names::committee(&online.client, &args.committee).await?;
         let channel = online.client.create_channel(c.id, kind).await?;
         Ok((c, channel))
     })?;
@@ -68,11 +65,10 @@ fn create(home: &Home, args: &CreateChannelArgs, out: &Output) -> Result<()> {
 }
 
 fn list(home: &Home, committee: Option<&str>, out: &Output) -> Result<()> {
-    let mut account = home.open()?;
-    let all: Vec<CommitteeState> = match committee {
-        Some(text) => vec![names::committee(&mut account, text)?],
-        None => names::all_committees(&mut account)?,
-    };
+    let all: Vec<CommitteeState> = super::offline(home, async |c| match committee {
+        Some(text) => Ok(vec![names::committee(c, text).await?]),
+        None => names::all_committees(c).await,
+    })?;
     let channels: Vec<(&CommitteeState, [u8; 16], ChannelKind)> = all
         .iter()
         .flat_map(|c| c.channels.iter().map(move |(id, kind)| (c, *id, *kind)))
@@ -113,11 +109,7 @@ fn list(home: &Home, committee: Option<&str>, out: &Output) -> Result<()> {
 fn send(home: &Home, args: &ChannelSendArgs, out: &Output) -> Result<()> {
     let started = Instant::now();
     let (target, recipients) = super::online(home, &args.relay, out, async |online| {
-        let text = args.channel.clone();
-        let target = online
-            .client
-            .with_account(move |a| names::channel(a, &text))
-            .await??;
+        let target = names::channel(&online.client, &args.channel).await?;
         let recipients = target.committee.members.len().saturating_sub(1);
         out.wait(
             "sending",
@@ -170,7 +162,7 @@ fn history(home: &Home, args: &HistoryArgs, out: &Output) -> Result<()> {
         args.offline,
         &args.relay,
         out,
-        move |a, channel| a.channel_history(channel, None, limit),
+        Read::History { limit },
     )?;
     // The store gives the newest first; a conversation reads oldest first.
     messages.reverse();
@@ -182,14 +174,16 @@ fn history(home: &Home, args: &HistoryArgs, out: &Output) -> Result<()> {
 
 fn search(home: &Home, args: &SearchArgs, out: &Output) -> Result<()> {
     let (limit, words) = (args.limit, args.words.join(" "));
-    let query = words.clone();
     let (target, messages) = read_channel(
         home,
         &args.channel,
         args.offline,
         &args.relay,
         out,
-        move |a, channel| a.search_channel_messages(Some(channel), &query, None, limit),
+        Read::Search {
+            words: words.clone(),
+            limit,
+        },
     )?;
     show_messages(&target, &messages, out, || {
         format!("nothing in {} matches `{words}`", channel_label(&target))
@@ -197,7 +191,15 @@ fn search(home: &Home, args: &SearchArgs, out: &Output) -> Result<()> {
     Ok(())
 }
 
-/// Finds the channel and reads messages from it with `read` — after
+/// What to read from a channel.
+enum Read {
+    /// The newest messages.
+    History { limit: u32 },
+    /// The newest messages with every word.
+    Search { words: String, limit: u32 },
+}
+
+/// Finds the channel and reads messages from it as `read` says — after
 /// receiving what waits at the relay, unless `offline` — each with its
 /// sender's name.
 fn read_channel(
@@ -206,16 +208,18 @@ fn read_channel(
     offline: bool,
     relay: &RelayOpts,
     out: &Output,
-    read: impl FnOnce(&rankfile_core::Account, &ChannelId) -> rankfile_core::Result<Vec<ChannelMessage>>
-        + Send
-        + 'static,
+    read: Read,
 ) -> Result<(ChannelRef, Vec<(String, ChannelMessage)>)> {
-    let text = channel.to_string();
-    let look = move |a: &mut rankfile_core::Account| {
-        let target = names::channel(a, &text)?;
-        let page = read(a, &target.channel)?;
-        let people = names::contact_names(a)?;
-        let me = a.id();
+    let look = async |c: &Client| {
+        let target = names::channel(c, channel).await?;
+        let page = match read {
+            Read::History { limit } => c.channel_history(target.channel, None, limit).await?,
+            Read::Search { words, limit } => {
+                c.search(Some(target.channel), words, None, limit).await?
+            }
+        };
+        let people = names::contact_names(c).await?;
+        let me = c.id().await?;
         let named = page
             .into_iter()
             .map(|m| (names::person(&people, &me, &m.sender), m))
@@ -223,11 +227,9 @@ fn read_channel(
         Ok::<_, CliError>((target, named))
     };
     if offline {
-        look(&mut home.open()?)
+        super::offline(home, look)
     } else {
-        super::online(home, relay, out, async |online| {
-            online.client.with_account(look).await?
-        })
+        super::online(home, relay, out, async |online| look(&online.client).await)
     }
 }
 

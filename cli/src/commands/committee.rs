@@ -18,7 +18,7 @@ use crate::cli::{
     MemberArgs, RelayOpts, RevokeArgs, RoleArg, RoleArgs,
 };
 use crate::error::{CliError, Result};
-use crate::home::Home;
+use crate::home::{Home, RelayConfig};
 use crate::names::{self, short_committee};
 use crate::output::{table, Output, Style};
 
@@ -47,14 +47,13 @@ pub(super) fn role_of(r: RoleArg) -> Role {
 }
 
 fn create(home: &Home, args: &CreateCommitteeArgs, out: &Output) -> Result<()> {
-    let mut account = home.open()?;
     let meta = CommitteeMeta {
         name: args.name.trim().to_string(),
         workplace: args.workplace.clone(),
         industry: args.industry.clone(),
         region: args.region.clone(),
     };
-    let id = account.create_committee(meta)?;
+    let id = super::offline(home, async |c| Ok(c.create_committee(meta).await?))?;
     let short = short_committee(&id);
     out.emit(
         || {
@@ -72,10 +71,13 @@ fn create(home: &Home, args: &CreateCommitteeArgs, out: &Output) -> Result<()> {
 }
 
 fn list(home: &Home, out: &Output) -> Result<()> {
-    let mut account = home.open()?;
-    let me = account.id();
-    let all = names::all_committees(&mut account)?;
-    let pending = account.pending_joins()?;
+    let (me, all, pending) = super::offline(home, async |c| {
+        Ok((
+            c.id().await?,
+            names::all_committees(c).await?,
+            c.pending_joins().await?,
+        ))
+    })?;
     if out.is_json() {
         for c in &all {
             println!("{}", summary_json(c, &me));
@@ -154,11 +156,7 @@ fn ago(at_ms: i64) -> String {
 fn invite(home: &Home, args: &InviteArgs, out: &Output) -> Result<()> {
     let expires_at_ms = now_ms().saturating_add(u64::from(args.hours) * 3_600_000);
     let (committee, token) = super::online(home, &args.relay, out, async |online| {
-        let text = args.committee.clone();
-        let c = online
-            .client
-            .with_account(move |a| names::committee(a, &text))
-            .await??;
+        let c = names::committee(&online.client, &args.committee).await?;
         let token = online
             .client
             .create_invite(c.id, expires_at_ms, args.uses)
@@ -170,9 +168,10 @@ fn invite(home: &Home, args: &InviteArgs, out: &Output) -> Result<()> {
         || {
             format!(
                 "{} to {} ({}) for {} {} for {} hours:\n\n  {}\n\n\
-                 Hand it over in person, or show it as a QR code (the code is this same text).\n\
-                 Whoever holds it can ask to join; your device admits them when it is online\n\
-                 (`rankfile watch`, or `rankfile sync` now and then).",
+                 Hand it over in person, or show it as a QR code (the code is this same text;\n\
+                 it names the relay, so a new phone needs nothing else).\n\
+                 Whoever holds it can ask to join; your device, or another organizer's it names\n\
+                 ({} of them), admits them when online (`rankfile watch`, or `rankfile sync` now and then).",
                 out.paint(Style::Good, "invite"),
                 committee.meta.name,
                 short_committee(&committee.id),
@@ -180,6 +179,7 @@ fn invite(home: &Home, args: &InviteArgs, out: &Output) -> Result<()> {
                 if args.uses == 1 { "person" } else { "people" },
                 args.hours,
                 out.paint(Style::Bold, &link),
+                token.other_organizers.len(),
             )
         },
         || {
@@ -189,6 +189,8 @@ fn invite(home: &Home, args: &InviteArgs, out: &Output) -> Result<()> {
                 "invite_id": token.invite_id.to_string(),
                 "max_uses": args.uses,
                 "expires_at_ms": expires_at_ms,
+                "organizers": 1 + token.other_organizers.len(),
+                "relay": token.relay.as_ref().map(|r| r.addr.to_string()),
             })
         },
     );
@@ -207,6 +209,15 @@ fn join(home: &Home, args: &JoinArgs, out: &Output) -> Result<()> {
         return Err(CliError::Usage(
             "this invite has expired; ask the organizer for a new one".into(),
         ));
+    }
+    // A home that knows no relay yet takes the one the link names.
+    if let Some(relay) = &token.relay {
+        if args.relay.relay.is_none() && home.saved_relay()?.is_none() {
+            home.save_relay(&RelayConfig {
+                address: relay.addr,
+                fingerprint: hex::encode(relay.fingerprint),
+            })?;
+        }
     }
     let wait = Duration::from_secs(args.wait);
     let (id, admitted) = super::online(home, &args.relay, out, async |online| {
@@ -248,10 +259,11 @@ fn join(home: &Home, args: &JoinArgs, out: &Output) -> Result<()> {
             out.emit(
                 || {
                     format!(
-                        "{} to join committee {short}: the request went to the organizer ({}), sealed.\n\
-                         You are in once their device, online, admits you; `rankfile committee list` shows it then.",
+                        "{} to join committee {short}: the request went to the organizer ({}) and {} other organizer(s), sealed.\n\
+                         You are in once one of their devices, online, admits you; `rankfile committee list` shows it then.",
                         out.paint(Style::Good, "asked"),
-                        names::short_account(&token.organizer)
+                        names::short_account(&token.organizer),
+                        token.other_organizers.len()
                     )
                 },
                 || json!({ "committee_id": id.to_string(), "short": short, "admitted": false }),
@@ -268,7 +280,7 @@ async fn admitted(
     committee: CommitteeId,
     patience: Duration,
 ) -> Result<Option<CommitteeState>> {
-    let me = client.with_account(|a| a.id()).await?;
+    let me = client.id().await?;
     let mut events = client.subscribe();
     let deadline = tokio::time::Instant::now() + patience;
     loop {
@@ -311,16 +323,10 @@ fn summary_json(c: &CommitteeState, me: &AccountId) -> Value {
 fn add(home: &Home, args: &AddMemberArgs, out: &Output) -> Result<()> {
     let role = role_of(args.role);
     let (committee, who, name, change) = super::online(home, &args.relay, out, async |online| {
-        let (text, member) = (args.committee.clone(), args.member.clone());
-        let (committee, who, name) = online
-            .client
-            .with_account(move |a| {
-                let c = names::committee(a, &text)?;
-                let who = by_name(a, &member)?;
-                let name = a.contact(&who)?.name;
-                Ok::<_, CliError>((c, who, name))
-            })
-            .await??;
+        let client = &online.client;
+        let committee = names::committee(client, &args.committee).await?;
+        let who = by_name(client, &args.member).await?;
+        let name = client.contact(who).await?.name;
         let change = online.client.add_member(committee.id, who, role).await?;
         Ok((committee, who, name, change))
     })?;
@@ -382,17 +388,11 @@ fn change_member(
     role: Option<Role>,
 ) -> Result<(CommitteeState, AccountId, String, CommitteeChange)> {
     super::online(home, relay, out, async |online| {
-        let (text, member) = (committee.to_string(), member.to_string());
-        let (c, who, name) = online
-            .client
-            .with_account(move |a| {
-                let c = names::committee(a, &text)?;
-                let who = names::member(a, &c, &member)?;
-                let people = names::contact_names(a)?;
-                let name = names::person(&people, &a.id(), &who);
-                Ok::<_, CliError>((c, who, name))
-            })
-            .await??;
+        let client = &online.client;
+        let c = names::committee(client, committee).await?;
+        let who = names::member(client, &c, member).await?;
+        let people = names::contact_names(client).await?;
+        let name = names::person(&people, &client.id().await?, &who);
         let made = match role {
             None => online.client.remove_member(c.id, who).await?,
             Some(r) => online.client.change_role(c.id, who, r).await?,
@@ -431,11 +431,10 @@ fn report_change(
 }
 
 fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
-    let text = args.committee.clone();
-    let look = move |a: &mut rankfile_core::Account| {
-        let c = names::committee(a, &text)?;
-        let people = names::contact_names(a)?;
-        let me = a.id();
+    let look = async |client: &Client| {
+        let c = names::committee(client, &args.committee).await?;
+        let people = names::contact_names(client).await?;
+        let me = client.id().await?;
         let rows: Vec<(AccountId, String, Role)> = c
             .members
             .iter()
@@ -444,10 +443,10 @@ fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
         Ok::<_, CliError>((c, me, rows))
     };
     let (c, me, rows) = if args.offline {
-        look(&mut home.open()?)?
+        super::offline(home, look)?
     } else {
         super::online(home, &args.relay, out, async |online| {
-            online.client.with_account(look).await?
+            look(&online.client).await
         })?
     };
     if out.is_json() {
@@ -539,26 +538,22 @@ fn members(home: &Home, args: &CommitteeRefArgs, out: &Output) -> Result<()> {
 
 fn revoke(home: &Home, args: &RevokeArgs, out: &Output) -> Result<()> {
     let (c, invite) = super::online(home, &args.relay, out, async |online| {
-        let (text, wanted) = (args.committee.clone(), args.invite.trim().to_string());
-        let (c, invite) = online
-            .client
-            .with_account(move |a| {
-                let c = names::committee(a, &text)?;
-                let invite = names::by_prefix(
-                    c.invites.iter().map(|(id, i)| (id.0.as_slice(), (*id, i.revoked))),
-                    &wanted,
-                    "invite",
-                )?
-                .ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "no invite `{wanted}` in {}; `rankfile committee members {}` lists the open ones",
-                        c.meta.name,
-                        short_committee(&c.id)
-                    ))
-                })?;
-                Ok::<_, CliError>((c, invite))
-            })
-            .await??;
+        let wanted = args.invite.trim();
+        let c = names::committee(&online.client, &args.committee).await?;
+        let invite = names::by_prefix(
+            c.invites
+                .iter()
+                .map(|(id, i)| (id.0.as_slice(), (*id, i.revoked))),
+            wanted,
+            "invite",
+        )?
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "no invite `{wanted}` in {}; `rankfile committee members {}` lists the open ones",
+                c.meta.name,
+                short_committee(&c.id)
+            ))
+        })?;
         let (id, revoked) = invite;
         if revoked {
             return Err(CliError::Usage(format!(

@@ -2,7 +2,8 @@
 //! directory, and verification by safety number (the other phone's scannable
 //! code, or the 60 digits compared by eye).
 
-use rankfile_core::{Account, AccountId, Contact, SafetyNumber};
+use rankfile_core::transport::Client;
+use rankfile_core::{AccountId, Contact, SafetyNumber};
 use serde_json::json;
 
 use super::parse_account_id;
@@ -22,10 +23,10 @@ pub fn run(home: &Home, cmd: ContactCommand, out: &Output) -> Result<()> {
         } => {
             let them = parse_account_id(&account_id)?;
             let relay = home.relay(&relay)?;
-            let account = home.open()?;
             let rt = net::runtime()?;
             let (added, safety) = rt.block_on(async {
-                let (client, _events) = net::connect(account, &relay, out).await?;
+                let client = home.open(Some(&relay))?;
+                let (client, _events) = net::connect(client, &relay, out).await?;
                 let added = out
                     .wait(
                         "fetching their keys from the relay",
@@ -35,11 +36,11 @@ pub fn run(home: &Home, cmd: ContactCommand, out: &Output) -> Result<()> {
                 let safety = match &added {
                     Ok(id) => {
                         let id = *id;
-                        Some(client.with_account(move |a| a.safety_number(&id)).await?)
+                        Some(client.safety_number(id).await)
                     }
                     Err(_) => None,
                 };
-                let _ = client.shutdown().await;
+                let _ = client.close().await;
                 Ok::<_, CliError>((added?, safety.transpose()?))
             })?;
             out.emit(
@@ -66,15 +67,12 @@ pub fn run(home: &Home, cmd: ContactCommand, out: &Output) -> Result<()> {
             );
             Ok(())
         }
-        ContactCommand::List => {
-            let account = home.open()?;
-            list(&account, out)
-        }
+        ContactCommand::List => super::offline(home, async |c| list(c, out).await),
         ContactCommand::Safety { account_id } => {
             let them = parse_account_id(&account_id)?;
-            let account = home.open()?;
-            let contact = account.contact(&them)?;
-            let sn = account.safety_number(&them)?;
+            let (contact, sn) = super::offline(home, async |c| {
+                Ok((c.contact(them).await?, c.safety_number(them).await?))
+            })?;
             show_safety(&contact, &sn, out);
             Ok(())
         }
@@ -82,12 +80,12 @@ pub fn run(home: &Home, cmd: ContactCommand, out: &Output) -> Result<()> {
     }
 }
 
-fn list(account: &Account, out: &Output) -> Result<()> {
-    let contacts = account.contacts()?;
+async fn list(client: &Client, out: &Output) -> Result<()> {
+    let contacts = client.contacts().await?;
     if out.is_json() {
         for c in &contacts {
             let mut line = contact_json(c);
-            line["timer_secs"] = account.conversation_timer(&c.account_id)?.into();
+            line["timer_secs"] = client.conversation_timer(c.account_id).await?.into();
             println!("{line}");
         }
         return Ok(());
@@ -103,7 +101,7 @@ fn list(account: &Account, out: &Output) -> Result<()> {
         "TIMER".into(),
     ]];
     for c in &contacts {
-        let timer = super::timer::show_duration(account.conversation_timer(&c.account_id)?);
+        let timer = super::timer::show_duration(client.conversation_timer(c.account_id).await?);
         let status = if c.pending_successor.is_some() {
             out.paint(Style::Bad, "identity changed: check in person")
         } else if c.verified {
@@ -159,30 +157,32 @@ fn show_safety(contact: &Contact, sn: &SafetyNumber, out: &Output) {
 
 fn verify(home: &Home, args: &VerifyArgs, out: &Output) -> Result<()> {
     let them = parse_account_id(&args.account_id)?;
-    let mut account = home.open()?;
-    let contact = account.contact(&them)?;
-    let how = match (&args.scanned, &args.digits) {
-        (Some(scanned), _) => {
-            let bytes = hex::decode(scanned.trim()).map_err(|_| {
-                CliError::Usage("--scanned takes the other phone's code in hex".into())
-            })?;
-            account.verify_contact(&them, &bytes)?;
-            "scanned code"
-        }
-        (None, Some(digits)) => {
-            let ours = account.safety_number(&them)?;
-            if !same_digits(&ours.digits, digits) {
-                return Err(CliError::SafetyMismatch);
+    let (contact, how) = super::offline(home, async |c| {
+        let contact = c.contact(them).await?;
+        let how = match (&args.scanned, &args.digits) {
+            (Some(scanned), _) => {
+                let bytes = hex::decode(scanned.trim()).map_err(|_| {
+                    CliError::Usage("--scanned takes the other phone's code in hex".into())
+                })?;
+                c.verify_contact(them, bytes).await?;
+                "scanned code"
             }
-            account.mark_verified(&them)?;
-            "digits compared by eye"
-        }
-        (None, None) => {
-            return Err(CliError::Usage(
-                "pass --scanned HEX or --digits DIGITS".into(),
-            ))
-        }
-    };
+            (None, Some(digits)) => {
+                let ours = c.safety_number(them).await?;
+                if !same_digits(&ours.digits, digits) {
+                    return Err(CliError::SafetyMismatch);
+                }
+                c.mark_verified(them).await?;
+                "digits compared by eye"
+            }
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "pass --scanned HEX or --digits DIGITS".into(),
+                ))
+            }
+        };
+        Ok((contact, how))
+    })?;
     out.emit(
         || {
             format!(
@@ -209,12 +209,13 @@ fn same_digits(ours: &str, theirs: &str) -> bool {
 }
 
 /// The account ID of a contact given by ID or by name.
-pub(super) fn by_name(account: &Account, text: &str) -> Result<AccountId> {
+pub(super) async fn by_name(client: &Client, text: &str) -> Result<AccountId> {
     if text.to_ascii_lowercase().starts_with("rf1") {
         return parse_account_id(text);
     }
-    let matches: Vec<_> = account
-        .contacts()?
+    let matches: Vec<_> = client
+        .contacts()
+        .await?
         .into_iter()
         .filter(|c| c.name == text)
         .collect();

@@ -24,14 +24,14 @@ pub fn run(home: &Home, args: &DeleteAccountArgs, out: &Output) -> Result<()> {
     if !args.yes {
         confirm()?;
     }
-    let account = home.open()?;
-    let id = account.id();
     let rt = net::runtime()?;
-    rt.block_on(async {
-        let (client, _events) = net::connect(account, &relay, out).await?;
+    let id = rt.block_on(async {
+        let client = home.open(Some(&relay))?;
+        let (client, _events) = net::connect(client, &relay, out).await?;
+        let id = client.id().await?;
         out.wait("deleting the account at the relay", client.delete_account())
             .await?;
-        Ok::<_, CliError>(())
+        Ok::<_, CliError>(id)
     })?;
     out.emit(
         || {

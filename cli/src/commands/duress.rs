@@ -16,8 +16,12 @@ use crate::output::{Output, Style};
 pub fn run(home: &Home, cmd: DuressCommand, out: &Output) -> Result<()> {
     // The passphrase proves the user may change this. (The duress
     // passphrase typed here wipes the home, as at every unlock.)
-    let (account, key) = home.open_keyed()?;
-    drop(account);
+    let rt = crate::net::runtime()?;
+    let key = rt.block_on(async {
+        let (client, key) = home.open_keyed(None)?;
+        client.close().await?;
+        Ok::<_, CliError>(key)
+    })?;
     match cmd {
         DuressCommand::Set(args) => {
             let duress = match &args.duress_file {

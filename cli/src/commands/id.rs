@@ -9,18 +9,22 @@ use crate::output::{table, Output, Style};
 
 /// Runs `rankfile id`.
 pub fn run(home: &Home, out: &Output) -> Result<()> {
-    let account = home.open()?;
-    let id = account.id();
-    let identity_key = hex::encode(account.identity_key());
-    let contacts = account.contacts()?.len();
-    let messages = account.message_count()?;
+    let (id, identity_key, device, contacts, messages) = super::offline(home, async |c| {
+        Ok((
+            c.id().await?,
+            hex::encode(c.identity_key().await?),
+            c.device_id().await?,
+            c.contacts().await?.len(),
+            c.message_count().await?,
+        ))
+    })?;
     let relay = home.saved_relay()?;
     out.emit(
         || {
             let mut rows = vec![
                 vec!["account".into(), out.paint(Style::Bold, &id.to_string())],
                 vec!["identity key".into(), identity_key.clone()],
-                vec!["device".into(), account.device_id().to_string()],
+                vec!["device".into(), device.to_string()],
                 vec!["contacts".into(), contacts.to_string()],
                 vec!["messages".into(), messages.to_string()],
             ];
@@ -38,7 +42,7 @@ pub fn run(home: &Home, out: &Output) -> Result<()> {
             json!({
                 "account_id": id.to_string(),
                 "identity_key": identity_key,
-                "device_id": account.device_id(),
+                "device_id": device,
                 "contacts": contacts,
                 "messages": messages,
                 "relay": relay.as_ref().map(|r| json!({

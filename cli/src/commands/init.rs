@@ -25,31 +25,31 @@ pub fn run(home: &Home, args: &InitArgs, out: &Output) -> Result<()> {
         }
     };
     let passphrase = home.passphrase(true)?;
-    let account = home.create(&passphrase)?;
-    drop(passphrase);
-    let id = account.id();
+    let rt = net::runtime()?;
     let mut published = false;
     let mut warning = None;
-    match relay {
-        Some((address, fingerprint)) => {
-            let addr = address.addr.to_string();
+    let id = rt.block_on(async {
+        let client = home.create(&passphrase, relay.as_ref().map(|(a, _)| a))?;
+        drop(passphrase);
+        let id = client.id().await?;
+        if let Some((address, fingerprint)) = &relay {
             home.save_relay(&RelayConfig {
                 address: address.addr,
                 fingerprint: fingerprint.to_lowercase(),
             })?;
-            let rt = net::runtime()?;
-            rt.block_on(async {
-                match net::connect(account, &address, out).await {
-                    Ok((client, _)) => {
-                        published = true;
-                        let _ = client.shutdown().await;
-                    }
-                    Err(e) => warning = Some((addr, e)),
-                }
-            });
         }
-        None => drop(account),
-    }
+        match &relay {
+            Some((address, _)) => match net::connect(client, address, out).await {
+                Ok((client, _)) => {
+                    published = true;
+                    let _ = client.close().await;
+                }
+                Err(e) => warning = Some((address.addr.to_string(), e)),
+            },
+            None => client.close().await?,
+        }
+        Ok::<_, CliError>(id)
+    })?;
     out.emit(
         || {
             let mut s = format!(

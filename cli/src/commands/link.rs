@@ -8,7 +8,8 @@
 
 use rankfile_core::committee::{CommitteeId, CommitteeState, LinkPolicy, Role};
 use rankfile_core::link::{LinkInfo, LinkProposal, PROPOSAL_ID_LEN};
-use rankfile_core::{Account, AccountId};
+use rankfile_core::transport::Client;
+use rankfile_core::AccountId;
 use serde_json::json;
 
 use super::alert::committee_name;
@@ -49,10 +50,10 @@ pub fn policy_word(p: LinkPolicy) -> &'static str {
 
 /// The members `texts` name in `c`, each a delegate or organizer there (only
 /// they may carry alerts between a committee and its council).
-fn delegates(a: &Account, c: &CommitteeState, texts: &[String]) -> Result<Vec<AccountId>> {
+async fn delegates(a: &Client, c: &CommitteeState, texts: &[String]) -> Result<Vec<AccountId>> {
     let mut out = Vec::new();
     for t in texts {
-        let id = names::member(a, c, t)?;
+        let id = names::member(a, c, t).await?;
         match c.members.get(&id).map(|m| m.role) {
             Some(r) if r >= Role::Delegate => {}
             Some(r) => {
@@ -77,8 +78,8 @@ fn delegates(a: &Account, c: &CommitteeState, texts: &[String]) -> Result<Vec<Ac
 }
 
 /// Refuses plainly unless this account is an organizer of `c`.
-fn must_organize(a: &Account, c: &CommitteeState) -> Result<()> {
-    if c.members.get(&a.id()).map(|m| m.role) == Some(Role::Organizer) {
+async fn must_organize(a: &Client, c: &CommitteeState) -> Result<()> {
+    if c.members.get(&a.id().await?).map(|m| m.role) == Some(Role::Organizer) {
         Ok(())
     } else {
         Err(CliError::NotAllowed(format!(
@@ -94,21 +95,11 @@ fn propose(home: &Home, args: &LinkProposeArgs, out: &Output) -> Result<()> {
     let policy = policy_of(args.policy);
     let council = args.council.trim().to_string();
     let (c, to, id) = super::online(home, &args.relay, out, async |online| {
-        let (text, to, dels) = (
-            args.committee.clone(),
-            args.to.clone(),
-            args.delegates.clone(),
-        );
-        let (c, to, dels) = online
-            .client
-            .with_account(move |a| {
-                let c = names::committee(a, &text)?;
-                must_organize(a, &c)?;
-                let to = by_name(a, &to)?;
-                let dels = delegates(a, &c, &dels)?;
-                Ok::<_, CliError>((c, to, dels))
-            })
-            .await??;
+        let a = &online.client;
+        let c = names::committee(a, &args.committee).await?;
+        must_organize(a, &c).await?;
+        let to = by_name(a, &args.to).await?;
+        let dels = delegates(a, &c, &args.delegates).await?;
         if c.id == target {
             return Err(CliError::Usage(
                 "a committee cannot link with itself".into(),
@@ -144,8 +135,8 @@ fn propose(home: &Home, args: &LinkProposeArgs, out: &Output) -> Result<()> {
 }
 
 /// The proposal `text` names among those waiting.
-fn proposal(a: &Account, text: &str) -> Result<(AccountId, LinkProposal)> {
-    let all = a.link_proposals()?;
+async fn proposal(a: &Client, text: &str) -> Result<(AccountId, LinkProposal)> {
+    let all = a.link_proposals().await?;
     let wanted = text.trim();
     names::by_prefix(
         all.iter()
@@ -163,17 +154,12 @@ fn proposal(a: &Account, text: &str) -> Result<(AccountId, LinkProposal)> {
 fn accept(home: &Home, args: &LinkAcceptArgs, out: &Output) -> Result<()> {
     let policy = policy_of(args.policy);
     let (council, links) = super::online(home, &args.relay, out, async |online| {
-        let (text, dels) = (args.proposal.clone(), args.delegates.clone());
-        let (pid, dels) = online
-            .client
-            .with_account(move |a| {
-                let (_, p) = proposal(a, &text)?;
-                let target = a.committee(&p.target)?;
-                must_organize(a, &target)?;
-                let dels = delegates(a, &target, &dels)?;
-                Ok::<_, CliError>((p.proposal_id, dels))
-            })
-            .await??;
+        let a = &online.client;
+        let (_, p) = proposal(a, &args.proposal).await?;
+        let target = a.committee(p.target).await?;
+        must_organize(a, &target).await?;
+        let dels = delegates(a, &target, &args.delegates).await?;
+        let pid = p.proposal_id;
         let council = online.client.accept_link(pid, dels, policy).await?;
         let state = online.client.committee(council).await?;
         Ok((state, online.client.links().await?))
@@ -202,10 +188,11 @@ fn accept(home: &Home, args: &LinkAcceptArgs, out: &Output) -> Result<()> {
 }
 
 fn decline(home: &Home, args: &LinkRefArgs, out: &Output) -> Result<()> {
-    let text = args.proposal.clone();
-    let mut account = home.open()?;
-    let (from, p) = proposal(&account, &text)?;
-    account.decline_link(&p.proposal_id)?;
+    let (from, p) = super::offline(home, async |a| {
+        let (from, p) = proposal(a, &args.proposal).await?;
+        a.decline_link(p.proposal_id).await?;
+        Ok((from, p))
+    })?;
     out.emit(
         || {
             format!(
@@ -230,20 +217,20 @@ struct Listing {
 }
 
 fn list(home: &Home, args: &AlertListArgs, out: &Output) -> Result<()> {
-    let look = |a: &mut Account| {
+    let look = async |a: &Client| {
         Ok::<_, CliError>(Listing {
-            committees: names::all_committees(a)?,
-            links: a.links()?,
-            proposals: a.link_proposals()?,
-            people: names::contact_names(a)?,
-            me: a.id(),
+            committees: names::all_committees(a).await?,
+            links: a.links().await?,
+            proposals: a.link_proposals().await?,
+            people: names::contact_names(a).await?,
+            me: a.id().await?,
         })
     };
     let l = if args.offline {
-        look(&mut home.open()?)?
+        super::offline(home, look)?
     } else {
         super::online(home, &args.relay, out, async |online| {
-            online.client.with_account(look).await?
+            look(&online.client).await
         })?
     };
     let name = |id: &CommitteeId| committee_name(&l.committees, id);

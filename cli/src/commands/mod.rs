@@ -17,6 +17,7 @@ mod timer;
 mod watch;
 mod wipe;
 
+use rankfile_core::transport::Client;
 use rankfile_core::AccountId;
 
 use crate::cli::{Cli, Command, RelayOpts};
@@ -93,14 +94,28 @@ pub fn online<T>(
     act: impl AsyncFnOnce(&Online) -> Result<T>,
 ) -> Result<T> {
     let relay = home.relay(relay)?;
-    let account = home.open()?;
     let rt = net::runtime()?;
     rt.block_on(async {
-        let online = net::online(account, &relay, out).await?;
+        let client = home.open(Some(&relay))?;
+        let online = net::online(client, &relay, out).await?;
         let acted = act(&online).await;
         let closed = online.close().await;
         let done = acted?;
         closed.map(|()| done)
+    })
+}
+
+/// Runs `act` with the home's account opened with no relay: a command that
+/// only reads or changes the store. What it queues goes with the next
+/// networked command.
+pub fn offline<T>(home: &Home, act: impl AsyncFnOnce(&Client) -> Result<T>) -> Result<T> {
+    let rt = net::runtime()?;
+    rt.block_on(async {
+        let client = home.open(None)?;
+        let acted = act(&client).await;
+        let closed = client.close().await;
+        let done = acted?;
+        closed.map(|()| done).map_err(CliError::from)
     })
 }
 

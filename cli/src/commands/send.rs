@@ -18,13 +18,24 @@ use crate::output::{Output, Style};
 /// Runs `rankfile send`.
 pub fn run(home: &Home, args: &SendArgs, out: &Output) -> Result<()> {
     let relay = home.relay(&args.relay)?;
-    let account = home.open()?;
-    let to = by_name(&account, &args.account_id)?;
-    let name = account.contact(&to)?.name;
     let rt = net::runtime()?;
-    let started = Instant::now();
-    let sent = rt.block_on(async {
-        let (client, mut events) = net::connect(account, &relay, out).await?;
+    let mut started = Instant::now();
+    let (sent, to, name) = rt.block_on(async {
+        let client = home.open(Some(&relay))?;
+        let named = async {
+            let to = by_name(&client, &args.account_id).await?;
+            Ok::<_, CliError>((to, client.contact(to).await?.name))
+        }
+        .await;
+        let (to, name) = match named {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = client.close().await;
+                return Err(e);
+            }
+        };
+        started = Instant::now();
+        let (client, mut events) = net::connect(client, &relay, out).await?;
         let result = async {
             let envelope = client.send_text(to, args.text.clone()).await?;
             let id = envelope.envelope_id;
@@ -66,8 +77,8 @@ pub fn run(home: &Home, args: &SendArgs, out: &Output) -> Result<()> {
             }
         }
         .await;
-        let _ = client.shutdown().await;
-        result
+        let _ = client.close().await;
+        result.map(|sent| (sent, to, name))
     })?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     out.emit(

@@ -19,14 +19,8 @@ const MAX_SECS: u64 = 365 * 24 * 3600;
 pub fn run(home: &Home, args: &TimerArgs, out: &Output) -> Result<()> {
     let secs = parse_duration(&args.duration)?;
     let (name, peer) = super::online(home, &args.relay, out, async |online| {
-        let text = args.contact.clone();
-        let (name, peer) = online
-            .client
-            .with_account(move |a| {
-                let peer = by_name(a, &text)?;
-                Ok::<_, CliError>((a.contact(&peer)?.name, peer))
-            })
-            .await??;
+        let peer = by_name(&online.client, &args.contact).await?;
+        let name = online.client.contact(peer).await?.name;
         out.wait(
             "sending the change",
             online.client.set_conversation_timer(peer, secs),

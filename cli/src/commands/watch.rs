@@ -22,12 +22,12 @@ use crate::output::{clock, Output, Style};
 /// Runs `rankfile watch`.
 pub fn run(home: &Home, args: &WatchArgs, out: &Output) -> Result<()> {
     let relay = home.relay(&args.relay)?;
-    let account = home.open()?;
     let rt = net::runtime()?;
     rt.block_on(async {
         // Subscribed as the client started: a message stored while connecting
         // (the mailbox emptying on login) is printed too.
-        let (client, mut events) = net::connect(account, &relay, out).await?;
+        let client = home.open(Some(&relay))?;
+        let (client, mut events) = net::connect(client, &relay, out).await?;
         out.note(&format!(
             "{} to {}; waiting for messages (Ctrl-C to stop)",
             out.paint(Style::Good, "connected"),
@@ -43,7 +43,7 @@ pub fn run(home: &Home, args: &WatchArgs, out: &Output) -> Result<()> {
                 },
             }
         };
-        let _ = client.shutdown().await;
+        let _ = client.close().await;
         result
     })
 }
@@ -197,12 +197,8 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
             from,
             answer,
         }) => {
-            let who = client
-                .with_account(move |a| {
-                    let people = names::contact_names(a)?;
-                    Ok::<_, CliError>(names::person(&people, &a.id(), &from))
-                })
-                .await??;
+            let people = names::contact_names(client).await?;
+            let who = names::person(&people, &client.id().await?, &from);
             let short = names::short(&alert_id.0);
             out.emit(
                 || {
@@ -262,8 +258,9 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
         }
         ClientEvent::Core(Event::ConversationTimerChanged { peer, secs }) => {
             let name = client
-                .with_account(move |a| a.contact(&peer).map(|c| c.name))
-                .await?
+                .contact(peer)
+                .await
+                .map(|c| c.name)
                 .unwrap_or_else(|_| peer.to_string());
             out.emit(
                 || {
@@ -330,17 +327,12 @@ pub(super) async fn show(client: &Client, event: ClientEvent, out: &Output) -> R
 
 /// An alert as stored, the committee it came through and who delivered it.
 async fn alert_lines(client: &Client, id: AlertId) -> Result<(Alert, String, String)> {
-    let found = client
-        .with_account(move |a| {
-            let alert = a.alert(&id)?;
-            let committees = names::all_committees(a)?;
-            let people = names::contact_names(a)?;
-            let via = alert::committee_name(&committees, &alert.via);
-            let from = alert::from_words(&alert, &committees, &people, &a.id());
-            Ok::<_, CliError>((alert, via, from))
-        })
-        .await??;
-    Ok(found)
+    let alert = client.alert(id).await?;
+    let committees = names::all_committees(client).await?;
+    let people = names::contact_names(client).await?;
+    let via = alert::committee_name(&committees, &alert.via);
+    let from = alert::from_words(&alert, &committees, &people, &client.id().await?);
+    Ok((alert, via, from))
 }
 
 async fn show_alert(client: &Client, id: AlertId, again: bool, out: &Output) -> Result<()> {
@@ -355,17 +347,13 @@ async fn message(
     peer: AccountId,
     id: i64,
 ) -> Result<Option<(String, StoredMessage)>> {
-    let found = client
-        .with_account(move |a| {
-            let name = a
-                .contact(&peer)
-                .map(|c| c.name)
-                .unwrap_or_else(|_| peer.to_string());
-            let page = a.history(&peer, Some(id.saturating_add(1)), 1)?;
-            Ok::<_, rankfile_core::Error>(page.into_iter().find(|m| m.id == id).map(|m| (name, m)))
-        })
-        .await??;
-    Ok(found)
+    let name = client
+        .contact(peer)
+        .await
+        .map(|c| c.name)
+        .unwrap_or_else(|_| peer.to_string());
+    let page = client.history(peer, Some(id.saturating_add(1)), 1).await?;
+    Ok(page.into_iter().find(|m| m.id == id).map(|m| (name, m)))
 }
 
 /// A stored channel message, with its committee and the sender's name.
@@ -377,25 +365,23 @@ struct Shown {
 }
 
 async fn channel_message(client: &Client, channel: ChannelId, id: i64) -> Result<Option<Shown>> {
-    let found = client
-        .with_account(move |a| {
-            let page = a.channel_history(&channel, Some(id.saturating_add(1)), 1)?;
-            let Some(message) = page.into_iter().find(|m| m.id == id) else {
-                return Ok(None);
-            };
-            let committee = names::all_committees(a)?
-                .into_iter()
-                .find(|c| c.channels.contains_key(&channel));
-            let people = names::contact_names(a)?;
-            Ok::<_, CliError>(Some(Shown {
-                committee: committee.as_ref().map(|c| c.id),
-                committee_name: committee.map(|c| c.meta.name).unwrap_or_default(),
-                sender_name: names::person(&people, &a.id(), &message.sender),
-                message,
-            }))
-        })
-        .await??;
-    Ok(found)
+    let page = client
+        .channel_history(channel, Some(id.saturating_add(1)), 1)
+        .await?;
+    let Some(message) = page.into_iter().find(|m| m.id == id) else {
+        return Ok(None);
+    };
+    let committee = names::all_committees(client)
+        .await?
+        .into_iter()
+        .find(|c| c.channels.contains_key(&channel));
+    let people = names::contact_names(client).await?;
+    Ok(Some(Shown {
+        committee: committee.as_ref().map(|c| c.id),
+        committee_name: committee.map(|c| c.meta.name).unwrap_or_default(),
+        sender_name: names::person(&people, &client.id().await?, &message.sender),
+        message,
+    }))
 }
 
 fn print_channel_message(s: &Shown, out: &Output) {
@@ -431,7 +417,7 @@ fn print_channel_message(s: &Shown, out: &Output) {
 /// A committee's name and our role in it (or "not a member").
 async fn committee_line(client: &Client, id: CommitteeId) -> Result<(String, String)> {
     let state = client.committee(id).await?;
-    let me = client.with_account(|a| a.id()).await?;
+    let me = client.id().await?;
     let role = state
         .members
         .get(&me)

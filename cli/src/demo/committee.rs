@@ -359,9 +359,7 @@ impl Demo<'_> {
         };
         for phone in &self.phones {
             let Ok(client) = phone.client() else { continue };
-            let incoming = client
-                .with_account(move |a| a.channel_history(&channel, None, u32::MAX))
-                .await??;
+            let incoming = client.channel_history(channel, None, u32::MAX).await?;
             let arrivals: HashMap<i64, Instant> = self
                 .tracker
                 .channel_arrivals(phone.index)

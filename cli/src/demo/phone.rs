@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rankfile_core::transport::{Client, ClientEvent, RelayAddress};
-use rankfile_core::{Account, AccountId, DatabaseKey, Event};
+use rankfile_core::{AccountId, DatabaseKey, Event};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -87,6 +87,8 @@ pub struct Phone {
     pub index: usize,
     pub name: String,
     pub id: AccountId,
+    /// The phone's client directory, and its store in it.
+    home: PathBuf,
     path: PathBuf,
     key: DatabaseKey,
     client: Option<Client>,
@@ -94,19 +96,22 @@ pub struct Phone {
 }
 
 impl Phone {
-    /// Creates the account and its encrypted store (blocking: key generation
-    /// and the first prekeys).
+    /// Creates the account and its encrypted store, each phone in a
+    /// directory of its own (blocking: key generation and the first prekeys;
+    /// run it on a blocking thread of the runtime).
     pub fn create(dir: &Path, index: usize, name: String) -> Result<Phone> {
-        let path = dir.join(format!("phone-{index:03}.db"));
+        let home = dir.join(format!("phone-{index:03}"));
         let key = DatabaseKey::generate();
-        let account = Account::create(&path, &key)?;
-        let id = account.id();
-        drop(account);
+        let client = Client::open_offline(&home, &key)?;
+        let runtime = tokio::runtime::Handle::current();
+        let id = runtime.block_on(client.id())?;
+        runtime.block_on(client.close())?;
         Ok(Phone {
             index,
             name,
             id,
-            path,
+            path: Client::database_path(&home),
+            home,
             key,
             client: None,
             listener: None,
@@ -115,8 +120,7 @@ impl Phone {
 
     /// Opens the store and connects to the relay (not waiting for login).
     pub fn go_online(&mut self, relay: &RelayAddress, tracker: &Arc<Tracker>) -> Result<()> {
-        let account = Account::open(&self.path, &self.key)?;
-        let client = Client::start(account, relay.clone())?;
+        let client = Client::open(&self.home, &self.key, Some(relay.clone()))?;
         // Subscribed before the client has a connection: no arrival is missed.
         let events = client.subscribe();
         self.listener = Some(tokio::spawn(listen(
@@ -142,7 +146,7 @@ impl Phone {
     /// Disconnects and closes the store, as when the app is killed.
     pub async fn go_offline(&mut self) -> Result<()> {
         if let Some(client) = self.client.take() {
-            drop(client.shutdown().await?);
+            client.close().await?;
         }
         if let Some(listener) = self.listener.take() {
             // The stream closed with the client; the listener ends by itself.

@@ -110,19 +110,13 @@ pub async fn check(phones: &[Phone], ledger: &Ledger, tracker: &Tracker) -> Resu
         offline_latencies: Vec::new(),
     };
     for phone in phones {
-        let peers = ids.clone();
-        let incoming = phone
-            .client()?
-            .with_account(move |a| {
-                let mut all = Vec::new();
-                for peer in peers {
-                    if let Ok(page) = a.history(&peer, None, u32::MAX) {
-                        all.extend(page.into_iter().filter(|m| !m.outgoing));
-                    }
-                }
-                all
-            })
-            .await?;
+        let client = phone.client()?;
+        let mut incoming = Vec::new();
+        for peer in ids.iter().copied() {
+            if let Ok(page) = client.history(peer, None, u32::MAX).await {
+                incoming.extend(page.into_iter().filter(|m| !m.outgoing));
+            }
+        }
         let arrivals: HashMap<(AccountId, i64), Instant> = tracker
             .arrivals(phone.index)
             .into_iter()

@@ -22,14 +22,8 @@ impl Demo<'_> {
         let mut numbers = Vec::with_capacity(members.len());
         for &m in members {
             let mid = self.phones[m].id;
-            let theirs = self.phones[0]
-                .client()?
-                .with_account(move |a| a.safety_number(&mid))
-                .await??;
-            let ours = self.phones[m]
-                .client()?
-                .with_account(move |a| a.safety_number(&org))
-                .await??;
+            let theirs = self.phones[0].client()?.safety_number(mid).await?;
+            let ours = self.phones[m].client()?.safety_number(org).await?;
             if theirs.digits != ours.digits {
                 return Err(CliError::Other(format!(
                     "the organizer and {} see different safety numbers",
@@ -41,10 +35,7 @@ impl Demo<'_> {
         // A code shown for another pair must not verify this one.
         if let [(first, _, _), (_, _, other), ..] = numbers.as_slice() {
             let (fid, wrong) = (self.phones[*first].id, other.scannable.clone());
-            let refused = self.phones[0]
-                .client()?
-                .with_account(move |a| a.verify_contact(&fid, &wrong))
-                .await?;
+            let refused = self.phones[0].client()?.verify_contact(fid, wrong).await;
             if !matches!(refused, Err(rankfile_core::Error::SafetyNumberMismatch)) {
                 return Err(CliError::Other(
                     "a safety-number code from another pair was not refused".into(),
@@ -86,13 +77,13 @@ impl Demo<'_> {
         let scanned = member_side.scannable.clone();
         self.phones[0]
             .client()?
-            .with_account(move |a| a.verify_contact(&mid, &scanned))
-            .await??;
+            .verify_contact(mid, scanned)
+            .await?;
         let scanned = organizer_side.scannable.clone();
         self.phones[member]
             .client()?
-            .with_account(move |a| a.verify_contact(&org, &scanned))
-            .await??;
+            .verify_contact(org, scanned)
+            .await?;
         Ok(())
     }
 
@@ -146,10 +137,7 @@ impl Demo<'_> {
     async fn wait_outbox_empty(&self) -> Result<()> {
         let deadline = Instant::now() + OUTBOX_PATIENCE;
         loop {
-            let empty = self.phones[0]
-                .client()?
-                .with_account(|a| a.outbox().map(|o| o.is_empty()))
-                .await??;
+            let empty = self.phones[0].client()?.outbox_len().await? == 0;
             if empty {
                 return Ok(());
             }

@@ -164,7 +164,8 @@ impl Account {
     /// has a session with. Drops what has expired, and members who have left
     /// the committee (or, for a held delivery, are no longer organizers).
     /// Called after sessions are opened.
-    pub fn send_owed_alerts(&mut self) -> Result<AlertSent> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_owed_alerts(&mut self) -> Result<AlertSent> {
         let mut sent = AlertSent::default();
         if !pending::any_owed(self.store.conn())? {
             return Ok(sent);
@@ -310,7 +311,8 @@ impl Account {
 
     /// Sends the cascades this device owes (alerts taken in before it
     /// stopped, not yet forwarded). Called after receive batches and on connect.
-    pub fn forward_alerts(&mut self) -> Result<AlertSent> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn forward_alerts(&mut self) -> Result<AlertSent> {
         let mut sent = AlertSent::default();
         for id in store::unforwarded(self.store.conn())? {
             let more = self.cascade(&id)?;
@@ -436,6 +438,7 @@ impl Account {
 
     /// When roll-call work (counts or notes sent back along the cascade) is
     /// next due, ms since the epoch by the account's clock.
+    #[cfg(any(test, feature = "testing"))]
     pub fn next_alert_rollcall(&self) -> Result<Option<i64>> {
         rollcall::next_due(self.store.conn())
     }

@@ -36,7 +36,8 @@ impl Account {
     /// Sends the roll-call work that is due and purges alerts whose time is
     /// up; says when roll-call work is next due. The client runs it on its
     /// upkeep timer.
-    pub fn alert_upkeep(&mut self) -> Result<AlertUpkeep> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn alert_upkeep(&mut self) -> Result<AlertUpkeep> {
         let now = self.clock.now_ms();
         let purged = self.purge_alerts_checked(now)?;
         let sent = self.send_rollcall(rollcall::due_alerts(self.store.conn(), now)?)?;
@@ -49,7 +50,8 @@ impl Account {
 
     /// Sends all roll-call work now, due or not: for a device about to go
     /// offline (a command-line process that exits). Returns the messages queued.
-    pub fn send_alert_rollcall_now(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_alert_rollcall_now(&mut self) -> Result<usize> {
         let all = rollcall::due_alerts(self.store.conn(), i64::MAX)?;
         self.send_rollcall(all)
     }
@@ -58,7 +60,8 @@ impl Account {
     /// by the account's clock, with its recipients, answers, holds, counts and
     /// owed deliveries, then checkpoints the WAL so the text leaves the raw
     /// files. Returns how many alerts went.
-    pub fn purge_expired_alerts(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn purge_expired_alerts(&mut self) -> Result<usize> {
         let cutoff = self.clock.now_ms().saturating_sub(ALERT_RETENTION_MS);
         let tx = self.store.write()?;
         for table in [

@@ -162,7 +162,8 @@ impl Account {
     /// [`Event::ChannelMessageExpired`] or [`Event::MessageExpired`] for
     /// each. The client runs it on open, after each receive batch and on a
     /// timer.
-    pub fn purge_expired(&mut self) -> Result<usize> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn purge_expired(&mut self) -> Result<usize> {
         self.purge_expired_at(self.clock.now_ms())
     }
 
@@ -226,7 +227,8 @@ impl Account {
 
     /// When the next message, channel or 1:1 (or waiting edit, or
     /// tombstone), is due for the purge, ms since the epoch.
-    pub fn next_expiry(&self) -> Result<Option<i64>> {
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn next_expiry(&self) -> Result<Option<i64>> {
         next_due(self.store.conn())
     }
 

@@ -31,7 +31,8 @@ impl Account {
     /// Sends this account's sender key for a channel to one member, over the 1:1
     /// session, making the key on first use. `distribution_id` names the key's
     /// generation: a new one after every removal from the channel.
-    pub fn send_sender_key(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_sender_key(
         &mut self,
         to: &AccountId,
         channel_id: [u8; CHANNEL_ID_LEN],
@@ -71,7 +72,8 @@ impl Account {
     /// Posts a text in a channel (no reply, no attachments) to `recipients`,
     /// who must already hold our sender key `distribution_id`; see
     /// [`Account::send_channel_message`].
-    pub fn send_channel_text(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_channel_text(
         &mut self,
         channel_id: [u8; CHANNEL_ID_LEN],
         distribution_id: Uuid,
@@ -86,7 +88,8 @@ impl Account {
     /// message, carrying the channel's disappearing timer now. Commits the
     /// advanced sender key, the message and the outbox entry before returning.
     /// Each recipient must be a contact whose access key we hold.
-    pub fn send_channel_message(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_channel_message(
         &mut self,
         channel_id: [u8; CHANNEL_ID_LEN],
         distribution_id: Uuid,
@@ -115,7 +118,8 @@ impl Account {
 
     /// Sends new text for one of our channel messages (by local ID) and
     /// applies it here; the message keeps its place and is marked edited.
-    pub fn send_channel_edit(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_channel_edit(
         &mut self,
         distribution_id: Uuid,
         recipients: &[AccountId],
@@ -133,7 +137,8 @@ impl Account {
 
     /// Deletes one of our channel messages (by local ID) on every member's
     /// device, and here: the row, its attachments and its search entry go.
-    pub fn send_channel_delete(
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) fn send_channel_delete(
         &mut self,
         distribution_id: Uuid,
         recipients: &[AccountId],

@@ -23,19 +23,37 @@ use crate::account_id::{AccountId, ACCOUNT_ID_LEN};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::settings::ACCESS_KEY_LEN;
+use crate::transport::RelayAddress;
 
 /// The link form's prefix; the QR payload is the same text.
 pub const INVITE_LINK_PREFIX: &str = "rankfile://join/";
 /// Bytes in an invite's secret: 128 bits, beyond guessing.
 pub const INVITE_SECRET_LEN: usize = 16;
-/// Version byte of the token's binary form.
+/// Version byte of the token's first binary form: no relay, one organizer.
+/// Still written when there is nothing more to carry, and still read.
 const TOKEN_VERSION: u8 = 1;
+/// Version byte of the form that also carries the relay (address and
+/// certificate fingerprint), so a phone that knows no relay can join, and
+/// more organizers, so any of them online can admit.
+const TOKEN_VERSION_RELAY: u8 = 2;
 /// Version, committee ID, invite ID, secret, expiry, the organizer's account
-/// ID and access key.
+/// ID and access key: the whole of version 1, the start of version 2.
 const TOKEN_LEN: usize =
     1 + COMMITTEE_ID_LEN + INVITE_ID_LEN + INVITE_SECRET_LEN + 8 + ACCOUNT_ID_LEN + ACCESS_KEY_LEN;
-/// Longest text [`InviteToken::parse`] looks at (a token is 152 characters).
-const MAX_TOKEN_TEXT: usize = 256;
+/// Organizers a link names besides the one who made it. The relay (IPv4)
+/// costs 63 characters and each organizer 58: with one other a link is 274
+/// characters (a QR code of version 12 at medium error correction, byte
+/// mode), with three 389 (version 15; 12 when shown in capitals, which the
+/// alphanumeric mode packs tighter and the parser reads the same).
+pub const MAX_OTHER_ORGANIZERS: usize = 3;
+/// One more organizer: account ID and access key.
+const ORGANIZER_LEN: usize = ACCOUNT_ID_LEN + ACCESS_KEY_LEN;
+/// Longest version 2 token: the relay at an IPv6 address, every organizer.
+const MAX_TOKEN_LEN: usize =
+    TOKEN_LEN + crate::transport::MAX_RELAY_ADDRESS_LEN + 1 + MAX_OTHER_ORGANIZERS * ORGANIZER_LEN;
+/// Longest text [`InviteToken::parse`] looks at (a version 1 token is 152
+/// characters, a version 2 one at most 408).
+const MAX_TOKEN_TEXT: usize = 512;
 /// Domain separation for the secret's hash in the log.
 const SECRET_DOMAIN: &[u8] = b"rankfile committee invite secret v1";
 
@@ -114,22 +132,60 @@ pub struct InviteToken {
     /// The organizer's access key, so the join request travels by sealed
     /// sender and the relay does not learn who asks to join whom.
     pub organizer_access_key: [u8; ACCESS_KEY_LEN],
+    /// The committee's relay, for a phone that knows none yet (`None` in a
+    /// version 1 link).
+    pub relay: Option<RelayAddress>,
+    /// Other organizers the join request goes to as well, each with its
+    /// access key, so whichever is online admits (at most
+    /// [`MAX_OTHER_ORGANIZERS`]).
+    pub other_organizers: Vec<(AccountId, [u8; ACCESS_KEY_LEN])>,
 }
 
 impl InviteToken {
-    /// The link: `rankfile://join/` and the token in base32.
+    /// The link: `rankfile://join/` and the token in base32 (version 1 when
+    /// it carries no relay and no other organizer, else version 2).
     pub fn to_link(&self) -> String {
-        let mut bytes = Vec::with_capacity(TOKEN_LEN);
-        bytes.push(TOKEN_VERSION);
+        let plain = self.relay.is_none() && self.other_organizers.is_empty();
+        let mut bytes = Vec::with_capacity(MAX_TOKEN_LEN);
+        bytes.push(if plain {
+            TOKEN_VERSION
+        } else {
+            TOKEN_VERSION_RELAY
+        });
         bytes.extend_from_slice(&self.committee_id.0);
         bytes.extend_from_slice(&self.invite_id.0);
         bytes.extend_from_slice(&self.secret.0);
         bytes.extend_from_slice(&self.expires_at_ms.to_be_bytes());
         bytes.extend_from_slice(self.organizer.as_bytes());
         bytes.extend_from_slice(&self.organizer_access_key);
+        if !plain {
+            match &self.relay {
+                Some(r) => bytes.extend_from_slice(&r.to_bytes()),
+                None => bytes.push(0),
+            }
+            let others =
+                &self.other_organizers[..self.other_organizers.len().min(MAX_OTHER_ORGANIZERS)];
+            bytes.push(u8::try_from(others.len()).unwrap_or(0));
+            for (id, key) in others {
+                bytes.extend_from_slice(id.as_bytes());
+                bytes.extend_from_slice(key);
+            }
+        }
         let text = format!("{INVITE_LINK_PREFIX}{}", crate::base32::encode(&bytes));
         bytes.zeroize();
         text
+    }
+
+    /// Every organizer the link names, the one who made it first, each with
+    /// its access key.
+    pub fn organizers(&self) -> Vec<(AccountId, [u8; ACCESS_KEY_LEN])> {
+        let mut all = vec![(self.organizer, self.organizer_access_key)];
+        for (id, key) in &self.other_organizers {
+            if !all.iter().any(|(o, _)| o == id) {
+                all.push((*id, *key));
+            }
+        }
+        all
     }
 
     /// The QR payload: the link itself, so scanning and tapping are one path.
@@ -154,41 +210,67 @@ impl InviteToken {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Self, InviteTokenError> {
-        let version = *bytes.first().ok_or(InviteTokenError::WrongLength {
-            len: 0,
-            expected: TOKEN_LEN,
-        })?;
-        if version != TOKEN_VERSION {
+        let wrong = |expected| InviteTokenError::WrongLength {
+            len: bytes.len(),
+            expected,
+        };
+        let version = *bytes.first().ok_or(wrong(TOKEN_LEN))?;
+        if version != TOKEN_VERSION && version != TOKEN_VERSION_RELAY {
             return Err(InviteTokenError::UnknownVersion(version));
         }
-        if bytes.len() != TOKEN_LEN {
-            return Err(InviteTokenError::WrongLength {
-                len: bytes.len(),
-                expected: TOKEN_LEN,
-            });
+        if bytes.len() < TOKEN_LEN || (version == TOKEN_VERSION && bytes.len() != TOKEN_LEN) {
+            return Err(wrong(TOKEN_LEN));
         }
         let (committee, rest) = bytes[1..].split_at(COMMITTEE_ID_LEN);
         let (invite, rest) = rest.split_at(INVITE_ID_LEN);
         let (secret, rest) = rest.split_at(INVITE_SECRET_LEN);
         let (expiry, rest) = rest.split_at(8);
-        let (organizer, access_key) = rest.split_at(ACCOUNT_ID_LEN);
-        let wrong = |_| InviteTokenError::WrongLength {
-            len: bytes.len(),
-            expected: TOKEN_LEN,
+        let (organizer, rest) = rest.split_at(ACCOUNT_ID_LEN);
+        let (access_key, rest) = rest.split_at(ACCESS_KEY_LEN);
+        let (relay, other_organizers) = if version == TOKEN_VERSION {
+            (None, Vec::new())
+        } else {
+            Self::relay_part(rest).ok_or(wrong(MAX_TOKEN_LEN))?
         };
         Ok(InviteToken {
-            committee_id: CommitteeId(committee.try_into().map_err(wrong)?),
-            invite_id: InviteId(invite.try_into().map_err(wrong)?),
-            secret: InviteSecret(secret.try_into().map_err(wrong)?),
-            expires_at_ms: u64::from_be_bytes(expiry.try_into().map_err(wrong)?),
-            organizer: AccountId::from_bytes(organizer).map_err(|_| {
-                InviteTokenError::WrongLength {
-                    len: bytes.len(),
-                    expected: TOKEN_LEN,
-                }
-            })?,
-            organizer_access_key: access_key.try_into().map_err(wrong)?,
+            committee_id: CommitteeId(committee.try_into().map_err(|_| wrong(TOKEN_LEN))?),
+            invite_id: InviteId(invite.try_into().map_err(|_| wrong(TOKEN_LEN))?),
+            secret: InviteSecret(secret.try_into().map_err(|_| wrong(TOKEN_LEN))?),
+            expires_at_ms: u64::from_be_bytes(expiry.try_into().map_err(|_| wrong(TOKEN_LEN))?),
+            organizer: AccountId::from_bytes(organizer).map_err(|_| wrong(TOKEN_LEN))?,
+            organizer_access_key: access_key.try_into().map_err(|_| wrong(TOKEN_LEN))?,
+            relay,
+            other_organizers,
         })
+    }
+
+    /// What version 2 adds after the organizer: the relay (or a 0 byte),
+    /// then the count of other organizers and each one. `None` when
+    /// malformed or with bytes left over.
+    #[allow(clippy::type_complexity)]
+    fn relay_part(
+        bytes: &[u8],
+    ) -> Option<(Option<RelayAddress>, Vec<(AccountId, [u8; ACCESS_KEY_LEN])>)> {
+        let (relay, rest) = match bytes.first()? {
+            0 => (None, &bytes[1..]),
+            _ => {
+                let (r, rest) = RelayAddress::from_bytes(bytes)?;
+                (Some(r), rest)
+            }
+        };
+        let (&count, mut rest) = rest.split_first()?;
+        let count = usize::from(count);
+        if count > MAX_OTHER_ORGANIZERS || rest.len() != count * ORGANIZER_LEN {
+            return None;
+        }
+        let mut others = Vec::with_capacity(count);
+        while !rest.is_empty() {
+            let (id, after) = rest.split_at(ACCOUNT_ID_LEN);
+            let (key, after) = after.split_at(ACCESS_KEY_LEN);
+            others.push((AccountId::from_bytes(id).ok()?, key.try_into().ok()?));
+            rest = after;
+        }
+        Some((relay, others))
     }
 
     /// Whether the token has expired at `now_ms`.
@@ -310,6 +392,8 @@ impl CommitteeLog {
             expires_at_ms,
             organizer: AccountId::from_identity_key(organizer.identity_key()),
             organizer_access_key: access_key,
+            relay: None,
+            other_organizers: Vec::new(),
         };
         let op = Op::CreateInvite {
             invite_id: token.invite_id,

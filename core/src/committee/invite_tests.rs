@@ -246,3 +246,84 @@ fn a_member_cannot_make_invites_and_limits_hold() {
         }
     );
 }
+
+#[test]
+fn a_link_carries_the_relay_and_other_organizers_and_old_links_still_parse() {
+    let (mut log, _, founder) = founded();
+    let (_, mut token) = log
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1)
+        .expect("invites");
+    // Nothing more to carry: the first form, as older phones read it.
+    let old = token.to_link();
+    assert_eq!(old.len(), 152);
+    let parsed = InviteToken::parse(&old).expect("old form");
+    assert_eq!((parsed.relay, parsed.other_organizers.len()), (None, 0));
+
+    let relay = crate::transport::RelayAddress {
+        addr: "192.0.2.7:7443".parse().expect("addr"),
+        fingerprint: [0xab; 32],
+    };
+    let others: Vec<_> = (1..=MAX_OTHER_ORGANIZERS as u8)
+        .map(|i| (person().id, [i; ACCESS_KEY_LEN]))
+        .collect();
+    token.relay = Some(relay.clone());
+    token.other_organizers = others.clone();
+    let link = token.to_link();
+    // Short enough for a QR code: the longest with an IPv4 relay.
+    assert_eq!(link.len(), 389, "{link}");
+    let parsed = InviteToken::parse(&link.to_uppercase()).expect("new form");
+    assert_eq!(parsed.relay, Some(relay.clone()));
+    assert_eq!(parsed.other_organizers, others);
+    assert_eq!(parsed.organizers().len(), 1 + MAX_OTHER_ORGANIZERS);
+    assert_eq!(parsed.organizers()[0], (founder.id, [5; ACCESS_KEY_LEN]));
+    assert_eq!(parsed.secret_hash(), token.secret_hash());
+
+    // A relay alone, at an IPv6 address.
+    token.relay = Some(crate::transport::RelayAddress {
+        addr: "[2001:db8::7]:443".parse().expect("addr"),
+        fingerprint: [1; 32],
+    });
+    token.other_organizers.clear();
+    let parsed = InviteToken::parse(&token.to_link()).expect("v6");
+    assert_eq!(parsed.relay, token.relay);
+}
+
+#[test]
+fn a_malformed_second_form_is_a_typed_error() {
+    let (mut log, _, founder) = founded();
+    let (_, mut token) = log
+        .create_invite(&founder.key, [5; ACCESS_KEY_LEN], NOW + HOUR, 1)
+        .expect("invites");
+    token.other_organizers = vec![(person().id, [1; ACCESS_KEY_LEN])];
+    let good = crate::base32::decode(&token.to_link()[INVITE_LINK_PREFIX.len()..]).expect("b32");
+    // No relay (a 0 byte), a count of one, one organizer.
+    let (relay_at, count_at) = (good.len() - 38, good.len() - 37);
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for cut in 1..good.len() {
+        cases.push(good[..cut].to_vec());
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    cases.push(longer);
+    assert_eq!((good[relay_at], good[count_at]), (0, 1));
+    let mut family = good.clone();
+    family[relay_at] = 9;
+    cases.push(family);
+    let mut count = good.clone();
+    count[count_at] = u8::try_from(MAX_OTHER_ORGANIZERS + 1).expect("small");
+    cases.push(count);
+    let mut fewer = good.clone();
+    fewer[count_at] = 0;
+    cases.push(fewer);
+    for bytes in cases {
+        let text = format!("{INVITE_LINK_PREFIX}{}", crate::base32::encode(&bytes));
+        assert!(
+            matches!(
+                InviteToken::parse(&text),
+                Err(InviteTokenError::WrongLength { .. })
+            ),
+            "{} bytes",
+            bytes.len()
+        );
+    }
+}

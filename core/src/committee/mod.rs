@@ -148,7 +148,8 @@ pub use entry::{
     Entry, Op, SignedEntry, MAX_ENTRY_LEN, MAX_INVITE_USES, MAX_LINK_DELEGATES, MAX_PARENTS,
 };
 pub use invite::{
-    InviteSecret, InviteToken, InviteTokenError, JoinRequest, INVITE_LINK_PREFIX, INVITE_SECRET_LEN,
+    InviteSecret, InviteToken, InviteTokenError, JoinRequest, INVITE_LINK_PREFIX,
+    INVITE_SECRET_LEN, MAX_OTHER_ORGANIZERS,
 };
 pub use log::{CommitteeLog, InsertOutcome, Rejection, MAX_PENDING, MAX_PENDING_PER_AUTHOR};
 pub use state::{

@@ -132,10 +132,11 @@ impl Store {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Store {
     /// Every row of every table, in a fixed order, one line per row: for tests
     /// and diagnostics that must show a database did not change. It holds
-    /// plaintext, like the store itself; never log it.
+    /// plaintext, like the store itself; never log it (`testing` only).
     pub fn dump(&self) -> Result<String> {
         let mut tables: Vec<String> = Vec::new();
         {

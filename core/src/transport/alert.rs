@@ -37,6 +37,11 @@ impl Client {
         Ok(())
     }
 
+    /// One alert on this device.
+    pub async fn alert(&self, alert: AlertId) -> Result<Alert> {
+        self.account.call(move |a| a.alert(&alert)).await?
+    }
+
     /// Every alert on this device, newest first.
     pub async fn alerts(&self) -> Result<Vec<Alert>> {
         self.account.call(|a| a.alerts()).await?

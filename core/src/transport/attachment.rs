@@ -131,7 +131,14 @@ impl Client {
         let token = self.upload_token(blob.len() as u64).await?;
         let delete_key = new_delete_key();
         let address = pointer.address();
-        let expires_at_ms = upload(&self.relay, address, &blob, token, &delete_key[..]).await?;
+        let expires_at_ms = upload(
+            &self.current_relay()?,
+            address,
+            &blob,
+            token,
+            &delete_key[..],
+        )
+        .await?;
         // Remembered so that deleting the account deletes the blob too.
         self.account
             .call(move |a| a.record_upload(address, &delete_key, expires_at_ms))
@@ -147,7 +154,12 @@ impl Client {
             .account
             .call(move |a| a.attachment_pointer(message_id, position))
             .await??;
-        let blob = download(&self.relay, pointer.address(), pointer.blob_len()).await?;
+        let blob = download(
+            &self.current_relay()?,
+            pointer.address(),
+            pointer.blob_len(),
+        )
+        .await?;
         blocking(move || attachment::decrypt(&pointer, &blob)).await
     }
 }

@@ -76,6 +76,9 @@ pub enum ConnectionState {
         reason: String,
         retry_in_ms: u64,
     },
+    /// No relay known yet (a fresh phone before it joins from an invite
+    /// link, or a client opened offline): nothing is tried.
+    NoRelay,
     Stopped,
 }
 
@@ -139,7 +142,7 @@ pub(super) enum Command {
 pub struct Client {
     pub(super) account: AccountHandle,
     events: broadcast::Sender<ClientEvent>,
-    state: watch::Receiver<ConnectionState>,
+    pub(super) state: watch::Receiver<ConnectionState>,
     pub(super) commands: mpsc::Sender<Command>,
     /// Tells the manager and the purger to stop when the client goes.
     shutdown: StopOnDrop,
@@ -149,16 +152,23 @@ pub struct Client {
     /// client dropped without [`Client::shutdown`] still closes its database
     /// before the owner goes on.
     thread: AccountThread,
-    /// Where the relay is: attachments travel on connections of their own.
-    pub(super) relay: RelayAddress,
+    /// Where the relay is (`None` until one is known): attachments travel on
+    /// connections of their own, and the manager waits for one.
+    pub(super) relay: watch::Sender<Option<RelayAddress>>,
     /// Wakes the expiry purger after this device stores a channel message.
     pub(super) expiry: Arc<Notify>,
 }
 
 impl Client {
     /// Takes the account and starts connecting to `relay`. Call inside a tokio
-    /// runtime.
+    /// runtime. [`Client::open`] opens the store and starts in one call.
     pub fn start(account: Account, relay: RelayAddress) -> Result<Client> {
+        Self::start_with(account, Some(relay))
+    }
+
+    /// Takes the account and starts; with no relay, the client waits until
+    /// one is given ([`Client::join`] with a link that names its relay).
+    pub(super) fn start_with(account: Account, relay: Option<RelayAddress>) -> Result<Client> {
         // Logging in would register the deleted account again.
         if account.relay_account_deleted()? {
             return Err(Error::AccountDeletedAtRelay);
@@ -167,7 +177,13 @@ impl Client {
         let (handle, thread, done) = AccountHandle::spawn(account, events.clone())?;
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let first = if relay.is_some() {
+            ConnectionState::Connecting
+        } else {
+            ConnectionState::NoRelay
+        };
+        let (state_tx, state) = watch::channel(first);
+        let (relay, relay_rx) = watch::channel(relay);
         let expiry = Arc::new(Notify::new());
         tokio::spawn(super::channel::purge_expired_messages(
             handle.clone(),
@@ -177,7 +193,7 @@ impl Client {
         ));
         let manager = tokio::spawn(manage(
             handle.clone(),
-            relay.clone(),
+            relay_rx,
             Events {
                 stream: events.clone(),
                 state: state_tx,
@@ -231,7 +247,9 @@ impl Client {
     }
 
     /// Sends this account's sender key for a channel to each member (1:1), then
-    /// lets the outbox carry them.
+    /// lets the outbox carry them. A bare channel with no committee, for the
+    /// scenario tests and benchmarks (`testing`); apps post with [`Client::post`].
+    #[cfg(any(test, feature = "testing"))]
     pub async fn distribute_sender_key(
         &self,
         members: Vec<AccountId>,
@@ -250,7 +268,9 @@ impl Client {
         Ok(())
     }
 
-    /// Sends a channel message to `members` in one multi-recipient upload.
+    /// Sends a channel message to `members` in one multi-recipient upload
+    /// (a bare channel, as [`Client::distribute_sender_key`]).
+    #[cfg(any(test, feature = "testing"))]
     pub async fn send_channel_text(
         &self,
         channel_id: [u8; crate::message::CHANNEL_ID_LEN],
@@ -284,8 +304,10 @@ impl Client {
             .await?
     }
 
-    /// Runs `f` with the account on its thread (history, contacts, safety
-    /// numbers…).
+    /// Runs `f` with the account on its thread: for the core's own tests and
+    /// the simulated phones of the benchmarks (`testing` feature); apps and
+    /// the CLI use the methods of [`Client`].
+    #[cfg(any(test, feature = "testing"))]
     pub async fn with_account<R, F>(&self, f: F) -> Result<R>
     where
         R: Send + 'static,
@@ -294,8 +316,16 @@ impl Client {
         self.account.call(f).await
     }
 
-    /// Disconnects, stops the manager and gives the account back.
-    pub async fn shutdown(self) -> Result<Account> {
+    /// Disconnects, stops the manager and closes the store: what an app
+    /// calls when it goes.
+    pub async fn close(self) -> Result<()> {
+        self.shutdown().await.map(drop)
+    }
+
+    /// Disconnects, stops the manager and gives the account back (tests and
+    /// benchmarks reopen it as another client).
+    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
+    pub(crate) async fn shutdown(self) -> Result<Account> {
         let Client {
             account,
             shutdown,
@@ -329,12 +359,18 @@ impl Drop for StopOnDrop {
 
 async fn manage(
     account: AccountHandle,
-    relay: RelayAddress,
+    mut relay: watch::Receiver<Option<RelayAddress>>,
     events: Events,
     mut commands: mpsc::Receiver<Command>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
+    // A fresh phone learns its relay from the invite link it joins by.
+    let Some(relay) = wait_for_relay(&mut relay, &events, &mut commands, &mut shutdown).await
+    else {
+        events.send(ClientEvent::Connection(ConnectionState::Stopped));
+        return;
+    };
     // Lives across reconnects of the logged-in connection: not tied to them.
     let sealed = SealedLink::new(relay.clone());
     loop {
@@ -367,18 +403,57 @@ async fn manage(
                 _ = &mut sleep => break,
                 _ = shutdown.changed() => break,
                 cmd = commands.recv() => match cmd {
-                    Some(Command::FetchBundle { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
-                    Some(Command::FlushOutbox) => {}
-                    Some(Command::Flush { reply }) => { let _ = reply.send(Err(Error::Offline)); }
-                    Some(Command::GreetMembers { reply }) => { let _ = reply.send(Err(Error::Offline)); }
-                    Some(Command::SyncPushEndpoint { reply }) => { let _ = reply.send(Err(Error::Offline)); }
-                    Some(Command::Request { reply, .. }) => { let _ = reply.send(Err(Error::Offline)); }
+                    Some(cmd) => cmd.offline(),
                     None => break,
                 },
             }
         }
     }
     events.send(ClientEvent::Connection(ConnectionState::Stopped));
+}
+
+/// Waits until the client knows its relay, answering commands meanwhile as
+/// offline; `None` when the client stops first.
+async fn wait_for_relay(
+    relay: &mut watch::Receiver<Option<RelayAddress>>,
+    events: &Events,
+    commands: &mut mpsc::Receiver<Command>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<RelayAddress> {
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        if let Some(r) = relay.borrow_and_update().clone() {
+            return Some(r);
+        }
+        events.send(ClientEvent::Connection(ConnectionState::NoRelay));
+        tokio::select! {
+            changed = relay.changed() => changed.ok()?,
+            _ = shutdown.changed() => return None,
+            cmd = commands.recv() => cmd?.offline(),
+        }
+    }
+}
+
+impl Command {
+    /// Answers a command that needs the relay while there is no connection.
+    fn offline(self) {
+        match self {
+            Command::FetchBundle { reply, .. } => {
+                let _ = reply.send(Err(Error::Offline));
+            }
+            Command::FlushOutbox => {}
+            Command::Flush { reply }
+            | Command::GreetMembers { reply }
+            | Command::SyncPushEndpoint { reply } => {
+                let _ = reply.send(Err(Error::Offline));
+            }
+            Command::Request { reply, .. } => {
+                let _ = reply.send(Err(Error::Offline));
+            }
+        }
+    }
 }
 
 /// One connection's life: log in, set up, then serve until it breaks (`Err`)

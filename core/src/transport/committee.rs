@@ -9,7 +9,8 @@ use tokio::sync::oneshot;
 use super::client::{Client, Command};
 use crate::account_id::AccountId;
 use crate::committee::{
-    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, InviteId, InviteToken, Role,
+    ChannelId, ChannelKind, CommitteeId, CommitteeMeta, CommitteeState, InviteId, InviteToken,
+    Rejection, Role,
 };
 use crate::committee_join::PendingJoin;
 use crate::committee_ops::CommitteeChange;
@@ -25,6 +26,23 @@ impl Client {
     /// The committee as this device's log folds it.
     pub async fn committee(&self, id: CommitteeId) -> Result<CommitteeState> {
         self.account.call(move |a| a.committee(&id)).await?
+    }
+
+    /// Every committee (and council) this device holds, as its log folds it.
+    pub async fn committees(&self) -> Result<Vec<CommitteeState>> {
+        self.account
+            .call(|a| {
+                let ids = a.committees()?;
+                ids.iter().map(|id| a.committee(id)).collect()
+            })
+            .await?
+    }
+
+    /// The entries of a committee's log the fold rejected, and why.
+    pub async fn committee_rejections(&self, id: CommitteeId) -> Result<Vec<Rejection>> {
+        self.account
+            .call(move |a| a.committee_rejections(&id))
+            .await?
     }
 
     /// Adds a contact to a committee; see [`crate::Account::add_member`].
@@ -86,16 +104,20 @@ impl Client {
     }
 
     /// Makes an invite to a committee; see [`crate::Account::create_invite`].
-    /// Show the token with [`InviteToken::to_link`] (the QR payload is the same).
+    /// The token carries this client's relay (address and certificate
+    /// fingerprint), so a phone that knows no relay can join from the link
+    /// alone. Show it with [`InviteToken::to_link`] (the QR payload is the
+    /// same text).
     pub async fn create_invite(
         &self,
         committee: CommitteeId,
         expires_at_ms: u64,
         max_uses: u32,
     ) -> Result<InviteToken> {
-        let (token, _) = self
+        let (mut token, _) = self
             .changed(move |a| a.create_invite(&committee, expires_at_ms, max_uses))
             .await?;
+        token.relay = self.relay();
         Ok(token)
     }
 
@@ -106,38 +128,73 @@ impl Client {
         Ok(())
     }
 
-    /// Asks to join the committee an invite link names: opens a session with
-    /// the organizer it names (from the relay's directory) unless we have one,
-    /// and sends the join request. Admission comes later, whenever that
-    /// organizer's device is online, as [`crate::Event::AddedToCommittee`].
+    /// Asks to join the committee an invite link names. A phone that knows
+    /// no relay yet takes the link's (remembered from then on) and waits for
+    /// its first connection; a link naming another relay than this client's
+    /// is [`Error::OtherRelay`]. Opens a session with each organizer the link
+    /// names (from the relay's directory, fetched anonymously with the
+    /// access key the link carries) unless we have one, and sends the join
+    /// request to each, sealed. Admission comes whenever one of their
+    /// devices is online, as [`crate::Event::AddedToCommittee`].
     pub async fn join(&self, link: &str) -> Result<CommitteeId> {
         let token = InviteToken::parse(link)?;
-        let organizer = token.organizer;
         let me = self.account.call(|a| a.id()).await?;
-        if organizer == me {
+        if token.organizer == me {
             return Err(Error::FromSelf);
         }
-        let known = self
-            .account
-            .call(move |a| a.contact(&organizer).is_ok())
-            .await?;
-        if !known {
-            let (reply, rx) = oneshot::channel();
-            self.commands
-                .send(Command::FetchBundle {
-                    account: organizer,
-                    reply,
-                })
-                .await
-                .map_err(|_| Error::Offline)?;
-            let bundle = rx.await.map_err(|_| Error::Offline)??;
-            self.account
-                .call(move |a| a.add_contact("", &bundle))
-                .await??;
+        if let Some(relay) = token.relay.clone() {
+            if self.learn_relay(relay).await? {
+                self.wait_connected().await?;
+            }
+        }
+        let organizers: Vec<_> = token
+            .organizers()
+            .into_iter()
+            .filter(|(o, _)| *o != me)
+            .collect();
+        // Their keys first: each bundle is then fetched on the anonymous
+        // connection, and the relay does not learn who asked for whom.
+        let keys = organizers.clone();
+        self.account
+            .call(move |a| a.learn_access_keys(&keys))
+            .await??;
+        let mut failed = None;
+        for (organizer, _) in organizers {
+            let known = self
+                .account
+                .call(move |a| a.contact(&organizer).is_ok())
+                .await?;
+            if known {
+                continue;
+            }
+            match self.fetch_bundle(organizer).await {
+                Ok(bundle) => {
+                    self.account
+                        .call(move |a| a.add_contact("", &bundle))
+                        .await??;
+                }
+                // Another organizer may be reachable: the request goes to
+                // those that are; none at all is the error below.
+                Err(e) => failed = Some(e),
+            }
         }
         let committee = token.committee_id;
-        self.changed(move |a| a.request_join(&token)).await?;
-        Ok(committee)
+        match self.changed(move |a| a.request_join(&token)).await {
+            Err(Error::UnknownContact(_)) if failed.is_some() => {
+                Err(failed.unwrap_or(Error::Offline))
+            }
+            r => r.map(|_| committee),
+        }
+    }
+
+    /// Fetches an account's bundle from the relay's directory.
+    async fn fetch_bundle(&self, account: AccountId) -> Result<Vec<u8>> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::FetchBundle { account, reply })
+            .await
+            .map_err(|_| Error::Offline)?;
+        rx.await.map_err(|_| Error::Offline)?
     }
 
     /// Joins this account asked for that are not yet admitted.

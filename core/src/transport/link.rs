@@ -46,6 +46,56 @@ pub struct RelayAddress {
     pub fingerprint: [u8; FINGERPRINT_LEN],
 }
 
+/// Bytes of [`RelayAddress::to_bytes`] for an IPv6 address, the longest.
+pub(crate) const MAX_RELAY_ADDRESS_LEN: usize = 1 + 16 + 2 + FINGERPRINT_LEN;
+
+impl RelayAddress {
+    /// The binary form kept in the settings and carried by invite links:
+    /// 4 or 6, the IP address, the port (big-endian), the fingerprint.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAX_RELAY_ADDRESS_LEN);
+        match self.addr.ip() {
+            std::net::IpAddr::V4(ip) => {
+                out.push(4);
+                out.extend_from_slice(&ip.octets());
+            }
+            std::net::IpAddr::V6(ip) => {
+                out.push(6);
+                out.extend_from_slice(&ip.octets());
+            }
+        }
+        out.extend_from_slice(&self.addr.port().to_be_bytes());
+        out.extend_from_slice(&self.fingerprint);
+        out
+    }
+
+    /// Reads [`RelayAddress::to_bytes`] from the front of `bytes`; returns
+    /// the address and the bytes after it, `None` when malformed.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<(RelayAddress, &[u8])> {
+        let (&family, rest) = bytes.split_first()?;
+        let (ip, rest) = match family {
+            4 => {
+                let (ip, rest) = rest.split_at_checked(4)?;
+                let ip: [u8; 4] = ip.try_into().ok()?;
+                (std::net::IpAddr::from(ip), rest)
+            }
+            6 => {
+                let (ip, rest) = rest.split_at_checked(16)?;
+                let ip: [u8; 16] = ip.try_into().ok()?;
+                (std::net::IpAddr::from(ip), rest)
+            }
+            _ => return None,
+        };
+        let (port, rest) = rest.split_at_checked(2)?;
+        let (fingerprint, rest) = rest.split_at_checked(FINGERPRINT_LEN)?;
+        let relay = RelayAddress {
+            addr: SocketAddr::new(ip, u16::from_be_bytes(port.try_into().ok()?)),
+            fingerprint: fingerprint.try_into().ok()?,
+        };
+        Some((relay, rest))
+    }
+}
+
 /// A connected, authenticated link.
 pub(crate) struct Link {
     out: mpsc::Sender<pb::ClientFrame>,

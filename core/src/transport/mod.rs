@@ -17,7 +17,10 @@ mod channel;
 mod client;
 mod committee;
 mod conversation;
+mod history;
+mod identity;
 mod link;
+mod open;
 mod outbox_flush;
 mod push;
 mod relay_account;
@@ -26,5 +29,7 @@ mod sending;
 mod tls;
 
 pub use client::{Client, ClientEvent, ConnectionState, DeliveryState};
+pub(crate) use link::MAX_RELAY_ADDRESS_LEN;
 pub use link::{RelayAddress, MAX_FRAME_LEN};
+pub use open::DATABASE_FILE;
 pub use tls::{parse_fingerprint, FINGERPRINT_LEN};

@@ -13,6 +13,14 @@ use crate::account::Account;
 use crate::error::{Error, Result};
 
 impl Client {
+    /// Panic wipe: stops the client and destroys the store's files so nothing
+    /// can be recovered from them (the app must also delete the database key
+    /// from the OS keystore). [`crate::panic_wipe`] does the same with no
+    /// open client and no key.
+    pub async fn wipe(self) -> Result<()> {
+        self.shutdown().await?.wipe()
+    }
+
     /// Sends one request on the logged-in connection and waits for its answer.
     pub(super) async fn logged_in_request(
         &self,
