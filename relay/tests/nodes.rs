@@ -143,7 +143,7 @@ async fn a_mailbox_quota_holds_across_nodes() {
     };
     let bob = Identity::new(1);
     nodes.device(0, &bob).await.close().await;
-    let mut senders = vec![
+    let mut senders = [
         nodes.device(0, &Identity::new(1)).await,
         nodes.device(1, &Identity::new(1)).await,
     ];

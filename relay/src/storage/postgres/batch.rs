@@ -158,7 +158,7 @@ async fn commit(pool: &Pool, batch: &[Request], node: &str) -> Result<Vec<Outcom
             Request::Ack { mailbox, .. } => boxes.push(*mailbox),
         }
     }
-    boxes.sort_by(|a, b| (a.account, a.device).cmp(&(b.account, b.device)));
+    boxes.sort_by_key(|m| (m.account, m.device));
     boxes.dedup();
     let accounts: Vec<&[u8]> = boxes.iter().map(|m| &m.account[..]).collect();
     let devices: Vec<i32> = boxes.iter().map(|m| m.device as i32).collect();
@@ -365,7 +365,7 @@ async fn commit(pool: &Pool, batch: &[Request], node: &str) -> Result<Vec<Outcom
         .map_err(pg_error)?;
 
     // Other nodes hear of the new mail when (and only if) this commits.
-    woken.sort_by(|a, b| (a.account, a.device).cmp(&(b.account, b.device)));
+    woken.sort_by_key(|m| (m.account, m.device));
     woken.dedup();
     let payloads = notify_payloads(node, &woken);
     if !payloads.is_empty() {
