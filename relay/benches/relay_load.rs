@@ -9,6 +9,12 @@
 //!
 //! Sizes can be changed with RELAY_LOAD_IDLE (connections), RELAY_LOAD_PAIRS
 //! (sender/receiver pairs) and RELAY_LOAD_MSGS (messages per sender).
+//!
+//! `-- --backend postgres --nodes N`: the same workload through N relay
+//! processes on one PostgreSQL server (started for the run, in a temporary
+//! directory; or RELAY_LOAD_POSTGRES names a database), each receiver on
+//! another node than its sender. Last line then
+//! `relay_load backend=postgres nodes=N idle_kib_per_conn=X msgs_per_s=Y`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -57,8 +63,12 @@ struct RelayProcess {
 }
 
 impl RelayProcess {
-    fn start(data: &std::path::Path) -> RelayProcess {
-        let mut child = Command::new(relay_binary())
+    fn start(data: &std::path::Path, database: Option<&str>) -> RelayProcess {
+        let mut command = Command::new(relay_binary());
+        if let Some(url) = database {
+            command.args(["--database", url]);
+        }
+        let mut child = command
             .args([
                 "--bind",
                 "127.0.0.1:0",
@@ -187,17 +197,61 @@ impl Worker {
     }
 }
 
+/// `--backend postgres` and `--nodes N` from the command line.
+fn backend() -> (bool, usize) {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let postgres = match value("--backend").as_deref() {
+        None | Some("sqlite") => false,
+        Some("postgres") => true,
+        Some(other) => panic!("unknown backend {other}: sqlite or postgres"),
+    };
+    let nodes = value("--nodes").map_or(1, |n| n.parse().expect("--nodes N"));
+    assert!(
+        postgres || nodes == 1,
+        "several nodes need --backend postgres"
+    );
+    (postgres, nodes.max(1))
+}
+
 fn orchestrate() {
     let idle = env_or("RELAY_LOAD_IDLE", 10_000);
     let pairs = env_or("RELAY_LOAD_PAIRS", 50);
     let msgs = env_or("RELAY_LOAD_MSGS", 2_000);
+    let (postgres, nodes) = backend();
     let data = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProcess::start(data.path());
-    let (addr, fp) = (relay.addr.to_string(), relay.fingerprint.clone());
+    let mut server = None;
+    let database = match (postgres, std::env::var("RELAY_LOAD_POSTGRES")) {
+        (false, _) => None,
+        (true, Ok(url)) => Some(url),
+        (true, Err(_)) => {
+            let s = support::postgres::OwnServer::launch();
+            let url = s.url.clone();
+            server = Some(s);
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            Some(runtime.block_on(support::postgres::fresh_database(&url)))
+        }
+    };
+    // Every node shares the data directory (certificate, keys): one fingerprint.
+    let relays: Vec<RelayProcess> = (0..nodes)
+        .map(|_| RelayProcess::start(data.path(), database.as_deref()))
+        .collect();
+    let addr = relays
+        .iter()
+        .map(|r| r.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let fp = relays[0].fingerprint.clone();
+    let rss = |relays: &[RelayProcess]| relays.iter().map(RelayProcess::rss_kib).sum::<u64>();
 
     // (1) Idle connections.
     std::thread::sleep(Duration::from_millis(500));
-    let before = relay.rss_kib();
+    let before = rss(&relays);
     let mut workers: Vec<Worker> = (0..WORKERS)
         .map(|i| {
             let n = idle / WORKERS + usize::from(i < idle % WORKERS);
@@ -208,7 +262,7 @@ fn orchestrate() {
         w.expect_line("ready");
     }
     std::thread::sleep(Duration::from_secs(2));
-    let after = relay.rss_kib();
+    let after = rss(&relays);
     let per_conn = (after.saturating_sub(before)) as f64 / idle.max(1) as f64;
     println!("idle: {idle} authenticated connections, relay RSS {before} KiB -> {after} KiB, {per_conn:.2} KiB each");
     for w in workers {
@@ -254,8 +308,15 @@ fn orchestrate() {
         "throughput: {senders} senders -> {senders} receivers, {total} messages of {PAYLOAD} B stored, delivered and acked in {:.2} s",
         elapsed.as_secs_f64()
     );
-    relay.stop();
-    println!("relay_load idle_kib_per_conn={per_conn:.2} msgs_per_s={rate:.0}");
+    for relay in relays {
+        relay.stop();
+    }
+    drop(server);
+    if postgres {
+        println!("relay_load backend=postgres nodes={nodes} idle_kib_per_conn={per_conn:.2} msgs_per_s={rate:.0}");
+    } else {
+        println!("relay_load idle_kib_per_conn={per_conn:.2} msgs_per_s={rate:.0}");
+    }
 }
 
 // ---- workers
@@ -265,7 +326,11 @@ fn worker(args: &[String]) {
         .enable_all()
         .build()
         .expect("runtime");
-    let addr: SocketAddr = args[1].parse().expect("addr");
+    // The nodes' addresses, comma-separated.
+    let addr: Vec<SocketAddr> = args[1]
+        .split(',')
+        .map(|a| a.parse().expect("addr"))
+        .collect();
     let fp = args[2].clone();
     match args[0].as_str() {
         "idle" => runtime.block_on(idle_worker(addr, fp, args[3].parse().expect("count"))),
@@ -286,7 +351,7 @@ fn wait_for_stdin_line() -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn idle_worker(addr: SocketAddr, fp: String, count: usize) {
+async fn idle_worker(addr: Vec<SocketAddr>, fp: String, count: usize) {
     // Connect in waves so the relay's accept queue is not overrun.
     let mut clients = Vec::with_capacity(count);
     let wave = 100;
@@ -294,8 +359,9 @@ async fn idle_worker(addr: SocketAddr, fp: String, count: usize) {
     while started < count {
         let n = wave.min(count - started);
         let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
+        for i in 0..n {
             let fp = fp.clone();
+            let addr = addr[(started + i) % addr.len()];
             tasks.push(tokio::spawn(async move {
                 let mut c = Client::connect(addr, &fp).await;
                 c.auth(&Identity::new(1)).await;
@@ -333,14 +399,15 @@ fn frame(request_id: u64, body: In) -> Message {
     )
 }
 
-async fn throughput_worker(addr: SocketAddr, fp: String, pairs: usize, msgs: usize) {
+async fn throughput_worker(addr: Vec<SocketAddr>, fp: String, pairs: usize, msgs: usize) {
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
-    for _ in 0..pairs {
+    for i in 0..pairs {
         let to = Identity::new(1);
-        let mut r = Client::connect(addr, &fp).await;
+        // With several nodes, each receiver on another node than its sender.
+        let mut r = Client::connect(addr[i % addr.len()], &fp).await;
         r.auth(&to).await;
-        let mut s = Client::connect(addr, &fp).await;
+        let mut s = Client::connect(addr[(i + 1) % addr.len()], &fp).await;
         s.auth(&Identity::new(1)).await;
         receivers.push(r);
         senders.push((s, to.account));

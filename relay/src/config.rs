@@ -23,6 +23,10 @@ pub struct Config {
     /// Directory for the database, attachment blobs, the self-signed certificate
     /// and the sealed-sender keys.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: store everything there instead of SQLite in
+    /// `data_dir`, so several relay nodes can share it (docs/deploy.md).
+    /// Absent (the default): SQLite, no server needed.
+    pub database: Option<DatabaseUrl>,
     /// PEM certificate chain; with `tls_key`. Absent: a self-signed certificate
     /// is made (once) in `data_dir`.
     pub tls_cert: Option<PathBuf>,
@@ -149,6 +153,7 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 7443)),
             data_dir: PathBuf::from("rankfile-relay-data"),
+            database: None,
             tls_cert: None,
             tls_key: None,
             max_connections: 50_000,
@@ -286,6 +291,9 @@ pub struct Args {
     /// Data directory (default ./rankfile-relay-data).
     #[arg(long, env = "RANKFILE_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (default: SQLite in the data directory).
+    #[arg(long, env = "RANKFILE_RELAY_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// PEM certificate chain (with --tls-key); default: self-signed in the data directory.
     #[arg(long, env = "RANKFILE_RELAY_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -376,6 +384,9 @@ impl Args {
         if let Some(v) = self.data_dir {
             c.data_dir = v;
         }
+        if let Some(v) = self.database {
+            c.database = Some(DatabaseUrl(v));
+        }
         if let Some(v) = self.tls_cert {
             c.tls_cert = Some(v);
         }
@@ -435,6 +446,18 @@ impl Args {
     }
 }
 
+/// A database URL. It may carry a password, so it never appears in logs or
+/// `Debug` output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(…)")
+    }
+}
+
 /// Overrides a setting when a flag or variable gave one.
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
@@ -468,6 +491,19 @@ mod tests {
         let c = args.into_config().expect("config");
         assert_eq!(c.bind.port(), 9000);
         assert_eq!(c.mailbox_quota, 9);
+    }
+
+    #[test]
+    fn database_url_is_read_and_never_printed() {
+        let args = Args::parse_from([
+            "rankfile-relay",
+            "--database",
+            "postgres://relay:hunter2@db/relay",
+        ]);
+        let c = args.into_config().expect("config");
+        let url = c.database.as_ref().expect("set");
+        assert_eq!(url.0, "postgres://relay:hunter2@db/relay");
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

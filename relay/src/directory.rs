@@ -58,6 +58,13 @@ impl DeviceCache {
         }
     }
 
+    /// Forgets every record (another node may have changed any of them).
+    pub fn forget_all(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
+    }
+
     /// Updates a cached record after the store changed it.
     pub fn set_access_key(&self, m: MailboxId, key: AccessKey) {
         if let Ok(mut map) = self.map.lock() {

@@ -9,6 +9,13 @@
 //! through a backlog, the messages simply stay in the store (where they already
 //! are, durably) and the woken connection reads them from there. So a slow
 //! client never makes the relay buffer more than the bound for it.
+//!
+//! When several relay nodes share one database (`Hub::set_shared`) there is no
+//! hand-off: a node would hand over its own mail at once but hear of another
+//! node's earlier mail only later, and a connection that had pushed the newer
+//! ID from memory would skip the older one. Every wake-up — this node's
+//! commits, another node's notification (`Hub::stale`) — then makes the
+//! connection read the store, where commit order is ID order.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +97,17 @@ impl Slot {
         }
     }
 
+    /// Makes the connection read the store on its next turn.
+    fn stale(&self) {
+        if let Ok(mut f) = self.fresh.lock() {
+            if f.accepting {
+                f.overflowed = true;
+                f.messages = Vec::new();
+                f.bytes = 0;
+            }
+        }
+    }
+
     /// Holds one newly committed message if the connection is accepting and the
     /// bound allows; otherwise notes that the store has more.
     fn hold(&self, message: StoredMessage) {
@@ -114,6 +132,8 @@ impl Slot {
 pub struct Hub {
     // A std Mutex: held only for a map operation, never across an await.
     slots: Mutex<HashMap<MailboxId, Arc<Slot>>>,
+    /// Other relay nodes write the same store: no hand-off from memory.
+    shared: AtomicBool,
 }
 
 impl Hub {
@@ -130,6 +150,34 @@ impl Hub {
             old.notify.notify_one();
         }
         slot
+    }
+
+    /// Other relay nodes share the store: from now on every wake-up makes the
+    /// connection read the store instead of taking mail from memory.
+    pub fn set_shared(&self) {
+        self.shared.store(true, Ordering::Release);
+    }
+
+    /// Another node committed mail for these mailboxes: their connections
+    /// here, if any, read the store.
+    pub fn stale(&self, mailboxes: &[MailboxId]) {
+        let Ok(slots) = self.slots.lock() else { return };
+        for m in mailboxes {
+            if let Some(slot) = slots.get(m) {
+                slot.stale();
+                slot.notify.notify_one();
+            }
+        }
+    }
+
+    /// Any mailbox may have new mail (notifications were lost): every
+    /// connection here reads the store.
+    pub fn stale_all(&self) {
+        let Ok(slots) = self.slots.lock() else { return };
+        for slot in slots.values() {
+            slot.stale();
+            slot.notify.notify_one();
+        }
     }
 
     /// Whether a device has a connection now.
@@ -160,6 +208,7 @@ impl Hub {
         // Wake only after holding, so a connection never takes half a batch
         // without being woken for the rest.
         let mut woken: Vec<&Arc<Slot>> = Vec::new();
+        let shared = self.shared.load(Ordering::Acquire);
         for (mailbox, message) in committed {
             let Some(slot) = slots.get(&mailbox) else {
                 if message.priority == Priority::High && !asleep.contains(&mailbox) {
@@ -167,7 +216,11 @@ impl Hub {
                 }
                 continue;
             };
-            slot.hold(message);
+            if shared {
+                slot.stale();
+            } else {
+                slot.hold(message);
+            }
             // Consecutive only: a repeated wake-up is harmless, a quadratic scan is not.
             if !woken.last().is_some_and(|s| Arc::ptr_eq(s, slot)) {
                 woken.push(slot);
@@ -272,6 +325,29 @@ mod tests {
         assert!(!f.overflowed && f.messages.is_empty());
         slot.accept(true);
         hub.offer(vec![(mb(1), msg(1001, FRESH_MAX_BYTES + 1))]);
+        assert!(slot.take().overflowed);
+    }
+
+    #[tokio::test]
+    async fn a_shared_hub_hands_nothing_over_and_sends_connections_to_the_store() {
+        let hub = Hub::default();
+        hub.set_shared();
+        let slot = hub.register(mb(1));
+        slot.accept(true);
+        hub.offer(vec![(mb(1), msg(2, 10))]);
+        slot.notify.notified().await;
+        let f = slot.take();
+        assert!(
+            f.messages.is_empty() && f.overflowed,
+            "read the store, not memory"
+        );
+        slot.accept(true);
+        hub.stale(&[mb(2), mb(1)]);
+        slot.notify.notified().await;
+        assert!(slot.take().overflowed);
+        slot.accept(true);
+        hub.stale_all();
+        slot.notify.notified().await;
         assert!(slot.take().overflowed);
     }
 }

@@ -42,7 +42,7 @@ mod upload_token;
 
 pub use auth::{account_id_for, auth_message, AuthError};
 pub use clock::Clock;
-pub use config::{Args, Config};
+pub use config::{Args, Config, DatabaseUrl};
 pub use connection::websocket_config;
 pub use error::{Error, Result};
 pub use frame::{now_ms, PROTOCOL_VERSION};
@@ -53,8 +53,8 @@ pub use sealed::{aci_string, SENDER_CERTIFICATE_LIFETIME_MS};
 pub use server::{start, start_with_store, RelayHandle};
 pub use storage::{
     AccessKey, AccountId, AciAccount, Address, AttachmentMeta, Cursor, DeviceRecord, MailboxId,
-    NewMessage, OnCommit, PreKeyUpload, Priority, PublicPreKey, RelayStore, SqliteStore,
-    StoredMessage, SweepOutcome, TakenBundle,
+    NewMessage, OnCommit, PostgresStore, PreKeyUpload, Priority, PublicPreKey, RelayStore,
+    RemoteMail, SqliteStore, StoredMessage, SweepOutcome, TakenBundle,
 };
 pub use tls::fingerprint_of;
 pub use traffic::TrafficStats;

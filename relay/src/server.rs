@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
@@ -20,7 +20,7 @@ use crate::push::{self, Push, PushStats};
 use crate::relay::{run_sweeper, Relay};
 use crate::sealed::ServerKeys;
 use crate::shutdown::{Shutdown, ShutdownController, ShutdownSource};
-use crate::storage::{RelayStore, SqliteStore};
+use crate::storage::{PostgresStore, RelayStore, RemoteMail, SqliteStore};
 use crate::tls;
 use crate::traffic::{Traffic, TrafficStats};
 
@@ -80,13 +80,20 @@ impl RelayHandle {
     }
 }
 
-/// Starts a relay on the current tokio runtime with the SQLite store in
+/// Starts a relay on the current tokio runtime with the store its
+/// configuration names: PostgreSQL at `config.database`, else SQLite in
 /// `config.data_dir`.
 pub async fn start(config: Config) -> Result<RelayHandle> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = SqliteStore::open(&config.data_dir, config.group_commit_max)?;
-    start_with_store(config, Arc::new(store)).await
+    let store: Arc<dyn RelayStore> = match &config.database {
+        Some(url) => Arc::new(PostgresStore::connect(&url.0, config.group_commit_max).await?),
+        None => Arc::new(SqliteStore::open(
+            &config.data_dir,
+            config.group_commit_max,
+        )?),
+    };
+    start_with_store(config, store).await
 }
 
 /// Starts a relay over any store.
@@ -107,6 +114,10 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         .source()
         .ok_or_else(|| crate::error::Error::Config("shutdown already begun".into()))?;
     tokio::spawn(run_sweeper(relay.clone(), source.listener()));
+    if let Some(remote) = relay.store.remote_mail() {
+        relay.hub.set_shared();
+        tokio::spawn(follow_other_nodes(relay.clone(), remote, source.listener()));
+    }
     let push = relay.push.clone();
     tokio::spawn(push::run(
         push.clone(),
@@ -134,6 +145,30 @@ pub async fn start_with_store(config: Config, store: Arc<dyn RelayStore>) -> Res
         traffic,
         controller,
     })
+}
+
+/// Follows what other nodes on the same database commit: wakes this node's
+/// connections for their mail, forgets device records they changed.
+async fn follow_other_nodes(
+    relay: Arc<Relay>,
+    mut remote: mpsc::UnboundedReceiver<RemoteMail>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let change = tokio::select! {
+            m = remote.recv() => m,
+            _ = shutdown.recv() => return,
+        };
+        match change {
+            Some(RemoteMail::Mailboxes(m)) => relay.hub.stale(&m),
+            Some(RemoteMail::DevicesChanged(account)) => relay.devices.forget_account(&account),
+            Some(RemoteMail::All) => {
+                relay.devices.forget_all();
+                relay.hub.stale_all();
+            }
+            None => return,
+        }
+    }
 }
 
 async fn accept_loop(

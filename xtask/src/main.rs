@@ -11,13 +11,15 @@ use std::process::{Command, ExitCode};
 
 mod chaos;
 mod fuzz;
+mod postgres;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args…]
 
 commands:
   demo [args…]     run `rankfile demo`: a relay and phones on loopback, the story so far
-  test [args…]     run the whole test suite (cargo test --workspace)
+  test [args…]     run the whole test suite (cargo test --workspace) with a
+                   temporary PostgreSQL cluster for the relay's tests
   bench [args…]    run the benchmarks (cargo bench …)
   lint             cargo fmt --check and cargo clippy -D warnings
   fuzz [--secs N] [--jobs N] [--asan] [target]
@@ -84,6 +86,9 @@ fn main() -> ExitCode {
         }
     };
     let refs: Vec<&str> = cargo_args.iter().map(String::as_str).collect();
+    if command == "test" {
+        return postgres::with_cluster(|| run(&protoc, &refs));
+    }
     run(&protoc, &refs)
 }
 

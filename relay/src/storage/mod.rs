@@ -1,11 +1,12 @@
 //! Storage behind one trait, `RelayStore`, so the relay can run on SQLite (one
-//! machine) or, later, PostgreSQL.
+//! machine, the default) or PostgreSQL (several relay nodes on one database).
 //!
 //! The trait speaks only the relay's own types: no SQL, no connection handles.
 //! Every write method returns only once its change is durable; a send is
 //! acknowledged to its sender only after `enqueue` returns.
 
 mod migrations;
+mod postgres;
 mod sqlite;
 mod writer;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::limits::{ACCESS_KEY_LEN, ACCOUNT_ID_LEN};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// An account ID: 20 bytes.
@@ -186,6 +188,19 @@ pub struct SweepOutcome {
     pub attachments: Vec<Address>,
 }
 
+/// Mail committed by another relay node on the same database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteMail {
+    /// These mailboxes have new mail.
+    Mailboxes(Vec<MailboxId>),
+    /// The devices of this account changed (access key, deletion): records
+    /// cached from before are stale.
+    DevicesChanged(AccountId),
+    /// Notifications may have been missed (the listening connection was
+    /// lost): any mailbox may have new mail, any cached device be stale.
+    All,
+}
+
 /// The relay's storage.
 #[async_trait]
 pub trait RelayStore: Send + Sync + 'static {
@@ -281,4 +296,10 @@ pub trait RelayStore: Send + Sync + 'static {
     /// it is gone, and the device has not registered another meanwhile); true
     /// when it was removed.
     async fn remove_push_endpoint(&self, mailbox: MailboxId, url: String) -> Result<bool>;
+    /// For a store several relay nodes share: starts listening for mail the
+    /// others commit, and returns where it arrives (once; `None` after that,
+    /// and always for a store only this process writes).
+    fn remote_mail(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<RemoteMail>> {
+        None
+    }
 }

@@ -3,6 +3,8 @@
 //! WebSocket on loopback; a recording push service (`push_server`).
 #![allow(dead_code)]
 
+pub mod load;
+pub mod postgres;
 pub mod push_server;
 pub mod watch;
 
