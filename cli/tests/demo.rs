@@ -59,7 +59,12 @@ fn the_demo_keeps_its_databases_with_data() {
     );
     assert!(dir.path().join("relay").join("relay.db").exists());
     for i in 0..6 {
-        assert!(dir.path().join(format!("phone-{i:03}.db")).exists());
+        // Each phone's client directory holds its store.
+        assert!(dir
+            .path()
+            .join(format!("phone-{i:03}"))
+            .join(rankfile_core::transport::DATABASE_FILE)
+            .exists());
     }
 }
 

@@ -309,8 +309,8 @@ impl Account {
 
     /// The access key we hold for a contact (what our sealed messages to it
     /// carry to the relay), if we learnt one.
-    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
-    pub(crate) fn contact_access_key(
+    #[cfg(any(test, feature = "testing"))]
+    pub fn contact_access_key(
         &self,
         id: &AccountId,
     ) -> Result<Option<[u8; crate::settings::ACCESS_KEY_LEN]>> {

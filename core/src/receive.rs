@@ -184,8 +184,8 @@ fn parse_identified(e: pb::Envelope) -> Result<Parsed> {
 
 impl Account {
     /// Receives one identified envelope in its own transaction.
-    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
-    pub(crate) fn receive(&mut self, envelope: &[u8]) -> Result<Received> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn receive(&mut self, envelope: &[u8]) -> Result<Received> {
         self.receive_one(Inbound::Envelope(envelope))
     }
 
@@ -195,6 +195,7 @@ impl Account {
         self.receive_one(Inbound::Sealed(message))
     }
 
+    #[cfg(any(test, feature = "testing"))]
     fn receive_one(&mut self, inbound: Inbound<'_>) -> Result<Received> {
         let mut results = self.receive_all(&[inbound])?;
         results
@@ -204,8 +205,8 @@ impl Account {
 
     /// Receives many identified envelopes in one transaction; see
     /// [`Account::receive_all`].
-    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
-    pub(crate) fn receive_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Result<Received>>> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn receive_batch(&mut self, envelopes: &[&[u8]]) -> Result<Vec<Result<Received>>> {
         let inbound: Vec<Inbound<'_>> = envelopes.iter().map(|e| Inbound::Envelope(e)).collect();
         self.receive_all(&inbound)
     }
@@ -231,8 +232,8 @@ impl Account {
     /// once the returned [`Unsynced`] is synced, which may happen on another
     /// thread while this account goes on with the next batch. See
     /// [`crate::store::Unsynced`].
-    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
-    pub(crate) fn receive_all_unsynced(
+    #[cfg(any(test, feature = "testing"))]
+    pub fn receive_all_unsynced(
         &mut self,
         envelopes: &[Inbound<'_>],
     ) -> Result<(Vec<Result<Received>>, Unsynced)> {

@@ -11,8 +11,8 @@ use libsignal_protocol::{message_encrypt, CiphertextMessageType, DeviceId};
 use prost::Message as _;
 use rand::RngCore;
 use rankfile_proto::v1 as pb;
+use rusqlite::params;
 use rusqlite::types::ValueRef;
-use rusqlite::{params, OptionalExtension};
 
 use crate::account::Account;
 use crate::account_id::AccountId;
@@ -373,8 +373,8 @@ impl Account {
 
     /// The relay has durably taken the envelope: drop it from the outbox.
     /// Returns whether it was there.
-    #[cfg_attr(feature = "testing", rankfile_testing_pub::public)]
-    pub(crate) fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn confirm_sent(&mut self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
         Ok(self.confirm_sent_all(&[*envelope_id])? > 0)
     }
 
@@ -433,6 +433,7 @@ impl Account {
     /// Whether an envelope is still waiting in the outbox.
     #[cfg(any(test, feature = "testing"))]
     pub fn in_outbox(&self, envelope_id: &[u8; ENVELOPE_ID_LEN]) -> Result<bool> {
+        use rusqlite::OptionalExtension as _;
         Ok(self
             .store
             .conn()

@@ -169,8 +169,9 @@ impl Client {
     /// Takes the account and starts; with no relay, the client waits until
     /// one is given ([`Client::join`] with a link that names its relay).
     pub(super) fn start_with(account: Account, relay: Option<RelayAddress>) -> Result<Client> {
-        // Logging in would register the deleted account again.
-        if account.relay_account_deleted()? {
+        // Logging in would register the deleted account again (a client
+        // with no relay only reads and changes the store).
+        if relay.is_some() && account.relay_account_deleted()? {
             return Err(Error::AccountDeletedAtRelay);
         }
         let (events, _) = broadcast::channel(EVENT_BUFFER);

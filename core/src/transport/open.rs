@@ -99,7 +99,15 @@ impl Client {
             };
         }
         let kept = relay.clone();
-        self.account.call(move |a| remember(a, &kept)).await??;
+        self.account
+            .call(move |a| {
+                // Logging in would register a deleted account again.
+                if a.relay_account_deleted()? {
+                    return Err(Error::AccountDeletedAtRelay);
+                }
+                remember(a, &kept)
+            })
+            .await??;
         self.relay.send_replace(Some(relay));
         Ok(true)
     }
