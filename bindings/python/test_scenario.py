@@ -61,8 +61,8 @@ def test_committee_from_an_invite_link(phones):
                 lambda e: isinstance(e, rf.ClientEvent.ADDED_TO_COMMITTEE)
                 and e.committee_id == committee))
         for p in (o, a, b):
-            await eventually(f"{p.name} sees all three members", lambda p=p: _members(
-                p, committee) == {o.id, a.id, b.id})
+            await eventually(f"{p.name} sees all three members", lambda p=p: _members_are(
+                p, committee, {o.id, a.id, b.id}))
         state = await b.client.committee(committee)
         roles = {m.account_id: m.role for m in state.members}
         assert roles[o.id] == rf.Role.ORGANIZER and roles[b.id] == rf.Role.MEMBER
@@ -78,6 +78,10 @@ async def _members(phone, committee):
     except rf.ClientError.UnknownCommittee:
         return set()
     return {m.account_id for m in state.members}
+
+
+async def _members_are(phone, committee, expected):
+    return await _members(phone, committee) == expected
 
 
 async def _posts(phone, channel):
@@ -156,8 +160,8 @@ def test_removed_member_receives_nothing_new(phones):
     async def go():
         await o.client.remove_member(committee, b.id)
         for p in (o, a):
-            await eventually(f"{p.name} sees bo removed", lambda p=p: _members(
-                p, committee) == {o.id, a.id})
+            await eventually(f"{p.name} sees bo removed", lambda p=p: _members_are(
+                p, committee, {o.id, a.id}))
         await o.client.post(committee, channel, "plans for friday")
         await o.client.flush()
         # A 1:1 message queued after the post: once bo has it, the post
