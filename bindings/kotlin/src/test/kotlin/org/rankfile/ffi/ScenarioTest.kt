@@ -42,7 +42,7 @@ class ScenarioTest {
     private fun now() = System.currentTimeMillis().toULong()
 
     @BeforeAll
-    fun start() = runBlocking {
+    fun start() = runBlocking<Unit> {
         relay = Relay(System.getProperty("rankfile.relay"))
         o = Phone.open(relay.config, "organizer")
         a = Phone.open(relay.config, "amina")
@@ -55,7 +55,7 @@ class ScenarioTest {
     }
 
     @AfterAll
-    fun stop() = runBlocking {
+    fun stop() = runBlocking<Unit> {
         for (p in listOf(o, a, b)) p.client.shutdown()
         relay.close()
     }
@@ -71,7 +71,7 @@ class ScenarioTest {
         p.client.channelPosts(channel, null, 100u).map { it.body }
 
     @Test @Order(1)
-    fun identityAndSafetyNumbers() = runBlocking {
+    fun identityAndSafetyNumbers() = runBlocking<Unit> {
         assertTrue(o.id.startsWith("rf1-"))
         o.client.addContact("Amina", a.id)
         o.client.sendText(a.id, "hello from the organizer")
@@ -89,7 +89,7 @@ class ScenarioTest {
     }
 
     @Test @Order(2)
-    fun committeeFromAnInviteLink() = runBlocking {
+    fun committeeFromAnInviteLink() = runBlocking<Unit> {
         committee = o.client.createCommittee(CommitteeDescription("Depot 4", "Depot 4", "logistics", "north"))
         val invite = o.client.createInvite(committee, now() + 3_600_000u, 5u)
         for (p in listOf(a, b)) assertEquals(committee, p.client.join(invite.link))
@@ -105,7 +105,7 @@ class ScenarioTest {
     }
 
     @Test @Order(3)
-    fun channelDiscussion() = runBlocking {
+    fun channelDiscussion() = runBlocking<Unit> {
         channel = o.client.createChannel(committee, ChannelKind.DISCUSSION)
         for (p in listOf(a, b)) eventually("${p.name} has the channel") {
             p.client.committee(committee).channels.any { it.channelId == channel }
@@ -121,7 +121,7 @@ class ScenarioTest {
     }
 
     @Test @Order(4)
-    fun alertWithAnswersAndCounts() = runBlocking {
+    fun alertWithAnswersAndCounts() = runBlocking<Unit> {
         val alert = o.client.sendAlert(
             committee,
             AlertDraft(AlertKind.RAPID_RESPONSE, AlertScope.LOCAL, "Raid at gate 3", "Come to gate 3 now",
@@ -142,7 +142,7 @@ class ScenarioTest {
     }
 
     @Test @Order(5)
-    fun removedMemberReceivesNothingNew() = runBlocking {
+    fun removedMemberReceivesNothingNew() = runBlocking<Unit> {
         o.client.removeMember(committee, b.id)
         for (p in listOf(o, a)) eventually("${p.name} sees bo removed") { members(p) == setOf(o.id, a.id) }
         o.client.post(committee, channel, "plans for friday")
@@ -158,7 +158,7 @@ class ScenarioTest {
     }
 
     @Test @Order(6)
-    fun wrongDatabaseKeyAndMalformedInviteAreTypedErrors() = runBlocking {
+    fun wrongDatabaseKeyAndMalformedInviteAreTypedErrors() = runBlocking<Unit> {
         val p = Phone.open(relay.config, "keyholder")
         p.client.shutdown()
         assertThrows<ClientException.WrongDatabaseKey> {
