@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use rankfile_core::alert::{
-    Alert as CoreAlert, AlertAnswer as CoreAnswer, AlertDraft as CoreDraft,
-    AlertKind as CoreKind, AlertScope as CoreScope, AlertStatus as CoreStatus,
+    Alert as CoreAlert, AlertAnswer as CoreAnswer, AlertDraft as CoreDraft, AlertKind as CoreKind,
+    AlertScope as CoreScope, AlertStatus as CoreStatus,
 };
 
 use crate::client::Client;
@@ -54,7 +54,14 @@ macro_rules! same_variants {
     };
 }
 
-same_variants!(AlertKind, CoreKind, EmergencyMeeting, RapidResponse, ActionCall, Information);
+same_variants!(
+    AlertKind,
+    CoreKind,
+    EmergencyMeeting,
+    RapidResponse,
+    ActionCall,
+    Information
+);
 same_variants!(AlertScope, CoreScope, Local, Network);
 same_variants!(AlertAnswer, CoreAnswer, Received, Coming, CannotCome, Safe);
 
@@ -186,13 +193,21 @@ pub struct HeldAlert {
 impl Client {
     /// Raises an alert in a committee or council (organizers and delegates);
     /// returns its ID.
-    pub async fn send_alert(&self, committee: String, draft: AlertDraft) -> Result<String, ClientError> {
+    pub async fn send_alert(
+        &self,
+        committee: String,
+        draft: AlertDraft,
+    ) -> Result<String, ClientError> {
         let (core, committee) = (self.core()?, ids::committee(&committee)?);
         run(async move { Ok(ids::hex(core.send_alert(committee, draft.into()).await?.0)) }).await
     }
 
     /// Answers an alert.
-    pub async fn answer_alert(&self, alert: String, answer: AlertAnswer) -> Result<(), ClientError> {
+    pub async fn answer_alert(
+        &self,
+        alert: String,
+        answer: AlertAnswer,
+    ) -> Result<(), ClientError> {
         let (core, alert) = (self.core()?, ids::alert(&alert)?);
         run(async move { Ok(core.answer_alert(alert, answer.into()).await?) }).await
     }

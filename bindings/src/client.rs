@@ -207,11 +207,7 @@ impl Client {
 
     /// Disconnects and closes the store. Later calls fail with `Closed`.
     pub async fn shutdown(&self) -> Result<(), ClientError> {
-        let taken = self
-            .core
-            .lock()
-            .map_err(|_| ClientError::Internal)?
-            .take();
+        let taken = self.core.lock().map_err(|_| ClientError::Internal)?.take();
         let Some(core) = taken else {
             return Ok(());
         };

@@ -211,7 +211,11 @@ impl Client {
     }
 
     /// Removes a member (organizers only): they read nothing sent after.
-    pub async fn remove_member(&self, committee: String, account: String) -> Result<(), ClientError> {
+    pub async fn remove_member(
+        &self,
+        committee: String,
+        account: String,
+    ) -> Result<(), ClientError> {
         let core = self.core()?;
         let (committee, account) = (ids::committee(&committee)?, ids::account(&account)?);
         run(async move {
@@ -310,7 +314,11 @@ impl Client {
     }
 
     /// Withdraws an invite (organizers only).
-    pub async fn revoke_invite(&self, committee: String, invite: String) -> Result<(), ClientError> {
+    pub async fn revoke_invite(
+        &self,
+        committee: String,
+        invite: String,
+    ) -> Result<(), ClientError> {
         let core = self.core()?;
         let (committee, invite) = (ids::committee(&committee)?, ids::invite(&invite)?);
         run(async move { Ok(core.revoke_invite(committee, invite).await?) }).await

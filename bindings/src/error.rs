@@ -117,9 +117,7 @@ impl From<Core> for ClientError {
                 ClientError::NoSession
             }
             Core::IdentityChangePending(_) => ClientError::IdentityChanged,
-            Core::IdentityMismatch(_) | Core::MemberKeyMismatch(_) => {
-                ClientError::IdentityMismatch
-            }
+            Core::IdentityMismatch(_) | Core::MemberKeyMismatch(_) => ClientError::IdentityMismatch,
             Core::SafetyNumberMismatch => ClientError::SafetyNumberMismatch,
             Core::Storage(_) | Core::Io(_) | Core::StoreExists => ClientError::Storage,
             _ => ClientError::Internal,
@@ -135,8 +133,8 @@ mod tests {
     /// no account ID, committee ID or address.
     #[test]
     fn messages_name_no_ids() {
-        let id = rankfile_core::AccountId::from_bytes(&[7; rankfile_core::ACCOUNT_ID_LEN])
-            .expect("id");
+        let id =
+            rankfile_core::AccountId::from_bytes(&[7; rankfile_core::ACCOUNT_ID_LEN]).expect("id");
         let committee = rankfile_core::committee::CommitteeId([9; 16]);
         for core in [
             Core::UnknownContact(id),

@@ -30,9 +30,13 @@ pub trait ClientListener: Send + Sync {
 pub enum ConnectionState {
     Connecting,
     /// Logged in; `queued` messages waited at the relay.
-    Connected { queued: u64 },
+    Connected {
+        queued: u64,
+    },
     /// Lost or refused; the next attempt comes after `retry_in_ms`.
-    Disconnected { retry_in_ms: u64 },
+    Disconnected {
+        retry_in_ms: u64,
+    },
     Stopped,
 }
 
@@ -96,7 +100,10 @@ pub enum ClientEvent {
     /// An account we had not met opened a session with us.
     ContactAdded { account_id: String },
     /// A contact's identity changed: accept or reject it.
-    IdentityChanged { contact: String, new_account: String },
+    IdentityChanged {
+        contact: String,
+        new_account: String,
+    },
     /// A key that does not belong to its account was presented: refused.
     IdentityMismatch { account_id: String },
     /// A committee's membership, roles, name or channels changed.

@@ -62,8 +62,18 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_typed_errors() {
-        for bad in ["", "zz", &"ab".repeat(15), &"ab".repeat(17), &"gg".repeat(16), "é"] {
-            assert!(matches!(committee(bad), Err(ClientError::InvalidId)), "{bad}");
+        for bad in [
+            "",
+            "zz",
+            &"ab".repeat(15),
+            &"ab".repeat(17),
+            &"gg".repeat(16),
+            "é",
+        ] {
+            assert!(
+                matches!(committee(bad), Err(ClientError::InvalidId)),
+                "{bad}"
+            );
             assert!(matches!(channel(bad), Err(ClientError::InvalidId)), "{bad}");
         }
         assert!(matches!(

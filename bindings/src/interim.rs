@@ -39,7 +39,8 @@ pub(crate) async fn safety_number(
     core: &CoreClient,
     contact: AccountId,
 ) -> rankfile_core::Result<SafetyNumber> {
-    core.with_account(move |a| a.safety_number(&contact)).await?
+    core.with_account(move |a| a.safety_number(&contact))
+        .await?
 }
 
 /// `Client::verify_contact`.

@@ -52,12 +52,18 @@ pub fn run(protoc: &Path, args: &[String]) -> Result<(), String> {
     let catchup = target_dir().join("release").join("ffi-catchup");
     provision::maven()?;
     let classpath_file = target_dir().join("kotlin").join("bench-classpath.txt");
-    sh(maven(&generated, &relay_bin, &["compile", "dependency:build-classpath"])
-        .arg(format!("-Dmdep.outputFile={}", classpath_file.display())))?;
+    sh(maven(
+        &generated,
+        &relay_bin,
+        &["compile", "dependency:build-classpath"],
+    )
+    .arg(format!("-Dmdep.outputFile={}", classpath_file.display())))?;
     let classpath = format!(
         "{}:{}",
         target_dir().join("kotlin").join("classes").display(),
-        std::fs::read_to_string(&classpath_file).map_err(|e| e.to_string())?.trim()
+        std::fs::read_to_string(&classpath_file)
+            .map_err(|e| e.to_string())?
+            .trim()
     );
 
     let base = target_dir().join("bench-ffi");
@@ -67,10 +73,11 @@ pub fn run(protoc: &Path, args: &[String]) -> Result<(), String> {
     eprintln!("bench-ffi: making the backlog of {messages} messages");
     {
         let relay = RelayProcess::start(&relay_bin, &prepared.join("relay"), true)?;
-        sh(Command::new(&catchup)
-            .arg("prepare")
-            .arg(&prepared)
-            .args([&relay.address, &relay.fingerprint, &messages.to_string()]))?;
+        sh(Command::new(&catchup).arg("prepare").arg(&prepared).args([
+            &relay.address,
+            &relay.fingerprint,
+            &messages.to_string(),
+        ]))?;
     }
 
     let n = messages.to_string();
@@ -99,6 +106,8 @@ pub fn run(protoc: &Path, args: &[String]) -> Result<(), String> {
     };
     eprintln!("bench-ffi: Kotlin over the bindings {kotlin_ms} ms");
     let ratio = kotlin_ms as f64 / rust_ms.max(1) as f64;
-    println!("ffi_catchup messages={messages} rust_ms={rust_ms} kotlin_ms={kotlin_ms} ratio={ratio:.2}");
+    println!(
+        "ffi_catchup messages={messages} rust_ms={rust_ms} kotlin_ms={kotlin_ms} ratio={ratio:.2}"
+    );
     Ok(())
 }

@@ -77,8 +77,14 @@ fn swift(generated: &Generated, relay: &Path) -> Result<(), String> {
     let copy = |from: &Path, name: &str| {
         std::fs::copy(from, work.join(name)).map_err(|e| format!("copying {name}: {e}"))
     };
-    copy(&generated.dir.join("rankfile_ffi.swift"), "rankfile_ffi.swift")?;
-    copy(&generated.dir.join("rankfile_ffiFFI.h"), "rankfile_ffiFFI.h")?;
+    copy(
+        &generated.dir.join("rankfile_ffi.swift"),
+        "rankfile_ffi.swift",
+    )?;
+    copy(
+        &generated.dir.join("rankfile_ffiFFI.h"),
+        "rankfile_ffiFFI.h",
+    )?;
     copy(&generated.library, "librankfile_ffi.so")?;
     let program = workspace().join("bindings").join("swift");
     copy(&program.join("Scenario.swift"), "main.swift")?;

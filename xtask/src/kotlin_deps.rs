@@ -40,7 +40,10 @@ pub fn problems(pom: &str) -> Vec<String> {
         .unwrap_or_default();
     for kind in ["dependency", "plugin"] {
         for block in elements(pom, kind) {
-            let name = elements(block, "artifactId").first().copied().unwrap_or("?");
+            let name = elements(block, "artifactId")
+                .first()
+                .copied()
+                .unwrap_or("?");
             let Some(version) = elements(block, "version").first().copied() else {
                 problems.push(format!("{kind} {name} has no version"));
                 continue;
@@ -51,10 +54,16 @@ pub fn problems(pom: &str) -> Vec<String> {
                 .and_then(|p| properties.get(p).copied())
                 .unwrap_or(version);
             let pinned = !resolved.is_empty()
-                && resolved.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-                && !["SNAPSHOT", "LATEST", "RELEASE"].iter().any(|w| resolved.contains(w));
+                && resolved
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && !["SNAPSHOT", "LATEST", "RELEASE"]
+                    .iter()
+                    .any(|w| resolved.contains(w));
             if !pinned {
-                problems.push(format!("{kind} {name}: `{version}` is not one exact version"));
+                problems.push(format!(
+                    "{kind} {name}: `{version}` is not one exact version"
+                ));
             }
         }
     }
@@ -87,8 +96,8 @@ mod tests {
 
     #[test]
     fn the_projects_pom_passes() {
-        let pom = std::fs::read_to_string(workspace().join("bindings/kotlin/pom.xml"))
-            .expect("pom");
+        let pom =
+            std::fs::read_to_string(workspace().join("bindings/kotlin/pom.xml")).expect("pom");
         assert_eq!(problems(&pom), Vec::<String>::new());
     }
 

@@ -65,7 +65,9 @@ pub fn python() -> Result<PathBuf, String> {
         return Ok(python);
     }
     let _ = std::fs::remove_dir_all(&venv);
-    sh(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
+    sh(Command::new("/usr/bin/python3")
+        .args(["-m", "venv"])
+        .arg(&venv))?;
     sh(Command::new(&python).args(["-m", "pip", "install", "-q", PYTEST]))?;
     std::fs::write(&stamp, PYTEST).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
     Ok(python)

@@ -34,11 +34,13 @@ impl RelayProcess {
         // rankfile-relay listening on <addr> fingerprint <hex>
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["rankfile-relay", "listening", "on", addr, "fingerprint", fp, ..] => Ok(RelayProcess {
-                address: addr.to_string(),
-                fingerprint: fp.to_string(),
-                child,
-            }),
+            ["rankfile-relay", "listening", "on", addr, "fingerprint", fp, ..] => {
+                Ok(RelayProcess {
+                    address: addr.to_string(),
+                    fingerprint: fp.to_string(),
+                    child,
+                })
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();

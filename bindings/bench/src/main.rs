@@ -16,7 +16,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use rankfile_core::committee::{ChannelKind, CommitteeMeta, Role};
-use rankfile_core::transport::{parse_fingerprint, Client, ClientEvent, ConnectionState, RelayAddress};
+use rankfile_core::transport::{
+    parse_fingerprint, Client, ClientEvent, ConnectionState, RelayAddress,
+};
 use rankfile_core::{Account, DatabaseKey, Event};
 use tokio::sync::broadcast;
 
@@ -31,17 +33,27 @@ fn err(e: impl std::fmt::Display) -> String {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ffi-catchup: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["prepare", dir, addr, fp, n] => runtime.block_on(prepare(dir.as_ref(), addr, fp, n)),
         ["rust", dir, addr, fp, n] => runtime.block_on(catch_up(dir.as_ref(), addr, fp, n)),
-        _ => Err("usage: ffi-catchup prepare|rust <dir> <relay addr> <fingerprint> <messages>".into()),
+        _ => Err(
+            "usage: ffi-catchup prepare|rust <dir> <relay addr> <fingerprint> <messages>".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -102,8 +114,11 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     std::fs::create_dir_all(dir.join("phone")).map_err(err)?;
     let key = DatabaseKey::generate();
     std::fs::write(dir.join("key"), hex::encode(key.expose_for_keystore())).map_err(err)?;
-    let phone = Client::start(Account::create(&store(dir), &key).map_err(err)?, relay.clone())
-        .map_err(err)?;
+    let phone = Client::start(
+        Account::create(&store(dir), &key).map_err(err)?,
+        relay.clone(),
+    )
+    .map_err(err)?;
     let comrade_account =
         Account::create(&dir.join("comrade.db"), &DatabaseKey::generate()).map_err(err)?;
     let comrade_id = comrade_account.id();
@@ -114,10 +129,19 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     let mut phone_events = phone.subscribe();
 
     // A session both ways, then the committee and its channel.
-    comrade.add_contact_from_relay("phone".into(), phone_id).await.map_err(err)?;
-    comrade.send_text(phone_id, "hello".into()).await.map_err(err)?;
+    comrade
+        .add_contact_from_relay("phone".into(), phone_id)
+        .await
+        .map_err(err)?;
+    comrade
+        .send_text(phone_id, "hello".into())
+        .await
+        .map_err(err)?;
     stored(&mut phone_events, 1).await?;
-    phone.send_text(comrade_id, "hello".into()).await.map_err(err)?;
+    phone
+        .send_text(comrade_id, "hello".into())
+        .await
+        .map_err(err)?;
     phone.flush().await.map_err(err)?;
     let committee = comrade
         .create_committee(CommitteeMeta {
@@ -126,7 +150,10 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
         })
         .await
         .map_err(err)?;
-    comrade.add_member(committee, phone_id, Role::Member).await.map_err(err)?;
+    comrade
+        .add_member(committee, phone_id, Role::Member)
+        .await
+        .map_err(err)?;
     let channel = comrade
         .create_channel(committee, ChannelKind::Discussion)
         .await
@@ -143,7 +170,10 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // One post while online, so the phone holds the comrade's sender key.
-    comrade.post(committee, channel, "welcome".into()).await.map_err(err)?;
+    comrade
+        .post(committee, channel, "welcome".into())
+        .await
+        .map_err(err)?;
     stored(&mut phone_events, 1).await?;
     phone.flush().await.map_err(err)?;
     phone.shutdown().await.map_err(err)?;
@@ -151,9 +181,15 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     // The weekend: the backlog piles up at the relay.
     for i in 0..n {
         if i % 2 == 0 {
-            comrade.send_text(phone_id, format!("message {i}")).await.map_err(err)?;
+            comrade
+                .send_text(phone_id, format!("message {i}"))
+                .await
+                .map_err(err)?;
         } else {
-            comrade.post(committee, channel, format!("post {i}")).await.map_err(err)?;
+            comrade
+                .post(committee, channel, format!("post {i}"))
+                .await
+                .map_err(err)?;
         }
         if i % 500 == 499 {
             comrade.flush().await.map_err(err)?;
@@ -172,7 +208,8 @@ async fn catch_up(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     let key_hex = std::fs::read_to_string(dir.join("key")).map_err(err)?;
     let key = DatabaseKey::from_slice(&hex::decode(key_hex.trim()).map_err(err)?).map_err(err)?;
     let start = Instant::now();
-    let phone = Client::start(Account::open(&store(dir), &key).map_err(err)?, relay).map_err(err)?;
+    let phone =
+        Client::start(Account::open(&store(dir), &key).map_err(err)?, relay).map_err(err)?;
     let mut events = phone.subscribe();
     stored(&mut events, n).await?;
     let ms = start.elapsed().as_millis();
