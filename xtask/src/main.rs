@@ -9,17 +9,33 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_ffi;
+mod bindings;
 mod chaos;
+mod ffi_tests;
 mod fuzz;
+mod kotlin_deps;
+mod mobile;
 mod postgres;
+mod provision;
+mod relay_process;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args…]
 
 commands:
   demo [args…]     run `rankfile demo`: a relay and phones on loopback, the story so far
-  test [args…]     run the whole test suite (cargo test --workspace) with a
-                   temporary PostgreSQL cluster for the relay's tests
+  test [args…]     run the whole test suite (cargo test --workspace, with a temporary
+                   PostgreSQL cluster for the relay's tests), then (without args) the
+                   binding scenarios in Python, Kotlin and Swift, installing their
+                   toolchains when absent
+  test-bindings    only the binding scenarios
+  bindings [--release] [--out DIR]
+                   build rankfile-ffi and generate its Kotlin, Swift and Python
+  bench-ffi [--messages N]
+                   catch up a backlog through the Rust facade and through Kotlin
+  kotlin-deps      check the Kotlin project's dependencies: pinned, Maven Central only
+  check-mobile     cargo check rankfile-ffi for aarch64-linux-android and aarch64-apple-ios
   bench [args…]    run the benchmarks (cargo bench …)
   lint             cargo fmt --check and cargo clippy -D warnings
   fuzz [--secs N] [--jobs N] [--asan] [target]
@@ -50,11 +66,24 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "demo" => return demo(&protoc, &rest),
+        // With arguments (a filter, one package) only cargo's tests run.
+        "test" if rest.is_empty() => {
+            let tested = postgres::with_cluster(|| run(&protoc, &["test", "--workspace"]));
+            if tested != ExitCode::SUCCESS {
+                return tested;
+            }
+            return done(ffi_tests::run(&protoc));
+        }
         "test" => ["test", "--workspace"]
             .iter()
             .map(|s| s.to_string())
             .chain(rest)
             .collect(),
+        "test-bindings" => return done(ffi_tests::run(&protoc)),
+        "bindings" => return done(bindings::run(&protoc, &rest)),
+        "bench-ffi" => return done(bench_ffi::run(&protoc, &rest)),
+        "kotlin-deps" => return done(kotlin_deps::run()),
+        "check-mobile" => return done(mobile::run(&protoc)),
         "bench" => std::iter::once("bench".to_string()).chain(rest).collect(),
         "cargo" => rest,
         "fuzz" => return fuzz::run(&protoc, &rest),
@@ -115,6 +144,17 @@ fn demo(protoc: &std::path::Path, rest: &[String]) -> ExitCode {
         Ok(status) => exit_code(status),
         Err(e) => {
             eprintln!("xtask: could not run {}: {e}", binary.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A command's result as the exit code, its error printed.
+fn done(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
     }
