@@ -242,7 +242,24 @@ impl Phone {
                 .await
                 .map(|p| p.len().to_string())
                 .map_err(e),
-            ["join", link] => c.join(link).await.map(|id| hex::encode(id.0)).map_err(e),
+            ["join", link] => {
+                // The organizer's bundle comes from the relay, which may be
+                // a moment away (a cut): try again; nothing commits before.
+                let deadline = Instant::now() + WAIT;
+                loop {
+                    match c.join(link).await {
+                        Ok(id) => return Ok(hex::encode(id.0)),
+                        Err(err @ rankfile_core::Error::Transport(_))
+                        | Err(err @ rankfile_core::Error::Offline)
+                            if Instant::now() < deadline =>
+                        {
+                            let _ = err;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(err) => return Err(err.to_string()),
+                    }
+                }
+            }
             ["remove", com, member] => c
                 .remove_member(committee(com)?, account(member)?)
                 .await

@@ -40,9 +40,10 @@ pub(super) enum Outcome {
     Done,
     /// Answered `err`.
     Refused(String),
-    /// Refused by design, nothing sent: a post before a member's rotated
-    /// access key has come (it comes with their first message after a
-    /// removal), or an edit or delete of a post that was never made.
+    /// Refused, nothing sent: a post before a member's rotated access key
+    /// has come (it comes with their first message after a removal), or
+    /// while a member has no session yet (a joiner not yet greeted, the
+    /// relay down), or an edit or delete of a post that was never made.
     Declined(String),
     /// The phone died before answering: it may or may not have happened.
     Unknown,
@@ -179,7 +180,7 @@ impl<'a> World<'a> {
             .count();
         if declined > 0 {
             self.log.push(format!(
-                "{SUMMARY}{declined} sends declined (no access key yet)"
+                "{SUMMARY}{declined} sends declined (no access key or session yet)"
             ));
         }
         let late = posts::late_to_removed(plan, &self.audiences);
@@ -441,7 +442,9 @@ impl<'a> World<'a> {
     /// What a refusal of `op` is: declined by design, or a violation.
     fn refused(&mut self, op: &Op, why: String) -> Outcome {
         match op {
-            Op::Post { tag, .. } if why.starts_with("no access key from") => {
+            Op::Post { tag, .. }
+                if why.starts_with("no access key from") || why.starts_with("no session with") =>
+            {
                 self.unmade.insert(tag.clone());
                 Outcome::Declined(why)
             }
@@ -450,7 +453,9 @@ impl<'a> World<'a> {
             {
                 Outcome::Declined(why)
             }
-            Op::Edit { .. } | Op::Delete { .. } if why.starts_with("no access key from") => {
+            Op::Edit { .. } | Op::Delete { .. }
+                if why.starts_with("no access key from") || why.starts_with("no session with") =>
+            {
                 Outcome::Declined(why)
             }
             _ => Outcome::Refused(why),
