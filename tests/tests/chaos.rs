@@ -34,3 +34,15 @@ fn chaos_seeds_settle_with_every_invariant_holding() {
         failures.join("\n\n")
     );
 }
+
+/// Seed 6: phone 1, organizer and delegate of the linked committee and also
+/// a member of the first, got phone 0's network alert first as a member of
+/// the first committee; its cascade started from there and, not being that
+/// committee's delegate, never went down into its own committee, and phone
+/// 2 (in the linked committee only) never got the alert.
+#[test]
+fn seed_6_an_alert_reaching_a_delegate_first_as_a_member_still_cascades() {
+    if let Err(e) = rankfile_tests::chaos::run_seed(6, &binaries()) {
+        panic!("{e}");
+    }
+}

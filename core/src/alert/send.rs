@@ -251,7 +251,13 @@ impl Account {
             held: false,
             renotify: false,
         };
-        // Every link this device is a delegate of: (council, committee, policy).
+        // Every link of every council this device is in: (council,
+        // committee, policy, whether we are one of its delegates). We carry
+        // the alert only along our own links; the others only say where it
+        // goes without us: an alert that reached us through a committee whose
+        // delegate is someone else still reaches the council by them, and
+        // from there we carry it down our own links (the first delivery
+        // decides `via`, and the council's may come second).
         let mut edges = Vec::new();
         for council in self.committees()? {
             let state = self.logs.get(self.store.conn(), &council)?.state().clone();
@@ -259,23 +265,26 @@ impl Account {
                 continue;
             }
             for (committee, link) in &state.links {
-                if link.delegates.contains(&me) {
-                    edges.push((council, *committee, link.policy));
-                }
+                let ours = link.delegates.contains(&me);
+                edges.push((council, *committee, link.policy, ours));
             }
         }
         let mut reached = BTreeSet::from([alert.via]);
         let mut queue = vec![alert.via];
         let mut sent = AlertSent::default();
         while let Some(node) = queue.pop() {
-            for (council, committee, policy) in &edges {
-                // Up: from the committee into its council.
+            for (council, committee, policy, ours) in &edges {
+                // Up: from the committee into its council (by us, or by its
+                // own delegates).
                 if node == *committee && reached.insert(*council) {
-                    sent.absorb(self.deliver_into(&message, council, false)?);
+                    if *ours {
+                        sent.absorb(self.deliver_into(&message, council, false)?);
+                    }
                     queue.push(*council);
                 }
-                // Down: from the council into the committee, if we are in it.
-                if node == *council && !reached.contains(committee) {
+                // Down: from the council into the committee, if we are its
+                // delegate and in it.
+                if *ours && node == *council && !reached.contains(committee) {
                     let Ok(log) = self.logs.get(self.store.conn(), committee) else {
                         continue;
                     };

@@ -81,7 +81,15 @@ fn main() -> ExitCode {
                 return ExitCode::from(3);
             }
         };
-        let phone = Phone { client, offset };
+        let shown = rankfile_tests::chaos::phone_alerts::shown_log(path);
+        rankfile_tests::chaos::phone_alerts::log_shown(&client, shown.clone());
+        let clock = Clock::shifted(offset.clone());
+        let phone = Phone {
+            client,
+            offset,
+            clock,
+            shown,
+        };
         println!("ready");
         let mut rx = rankfile_tests::stdin_lines();
         while let Some(line) = rx.recv().await {
@@ -102,6 +110,10 @@ fn main() -> ExitCode {
 struct Phone {
     client: Client,
     offset: Arc<AtomicI64>,
+    /// This phone's clock (the account's), for the times it puts on things.
+    clock: Clock,
+    /// Where the alerts it shows are logged.
+    shown: std::path::PathBuf,
 }
 
 fn account(s: &str) -> Result<AccountId, String> {
@@ -189,21 +201,80 @@ impl Phone {
                     .map_or(0, |s| s.members.len())
                     .to_string())
             }
-            ["post", com, chan, body] => c
-                .post_message(committee(com)?, channel(chan)?, Draft::text(*body))
+            ["post", com, chan, body] => {
+                let (com, chan) = (committee(com)?, channel(chan)?);
+                let before = self.roster(com).await;
+                c.post_message(com, chan, Draft::text(*body))
+                    .await
+                    .map_err(e)?;
+                Ok(format!("{before} {}", self.roster(com).await))
+            }
+            ["edit", com, chan, tag, body] => {
+                let com = committee(com)?;
+                let id = self.own_post(channel(chan)?, tag).await?;
+                let before = self.roster(com).await;
+                c.edit_message(id, body.to_string()).await.map_err(e)?;
+                Ok(format!("{before} {}", self.roster(com).await))
+            }
+            ["delete", com, chan, tag] => {
+                let com = committee(com)?;
+                let id = self.own_post(channel(chan)?, tag).await?;
+                let before = self.roster(com).await;
+                c.delete_message(id).await.map_err(e)?;
+                Ok(format!("{before} {}", self.roster(com).await))
+            }
+            ["roster", com] => Ok(self.roster(committee(com)?).await),
+            ["invite", com] => {
+                // An hour by this phone's clock, one use.
+                let expires = self.clock.now_u64() + 3_600_000;
+                c.create_invite(committee(com)?, expires, 1)
+                    .await
+                    .map(|t| t.to_link())
+                    .map_err(e)
+            }
+            ["flush"] => {
+                // Whatever the relay takes within the wait; parked mail stays.
+                let _ = tokio::time::timeout(WAIT, c.flush()).await;
+                Ok(String::new())
+            }
+            ["pending"] => c
+                .pending_joins()
+                .await
+                .map(|p| p.len().to_string())
+                .map_err(e),
+            ["join", link] => {
+                // The organizer's bundle comes from the relay, which may be
+                // a moment away (a cut): try again; nothing commits before.
+                let deadline = Instant::now() + WAIT;
+                loop {
+                    match c.join(link).await {
+                        Ok(id) => return Ok(hex::encode(id.0)),
+                        Err(err @ rankfile_core::Error::Transport(_))
+                        | Err(err @ rankfile_core::Error::Offline)
+                            if Instant::now() < deadline =>
+                        {
+                            let _ = err;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(err) => return Err(err.to_string()),
+                    }
+                }
+            }
+            ["remove", com, member] => c
+                .remove_member(committee(com)?, account(member)?)
                 .await
                 .map(|_| String::new())
                 .map_err(e),
-            ["edit", chan, tag, body] => {
-                let id = self.own_post(channel(chan)?, tag).await?;
-                c.edit_message(id, body.to_string())
+            ["role", com, member, role] => {
+                let role = match *role {
+                    "member" => Role::Member,
+                    "delegate" => Role::Delegate,
+                    _ => return Err(format!("unknown role {role}")),
+                };
+                c.change_role(committee(com)?, account(member)?, role)
                     .await
                     .map(|_| String::new())
                     .map_err(e)
-            }
-            ["delete", chan, tag] => {
-                let id = self.own_post(channel(chan)?, tag).await?;
-                c.delete_message(id).await.map(|_| String::new()).map_err(e)
             }
             ["outbox"] => c
                 .with_account(|a| a.outbox().map(|o| o.len()))
@@ -217,10 +288,53 @@ impl Phone {
                 self.offset.store(ms, Ordering::Relaxed);
                 Ok(String::new())
             }
-            ["state", "-", peers @ ..] => self.state(None, peers).await,
-            ["state", chan, peers @ ..] => self.state(Some(channel(chan)?), peers).await,
-            _ => Err(format!("unknown command {:?}", words.first())),
+            ["state", "-", "-", peers @ ..] => self.state(None, peers).await,
+            ["state", com, chan, peers @ ..] => {
+                let state = self.state(Some(channel(chan)?), peers).await?;
+                Ok(format!("{state} {}", self.fold(committee(com)?).await))
+            }
+            _ => rankfile_tests::chaos::phone_alerts::command(c, &self.clock, &self.shown, words)
+                .await
+                .unwrap_or_else(|| Err(format!("unknown command {:?}", words.first()))),
         }
+    }
+
+    /// The committee's members as this phone folds them, `<id>:<role>`
+    /// joined by commas (`-` for none, or a committee not held).
+    async fn roster(&self, com: CommitteeId) -> String {
+        let Ok(state) = self.client.committee(com).await else {
+            return "-".into();
+        };
+        let roster: Vec<String> = state
+            .members
+            .iter()
+            .map(|(id, m)| format!("{}:{}", hex::encode(id.as_bytes()), m.role))
+            .collect();
+        if roster.is_empty() {
+            "-".into()
+        } else {
+            roster.join(",")
+        }
+    }
+
+    /// The committee state this phone folds, as words: `r:<roster>` and
+    /// `c:<digest>`, a digest of the members, their roles, the channels and
+    /// the links (equal on two phones when they fold the same state).
+    async fn fold(&self, com: CommitteeId) -> String {
+        use std::hash::{Hash, Hasher};
+        let roster = self.roster(com).await;
+        // SipHash with fixed keys: the same on every phone.
+        let mut h = std::hash::DefaultHasher::new();
+        roster.hash(&mut h);
+        if let Ok(state) = self.client.committee(com).await {
+            for (id, kind) in &state.channels {
+                (id, format!("{kind:?}")).hash(&mut h);
+            }
+            for (id, link) in &state.links {
+                (id.0, &link.delegates, format!("{:?}", link.policy)).hash(&mut h);
+            }
+        }
+        format!("r:{roster} c:{:016x}", h.finish())
     }
 
     /// The local ID of our post `tag` in `chan`.

@@ -3,28 +3,38 @@
 //! A sender's own store is the truth about what was sent: a step answered
 //! `ok` must be there, a step whose phone died under it may or may not be,
 //! and whatever is there must reach its recipients. So, once every phone is
-//! up and every outbox empty: every text and post a sender holds is stored
-//! exactly once by every intended recipient, as its author last edited it,
-//! and by nobody else; a deleted post is held by nobody; nothing is held that
-//! its sender does not hold.
+//! up and every outbox empty: every text a sender holds is stored exactly
+//! once by its recipient and by nobody else; nothing is held that its
+//! sender does not hold; posts as `posts` says (their recipients are the
+//! membership at send time); and every phone in the committee folds the
+//! same committee state: the plan's members with the plan's roles.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::plan::{Op, Plan};
 use super::world::{Outcome, World};
+use super::{alerts, posts};
+
+/// How long outboxes may stay full before time is moved past the wait of
+/// parked envelopes (`World::unpark`).
+const UNPARK_AFTER: Duration = Duration::from_secs(10);
 
 /// What one phone holds of the run's traffic.
 #[derive(Default, Debug)]
-struct Holds {
+pub(super) struct Holds {
     /// 1:1 texts received: (sender, body) → how many times.
     texts_in: HashMap<(usize, String), usize>,
     /// 1:1 texts sent: (recipient, body).
     texts_out: HashSet<(usize, String)>,
     /// Posts received: (author, tag) → bodies (one each time stored).
-    posts_in: HashMap<(usize, String), Vec<String>>,
+    pub(super) posts_in: HashMap<(usize, String), Vec<String>>,
     /// Our posts: tag → bodies.
-    posts_out: HashMap<String, Vec<String>>,
+    pub(super) posts_out: HashMap<String, Vec<String>>,
+    /// The committee's members as this phone folds them: phone → role.
+    roster: BTreeMap<usize, String>,
+    /// A digest of the committee state this phone folds.
+    digest: String,
 }
 
 /// Whether `body` is traffic of the plan (`m<i>`, `p<i>`, `p<i>.e<j>`), not set-up.
@@ -46,6 +56,17 @@ fn parse(state: &str, ids: &HashMap<String, usize>) -> Result<Holds, String> {
             .ok_or_else(|| format!("state names an unknown account {id}"))
     };
     for word in state.split(' ').filter(|w| !w.is_empty()) {
+        if let Some(digest) = word.strip_prefix("c:") {
+            h.digest = digest.to_string();
+            continue;
+        }
+        if let Some(roster) = word.strip_prefix("r:") {
+            for m in roster.split(',').filter(|m| *m != "-") {
+                let (id, role) = m.split_once(':').unwrap_or((m, ""));
+                h.roster.insert(who(id)?, role.to_string());
+            }
+            continue;
+        }
         let parts: Vec<&str> = word.splitn(3, ':').collect();
         match parts.as_slice() {
             ["t", from, body] if planned(body, 'm') => {
@@ -88,15 +109,25 @@ pub(super) fn check(
         .collect();
     let all: Vec<String> = w.phones.iter().map(|s| s.id.clone()).collect();
     let deadline = Instant::now() + wait;
+    let mut unpark = Instant::now() + UNPARK_AFTER;
+    let mut rounds = 0;
     loop {
         let mut holds = Vec::new();
         let mut queued = 0;
         for i in 0..w.phones.len() {
-            let state = w.ask(i, &format!("state {} {}", w.channel, all.join(" ")))?;
+            let state = w.ask(
+                i,
+                &format!("state {} {} {}", w.committee, w.channel, all.join(" ")),
+            )?;
             holds.push(parse(&state, &ids)?);
             queued += w.ask(i, "outbox")?.parse::<usize>().unwrap_or(usize::MAX);
         }
         let mut broken = violations(plan, outcomes, &holds);
+        posts::violations(plan, outcomes, &w.audiences, &holds, &mut broken);
+        folds(plan, &holds, &mut broken);
+        if plan.alerts {
+            alert_counts(w, plan, outcomes, &mut broken, &mut rounds)?;
+        }
         if queued > 0 {
             broken.push(format!("{queued} envelopes still in outboxes"));
         }
@@ -122,6 +153,10 @@ pub(super) fn check(
         if Instant::now() > deadline {
             return Err(format!("after settling: {}", broken.join("; ")));
         }
+        if queued > 0 && Instant::now() > unpark {
+            w.unpark()?;
+            unpark = Instant::now() + UNPARK_AFTER;
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -141,23 +176,6 @@ fn violations(plan: &Plan, outcomes: &[Outcome], holds: &[Holds]) -> Vec<String>
                 broken.push(format!("text {body} ({s}→{to}) stored {n} times by {to}"));
             }
         }
-        for (tag, bodies) in &h.posts_out {
-            if bodies.len() != 1 {
-                broken.push(format!(
-                    "post {tag} held {} times by its author",
-                    bodies.len()
-                ));
-            }
-            for (r, other) in holds.iter().enumerate().filter(|(r, _)| *r != s) {
-                let got = other.posts_in.get(&(s, tag.clone()));
-                if got.map(Vec::as_slice) != Some(&bodies[..1]) {
-                    broken.push(format!(
-                        "post {tag} by {s} reads {:?} at its author, {got:?} at {r}",
-                        bodies[0]
-                    ));
-                }
-            }
-        }
     }
     for (r, h) in holds.iter().enumerate() {
         for (from, body) in h.texts_in.keys() {
@@ -165,11 +183,6 @@ fn violations(plan: &Plan, outcomes: &[Outcome], holds: &[Holds]) -> Vec<String>
                 broken.push(format!(
                     "{r} holds text {body} its sender {from} never sent it"
                 ));
-            }
-        }
-        for (author, tag) in h.posts_in.keys() {
-            if !holds[*author].posts_out.contains_key(tag) {
-                broken.push(format!("{r} holds post {tag} its author {author} does not"));
             }
         }
     }
@@ -234,4 +247,63 @@ fn steps_held(plan: &Plan, outcomes: &[Outcome], holds: &[Holds], broken: &mut V
             }
         }
     }
+}
+
+/// Every phone in the committee at the end folds the same state, with the
+/// plan's members and roles.
+fn folds(plan: &Plan, holds: &[Holds], broken: &mut Vec<String>) {
+    let members = posts::Members::of(plan);
+    let expected: BTreeMap<usize, String> = (0..plan.phones)
+        .filter(|&p| members.at_end(p))
+        .map(|p| (p, members.role_at_end(p).to_string()))
+        .collect();
+    let mut digests = HashSet::new();
+    for p in expected.keys() {
+        if holds[*p].roster != expected {
+            broken.push(format!(
+                "phone {p} folds the members {:?}, the plan {expected:?}",
+                holds[*p].roster
+            ));
+        }
+        digests.insert(holds[*p].digest.as_str());
+    }
+    if digests.len() > 1 {
+        broken.push(format!(
+            "the members fold {} committee states",
+            digests.len()
+        ));
+    }
+}
+
+/// The alert invariants (`alerts`), with phone 0's counts; every few rounds
+/// that the counts are not there yet, every phone sends the counts it owes
+/// back along the cascade now rather than when they fall due.
+fn alert_counts(
+    w: &mut World,
+    plan: &Plan,
+    outcomes: &[Outcome],
+    broken: &mut Vec<String>,
+    rounds: &mut usize,
+) -> Result<(), String> {
+    let mut holds = Vec::new();
+    for i in 0..w.phones.len() {
+        holds.push(alerts::parse(&w.ask(i, "alerts")?));
+    }
+    let mut short = false;
+    for (id, expected) in alerts::violations(plan, outcomes, &holds, broken) {
+        let counted = w.ask(0, &format!("counts {id}"))?;
+        if counted != expected {
+            short = true;
+            broken.push(format!(
+                "alert {id:.8} counted [{counted}], answered [{expected}]"
+            ));
+        }
+    }
+    *rounds += 1;
+    if short && *rounds % 8 == 0 {
+        for i in 0..w.phones.len() {
+            w.ask(i, "rollcall")?;
+        }
+    }
+    Ok(())
 }

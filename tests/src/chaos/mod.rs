@@ -18,13 +18,21 @@
 //! must stay in the senders' outboxes), phone crashes between operations and
 //! anywhere in the background (mid-receive, mid-send) and at the core's
 //! failpoints (`plan::FAILPOINTS`), connections cut and slowed, redelivery of what a
-//! phone stored but had not acknowledged, several senders at once. Not
-//! covered: a disk that loses a flushed write, a relay's data lost.
+//! phone stored but had not acknowledged, several senders at once; joins from
+//! invite links, removals and role changes under those faults (`membership`,
+//! `posts`); alerts over a link between two committees (`alerts`); time
+//! jumps, skewed clocks and full mailboxes (`time`). Not covered: a disk that
+//! loses a flushed write, a relay's data lost.
 
+mod alerts;
 mod check;
+mod membership;
+pub mod phone_alerts;
 mod plan;
+mod posts;
 mod process;
 mod proxy;
+mod time;
 mod world;
 
 pub use plan::{plan, Op, Plan};
@@ -41,10 +49,10 @@ pub struct Binaries {
 }
 
 /// Runs seed `seed`: plans it, plays it, lets it settle and checks the
-/// invariants. On failure the message starts `chaos seed N failed:` and ends
+/// invariants; its summary (the faults that landed). On failure the message starts `chaos seed N failed:` and ends
 /// with the replay command; the run's directory (stores, logs) is kept and
 /// named in it.
-pub fn run_seed(seed: u64, bins: &Binaries) -> Result<(), String> {
+pub fn run_seed(seed: u64, bins: &Binaries) -> Result<String, String> {
     let plan = plan::plan(seed);
     let dir = tempfile::Builder::new()
         .prefix(&format!("rankfile-chaos-{seed}-"))
@@ -58,7 +66,11 @@ pub fn run_seed(seed: u64, bins: &Binaries) -> Result<(), String> {
                 eprintln!("chaos seed {seed}:\n{}", log.join("\n"));
                 eprintln!("kept: {}", dir.keep().display());
             }
-            Ok(())
+            let summary: Vec<&str> = log
+                .iter()
+                .filter_map(|l| l.strip_prefix(world::SUMMARY))
+                .collect();
+            Ok(summary.join(", "))
         }
         Err((why, log)) => {
             let kept = dir.keep();
@@ -102,9 +114,13 @@ pub fn run_seeds(seeds: &[u64], bins: &Binaries, parallel: usize) -> Vec<String>
                 let started = std::time::Instant::now();
                 let result = run_seed(seed, bins);
                 eprintln!(
-                    "chaos seed {seed}: {} in {:.1} s",
+                    "chaos seed {seed}: {} in {:.1} s{}",
                     if result.is_ok() { "ok" } else { "FAILED" },
-                    started.elapsed().as_secs_f64()
+                    started.elapsed().as_secs_f64(),
+                    result
+                        .as_ref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
                 );
                 if let Err(e) = result {
                     eprintln!("{e}");

@@ -2,6 +2,11 @@
 //! faults are on, delays bytes and cuts connections, each decision drawn
 //! from the seed and the connection's number.
 //!
+//! A connection drawn to be cut is cut at a byte count or after a delay,
+//! whichever comes first: the byte count catches the busy start of a
+//! connection (login, the first deliveries), the delay one that has gone
+//! quiet and wakes for a send later in the run.
+//!
 //! What it covers: connections that die mid-frame (TLS records cut short, a
 //! login, an upload or a delivery lost half way, an acknowledgement that
 //! never arrives) and slow links (bytes held back, so a phone's sends and the
@@ -16,15 +21,17 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// The share of connections cut while faults are on, in percent.
-const CUT_PERCENT: u32 = 25;
+const CUT_PERCENT: u32 = 40;
 /// A cut connection carries at most this many bytes (both ways) first.
 const CUT_WITHIN_BYTES: u64 = 64 * 1024;
+/// ... and lives at most this long, ms.
+const CUT_WITHIN_MS: u64 = 3_000;
 /// The share of reads held back, in percent, and for how long at most.
 const DELAY_PERCENT: u32 = 20;
 const DELAY_MAX_MS: u64 = 40;
@@ -36,6 +43,24 @@ struct Shared {
     stop: AtomicBool,
     connections: AtomicU64,
     cuts: AtomicU64,
+}
+
+/// One connection's counts, shared by its two pumps.
+#[derive(Default)]
+struct Carried {
+    /// Bytes carried, both ways together.
+    bytes: AtomicU64,
+    /// Cut (by either pump).
+    cut: AtomicBool,
+}
+
+impl Shared {
+    /// Counts a cut of a connection once, whichever pump makes it.
+    fn count_cut(&self, carried: &Carried) {
+        if !carried.cut.swap(true, Ordering::Relaxed) {
+            self.cuts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A running proxy; stops (and closes every connection it holds) when dropped.
@@ -115,9 +140,11 @@ fn forward(s: &Arc<Shared>, n: u64, client: TcpStream) {
     };
     let _ = (client.set_nodelay(true), relay.set_nodelay(true));
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let cut_after =
-        (rng.random_range(0..100) < CUT_PERCENT).then(|| rng.random_range(1..CUT_WITHIN_BYTES));
-    let carried = Arc::new(AtomicU64::new(0));
+    let cut_after = (rng.random_range(0..100) < CUT_PERCENT).then(|| Cut {
+        bytes: rng.random_range(1..CUT_WITHIN_BYTES),
+        at: Instant::now() + Duration::from_millis(rng.random_range(50..CUT_WITHIN_MS)),
+    });
+    let carried = Arc::new(Carried::default());
     let (Ok(c2), Ok(r2)) = (client.try_clone(), relay.try_clone()) else {
         return;
     };
@@ -129,21 +156,38 @@ fn forward(s: &Arc<Shared>, n: u64, client: TcpStream) {
     let _ = up.join();
 }
 
+/// Where a connection drawn to be cut is cut.
+#[derive(Clone, Copy)]
+struct Cut {
+    /// After this many bytes, both ways together.
+    bytes: u64,
+    /// Or at this time.
+    at: Instant,
+}
+
 /// Copies `from` to `to`, holding reads back and cutting both when drawn.
 fn pump(
     s: &Shared,
     mut from: TcpStream,
     mut to: TcpStream,
-    carried: &AtomicU64,
-    cut_after: Option<u64>,
+    carried: &Carried,
+    cut: Option<Cut>,
     seed: u64,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut buf = vec![0u8; 16 * 1024];
-    let _ = from.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
     loop {
         if s.stop.load(Ordering::Relaxed) {
             break;
+        }
+        let faults = s.faults.load(Ordering::Relaxed);
+        if let (true, Some(c)) = (faults, cut) {
+            if Instant::now() >= c.at {
+                // Both pumps see it; the first to act counts it.
+                s.count_cut(carried);
+                break;
+            }
         }
         let read = match from.read(&mut buf) {
             Ok(0) => break,
@@ -158,17 +202,16 @@ fn pump(
             }
             Err(_) => break,
         };
-        let faults = s.faults.load(Ordering::Relaxed);
         if faults && rng.random_range(0..100) < DELAY_PERCENT {
             std::thread::sleep(Duration::from_millis(rng.random_range(1..=DELAY_MAX_MS)));
         }
-        let total = carried.fetch_add(read as u64, Ordering::Relaxed) + read as u64;
-        if let (true, Some(limit)) = (faults, cut_after) {
-            if total >= limit {
+        let total = carried.bytes.fetch_add(read as u64, Ordering::Relaxed) + read as u64;
+        if let (true, Some(c)) = (faults, cut) {
+            if total >= c.bytes {
                 // Forward only what came before the cut, then drop both.
-                let before = (read as u64).saturating_sub(total - limit) as usize;
+                let before = (read as u64).saturating_sub(total - c.bytes) as usize;
                 let _ = to.write_all(&buf[..before]);
-                s.cuts.fetch_add(1, Ordering::Relaxed);
+                s.count_cut(carried);
                 break;
             }
         }

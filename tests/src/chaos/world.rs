@@ -4,6 +4,7 @@
 //! in order, and the settling at the end — everything started again and every
 //! outbox drained — before the invariants are checked.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,14 +13,25 @@ use std::time::{Duration, Instant};
 use super::plan::{Op, Plan};
 use super::process::{Failed, Process};
 use super::proxy::Proxy;
-use super::{check, Binaries};
+use super::{check, posts, Binaries};
 
 /// The longest any one command or start may take.
-const ANSWER: Duration = Duration::from_secs(60);
+pub(super) const ANSWER: Duration = Duration::from_secs(60);
 /// The longest the run may take to settle once every fault has stopped.
 const SETTLE: Duration = Duration::from_secs(120);
 /// The longest set-up may take to reach every phone.
-const SETUP: Duration = Duration::from_secs(60);
+pub(super) const SETUP: Duration = Duration::from_secs(60);
+
+/// The committee as a sender folded it just before and just after a send:
+/// whoever was in both was sent it; whoever was in one only, maybe.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Audience {
+    pub(super) before: BTreeSet<usize>,
+    pub(super) after: BTreeSet<usize>,
+}
+
+/// The prefix of a log line that goes into the run's one-line summary.
+pub(super) const SUMMARY: &str = "summary: ";
 
 /// What became of one step.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +40,11 @@ pub(super) enum Outcome {
     Done,
     /// Answered `err`.
     Refused(String),
+    /// Refused, nothing sent: a post before a member's rotated access key
+    /// has come (it comes with their first message after a removal), or
+    /// while a member has no session yet (a joiner not yet greeted, the
+    /// relay down), or an edit or delete of a post that was never made.
+    Declined(String),
     /// The phone died before answering: it may or may not have happened.
     Unknown,
     /// A fault or a start: nothing to check.
@@ -39,7 +56,7 @@ pub(super) struct Slot {
     db: PathBuf,
     key: String,
     pub(super) id: String,
-    process: Option<Process>,
+    pub(super) process: Option<Process>,
     /// Started with a failpoint armed.
     armed: bool,
 }
@@ -48,16 +65,27 @@ pub(super) struct World<'a> {
     seed: u64,
     dir: &'a Path,
     bins: &'a Binaries,
-    relay: Option<Process>,
+    pub(super) relay: Option<Process>,
     relay_addr: SocketAddr,
     fingerprint: String,
     /// Between the phones and the relay, from the first start of the relay.
     proxy: Option<Proxy>,
-    clock_ms: i64,
+    /// How far time has jumped, ms (relay and phones).
+    pub(super) clock_ms: i64,
+    /// Each phone's clock against the relay's.
+    pub(super) skews: Vec<i64>,
+    /// The relay's mailbox quota (0: its default).
+    pub(super) quota: u64,
     pub(super) phones: Vec<Slot>,
     pub(super) committee: String,
     pub(super) channel: String,
+    /// The second committee, linked to the first (`alerts`).
+    pub(super) linked: String,
     pub(super) log: Vec<String>,
+    /// Per step, for a post, edit or delete answered `ok`: who it went to.
+    pub(super) audiences: Vec<Option<Audience>>,
+    /// Posts declined, or whose phone died under them.
+    unmade: std::collections::HashSet<String>,
 }
 
 impl<'a> World<'a> {
@@ -77,10 +105,15 @@ impl<'a> World<'a> {
             fingerprint: String::new(),
             proxy: None,
             clock_ms: 0,
+            skews: plan.skews.clone(),
+            quota: plan.quota,
             phones: Vec::new(),
             committee: String::new(),
             channel: String::new(),
+            linked: String::new(),
             log: Vec::new(),
+            audiences: Vec::new(),
+            unmade: Default::default(),
         };
         match world.run(plan) {
             Ok(()) => Ok(world.log),
@@ -108,7 +141,10 @@ impl<'a> World<'a> {
             self.phones[i].id = self.ask(i, "id")?;
         }
         let t = Instant::now();
-        self.setup()?;
+        self.setup(plan.phones - plan.outsiders)?;
+        if plan.alerts {
+            self.link(plan)?;
+        }
         self.log
             .push(format!("set up in {:.1} s", t.elapsed().as_secs_f64()));
         let t = Instant::now();
@@ -118,14 +154,16 @@ impl<'a> World<'a> {
         let mut outcomes = Vec::with_capacity(plan.ops.len());
         for (i, op) in plan.ops.iter().enumerate() {
             self.reap()?;
-            let outcome = self.step(op)?;
+            let (outcome, audience) = self.step(op)?;
             self.log.push(format!("{i:3} {op:?} -> {outcome:?}"));
             outcomes.push(outcome);
+            self.audiences.push(audience);
             std::thread::sleep(Duration::from_millis(plan.pauses[i]));
         }
         if let Some(p) = &self.proxy {
             p.set_faults(false);
-            self.log.push(format!("connections cut: {}", p.cuts()));
+            self.log
+                .push(format!("{SUMMARY}{} connections cut", p.cuts()));
         }
         self.log
             .push(format!("steps in {:.1} s", t.elapsed().as_secs_f64()));
@@ -135,6 +173,22 @@ impl<'a> World<'a> {
             .push(format!("back up in {:.1} s", t.elapsed().as_secs_f64()));
         let t = Instant::now();
         check::check(self, plan, &outcomes, SETTLE)?;
+        self.log.push(format!("{SUMMARY}{}", plan.faults()));
+        let declined = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Declined(_)))
+            .count();
+        if declined > 0 {
+            self.log.push(format!(
+                "{SUMMARY}{declined} sends declined (no access key or session yet)"
+            ));
+        }
+        let late = posts::late_to_removed(plan, &self.audiences);
+        if late > 0 {
+            self.log.push(format!(
+                "{SUMMARY}{late} posts sent to a member already removed"
+            ));
+        }
         self.log
             .push(format!("settled in {:.1} s", t.elapsed().as_secs_f64()));
         self.close()
@@ -146,7 +200,7 @@ impl<'a> World<'a> {
             .arg(self.dir.join("relay"))
             .arg(self.relay_addr.to_string())
             .arg(self.clock_ms.to_string())
-            .arg("0")
+            .arg(self.quota.to_string())
             .stderr(self.log_file("relay")?);
         let relay = Process::spawn(command).map_err(|e| format!("relay: {e}"))?;
         let line = relay
@@ -197,7 +251,7 @@ impl<'a> World<'a> {
             .arg(&self.phones[i].db)
             .arg(self.phone_addr().to_string())
             .arg(&self.fingerprint)
-            .arg(self.clock_ms.to_string())
+            .arg((self.clock_ms + self.skews[i]).to_string())
             .env("RANKFILE_TEST_DB_KEY", &self.phones[i].key)
             .env_remove("RANKFILE_FAILPOINT")
             .stderr(self.log_file(&format!("phone-{i}"))?);
@@ -247,16 +301,16 @@ impl<'a> World<'a> {
     /// Whether phone `i` holds a 1:1 `body` from phone `from`.
     fn has_text(&mut self, i: usize, from: usize, body: &str) -> Result<bool, String> {
         let peer = self.phones[from].id.clone();
-        let state = self.ask(i, &format!("state - {peer}"))?;
+        let state = self.ask(i, &format!("state - - {peer}"))?;
         Ok(state.split(' ').any(|w| w == format!("t:{peer}:{body}")))
     }
 
-    /// Every phone knows every other: the founder (phone 0) meets each one
-    /// and founds a committee of all, with one discussion channel; each then
-    /// posts a greeting, which opens sessions between every pair.
-    fn setup(&mut self) -> Result<(), String> {
-        let n = self.phones.len();
-        for i in 0..n {
+    /// The first `n` phones know each other: the founder (phone 0) meets
+    /// each one and founds a committee of them, with one discussion channel;
+    /// each then posts a greeting, which opens sessions between every pair.
+    /// The phones after them know nobody.
+    fn setup(&mut self, n: usize) -> Result<(), String> {
+        for i in 0..self.phones.len() {
             self.ask(i, "connected")?;
         }
         for j in 1..n {
@@ -288,7 +342,7 @@ impl<'a> World<'a> {
             let post = format!("post {} {} h{i}", self.committee, self.channel);
             self.ask(i, &post)?;
         }
-        let state = format!("state {}", self.channel);
+        let state = format!("state {} {}", self.committee, self.channel);
         for i in 0..n {
             self.until(SETUP, "every greeting", |w| {
                 let s = w.ask(i, &state)?;
@@ -300,62 +354,116 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    /// Plays one step.
-    fn step(&mut self, op: &Op) -> Result<Outcome, String> {
-        let command = match op {
+    /// Plays one step: what became of it, and for a send who it went to.
+    fn step(&mut self, op: &Op) -> Result<(Outcome, Option<Audience>), String> {
+        let (com, chan) = (&self.committee, &self.channel);
+        let (phone, command) = match op {
             Op::Text { from, to, tag } => (*from, format!("text {} {tag}", self.phones[*to].id)),
-            Op::Post { from, tag } => (
-                *from,
-                format!("post {} {} {tag}", self.committee, self.channel),
-            ),
-            Op::Edit { from, tag, body } => (*from, format!("edit {} {tag} {body}", self.channel)),
-            Op::Delete { from, tag } => (*from, format!("delete {} {tag}", self.channel)),
+            Op::Post { from, tag } => (*from, format!("post {com} {chan} {tag}")),
+            Op::Edit { from, tag, body } => (*from, format!("edit {com} {chan} {tag} {body}")),
+            Op::Delete { from, tag } => (*from, format!("delete {com} {chan} {tag}")),
+            Op::Remove { phone } => (0, format!("remove {com} {}", self.phones[*phone].id)),
+            Op::SetRole { phone, role } => {
+                (0, format!("role {com} {} {role}", self.phones[*phone].id))
+            }
+            Op::Alert { tag } => (0, format!("alert {com} {tag}")),
+            Op::Answer { phone, answer } => (*phone, format!("answer {answer}")),
+            Op::Join { phone } => return Ok((self.join(*phone)?, None)),
             Op::KillPhone { phone } => {
                 if let Some(mut p) = self.phones[*phone].process.take() {
                     p.kill();
                 }
-                return Ok(Outcome::Fault);
+                return Ok((Outcome::Fault, None));
             }
             Op::StartPhone { phone } => {
                 self.start_phone(*phone, None)?;
-                return Ok(Outcome::Fault);
+                return Ok((Outcome::Fault, None));
             }
             Op::ArmPhone { phone, point, hit } => {
                 if let Some(mut p) = self.phones[*phone].process.take() {
                     p.kill();
                 }
                 self.start_phone(*phone, Some(format!("{point}:{hit}")))?;
-                return Ok(Outcome::Fault);
+                return Ok((Outcome::Fault, None));
             }
             Op::KillRelay => {
                 if let Some(mut r) = self.relay.take() {
                     r.kill();
                 }
-                return Ok(Outcome::Fault);
+                return Ok((Outcome::Fault, None));
             }
             Op::StartRelay => {
                 self.start_relay()?;
-                return Ok(Outcome::Fault);
+                return Ok((Outcome::Fault, None));
+            }
+            Op::Clock { ms } => {
+                self.jump(*ms)?;
+                return Ok((Outcome::Fault, None));
             }
         };
-        let (phone, command) = command;
-        match self.try_ask(phone, &command) {
-            Ok(_) => Ok(Outcome::Done),
-            Err(Failed::Refused(why)) => Ok(Outcome::Refused(why)),
+        let outcome = match self.try_ask(phone, &command) {
+            Ok(answer) => {
+                let audience = match op {
+                    Op::Post { .. } | Op::Edit { .. } | Op::Delete { .. } => {
+                        Some(self.audience(&answer)?)
+                    }
+                    _ => None,
+                };
+                return Ok((Outcome::Done, audience));
+            }
+            Err(Failed::Refused(why)) => self.refused(op, why),
             Err(Failed::Died) => {
+                if let Op::Post { tag, .. } = op {
+                    // Maybe never made: an edit of it may find nothing.
+                    self.unmade.insert(tag.clone());
+                }
                 // Died under the command (a failpoint): start it again.
                 if let Some(mut p) = self.phones[phone].process.take() {
                     p.kill();
                 }
                 self.start_phone(phone, None)?;
-                Ok(Outcome::Unknown)
+                Outcome::Unknown
             }
-            Err(Failed::Timeout) => Err(format!("phone {phone} `{}`: no answer", short(&command))),
+            Err(Failed::Timeout) => {
+                return Err(format!("phone {phone} `{}`: no answer", short(&command)))
+            }
+        };
+        match (op, &outcome) {
+            // A membership change whose organizer died under it is made
+            // again if it did not take, so that the run's membership is the
+            // plan's.
+            (Op::Remove { .. } | Op::SetRole { .. }, Outcome::Unknown) => {
+                Ok((self.complete_change(op, &command)?, None))
+            }
+            _ => Ok((outcome, None)),
+        }
+    }
+
+    /// What a refusal of `op` is: declined by design, or a violation.
+    fn refused(&mut self, op: &Op, why: String) -> Outcome {
+        match op {
+            Op::Post { tag, .. }
+                if why.starts_with("no access key from") || why.starts_with("no session with") =>
+            {
+                self.unmade.insert(tag.clone());
+                Outcome::Declined(why)
+            }
+            Op::Edit { tag, .. } | Op::Delete { tag, .. }
+                if why.starts_with("no post") && self.unmade.contains(tag) =>
+            {
+                Outcome::Declined(why)
+            }
+            Op::Edit { .. } | Op::Delete { .. }
+                if why.starts_with("no access key from") || why.starts_with("no session with") =>
+            {
+                Outcome::Declined(why)
+            }
+            _ => Outcome::Refused(why),
         }
     }
 
     /// Starts again, unarmed, every phone that died at its failpoint.
-    fn reap(&mut self) -> Result<(), String> {
+    pub(super) fn reap(&mut self) -> Result<(), String> {
         for i in 0..self.phones.len() {
             if self.phones[i].process.as_mut().is_some_and(|p| p.exited()) {
                 self.phones[i].process = None;
