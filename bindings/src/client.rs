@@ -220,7 +220,7 @@ impl Client {
             // A call still in flight holds the other reference; the client
             // then closes when that call ends.
             if let Ok(core) = Arc::try_unwrap(core) {
-                core.shutdown().await?;
+                core.close().await?;
             }
             Ok(())
         })

@@ -72,7 +72,8 @@ fn relay(addr: &str, fp: &str) -> Res<RelayAddress> {
 }
 
 fn store(dir: &Path) -> PathBuf {
-    dir.join("phone").join("rankfile.db")
+    // Where `Client::open` (and so the bindings' `Client.open`) looks.
+    Client::database_path(&dir.join("phone"))
 }
 
 async fn connected(client: &Client) -> Res<()> {
@@ -125,7 +126,7 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     let comrade = Client::start(comrade_account, relay).map_err(err)?;
     connected(&phone).await?;
     connected(&comrade).await?;
-    let phone_id = phone.with_account(|a| a.id()).await.map_err(err)?;
+    let phone_id = phone.id().await.map_err(err)?;
     let mut phone_events = phone.subscribe();
 
     // A session both ways, then the committee and its channel.
@@ -176,7 +177,7 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
         .map_err(err)?;
     stored(&mut phone_events, 1).await?;
     phone.flush().await.map_err(err)?;
-    phone.shutdown().await.map_err(err)?;
+    phone.close().await.map_err(err)?;
 
     // The weekend: the backlog piles up at the relay.
     for i in 0..n {
@@ -196,7 +197,7 @@ async fn prepare(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
         }
     }
     comrade.flush().await.map_err(err)?;
-    comrade.shutdown().await.map_err(err)?;
+    comrade.close().await.map_err(err)?;
     Ok(())
 }
 
@@ -213,7 +214,7 @@ async fn catch_up(dir: &Path, addr: &str, fp: &str, n: &str) -> Res<()> {
     let mut events = phone.subscribe();
     stored(&mut events, n).await?;
     let ms = start.elapsed().as_millis();
-    phone.shutdown().await.map_err(err)?;
+    phone.close().await.map_err(err)?;
     println!("ms={ms}");
     Ok(())
 }
