@@ -143,18 +143,7 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
             stop_late.clone(),
         )));
     }
-    let expected = |i: usize| -> Vec<Vec<u8>> {
-        sent.iter()
-            .flat_map(|s| {
-                let acked = s.acknowledged.lock().expect("lock");
-                acked
-                    .iter()
-                    .filter(|(t, _)| *t == i)
-                    .map(|(_, e)| e.clone())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let expected = |i: usize| load::acknowledged_for(&sent, i);
     let all_in = || {
         (0..receivers.len())
             .all(|i| load::check(&got[i].lock().expect("lock"), &expected(i)).is_ok())

@@ -89,18 +89,7 @@ async fn the_relay_rides_out_a_database_restart() {
         let _ = t.await;
     }
 
-    let expected = |i: usize| -> Vec<Vec<u8>> {
-        sent.iter()
-            .flat_map(|s| {
-                let acked = s.acknowledged.lock().expect("lock");
-                acked
-                    .iter()
-                    .filter(|(t, _)| *t == i)
-                    .map(|(_, e)| e.clone())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let expected = |i: usize| load::acknowledged_for(&sent, i);
     // What had not been delivered when the load stopped comes on a last login.
     let late_stop = Arc::new(AtomicBool::new(false));
     let late: Vec<_> = receivers

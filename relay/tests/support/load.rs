@@ -157,6 +157,20 @@ pub struct Sent {
     pub lost: AtomicU64,
 }
 
+/// The envelopes the relay acknowledged for receiver `i`, over every sender.
+pub fn acknowledged_for(sent: &[Arc<Sent>], i: usize) -> Vec<Vec<u8>> {
+    sent.iter()
+        .flat_map(|s| {
+            let acked = s.acknowledged.lock().expect("lock");
+            acked
+                .iter()
+                .filter(|(t, _)| *t == i)
+                .map(|(_, e)| e.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Sends `tag-N` envelopes round-robin to `to` until `stop`, one at a time,
 /// recording the outcome of each. A send whose answer never came is not
 /// repeated: every envelope is sent at most once, so any envelope a phone
