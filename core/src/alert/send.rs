@@ -5,8 +5,8 @@
 //! into a committee (or council) is one content per member over the 1:1
 //! sessions, all committed in one transaction and marked high priority.
 //! The cascade from a device: starting at the committee an alert came through,
-//! for every link of a council this device holds where it is a delegate, the
-//! alert goes on into the other side — up into the council, or down into the
+//! it walks every link of the councils this device holds, and along each link
+//! where it is a delegate the alert goes on into the other side — up into the council, or down into the
 //! committee (or, on a hold-for-approval link, only to that committee's
 //! organizers, held). Every phone keeps each alert once, so the paths that
 //! reach it twice cost a duplicate envelope, never a second alert.
